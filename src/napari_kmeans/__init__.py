@@ -1,0 +1,33 @@
+"""napari-kmeans: segment images by k-means++ clustering of their pixels.
+
+The core (everything importable from this package) never imports napari or Qt.
+
+Examples
+--------
+>>> import numpy as np
+>>> import napari_kmeans as nk
+>>> img = np.zeros((4, 4, 3), np.uint8); img[:, 2:] = 200
+>>> seg = nk.segment(img, n_clusters=2, seed=0)
+>>> seg.labels[0].tolist()
+[1, 1, 2, 2]
+"""
+
+from .api import Segmentation, segment
+from .cross_check import CrossCheck, cross_check
+from .engine import KMeansResult, kmeans
+from .io import ImageLoadError, load_image
+from .versions import library_versions
+
+__version__ = library_versions()["napari_kmeans"]
+
+__all__ = [
+    "CrossCheck",
+    "ImageLoadError",
+    "KMeansResult",
+    "Segmentation",
+    "__version__",
+    "cross_check",
+    "kmeans",
+    "load_image",
+    "segment",
+]

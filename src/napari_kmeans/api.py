@@ -1,0 +1,329 @@
+"""``segment``: an image in, a :class:`Segmentation` out, through one engine."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from numbers import Integral
+
+import numpy as np
+
+from . import features as ft
+from .engine import TooFewDistinctRows, check_iteration_options, kmeans, make_rng
+from .engine.histogram import histogram
+from .engine.lloyd import IterationCallback
+from .engine.optimal1d import optimal_kmeans_1d
+from .versions import library_versions
+
+METHODS = ("kmeans++", "optimal")
+
+
+@dataclass(frozen=True, eq=False)
+class Segmentation:
+    """The result of :func:`segment`.
+
+    Attributes
+    ----------
+    labels : spatial shape of the image; 1..k ordered from the darkest cluster to the
+        brightest, 0 only where the mask excluded the pixel. uint8 for k <= 255, else uint16.
+    palette : (k, C) float64 mean original value of each cluster, in the image's units and
+        channel order (alpha excluded).
+    recolored : same shape and dtype as the image, every pixel replaced by its cluster's
+        palette colour (rounded for integer images); alpha and excluded pixels unchanged.
+    centers : (k, d) cluster centres in feature space (what k-means optimised).
+    counts : (k,) pixels per cluster.
+    inertia : sum over pixels of the squared feature distance to their centre (float64).
+    n_iter : Lloyd iterations of the best run (0 for ``method="optimal"``).
+    params : JSON-serialisable parameters, including the seed actually used and versions.
+    seconds : wall time of :func:`segment`.
+    """
+
+    labels: np.ndarray
+    palette: np.ndarray
+    recolored: np.ndarray
+    centers: np.ndarray
+    counts: np.ndarray
+    inertia: float
+    n_iter: int
+    params: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def n_clusters(self) -> int:
+        return len(self.counts)
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable summary: params, palette, centers, counts, inertia, n_iter, seconds.
+
+        Examples
+        --------
+        >>> seg = segment(np.array([[0, 0, 9, 9]], np.uint8), n_clusters=2, seed=0)
+        >>> seg.to_dict()["counts"]
+        [2, 2]
+        """
+        summary = {
+            "params": self.params,
+            "palette": self.palette.tolist(),
+            "centers": self.centers.tolist(),
+            "counts": self.counts.tolist(),
+            "inertia": self.inertia,
+            "n_iter": self.n_iter,
+            "seconds": self.seconds,
+        }
+        json.dumps(summary)  # fail here, not in the caller's file writer
+        return summary
+
+
+def _check_image(image) -> np.ndarray:
+    image = np.asarray(image)
+    if image.dtype.kind not in "uif" or image.dtype.itemsize > 8:
+        raise ValueError(
+            f"image has dtype {image.dtype}: use unsigned/signed integers or floats "
+            "(uint8, uint16, float32, ...)"
+        )
+    if image.ndim < 1 or image.size == 0:
+        raise ValueError(f"image has shape {image.shape}: it must be a non-empty array")
+    return image
+
+
+def _check_n_clusters(n_clusters) -> int:
+    if isinstance(n_clusters, bool) or not isinstance(n_clusters, Integral) or n_clusters < 1:
+        raise ValueError(f"n_clusters={n_clusters!r} is not allowed: it must be an integer >= 1")
+    return int(n_clusters)
+
+
+def _concrete_seed(seed):
+    """An int to record (drawn when ``seed`` is None) and the Generator to use."""
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1)[0])
+    rng = make_rng(seed)
+    return (int(seed) if isinstance(seed, Integral) else "numpy.random.Generator"), rng
+
+
+def _brightness(palette: np.ndarray) -> np.ndarray:
+    return palette @ ft.LUMA if palette.shape[1] == 3 else palette.mean(axis=1)
+
+
+def _dark_to_bright(palette: np.ndarray, counts: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Rank of each cluster: darkest first, ties by size (larger first), then by centre."""
+    keys = [*centers.T[::-1], -counts, _brightness(palette)]
+    order = np.lexsort(keys)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank
+
+
+def _label_dtype(n_clusters: int) -> np.dtype:
+    return np.dtype(np.uint8 if n_clusters <= 255 else np.uint16)
+
+
+def _cast_like(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if dtype.kind in "ui":
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+    return values.astype(dtype)
+
+
+def _too_many_clusters(n_clusters: int, n_distinct: int, what: str) -> ValueError:
+    return ValueError(
+        f"n_clusters={n_clusters} is more than the {n_distinct} distinct {what} of this image: "
+        f"use at most {n_distinct}"
+    )
+
+
+def segment(
+    image,
+    n_clusters: int = 5,
+    *,
+    method: str = "kmeans++",
+    color_space: str = "rgb",
+    channel_axis="auto",
+    spatial_weight: float = 0.0,
+    spacing=None,
+    mask=None,
+    seed=None,
+    n_init="auto",
+    max_iter: int = 300,
+    tol: float = 1e-4,
+    callback: IterationCallback | None = None,
+) -> Segmentation:
+    """Segment an image by k-means clustering of its pixels.
+
+    Parameters
+    ----------
+    image : array, 2-D grey, RGB(A) colour or any n-D array, integer or float. Never modified.
+    n_clusters : number of clusters k, 1 <= k <= number of distinct feature vectors.
+    method : ``"kmeans++"`` (greedy k-means++ seeding + Lloyd) or ``"optimal"`` (globally
+        optimal k-means by dynamic programming; one feature only: one-channel images or
+        ``color_space="gray"``, no spatial weight).
+    color_space : ``"rgb"`` (the image's own values), ``"lab"`` (CIELAB) or ``"gray"`` (luma).
+    channel_axis : ``"auto"`` (a last axis of 3 or 4 is RGB(A)), None (no channels) or an int.
+    spatial_weight : >= 0; appends pixel coordinates scaled so that 1 makes the largest image
+        extent weigh as much as the full range of the colour features. 0: colour only.
+    spacing : pixel/voxel size per spatial axis for the coordinates (default all 1).
+    mask : array of the spatial shape; non-zero pixels are clustered, the others get label 0
+        and keep their value in ``recolored``.
+    seed : None, int or ``numpy.random.Generator``. With None a seed is drawn and recorded in
+        ``params["seed"]``, so any result can be reproduced.
+    n_init, max_iter, tol : as in :func:`napari_kmeans.kmeans`.
+    callback : ``callback(iteration, inertia)`` after every Lloyd iteration; raise in it to stop.
+
+    Returns
+    -------
+    Segmentation
+
+    Notes
+    -----
+    Integer images without spatial features are clustered on their distinct values weighted
+    by pixel counts, which gives the same Lloyd iterations as clustering every pixel, much
+    faster; a lookup table then labels every pixel.
+
+    Examples
+    --------
+    >>> img = np.array([[10, 12, 200], [11, 210, 205]], dtype=np.uint8)
+    >>> seg = segment(img, n_clusters=2, seed=0)
+    >>> seg.labels.tolist()
+    [[1, 1, 2], [1, 2, 2]]
+    >>> seg.palette.ravel().tolist()
+    [11.0, 205.0]
+    """
+    started = time.perf_counter()
+    image = _check_image(image)
+    n_clusters = _check_n_clusters(n_clusters)
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} is not allowed: use one of {METHODS}")
+    n_init, max_iter, tol = check_iteration_options(n_init, max_iter, tol)
+    table = ft.pixel_table(image, channel_axis)
+    n_channels = table.values.shape[1]
+    color_space = ft.check_color_space(color_space, n_channels)
+    spatial_weight = ft.check_spatial_weight(spatial_weight)
+    spacing = ft.check_spacing(spacing, len(table.spatial_shape))
+    n_feature_channels = 1 if color_space == "gray" else n_channels
+    if method == "optimal" and (n_feature_channels != 1 or spatial_weight > 0):
+        raise ValueError(
+            "method='optimal' needs exactly one feature: a one-channel image or "
+            f"color_space='gray', and spatial_weight=0 (got {n_channels} channels, "
+            f"color_space={color_space!r}, spatial_weight={spatial_weight})"
+        )
+    included = ft.mask_rows(mask, table.spatial_shape)
+    values = table.values if included is None else table.values[included]
+    if image.dtype.kind == "f" and not np.isfinite(values).all():
+        bad = int((~np.isfinite(values)).any(axis=1).sum())
+        raise ValueError(
+            f"image contains NaN or infinite values in {bad} pixel(s): every clustered pixel "
+            "must be finite (exclude them with mask=)"
+        )
+    seed_used, rng = _concrete_seed(seed)
+
+    compress = image.dtype.kind in "ui" and spatial_weight == 0
+    if compress:
+        hist = histogram(values)
+        rows, weights = hist.values, hist.counts
+        feats = ft.color_features(rows, color_space, np.dtype(np.float64))
+        what = "colours" if n_channels > 1 else "values"
+    else:
+        hist, rows, weights = None, values, None
+        fdtype = ft.feature_dtype(image.dtype)
+        feats = ft.color_features(rows, color_space, fdtype)
+        if spatial_weight > 0:
+            value_range = float(np.ptp(feats, axis=0).max()) or 1.0
+            coords = ft.coordinate_features(
+                table.spatial_shape, spacing, spatial_weight, value_range, included, fdtype
+            )
+            feats = np.concatenate([feats, coords], axis=1)
+        what = "pixels" if spatial_weight > 0 else "feature vectors"
+    if n_clusters > len(feats):
+        raise _too_many_clusters(n_clusters, len(feats), what)
+
+    if method == "optimal":
+        distinct, inverse = np.unique(feats[:, 0], return_inverse=True)
+        distinct_weights = np.bincount(
+            inverse, weights=None if weights is None else weights, minlength=len(distinct)
+        )
+        if n_clusters > len(distinct):
+            raise _too_many_clusters(n_clusters, len(distinct), "feature values")
+        centers_1d, distinct_labels, inertia = optimal_kmeans_1d(
+            distinct, distinct_weights, n_clusters
+        )
+        centers, row_labels, n_iter = centers_1d[:, None], distinct_labels[inverse], 0
+    else:
+        try:
+            result = kmeans(
+                feats, n_clusters, sample_weight=weights, n_init=n_init,
+                max_iter=max_iter, tol=tol, seed=rng, callback=callback,
+            )
+        except TooFewDistinctRows as err:
+            raise _too_many_clusters(n_clusters, err.n_distinct, "feature vectors") from None
+        centers, row_labels, inertia, n_iter = (
+            result.centers, result.labels, result.inertia, result.n_iter,
+        )
+
+    row_weights = np.ones(len(rows)) if weights is None else weights.astype(np.float64)
+    counts = np.bincount(row_labels, weights=row_weights, minlength=n_clusters)
+    palette = np.stack(
+        [np.bincount(row_labels, weights=row_weights * rows[:, j], minlength=n_clusters)
+         for j in range(n_channels)],
+        axis=1,
+    ) / counts[:, None]
+    rank = _dark_to_bright(palette, counts, centers)
+    order = np.argsort(rank)
+    palette, counts, centers = palette[order], counts[order].astype(np.int64), centers[order]
+
+    label_dtype = _label_dtype(n_clusters)
+    value_labels = (rank + 1).astype(label_dtype)[row_labels]
+    pixel_labels = value_labels if hist is None else hist.take(value_labels)
+    n_pixels = len(table.values)
+    if included is None:
+        flat_labels = pixel_labels
+    else:
+        flat_labels = np.zeros(n_pixels, dtype=label_dtype)
+        flat_labels[included] = pixel_labels
+    labels = flat_labels.reshape(table.spatial_shape)
+
+    recolored = _recolor(image, table, flat_labels, palette)
+    params = {
+        "n_clusters": n_clusters,
+        "method": method,
+        "color_space": color_space,
+        "channel_axis": channel_axis if channel_axis in ("auto", None) else int(channel_axis),
+        "spatial_weight": spatial_weight,
+        "spacing": list(spacing),
+        "masked": included is not None,
+        "seed": seed_used,
+        "n_init": n_init,
+        "max_iter": max_iter,
+        "tol": tol,
+        "image_shape": list(image.shape),
+        "image_dtype": str(image.dtype),
+        "versions": library_versions(),
+    }
+    return Segmentation(
+        labels=labels,
+        palette=palette,
+        recolored=recolored,
+        centers=centers,
+        counts=counts,
+        inertia=float(inertia),
+        n_iter=int(n_iter),
+        params=params,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _recolor(
+    image: np.ndarray, table: ft.PixelTable, flat_labels: np.ndarray, palette: np.ndarray
+) -> np.ndarray:
+    """The image with every clustered pixel's channels replaced by its palette colour."""
+    n_channels = table.values.shape[1]
+    colours = np.concatenate([np.zeros((1, n_channels)), palette])
+    colours = np.take(_cast_like(colours, image.dtype), flat_labels, axis=0)
+    excluded = flat_labels == 0
+    if excluded.any():
+        colours[excluded] = table.values[excluded]
+    if table.alpha is not None:
+        colours = np.concatenate([colours, table.alpha[:, None]], axis=1)
+    if table.channel_axis is None:
+        return colours.reshape(image.shape)
+    channels_last = colours.reshape(*table.spatial_shape, colours.shape[1])
+    return np.ascontiguousarray(np.moveaxis(channels_last, -1, table.channel_axis))

@@ -1,0 +1,85 @@
+"""Cross-check with cv2.kmeans, and the agreement measures against scikit-learn and SciPy."""
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy.optimize import linear_sum_assignment
+from sklearn.metrics import adjusted_rand_score
+
+import napari_kmeans as nk
+from napari_kmeans.agreement import adjusted_rand_index, match_clusters
+
+
+def colour_blobs(seed, shape=(60, 80)):
+    rng = np.random.default_rng(seed)
+    colours = np.array([[230, 30, 30], [30, 220, 40], [20, 30, 230], [240, 240, 230], [15, 10, 5]])
+    truth = rng.integers(0, len(colours), shape)
+    img = np.clip(colours[truth] + rng.normal(0, 6, (*shape, 3)), 0, 255).astype(np.uint8)
+    return img, truth
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_well_separated_blobs_agree_with_opencv(seed):
+    img, truth = colour_blobs(seed)
+    seg = nk.segment(img, n_clusters=5, seed=seed)
+    check = nk.cross_check(img, seg, seed=seed)
+    assert check.adjusted_rand_index == 1.0
+    assert check.inertia_ratio <= 1.0 + 1e-6
+    assert check.max_center_distance < 0.01
+    assert adjusted_rand_score(truth.ravel(), seg.labels.ravel()) == 1.0
+    assert check.opencv_seconds > 0 and check.ours_seconds == seg.seconds
+    assert set(check.to_dict()) >= {"adjusted_rand_index", "inertia_ratio", "opencv_seconds"}
+
+
+def test_cross_check_follows_mask_colour_space_and_spatial_features():
+    img, _ = colour_blobs(5, (40, 40))
+    mask = np.zeros((40, 40), bool)
+    mask[:, :25] = True
+    seg = nk.segment(img, 5, seed=0, mask=mask, color_space="lab")
+    check = nk.cross_check(img, seg)
+    assert check.adjusted_rand_index == 1.0
+    seg = nk.segment(img, 5, seed=0, spatial_weight=0.01)
+    assert nk.cross_check(img, seg).adjusted_rand_index > 0.95
+
+
+def test_opencv_inertia_is_recomputed_from_its_labels():
+    img, _ = colour_blobs(7, (30, 30))
+    seg = nk.segment(img, 2, seed=0)  # few clusters for five colours: a real optimisation
+    check = nk.cross_check(img, seg)
+    assert check.opencv_inertia > 0
+    assert check.inertia_ratio == pytest.approx(seg.inertia / check.opencv_inertia, rel=1e-5)
+
+
+def test_cross_check_refuses_another_image():
+    img, _ = colour_blobs(1, (20, 20))
+    seg = nk.segment(img, 3, seed=0)
+    with pytest.raises(ValueError, match="same image"):
+        nk.cross_check(img[:10], seg)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_matching_is_optimal_like_scipy(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 9))
+    cost = rng.random((n, n)) * 10
+    if seed % 2:
+        cost = np.round(cost)  # ties
+    match = match_clusters(cost)
+    rows, cols = linear_sum_assignment(cost)
+    assert sorted(match.tolist()) == list(range(n))
+    assert cost[np.arange(n), match].sum() == pytest.approx(cost[rows, cols].sum())
+
+
+def test_matching_brute_force_small():
+    cost = np.array([[7.0, 3, 9], [2, 8, 6], [4, 5, 1]])
+    best = min(sum(cost[i, p[i]] for i in range(3)) for p in itertools.permutations(range(3)))
+    assert cost[np.arange(3), match_clusters(cost)].sum() == best
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_adjusted_rand_index_matches_scikit_learn(seed):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, int(rng.integers(1, 6)), 200)
+    b = np.where(rng.random(200) < 0.7, a, rng.integers(0, 4, 200))
+    assert adjusted_rand_index(a, b) == pytest.approx(adjusted_rand_score(a, b), abs=1e-12)

@@ -1,0 +1,90 @@
+"""Histogram compression and the optimal 1-D solver against np.unique and brute force."""
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from napari_kmeans import kmeans
+from napari_kmeans.engine.histogram import histogram
+from napari_kmeans.engine.optimal1d import optimal_kmeans_1d
+
+
+@pytest.mark.parametrize(
+    ("dtype", "channels"),
+    [
+        (np.uint8, 1), (np.uint8, 3), (np.uint8, 4), (np.uint16, 1), (np.uint16, 3),
+        (np.int8, 3), (np.int16, 1), (np.uint32, 1), (np.int32, 2), (np.int64, 1),
+    ],
+)
+def test_histogram_matches_numpy_unique(dtype, channels):
+    rng = np.random.default_rng(channels)
+    info = np.iinfo(dtype)
+    pool = rng.integers(info.min, info.max, (50, channels), endpoint=True, dtype=dtype)
+    rows = pool[rng.integers(0, 50, 3000)]
+    h = histogram(rows)
+    values, inverse, counts = np.unique(rows, axis=0, return_inverse=True, return_counts=True)
+    np.testing.assert_array_equal(h.values, values)
+    np.testing.assert_array_equal(h.counts, counts)
+    assert h.values.dtype == rows.dtype
+    np.testing.assert_array_equal(h.take(np.arange(len(values))), inverse.ravel())
+    per_value = rng.random((len(values), 2))
+    np.testing.assert_array_equal(h.take(per_value), per_value[inverse.ravel()])
+
+
+def test_histogram_rejects_floats():
+    with pytest.raises(TypeError):
+        histogram(np.zeros((3, 1), np.float32))
+
+
+def brute_force_1d(values, weights, k):
+    best = np.inf
+    for labels in itertools.product(range(k), repeat=len(values)):
+        labels = np.array(labels)
+        if len(set(labels.tolist())) < k:
+            continue
+        cost = 0.0
+        for c in range(k):
+            v, w = values[labels == c], weights[labels == c]
+            cost += (w * (v - np.average(v, weights=w)) ** 2).sum()
+        best = min(best, cost)
+    return best
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.integers(0, 40), min_size=1, max_size=7, unique=True),
+    st.data(),
+)
+def test_optimal_1d_equals_brute_force(values, data):
+    values = np.sort(np.array(values, float))
+    weights = np.array(data.draw(st.lists(st.integers(1, 5), min_size=len(values),
+                                          max_size=len(values))), float)
+    k = data.draw(st.integers(1, len(values)))
+    centers, labels, inertia = optimal_kmeans_1d(values, weights, k)
+    assert inertia == pytest.approx(brute_force_1d(values, weights, k), rel=1e-9, abs=1e-9)
+    assert np.all(np.diff(centers) > 0)
+    assert np.all(np.diff(labels) >= 0) and len(np.unique(labels)) == k
+    for c in range(k):  # centres are the weighted means of their runs
+        member = labels == c
+        assert centers[c] == pytest.approx(np.average(values[member], weights=weights[member]))
+
+
+def test_optimal_1d_is_never_worse_than_lloyd_and_is_a_fixed_point():
+    rng = np.random.default_rng(0)
+    values = np.unique(np.concatenate([rng.normal(m, 3, 400) for m in (10, 30, 35, 80, 90)]))
+    weights = rng.integers(1, 50, len(values)).astype(float)
+    centers, labels, inertia = optimal_kmeans_1d(values, weights, 5)
+    for seed in range(5):
+        lloyd = kmeans(values[:, None], 5, sample_weight=weights, seed=seed, tol=0)
+        assert inertia <= lloyd.inertia * (1 + 1e-12)
+    nearest = np.abs(values[:, None] - centers[None]).argmin(1)
+    np.testing.assert_array_equal(nearest, labels)
+
+
+def test_optimal_1d_with_as_many_clusters_as_values_has_zero_inertia():
+    values = np.array([1.0, 2.0, 7.0])
+    centers, labels, inertia = optimal_kmeans_1d(values, np.ones(3), 3)
+    assert inertia == 0 and centers.tolist() == [1.0, 2.0, 7.0] and labels.tolist() == [0, 1, 2]

@@ -1,0 +1,52 @@
+"""Feature construction against hand-computed values."""
+
+import numpy as np
+import pytest
+
+from napari_kmeans import features as ft
+
+
+@pytest.mark.parametrize(
+    ("rgb", "lab"),
+    [  # CIELAB (D65) reference values of sRGB colours
+        ([255, 255, 255], [100.0, 0.0, 0.0]),
+        ([0, 0, 0], [0.0, 0.0, 0.0]),
+        ([255, 0, 0], [53.24, 80.09, 67.20]),
+        ([0, 255, 0], [87.73, -86.18, 83.18]),
+        ([0, 0, 255], [32.30, 79.19, -107.86]),
+    ],
+)
+def test_lab_of_reference_colours(rgb, lab):
+    for dtype, scale in ((np.uint8, 1), (np.uint16, 257)):
+        values = (np.array([rgb]) * scale).astype(dtype)
+        got = ft.color_features(values, "lab", np.dtype(np.float64))
+        np.testing.assert_allclose(got[0], lab, atol=0.6)
+    unit = np.array([rgb], np.float32) / 255
+    np.testing.assert_allclose(ft.color_features(unit, "lab", np.float64)[0], lab, atol=0.6)
+
+
+def test_gray_is_bt601_luma_in_image_units():
+    values = np.array([[100, 50, 200]], np.uint16)
+    got = ft.color_features(values, "gray", np.dtype(np.float64))
+    assert got.shape == (1, 1)
+    assert got[0, 0] == pytest.approx(0.299 * 100 + 0.587 * 50 + 0.114 * 200)
+
+
+def test_pixel_table_layouts():
+    img = np.arange(2 * 3 * 4).reshape(2, 3, 4).astype(np.uint8)
+    rgba = ft.pixel_table(img, "auto")
+    assert rgba.values.shape == (6, 3) and rgba.alpha.tolist() == img[..., 3].ravel().tolist()
+    four = ft.pixel_table(img, -1)
+    assert four.values.shape == (6, 4) and four.alpha is None
+    first = ft.pixel_table(img, 0)
+    assert first.spatial_shape == (3, 4)
+    np.testing.assert_array_equal(first.values[:, 1], img[1].ravel())
+    assert ft.pixel_table(img, None).values.shape == (24, 1)
+    assert ft.resolve_channel_axis(np.zeros((5, 5, 5)), "auto") is None
+
+
+def test_coordinates_follow_spacing_and_mask():
+    coords = ft.coordinate_features((3, 5), (2.0, 1.0), 1.0, 100.0, np.array([0, 7, 14]),
+                                    np.dtype(np.float64))
+    scale = 100.0 / 4  # largest physical extent: y spans (3 - 1) * 2 = 4, x spans 4
+    np.testing.assert_allclose(coords, [[0, 0], [1 * 2 * scale, 2 * scale], [4 * scale, 4 * scale]])
