@@ -216,15 +216,15 @@ def segment(
         )
     seed_used, rng = _concrete_seed(seed)
 
+    fdtype = ft.feature_dtype(image.dtype)
     compress = image.dtype.kind in "ui" and spatial_weight == 0
     if compress:
         hist = histogram(values)
         rows, weights = hist.values, hist.counts
-        feats = ft.color_features(rows, color_space, np.dtype(np.float64))
+        feats = ft.color_features(rows, color_space, fdtype)
         what = "colours" if n_channels > 1 else "values"
     else:
         hist, rows, weights = None, values, None
-        fdtype = ft.feature_dtype(image.dtype)
         feats = ft.color_features(rows, color_space, fdtype)
         if spatial_weight > 0:
             value_range = float(np.ptp(feats, axis=0).max()) or 1.0
@@ -281,7 +281,7 @@ def segment(
         flat_labels[included] = pixel_labels
     labels = flat_labels.reshape(table.spatial_shape)
 
-    recolored = _recolor(image, table, flat_labels, palette)
+    recolored = _recolor(image, table, flat_labels, palette, included is not None)
     params = {
         "n_clusters": n_clusters,
         "method": method,
@@ -311,19 +311,28 @@ def segment(
     )
 
 
+def _gather_rows(table: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``table[index]`` for a small ``(m, C)`` table, each row moved as one opaque item
+    (about twice as fast as NumPy's row-wise fancy indexing on large images)."""
+    table = np.ascontiguousarray(table)
+    items = table.view(np.dtype((np.void, table.dtype.itemsize * table.shape[1]))).ravel()
+    return np.take(items, index).view(table.dtype).reshape(len(index), table.shape[1])
+
+
 def _recolor(
-    image: np.ndarray, table: ft.PixelTable, flat_labels: np.ndarray, palette: np.ndarray
+    image: np.ndarray, table: ft.PixelTable, flat_labels: np.ndarray, palette: np.ndarray,
+    masked: bool,
 ) -> np.ndarray:
     """The image with every clustered pixel's channels replaced by its palette colour."""
     n_channels = table.values.shape[1]
-    colours = np.concatenate([np.zeros((1, n_channels)), palette])
-    colours = np.take(_cast_like(colours, image.dtype), flat_labels, axis=0)
-    excluded = flat_labels == 0
-    if excluded.any():
-        colours[excluded] = table.values[excluded]
+    colours = _cast_like(np.concatenate([np.zeros((1, n_channels)), palette]), image.dtype)
+    rows = _gather_rows(colours, flat_labels)
+    if masked:
+        excluded = flat_labels == 0
+        rows[excluded] = table.values[excluded]
     if table.alpha is not None:
-        colours = np.concatenate([colours, table.alpha[:, None]], axis=1)
+        rows = np.concatenate([rows, table.alpha[:, None]], axis=1)
     if table.channel_axis is None:
-        return colours.reshape(image.shape)
-    channels_last = colours.reshape(*table.spatial_shape, colours.shape[1])
+        return rows.reshape(image.shape)
+    channels_last = rows.reshape(*table.spatial_shape, rows.shape[1])
     return np.ascontiguousarray(np.moveaxis(channels_last, -1, table.channel_axis))

@@ -94,3 +94,26 @@ def assign(
         weights=np.sum([p[3] for p in parts], axis=0),
         inertia=float(sum(p[4] for p in parts)),
     )
+
+
+def exact_inertia(
+    columns: np.ndarray, labels: np.ndarray, centers: np.ndarray, sample_weight: np.ndarray | None
+) -> float:
+    """Weighted sum of squared distances to the assigned centres, computed in float64.
+
+    Examples
+    --------
+    >>> exact_inertia(np.array([[0.0, 2.0]]), np.array([0, 0]), np.array([[1.0]]), None)
+    2.0
+    """
+
+    def block(s: slice) -> float:
+        own = centers[labels[s]]
+        sq = np.zeros(len(own))
+        for j in range(len(columns)):
+            diff = columns[j, s].astype(np.float64) - own[:, j]
+            sq += diff * diff
+        w = None if sample_weight is None else sample_weight[s]
+        return float(sq.sum() if w is None else np.einsum("i,i->", sq, w))
+
+    return float(sum(map_blocks(block, columns.shape[1])))

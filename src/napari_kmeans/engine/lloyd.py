@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .distances import assign
+from .distances import assign, exact_inertia
 
 IterationCallback = Callable[[int, float], object]
 
@@ -51,7 +51,8 @@ def lloyd(
     changing, the centres move less than ``tol`` (sum of squared shifts, absolute) or
     ``max_iter`` assignments have been made.
 
-    The returned labels are the nearest centre of every row for the returned centres.
+    The returned labels are the nearest centre of every row for the returned centres; the
+    inertia is recomputed in float64 (float32 rows only decide the assignment).
 
     Examples
     --------
@@ -60,13 +61,14 @@ def lloyd(
     ([0.5, 10.0], [0, 0, 1, 1], 2.5)
     """
     centers = centers.astype(np.float64, copy=True)
-    previous = None
+    previous = labels = None
     for n_iter in range(1, max_iter + 1):
         a = assign(columns, centers, sample_weight)
         if callback is not None:
             callback(n_iter, a.inertia)
         if previous is not None and np.array_equal(previous, a.labels):
-            return LloydResult(centers, a.labels, a.inertia, n_iter)
+            labels = a.labels  # stable: the centres are already the means of these labels
+            break
         previous = a.labels
         new_centers = centers.copy()
         filled = a.weights > 0
@@ -78,5 +80,7 @@ def lloyd(
         centers = new_centers
         if len(empty) == 0 and shift <= tol:
             break
-    final = assign(columns, centers, sample_weight)
-    return LloydResult(centers, final.labels, final.inertia, n_iter)
+    if labels is None:
+        labels = assign(columns, centers, sample_weight).labels
+    inertia = exact_inertia(columns, labels, centers, sample_weight)
+    return LloydResult(centers, labels, inertia, n_iter)
