@@ -10,10 +10,9 @@ from numbers import Integral
 import numpy as np
 
 from . import features as ft
-from .engine import TooFewDistinctRows, check_iteration_options, kmeans, make_rng
-from .engine.histogram import histogram
+from . import model as model_
+from .engine import check_iteration_options, make_rng
 from .engine.lloyd import IterationCallback
-from .engine.optimal1d import optimal_kmeans_1d
 from .versions import library_versions
 
 METHODS = ("kmeans++", "optimal")
@@ -101,35 +100,11 @@ def _concrete_seed(seed):
     return (int(seed) if isinstance(seed, Integral) else "numpy.random.Generator"), rng
 
 
-def _brightness(palette: np.ndarray) -> np.ndarray:
-    return palette @ ft.LUMA if palette.shape[1] == 3 else palette.mean(axis=1)
-
-
-def _dark_to_bright(palette: np.ndarray, counts: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Rank of each cluster: darkest first, ties by size (larger first), then by centre."""
-    keys = [*centers.T[::-1], -counts, _brightness(palette)]
-    order = np.lexsort(keys)
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    return rank
-
-
-def _label_dtype(n_clusters: int) -> np.dtype:
-    return np.dtype(np.uint8 if n_clusters <= 255 else np.uint16)
-
-
 def _cast_like(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     if dtype.kind in "ui":
         info = np.iinfo(dtype)
         return np.clip(np.rint(values), info.min, info.max).astype(dtype)
     return values.astype(dtype)
-
-
-def _too_many_clusters(n_clusters: int, n_distinct: int, what: str) -> ValueError:
-    return ValueError(
-        f"n_clusters={n_clusters} is more than the {n_distinct} distinct {what} of this image: "
-        f"use at most {n_distinct}"
-    )
 
 
 def segment(
@@ -216,72 +191,25 @@ def segment(
         )
     seed_used, rng = _concrete_seed(seed)
 
-    fdtype = ft.feature_dtype(image.dtype)
-    compress = image.dtype.kind in "ui" and spatial_weight == 0
-    if compress:
-        hist = histogram(values)
-        rows, weights = hist.values, hist.counts
-        feats = ft.color_features(rows, color_space, fdtype)
+    rows, recipe = model_.pixel_rows(
+        values, table.spatial_shape, included, color_space, spatial_weight, spacing
+    )
+    if rows.histogram is not None:
         what = "colours" if n_channels > 1 else "values"
     else:
-        hist, rows, weights = None, values, None
-        feats = ft.color_features(rows, color_space, fdtype)
-        if spatial_weight > 0:
-            value_range = float(np.ptp(feats, axis=0).max()) or 1.0
-            coords = ft.coordinate_features(
-                table.spatial_shape, spacing, spatial_weight, value_range, included, fdtype
-            )
-            feats = np.concatenate([feats, coords], axis=1)
         what = "pixels" if spatial_weight > 0 else "feature vectors"
-    if n_clusters > len(feats):
-        raise _too_many_clusters(n_clusters, len(feats), what)
-
-    if method == "optimal":
-        distinct, inverse = np.unique(feats[:, 0], return_inverse=True)
-        distinct_weights = np.bincount(
-            inverse, weights=None if weights is None else weights, minlength=len(distinct)
-        )
-        if n_clusters > len(distinct):
-            raise _too_many_clusters(n_clusters, len(distinct), "feature values")
-        centers_1d, distinct_labels, inertia = optimal_kmeans_1d(
-            distinct, distinct_weights, n_clusters
-        )
-        centers, row_labels, n_iter = centers_1d[:, None], distinct_labels[inverse], 0
-    else:
-        try:
-            result = kmeans(
-                feats, n_clusters, sample_weight=weights, n_init=n_init,
-                max_iter=max_iter, tol=tol, seed=rng, callback=callback,
-            )
-        except TooFewDistinctRows as err:
-            raise _too_many_clusters(n_clusters, err.n_distinct, "feature vectors") from None
-        centers, row_labels, inertia, n_iter = (
-            result.centers, result.labels, result.inertia, result.n_iter,
-        )
-
-    row_weights = np.ones(len(rows)) if weights is None else weights.astype(np.float64)
-    counts = np.bincount(row_labels, weights=row_weights, minlength=n_clusters)
-    palette = np.stack(
-        [np.bincount(row_labels, weights=row_weights * rows[:, j], minlength=n_clusters)
-         for j in range(n_channels)],
-        axis=1,
-    ) / counts[:, None]
-    rank = _dark_to_bright(palette, counts, centers)
-    order = np.argsort(rank)
-    palette, counts, centers = palette[order], counts[order].astype(np.int64), centers[order]
-
-    label_dtype = _label_dtype(n_clusters)
-    value_labels = (rank + 1).astype(label_dtype)[row_labels]
-    pixel_labels = value_labels if hist is None else hist.take(value_labels)
-    n_pixels = len(table.values)
+    model, row_labels = model_.fit_rows(
+        rows, recipe, n_clusters, method, n_init, max_iter, tol, rng, callback, what
+    )
+    pixel_labels = row_labels if rows.histogram is None else rows.histogram.take(row_labels)
     if included is None:
         flat_labels = pixel_labels
     else:
-        flat_labels = np.zeros(n_pixels, dtype=label_dtype)
+        flat_labels = np.zeros(len(table.values), dtype=model.label_dtype)
         flat_labels[included] = pixel_labels
     labels = flat_labels.reshape(table.spatial_shape)
 
-    recolored = _recolor(image, table, flat_labels, palette, included is not None)
+    recolored = _recolor(image, table, flat_labels, model.palette, included is not None)
     params = {
         "n_clusters": n_clusters,
         "method": method,
@@ -300,12 +228,12 @@ def segment(
     }
     return Segmentation(
         labels=labels,
-        palette=palette,
+        palette=model.palette,
         recolored=recolored,
-        centers=centers,
-        counts=counts,
-        inertia=float(inertia),
-        n_iter=int(n_iter),
+        centers=model.centers,
+        counts=model.counts,
+        inertia=model.inertia,
+        n_iter=model.n_iter,
         params=params,
         seconds=time.perf_counter() - started,
     )

@@ -1,0 +1,202 @@
+"""A fitted k-means model of pixel values: how features are made, the ordered clusters, and
+how any pixel is labelled.
+
+``segment`` fits a model on an image and labels the same image; the dask path fits on a
+histogram pooled over chunks and labels chunk by chunk with the same model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import features as ft
+from .engine import TooFewDistinctRows, kmeans
+from .engine.blocks import map_blocks
+from .engine.distances import block_nearest
+from .engine.histogram import Histogram, histogram
+from .engine.lloyd import IterationCallback
+from .engine.optimal1d import optimal_kmeans_1d
+
+
+@dataclass(frozen=True)
+class FeatureRecipe:
+    """How pixel values (and positions) become feature rows.
+
+    ``value_range`` scales the coordinates (see ``features.coordinate_features``); it is
+    fixed at fitting time so that every later image is featurised the same way.
+    """
+
+    color_space: str
+    spatial_weight: float
+    spacing: tuple[float, ...]
+    value_range: float
+    dtype: np.dtype  # the feature dtype: float32 or float64
+
+    def features(
+        self, values: np.ndarray, spatial_shape: tuple[int, ...], pixels: np.ndarray | None
+    ) -> np.ndarray:
+        """Feature rows of pixel ``values``; ``pixels`` are their flat indices (None: all)."""
+        feats = ft.color_features(values, self.color_space, self.dtype)
+        if self.spatial_weight == 0:
+            return feats
+        coords = ft.coordinate_features(
+            spatial_shape, self.spacing, self.spatial_weight, self.value_range, pixels, self.dtype
+        )
+        return np.concatenate([feats, coords], axis=1)
+
+
+@dataclass(frozen=True, eq=False)
+class KMeansModel:
+    """Ordered clusters (label 1 darkest) and the recipe that makes their features."""
+
+    recipe: FeatureRecipe
+    centers: np.ndarray  # (k, d) feature space
+    palette: np.ndarray  # (k, C) mean original value of each cluster
+    counts: np.ndarray  # (k,) fitted pixels per cluster
+    inertia: float
+    n_iter: int
+    params: dict = field(default_factory=dict)
+
+    @property
+    def n_clusters(self) -> int:
+        return len(self.centers)
+
+    @property
+    def label_dtype(self) -> np.dtype:
+        return np.dtype(np.uint8 if self.n_clusters <= 255 else np.uint16)
+
+    def label(
+        self, values: np.ndarray, spatial_shape: tuple[int, ...], pixels: np.ndarray | None
+    ) -> np.ndarray:
+        """Label (1..k) of each pixel: the nearest centre of its features.
+
+        Integer values without spatial features are labelled through their distinct values.
+        """
+        if values.dtype.kind in "ui" and self.recipe.spatial_weight == 0:
+            hist = histogram(values)
+            return hist.take(self._nearest(self.recipe.features(hist.values, (), None)))
+        return self._nearest(self.recipe.features(values, spatial_shape, pixels))
+
+    def _nearest(self, feats: np.ndarray) -> np.ndarray:
+        columns = np.ascontiguousarray(feats.T)
+        parts = map_blocks(lambda s: block_nearest(columns[:, s], self.centers)[0], len(feats))
+        labels = np.concatenate(parts) if parts else np.empty(0, np.int32)
+        return (labels + 1).astype(self.label_dtype)
+
+
+@dataclass(frozen=True)
+class PixelRows:
+    """What k-means runs on: pixel values as rows, with weights when they are compressed."""
+
+    values: np.ndarray  # (m, C) original values
+    weights: np.ndarray | None  # (m,) pixel counts, None when every row is one pixel
+    features: np.ndarray  # (m, d)
+    histogram: Histogram | None  # the way back to every pixel, when compressed
+
+
+def pixel_rows(
+    values: np.ndarray,
+    spatial_shape: tuple[int, ...],
+    pixels: np.ndarray | None,
+    color_space: str,
+    spatial_weight: float,
+    spacing: tuple[float, ...],
+) -> tuple[PixelRows, FeatureRecipe]:
+    """Feature rows of the pixels to cluster, compressed to distinct values when exact."""
+    dtype = ft.feature_dtype(values.dtype)
+    if values.dtype.kind in "ui" and spatial_weight == 0:
+        hist = histogram(values)
+        recipe = FeatureRecipe(color_space, 0.0, spacing, 0.0, dtype)
+        feats = recipe.features(hist.values, (), None)
+        return PixelRows(hist.values, hist.counts, feats, hist), recipe
+    colour = ft.color_features(values, color_space, dtype)
+    value_range = float(np.ptp(colour, axis=0).max()) if len(colour) else 0.0
+    recipe = FeatureRecipe(color_space, spatial_weight, spacing, value_range or 1.0, dtype)
+    if spatial_weight > 0:
+        coords = ft.coordinate_features(
+            spatial_shape, spacing, spatial_weight, recipe.value_range, pixels, dtype
+        )
+        colour = np.concatenate([colour, coords], axis=1)
+    return PixelRows(values, None, colour, None), recipe
+
+
+def _too_many_clusters(n_clusters: int, n_distinct: int, what: str) -> ValueError:
+    return ValueError(
+        f"n_clusters={n_clusters} is more than the {n_distinct} distinct {what} of this image: "
+        f"use at most {n_distinct}"
+    )
+
+
+def _brightness(palette: np.ndarray) -> np.ndarray:
+    return palette @ ft.LUMA if palette.shape[1] == 3 else palette.mean(axis=1)
+
+
+def _dark_to_bright(palette: np.ndarray, counts: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Rank of each cluster: darkest first, ties by size (larger first), then by centre."""
+    order = np.lexsort([*centers.T[::-1], -counts, _brightness(palette)])
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank
+
+
+def fit_rows(
+    rows: PixelRows,
+    recipe: FeatureRecipe,
+    n_clusters: int,
+    method: str,
+    n_init,
+    max_iter: int,
+    tol: float,
+    rng: np.random.Generator,
+    callback: IterationCallback | None,
+    what: str,
+) -> tuple[KMeansModel, np.ndarray]:
+    """Cluster the rows; return the ordered model and each row's label (1..k).
+
+    ``what`` names the rows in errors ("colours", "values", "pixels", ...).
+    """
+    feats, weights = rows.features, rows.weights
+    if n_clusters > len(feats):
+        raise _too_many_clusters(n_clusters, len(feats), what)
+    if method == "optimal":
+        distinct, inverse = np.unique(feats[:, 0], return_inverse=True)
+        inverse = inverse.reshape(-1)
+        if n_clusters > len(distinct):
+            raise _too_many_clusters(n_clusters, len(distinct), "feature values")
+        distinct_weights = np.bincount(inverse, weights=weights, minlength=len(distinct))
+        centers_1d, _, inertia = optimal_kmeans_1d(distinct, distinct_weights, n_clusters)
+        centers, n_iter = centers_1d[:, None], 0
+        # nearest centre, as for any later image (a value midway between two centres could
+        # sit in either run of the optimum; both give the same inertia)
+        row_labels = block_nearest(np.ascontiguousarray(feats.T), centers)[0]
+    else:
+        try:
+            result = kmeans(
+                feats, n_clusters, sample_weight=weights, n_init=n_init,
+                max_iter=max_iter, tol=tol, seed=rng, callback=callback,
+            )
+        except TooFewDistinctRows as err:
+            raise _too_many_clusters(n_clusters, err.n_distinct, "feature vectors") from None
+        centers, row_labels = result.centers, result.labels
+        inertia, n_iter = result.inertia, result.n_iter
+
+    row_weights = np.ones(len(feats)) if weights is None else weights.astype(np.float64)
+    counts = np.bincount(row_labels, weights=row_weights, minlength=n_clusters)
+    sums = [
+        np.bincount(row_labels, weights=row_weights * rows.values[:, j], minlength=n_clusters)
+        for j in range(rows.values.shape[1])
+    ]
+    palette = np.stack(sums, axis=1) / counts[:, None]
+    rank = _dark_to_bright(palette, counts, centers)
+    order = np.argsort(rank)
+    model = KMeansModel(
+        recipe=recipe,
+        centers=centers[order],
+        palette=palette[order],
+        counts=counts[order].astype(np.int64),
+        inertia=float(inertia),
+        n_iter=int(n_iter),
+    )
+    return model, (rank + 1).astype(model.label_dtype)[row_labels]
