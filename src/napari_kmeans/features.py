@@ -129,7 +129,7 @@ def color_features(values: np.ndarray, color_space: str, out_dtype: np.dtype) ->
     [[100.0, 0.0, 0.0]]
     """
     if color_space == "rgb" or (color_space == "gray" and values.shape[1] == 1):
-        return values.astype(out_dtype)
+        return values.astype(out_dtype, copy=False)
     if color_space == "gray":
         luma = LUMA.astype(out_dtype)
         return np.einsum("ij,j->i", values.astype(out_dtype, copy=False), luma)[:, None]

@@ -13,8 +13,7 @@ import numpy as np
 
 from . import features as ft
 from .engine import TooFewDistinctRows, kmeans
-from .engine.blocks import map_blocks
-from .engine.distances import block_nearest
+from .engine.distances import nearest
 from .engine.histogram import Histogram, histogram
 from .engine.lloyd import IterationCallback
 from .engine.optimal1d import optimal_kmeans_1d
@@ -80,9 +79,7 @@ class KMeansModel:
         return self._nearest(self.recipe.features(values, spatial_shape, pixels))
 
     def _nearest(self, feats: np.ndarray) -> np.ndarray:
-        columns = np.ascontiguousarray(feats.T)
-        parts = map_blocks(lambda s: block_nearest(columns[:, s], self.centers)[0], len(feats))
-        labels = np.concatenate(parts) if parts else np.empty(0, np.int32)
+        labels = nearest(np.ascontiguousarray(feats.T), self.centers)
         return (labels + 1).astype(self.label_dtype)
 
 
@@ -112,7 +109,7 @@ def pixel_rows(
         feats = recipe.features(hist.values, (), None)
         return PixelRows(hist.values, hist.counts, feats, hist), recipe
     colour = ft.color_features(values, color_space, dtype)
-    value_range = float(np.ptp(colour, axis=0).max()) if len(colour) else 0.0
+    value_range = float(np.ptp(colour, axis=0).max()) if spatial_weight > 0 else 0.0
     recipe = FeatureRecipe(color_space, spatial_weight, spacing, value_range or 1.0, dtype)
     if spatial_weight > 0:
         coords = ft.coordinate_features(
@@ -170,7 +167,7 @@ def fit_rows(
         centers, n_iter = centers_1d[:, None], 0
         # nearest centre, as for any later image (a value midway between two centres could
         # sit in either run of the optimum; both give the same inertia)
-        row_labels = block_nearest(np.ascontiguousarray(feats.T), centers)[0]
+        row_labels = nearest(np.ascontiguousarray(feats.T), centers)
     else:
         try:
             result = kmeans(

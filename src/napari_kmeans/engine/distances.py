@@ -11,8 +11,6 @@ call per block wakes OpenBLAS's thread pool each time, which costs milliseconds 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from .blocks import map_blocks
@@ -36,64 +34,75 @@ def block_sqdist(columns: np.ndarray, point: np.ndarray) -> np.ndarray:
     return acc
 
 
-def block_nearest(columns: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest centre (lowest index on ties) and its squared distance for a ``(d, b)`` block."""
+def block_nearest(
+    columns: np.ndarray, centers: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest centre (lowest index on ties), its squared distance and the squared distance
+    to the second nearest centre (inf with one centre), for a ``(d, b)`` block.
+
+    Examples
+    --------
+    >>> labels, best, second = block_nearest(np.array([[0.0, 9.0]]), np.array([[1.0], [10.0]]))
+    >>> labels.tolist(), best.tolist(), second.tolist()
+    ([0, 1], [1.0, 1.0], [100.0, 64.0])
+    """
     centers = centers.astype(columns.dtype, copy=False)
     best = block_sqdist(columns, centers[0])
+    second = np.full_like(best, np.inf)
     labels = np.zeros(columns.shape[1], dtype=np.int32)
     closer = np.empty(columns.shape[1], dtype=bool)
     for i in range(1, len(centers)):
         dist = block_sqdist(columns, centers[i])
         np.less(dist, best, out=closer)
+        np.minimum(second, np.maximum(dist, best), out=second)
         np.minimum(dist, best, out=best)
         np.putmask(labels, closer, i)
-    return labels, best
+    return labels, best, second
 
 
-@dataclass
-class Assignment:
-    """Nearest centre of every row, with the weighted sums Lloyd's update needs."""
-
-    labels: np.ndarray  # (n,) int32
-    sqdist: np.ndarray  # (n,) squared distance to the nearest centre, features' dtype
-    sums: np.ndarray  # (k, d) float64: weighted sum of the rows of each cluster
-    weights: np.ndarray  # (k,) float64: total weight of each cluster
-    inertia: float  # float64 sum of weight × squared distance
+def nearest(columns: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """Nearest centre of every row of ``(d, n)`` columns, computed block by block."""
+    parts = map_blocks(lambda s: block_nearest(columns[:, s], centers)[0], columns.shape[1])
+    return np.concatenate(parts) if parts else np.empty(0, np.int32)
 
 
-def assign(
-    columns: np.ndarray, centers: np.ndarray, sample_weight: np.ndarray | None
-) -> Assignment:
-    """Assign every row (a column of ``columns``, shape ``(d, n)``) to its nearest centre.
+def cluster_sums(
+    columns: np.ndarray, labels: np.ndarray, weights: np.ndarray | None, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per cluster: weighted sum of rows ``(k, d)``, total weight ``(k,)`` and weighted sum of
+    squared norms ``(k,)``, all float64 — everything Lloyd needs about a set of rows.
 
     Examples
     --------
-    >>> a = assign(np.array([[0.0, 1.0, 10.0]]), np.array([[0.0], [9.0]]), None)
-    >>> a.labels.tolist(), a.sums.ravel().tolist(), a.inertia
-    ([0, 0, 1], [1.0, 10.0], 2.0)
+    >>> s, w, q = cluster_sums(np.array([[1.0, 2.0, 5.0]]), np.array([0, 0, 1]), None, 2)
+    >>> s.ravel().tolist(), w.tolist(), q.tolist()
+    ([3.0, 5.0], [2.0, 1.0], [5.0, 25.0])
     """
-    k = len(centers)
-    d, n = columns.shape
+    d = len(columns)
+    sums = np.empty((k, d))
+    sqnorm = np.zeros(len(labels))
+    for j in range(d):
+        col = columns[j].astype(np.float64)
+        sqnorm += col * col
+        sums[:, j] = np.bincount(labels, col if weights is None else col * weights, minlength=k)
+    if weights is not None:
+        sqnorm *= weights
+    total = np.bincount(labels, weights, minlength=k).astype(np.float64)
+    return sums, total, np.bincount(labels, sqnorm, minlength=k)
 
-    def block(s: slice):
-        cols = columns[:, s]
-        labels, sq = block_nearest(cols, centers)
-        w = None if sample_weight is None else sample_weight[s]
-        sums = np.empty((k, d))
-        for j in range(d):
-            sums[:, j] = np.bincount(labels, cols[j] if w is None else cols[j] * w, minlength=k)
-        weights = np.bincount(labels, w, minlength=k).astype(np.float64)
-        inertia = float(sq.sum(dtype=np.float64) if w is None else np.einsum("i,i->", sq, w))
-        return labels, sq, sums, weights, inertia
 
-    parts = map_blocks(block, n)
-    return Assignment(
-        labels=np.concatenate([p[0] for p in parts]),
-        sqdist=np.concatenate([p[1] for p in parts]),
-        sums=np.sum([p[2] for p in parts], axis=0),
-        weights=np.sum([p[3] for p in parts], axis=0),
-        inertia=float(sum(p[4] for p in parts)),
-    )
+def own_sqdist(columns: np.ndarray, labels: np.ndarray, centers: np.ndarray) -> np.ndarray:
+    """float64 squared distance of every row to its own centre ``centers[labels]``."""
+
+    def block(s: slice) -> np.ndarray:
+        sq = np.zeros(s.stop - s.start)
+        for j in range(len(columns)):
+            diff = columns[j, s] - np.take(centers[:, j], labels[s])
+            sq += diff * diff
+        return sq
+
+    parts = map_blocks(block, columns.shape[1])
+    return np.concatenate(parts) if parts else np.empty(0)
 
 
 def exact_inertia(
@@ -106,14 +115,5 @@ def exact_inertia(
     >>> exact_inertia(np.array([[0.0, 2.0]]), np.array([0, 0]), np.array([[1.0]]), None)
     2.0
     """
-
-    def block(s: slice) -> float:
-        own = centers[labels[s]]
-        sq = np.zeros(len(own))
-        for j in range(len(columns)):
-            diff = columns[j, s].astype(np.float64) - own[:, j]
-            sq += diff * diff
-        w = None if sample_weight is None else sample_weight[s]
-        return float(sq.sum() if w is None else np.einsum("i,i->", sq, w))
-
-    return float(sum(map_blocks(block, columns.shape[1])))
+    sq = own_sqdist(columns, labels, centers)
+    return float(sq.sum() if sample_weight is None else np.einsum("i,i->", sq, sample_weight))

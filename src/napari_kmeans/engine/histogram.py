@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
+
+from .blocks import map_blocks
 
 _MAX_TABLE_BITS = 24  # a direct table of 2**24 entries (16.7 M) is still cheap to count into
 
@@ -26,8 +29,8 @@ class Histogram:
 
     values: np.ndarray
     counts: np.ndarray
-    _keys: np.ndarray  # (n,) packed key of every row, or its index into ``values``
-    _table_size: int  # > 0 when ``_keys`` index a direct table (every key is below it)
+    _rows: np.ndarray  # the (n, c) rows themselves (direct-table case) or (n,) index into values
+    _table_size: int  # > 0 for a direct table indexed by the packed rows
 
     def take(self, per_value: np.ndarray) -> np.ndarray:
         """Spread a ``(m, ...)`` array over the original rows: ``per_value[index of row]``.
@@ -39,38 +42,63 @@ class Histogram:
         ([1, 3], [1, 2], [20, 10, 20])
         """
         if not self._table_size:
-            return per_value[self._keys]
+            return per_value[self._rows]
         table = np.zeros((self._table_size, *per_value.shape[1:]), dtype=per_value.dtype)
-        values = self.values
-        if values.dtype.kind == "i":
-            values = _to_unsigned(values)
-        table[_pack(values, _bits(values.dtype))] = per_value
-        return table[self._keys]
+        table[_keys(self.values)] = per_value
+        out = np.empty((len(self._rows), *per_value.shape[1:]), dtype=per_value.dtype)
+
+        def block(s: slice) -> None:
+            np.take(table, _keys(self._rows[s]), axis=0, out=out[s])
+
+        map_blocks(block, len(out))
+        return out
 
 
 def _bits(dtype: np.dtype) -> int:
     return np.dtype(dtype).itemsize * 8
 
 
-def _pack(rows: np.ndarray, bits: int) -> np.ndarray:
+def _to_unsigned(rows: np.ndarray) -> np.ndarray:
+    """Signed integers mapped onto unsigned ones of the same width, order kept."""
+    unsigned = np.dtype(f"u{rows.dtype.itemsize}")
+    return rows.view(unsigned) ^ unsigned.type(1 << (_bits(unsigned) - 1))
+
+
+def _keys(rows: np.ndarray) -> np.ndarray:
     """One unsigned key per row: the channels' bits side by side (first channel highest)."""
-    key = rows[:, 0].astype(np.uint64 if bits * rows.shape[1] > 32 else np.uint32)
+    if rows.dtype.kind == "i":
+        rows = _to_unsigned(rows)
+    bits = _bits(rows.dtype)
+    key = rows[:, 0].astype(np.intp if bits * rows.shape[1] < 63 else np.uint64)
     for j in range(1, rows.shape[1]):
         key <<= bits
         key |= rows[:, j]
     return key
 
 
-def _unpack(keys: np.ndarray, bits: int, n_channels: int, dtype: np.dtype) -> np.ndarray:
+def _unpack(keys: np.ndarray, dtype: np.dtype, n_channels: int) -> np.ndarray:
+    unsigned = np.dtype(f"u{np.dtype(dtype).itemsize}")
+    bits = _bits(unsigned)
     mask = (1 << bits) - 1
     shifts = [bits * (n_channels - 1 - j) for j in range(n_channels)]
-    return np.stack([(keys >> s) & mask for s in shifts], axis=1).astype(dtype)
+    values = np.stack([(keys >> s) & mask for s in shifts], axis=1).astype(unsigned)
+    return _to_unsigned(values).view(dtype) if np.dtype(dtype).kind == "i" else values
 
 
-def _to_unsigned(rows: np.ndarray) -> np.ndarray:
-    """Signed integers mapped onto unsigned ones of the same width, order kept."""
-    unsigned = np.dtype(f"u{rows.dtype.itemsize}")
-    return rows.view(unsigned) ^ unsigned.type(1 << (_bits(unsigned) - 1))
+def _table_counts(rows: np.ndarray, total_bits: int) -> np.ndarray:
+    """Count of every possible packed key of a small value space (float32 or int64)."""
+    n_channels = rows.shape[1]
+    opencv_kinds = {(np.dtype(np.uint8), 1), (np.dtype(np.uint8), 2), (np.dtype(np.uint8), 3),
+                    (np.dtype(np.uint16), 1)}
+    if (rows.dtype, n_channels) in opencv_kinds and len(rows) < 1 << 24:
+        # OpenCV counts in parallel; float32 counts are exact below 2**24 pixels.
+        bins = 1 << _bits(rows.dtype)
+        image = np.ascontiguousarray(rows).reshape(-1, 1, n_channels)
+        counts = cv2.calcHist(
+            [image], list(range(n_channels)), None, [bins] * n_channels, [0, bins] * n_channels
+        )
+        return counts.reshape(-1)
+    return np.bincount(_keys(rows), minlength=1 << total_bits)
 
 
 def histogram(rows: np.ndarray) -> Histogram:
@@ -81,22 +109,16 @@ def histogram(rows: np.ndarray) -> Histogram:
     """
     if rows.dtype.kind not in "ui":
         raise TypeError(f"histogram needs integers, not {rows.dtype}")
-    if rows.dtype.kind == "i":
-        shifted = histogram(_to_unsigned(rows))
-        values = _to_unsigned(shifted.values).view(rows.dtype)
-        return Histogram(values, shifted.counts, shifted._keys, shifted._table_size)
-    bits = _bits(rows.dtype)
-    total_bits = bits * rows.shape[1]
+    n_channels = rows.shape[1]
+    total_bits = _bits(rows.dtype) * n_channels
     if total_bits <= _MAX_TABLE_BITS:
-        keys = _pack(rows, bits)
-        table = np.bincount(keys)  # no minlength: it makes bincount several times slower
+        table = _table_counts(rows, total_bits)
         present = np.flatnonzero(table)
-        values = _unpack(present.astype(np.uint32), bits, rows.shape[1], rows.dtype)
-        return Histogram(values, table[present], keys, len(table))
+        values = _unpack(present, rows.dtype, n_channels)
+        return Histogram(values, table[present].astype(np.int64), rows, 1 << total_bits)
     if total_bits <= 64:
-        keys = _pack(rows, bits)
-        distinct, index, counts = np.unique(keys, return_inverse=True, return_counts=True)
-        values = _unpack(distinct, bits, rows.shape[1], rows.dtype)
+        distinct, index, counts = np.unique(_keys(rows), return_inverse=True, return_counts=True)
+        values = _unpack(distinct, rows.dtype, n_channels)
     else:
         values, index, counts = np.unique(rows, axis=0, return_inverse=True, return_counts=True)
     return Histogram(values, counts.astype(np.int64), index.reshape(-1), 0)
