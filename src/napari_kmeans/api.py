@@ -120,7 +120,7 @@ def segment(
     seed=None,
     n_init="auto",
     max_iter: int = 300,
-    tol: float = 1e-4,
+    tol: float = 1e-5,
     callback: IterationCallback | None = None,
 ) -> Segmentation:
     """Segment an image by k-means clustering of its pixels.

@@ -1,0 +1,471 @@
+"""The ``napari-kmeans`` command: segment image files from a shell or a batch script.
+
+Every subcommand is registered by one ``_add_*_command`` function listed in ``_COMMANDS``;
+each sets ``run`` (a function of the parsed arguments returning the exit status).
+
+Examples
+--------
+>>> main(["segment", "photo.jpg", "-k", "4", "--color-space", "lab"])  # doctest: +SKIP
+0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from . import __version__, cross_check, load_image, segment
+from .api import METHODS, Segmentation
+from .cross_check import CrossCheck
+from .features import COLOR_SPACES, resolve_channel_axis
+from .io import save_image
+
+PROG = "napari-kmeans"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Option defaults appended to each help line; descriptions and examples kept as written.
+
+    Options whose default is None say in their own words what happens without them.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class UsageError(Exception):
+    """A problem with the command line as a whole (exit status 2), not with one image."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Argument types: each returns the value ``segment`` takes, or explains what is allowed.
+
+
+def _int_at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is not allowed: it must be >= {minimum}")
+        return value
+
+    return parse
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not np.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not allowed: it must be a finite number >= 0")
+    return value
+
+
+def _channel_axis(text: str) -> str | int | None:
+    if text.lower() in ("auto", "none"):
+        return None if text.lower() == "none" else "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not allowed: use 'auto', 'none' or an axis index"
+        ) from None
+
+
+def _n_init(text: str) -> str | int:
+    return "auto" if text.lower() == "auto" else _int_at_least(1)(text)
+
+
+def _seed(text: str) -> int | None:
+    return None if text.lower() == "none" else _int_at_least(0)(text)
+
+
+def _spacing(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of numbers"
+        ) from None
+    if not all(np.isfinite(v) and v > 0 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: every value must be > 0")
+    return values
+
+
+# ---------------------------------------------------------------------------------------------
+# Parser
+
+
+_SEGMENT_DESCRIPTION = """\
+Segment each IMAGE by k-means clustering of its pixels and write, per image:
+
+  <name>_labels.png      labels 1..k from the darkest cluster to the brightest, 0 where the
+                         mask excludes a pixel; 8-bit PNG, 16-bit when k > 255
+  <name>_recolored.EXT   the image with every pixel replaced by its cluster's mean colour,
+                         same dtype; EXT is the input's extension when that format holds the
+                         dtype and channels, else .png (8/16-bit) or .tif (float32)
+  <name>_clusters.json   parameters, palette, counts, inertia, iterations, seconds, the input
+                         and output paths, and the OpenCV comparison with --cross-check
+
+<name> is the input's file name without extension. Inputs from different folders with the
+same name get the distinguishing part of their folder prepended (a/img.png, b/img.png ->
+a_img_*, b_img_*), so no output overwrites another; an output that would overwrite an input
+is an error for that input.
+
+A multi-page TIFF is segmented as one stack (all pages clustered together, so a label means
+the same colour on every page); its labels and recolored image are written as multi-page
+TIFFs, <name>_labels.tif and <name>_recolored.tif, one page per input page.
+
+A file that cannot be read or segmented is reported as "error: <path>: <reason>" and the
+others are still processed. Exit status: 0 all written, 1 some input failed, 2 usage error.
+"""
+
+_SEGMENT_EXAMPLES = """\
+examples:
+  napari-kmeans segment photo.jpg -k 5 --color-space lab
+  napari-kmeans segment scans/*.tif -k 3 --method optimal --color-space gray --out results
+  napari-kmeans segment cells.png -k 4 --mask roi.png --spatial-weight 0.5 --cross-check
+"""
+
+
+def _add_segment_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "segment",
+        help="segment image files into k colour clusters",
+        description=_SEGMENT_DESCRIPTION,
+        epilog=_SEGMENT_EXAMPLES,
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE",
+                        help="image files: PNG, JPEG, TIFF (multi-page too), BMP, WebP, ...")
+    parser.add_argument("-k", "--n-clusters", type=_int_at_least(1), default=5, metavar="K",
+                        help="number of clusters, an integer >= 1")
+    parser.add_argument("--method", choices=METHODS, default="kmeans++",
+                        help="kmeans++: greedy k-means++ seeding then Lloyd iterations; "
+                             "optimal: the global optimum, for one feature only (a grey image "
+                             "or --color-space gray, and --spatial-weight 0)")
+    parser.add_argument("--color-space", choices=COLOR_SPACES, default="rgb",
+                        help="features to cluster: the image's own values (rgb), CIELAB (lab, "
+                             "RGB images only) or luma (gray)")
+    parser.add_argument("--channel-axis", type=_channel_axis, default="auto",
+                        metavar="{auto,none,INT}",
+                        help="auto: a last axis of 3 or 4 is RGB(A); none: every value is one "
+                             "pixel; INT: that axis holds the channels (e.g. 0 for a stack "
+                             "whose pages are channels)")
+    parser.add_argument("--spatial-weight", type=_non_negative_float, default=0.0, metavar="W",
+                        help="a number >= 0; adds pixel coordinates as features, 1 makes the "
+                             "image's largest extent weigh as much as the full colour range")
+    parser.add_argument("--spacing", type=_spacing, default=None, metavar="S,S[,S]",
+                        help="pixel size per spatial axis for --spatial-weight, comma-separated "
+                             "positive numbers (default: all 1)")
+    parser.add_argument("--mask", type=Path, default=None, metavar="MASK",
+                        help="image file of the same height and width as each IMAGE (a 2-D "
+                             "mask applies to every page of a stack); non-zero pixels (any "
+                             "colour channel, alpha ignored) are clustered, the others get "
+                             "label 0 and keep their value (default: no mask)")
+    parser.add_argument("--seed", type=_seed, default=0, metavar="{INT,none}",
+                        help="random seed, an integer >= 0; none draws one (recorded in the "
+                             "JSON, so the run can be repeated)")
+    parser.add_argument("--n-init", type=_n_init, default="auto", metavar="{auto,INT}",
+                        help="k-means++ runs, the best is kept: an integer >= 1, or auto "
+                             "(1, as scikit-learn's auto for k-means++)")
+    parser.add_argument("--max-iter", type=_int_at_least(1), default=300, metavar="N",
+                        help="maximum Lloyd iterations per restart, an integer >= 1")
+    parser.add_argument("--tol", type=_non_negative_float, default=1e-5, metavar="TOL",
+                        help="stop when the summed squared centre shift is at most TOL times "
+                             "the mean feature variance; a number >= 0")
+    parser.add_argument("--cross-check", action="store_true",
+                        help="also run OpenCV's cv2.kmeans on the same features and record the "
+                             "adjusted Rand index, inertia ratio and timings in the JSON")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help="folder for the outputs, created if missing (default: next to "
+                             "each input)")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar (it is shown on stderr when stderr is a terminal)")
+    parser.set_defaults(run=run_segment)
+
+
+# Each function adds one subcommand; a new subcommand is one more function here.
+_COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_segment_command,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``napari-kmeans`` parser with every subcommand of ``_COMMANDS``."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Image segmentation by k-means++ clustering of pixels.",
+        epilog="example:\n  napari-kmeans segment photo.jpg -k 5 --color-space lab\n\n"
+               f"'{PROG} COMMAND --help' lists a command's options.",
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND",
+                                     required=True)
+    for add_command in _COMMANDS:
+        add_command(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``) and return the exit status.
+
+    Examples
+    --------
+    >>> main(["--version"])  # doctest: +SKIP
+    napari-kmeans 0.1.0
+    0
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # --help, --version (0) and usage errors (2)
+        return 0 if exit_.code is None else int(exit_.code)
+    try:
+        return args.run(args)
+    except UsageError as error:
+        print(f"{PROG} {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+# ---------------------------------------------------------------------------------------------
+# segment
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input image and the path prefix of its outputs (``<prefix>_labels.png``, ...)."""
+
+    image: Path
+    prefix: Path
+
+
+def run_segment(args: argparse.Namespace) -> int:
+    """Segment every input of ``args``; exit status 1 if any failed."""
+    out_dir = _prepare_out_dir(args.out)
+    mask = None if args.mask is None else _load_mask(args.mask)
+    jobs = plan_outputs(args.images, out_dir)
+    for job in jobs:
+        if job.prefix.name != job.image.stem:
+            print(f"note: {job.image}: outputs named {job.prefix.name}_* (another input has "
+                  "the same name)", file=sys.stderr)
+    inputs = frozenset(job.image.resolve() for job in jobs)
+    failed = 0
+    disable = True if args.no_progress else None  # None: only when stderr is a terminal
+    with tqdm(jobs, desc="segment", unit="image", file=sys.stderr, disable=disable) as bar:
+        for job in bar:
+            bar.set_postfix_str(job.image.name)
+            try:
+                image, seg = segment_file(job.image, args, mask)
+                check = cross_check(image, seg, seed=args.seed or 0) if args.cross_check else None
+                write_outputs(job, seg, check, inputs)
+            except (ValueError, OSError) as error:  # ImageLoadError is a ValueError
+                failed += 1
+                tqdm.write(f"error: {job.image}: {_reason(error, job.image)}", file=sys.stderr)
+    if failed:
+        print(f"{failed} of {len(jobs)} images failed", file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _prepare_out_dir(out: Path | None) -> Path | None:
+    if out is None:
+        return None
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"--out {out}: cannot create the folder: {error.strerror}") from None
+    return out
+
+
+def _load_mask(path: Path) -> np.ndarray:
+    """A boolean mask from an image file: non-zero in any colour channel (alpha ignored)."""
+    try:
+        mask = load_image(path)
+    except ValueError as error:
+        raise UsageError(f"--mask {path}: {_reason(error, path)}") from None
+    if mask.ndim == 3 and mask.shape[2] in (3, 4):
+        return (mask[..., :3] != 0).any(axis=2)
+    return mask != 0
+
+
+def _mask_for(mask: np.ndarray, image: np.ndarray, channel_axis) -> np.ndarray:
+    """``mask`` fitted to the image's spatial shape (a 2-D mask repeats over a stack's pages)."""
+    axis = resolve_channel_axis(image, channel_axis)
+    spatial = image.shape if axis is None else image.shape[:axis] + image.shape[axis + 1:]
+    if mask.shape != spatial and mask.shape == spatial[-mask.ndim:]:
+        return np.broadcast_to(mask, spatial)
+    if mask.shape != spatial:
+        raise ValueError(
+            f"the mask has shape {mask.shape} but this image's spatial shape is {spatial} "
+            "(height, width[, ...]): they must match"
+        )
+    return mask
+
+
+def plan_outputs(images: Sequence[Path], out_dir: Path | None) -> list[Job]:
+    """One job per distinct input, with output names that cannot overwrite one another.
+
+    Outputs go to ``out_dir`` or next to each input. Inputs whose names would collide (same
+    file name without extension, compared case-insensitively) are told apart by the shortest
+    tail of their folders, then by their extension.
+    """
+    unique = list({image.resolve(): image for image in reversed(images)}.values())[::-1]
+    folders = [image.parent if out_dir is None else out_dir for image in unique]
+    names = [image.stem for image in unique]
+    groups: dict[tuple[Path, str], list[int]] = defaultdict(list)
+    for index, (folder, name) in enumerate(zip(folders, names, strict=True)):
+        groups[folder.resolve(), name.casefold()].append(index)
+    for members in groups.values():
+        if len(members) > 1:
+            distinct = _distinguishing_names([unique[i].resolve() for i in members])
+            for index, name in zip(members, distinct, strict=True):
+                names[index] = name
+    keys = [(f.resolve(), n.casefold()) for f, n in zip(folders, names, strict=True)]
+    if len(set(keys)) < len(keys):
+        clashes = sorted({str(unique[i]) for i, key in enumerate(keys) if keys.count(key) > 1})
+        raise UsageError(
+            f"outputs of {', '.join(clashes)} would overwrite one another even after adding "
+            "their folder names: rename them or run them with different --out folders"
+        )
+    return [
+        Job(image, folder / name)
+        for image, folder, name in zip(unique, folders, names, strict=True)
+    ]
+
+
+def _distinguishing_names(paths: list[Path]) -> list[str]:
+    """Names for same-stem files: folder tails first (``a_img``), then the extension too."""
+    folders = [path.parent.relative_to(path.anchor).parts for path in paths]
+    for with_extension in (False, True):
+        for level in range(max(map(len, folders)) + 1):
+            names = [
+                "_".join(
+                    [*parts[len(parts) - level:], path.stem]
+                    + ([path.suffix.lstrip(".")] if with_extension else [])
+                )
+                for path, parts in zip(paths, folders, strict=True)
+            ]
+            if len({name.casefold() for name in names}) == len(names):
+                return names
+    return [path.stem for path in paths]  # indistinguishable: the caller reports the clash
+
+
+def segment_file(path: Path, args: argparse.Namespace, mask: np.ndarray | None):
+    """Load one image and segment it with the options of ``args``; returns (image, seg)."""
+    image = load_image(path)
+    seg = segment(
+        image,
+        args.n_clusters,
+        method=args.method,
+        color_space=args.color_space,
+        channel_axis=args.channel_axis,
+        spatial_weight=args.spatial_weight,
+        spacing=args.spacing,
+        mask=None if mask is None else _mask_for(mask, image, args.channel_axis),
+        seed=args.seed,
+        n_init=args.n_init,
+        max_iter=args.max_iter,
+        tol=args.tol,
+    )
+    return image, seg
+
+
+def write_outputs(
+    job: Job, seg: Segmentation, check: CrossCheck | None, inputs: frozenset[Path]
+) -> dict:
+    """Write labels, recolored image and JSON summary of one job; returns the JSON record.
+
+    Refuses (ValueError) to write over any file in ``inputs`` (resolved paths).
+    """
+    def guarded(path: Path) -> Path:
+        if path.resolve() in inputs:
+            raise ValueError(f"its output {path} would overwrite an input image: use --out")
+        return path
+
+    prefix = str(job.prefix)
+    labels_path = guarded(Path(prefix + ("_labels.png" if seg.labels.ndim == 2 else "_labels.tif")))
+    summary_path = guarded(Path(prefix + "_clusters.json"))
+    if seg.labels.ndim == 2:
+        save_image(labels_path, seg.labels)
+    else:
+        _save_tiff_pages(labels_path, seg.labels, colour=False)
+    recolored_path = _save_recolored(prefix + "_recolored", job.image.suffix, seg.recolored,
+                                     guarded)
+    record = {
+        "input": str(job.image.resolve()),
+        "outputs": {
+            "labels": str(labels_path.resolve()),
+            "recolored": str(recolored_path.resolve()),
+            "clusters": str(summary_path.resolve()),
+        },
+        **seg.to_dict(),
+    }
+    if check is not None:
+        record["cross_check"] = check.to_dict()
+    summary_path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
+                            encoding="utf-8")
+    return record
+
+
+def _save_recolored(stem: str, extension: str, recolored: np.ndarray, guarded) -> Path:
+    """Keep the input's format when it holds the dtype and channels, else PNG, else TIFF."""
+    if not _is_single_page(recolored):
+        path = guarded(Path(stem + ".tif"))
+        _save_tiff_pages(path, recolored, colour=recolored.shape[-1] in (3, 4))
+        return path
+    for candidate in dict.fromkeys([extension, ".png"]):
+        path = guarded(Path(stem + candidate))
+        try:
+            save_image(path, recolored)
+            return path
+        except ValueError:  # this format cannot hold the dtype or channel count
+            continue
+    path = guarded(Path(stem + ".tif"))  # TIFF holds every dtype segment returns
+    save_image(path, recolored)
+    return path
+
+
+def _is_single_page(array: np.ndarray) -> bool:
+    """True if ``save_image`` writes ``array`` as one image that reads back with this shape."""
+    return array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))
+
+
+def _save_tiff_pages(path: Path, array: np.ndarray, colour: bool) -> None:
+    """A multi-page TIFF, one page per index of the leading axes; ``colour``: the last axis
+    holds RGB(A) (as ``load_image`` returns colour stacks), written in OpenCV's BGR(A) order.
+    """
+    page_shape = array.shape[-3:] if colour else array.shape[-2:]
+    pages = array.reshape(-1, *page_shape)
+    if colour:
+        code = cv2.COLOR_RGB2BGR if page_shape[-1] == 3 else cv2.COLOR_RGBA2BGRA
+        pages = [cv2.cvtColor(page, code) for page in pages]
+    ok, encoded = cv2.imencodemulti(".tif", list(np.ascontiguousarray(pages)))
+    if not ok:
+        raise ValueError(f"cannot save image '{path}': OpenCV could not encode it as TIFF")
+    path.write_bytes(encoded.tobytes())
+
+
+def _reason(error: Exception, path: Path) -> str:
+    """The error message without the "cannot load image '<path>': " the caller prints already."""
+    return str(error).removeprefix(f"cannot load image '{path}': ")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

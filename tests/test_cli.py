@@ -1,0 +1,443 @@
+"""The ``napari-kmeans`` command, run in-process through ``main`` and once as a console script.
+
+Inputs are written and outputs read back with OpenCV directly (not our io module); palettes
+and recoloured pixels are checked against means computed here.
+"""
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+import napari_kmeans as nk
+from napari_kmeans.cli import main
+
+SEGMENT_OPTIONS = (
+    "-k", "--n-clusters", "--method", "--color-space", "--channel-axis", "--spatial-weight",
+    "--spacing", "--mask", "--seed", "--n-init", "--max-iter", "--tol", "--cross-check",
+    "--out", "--no-progress",
+)
+
+
+def blobs(shape=(12, 16), dtype=np.uint8, channels=3, seed=0):
+    """Three well-separated colour levels plus a little noise, in the given dtype."""
+    rng = np.random.default_rng(seed)
+    top = {np.uint8: 255, np.uint16: 65535, np.float32: 1.0}[dtype]
+    # the fourth column is alpha for RGBA images (ignored by clustering, kept in the output)
+    levels = np.array([[0.1, 0.2, 0.15, 1.0], [0.5, 0.45, 0.6, 0.4], [0.9, 0.85, 0.8, 0.7]])
+    levels = levels[:, :channels]
+    truth = rng.integers(0, 3, shape)
+    image = (levels[truth] + rng.normal(0, 0.02, (*shape, channels))).clip(0, 1) * top
+    if dtype != np.float32:
+        image = np.rint(image)
+    image = image.astype(dtype)
+    return image[..., 0] if channels == 1 else image
+
+
+def bgr(image):
+    """RGB(A) -> the channel order cv2.imwrite expects."""
+    if image.ndim == 3 and image.shape[2] == 3:
+        return image[..., ::-1]
+    if image.ndim == 3 and image.shape[2] == 4:
+        return image[..., [2, 1, 0, 3]]
+    return image
+
+
+def write(path, image, ext=None):
+    """Write ``image`` (RGB order) with OpenCV, encoded as ``ext`` (default: path's suffix)."""
+    ok, encoded = cv2.imencode(ext or path.suffix, np.ascontiguousarray(bgr(image)))
+    assert ok
+    path.write_bytes(encoded.tobytes())
+    return path
+
+
+def read(path):
+    """Read an output with OpenCV, back to RGB(A) order."""
+    return bgr(cv2.imread(str(path), cv2.IMREAD_UNCHANGED))
+
+
+def summary(path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def expected_recolored(image, labels, palette):
+    """Each clustered pixel's colour channels replaced by its palette row; others unchanged."""
+    expected = image.copy()
+    colour = expected[..., :3] if image.ndim == 3 and image.shape[2] == 4 else expected
+    if image.dtype.kind in "ui":
+        palette = np.clip(np.rint(palette), 0, np.iinfo(image.dtype).max)
+    palette = palette.astype(image.dtype)
+    clustered = labels > 0
+    colour[clustered] = palette[labels[clustered] - 1].reshape(colour[clustered].shape)
+    return expected
+
+
+def assert_palette_is_mean_per_label(image, labels, palette):
+    colour = image[..., :3] if image.ndim == 3 and image.shape[2] == 4 else image
+    values = colour.reshape(labels.size, -1).astype(np.float64)
+    flat = labels.ravel()
+    assert len(palette) == flat.max()
+    for label in range(1, flat.max() + 1):
+        np.testing.assert_allclose(palette[label - 1], values[flat == label].mean(axis=0),
+                                   rtol=1e-9, atol=1e-9)
+
+
+def run(capsys, *args):
+    code = main(["segment", *map(str, args), "--no-progress"])
+    return code, capsys.readouterr()
+
+
+def test_outputs_match_api_and_palette(tmp_path, capsys):
+    image = blobs()
+    path = write(tmp_path / "photo.png", image)
+    code, out = run(capsys, path, "-k", "3", "--color-space", "lab", "--seed", "7")
+    assert code == 0, out.err
+
+    labels = read(tmp_path / "photo_labels.png")
+    api = nk.segment(image, 3, color_space="lab", seed=7)
+    assert labels.dtype == np.uint8 and labels.shape == image.shape[:2]
+    np.testing.assert_array_equal(labels, api.labels)
+
+    record = summary(tmp_path / "photo_clusters.json")
+    palette = np.array(record["palette"])
+    assert_palette_is_mean_per_label(image, labels, palette)
+    recolored = read(tmp_path / "photo_recolored.png")
+    assert recolored.dtype == image.dtype and recolored.shape == image.shape
+    np.testing.assert_array_equal(recolored, expected_recolored(image, labels, palette))
+
+    assert record["params"]["n_clusters"] == 3 and record["params"]["color_space"] == "lab"
+    assert record["params"]["seed"] == 7
+    assert record["counts"] == np.bincount(labels.ravel())[1:].tolist()
+    assert record["input"] == str(path.resolve())
+    assert record["outputs"] == {
+        "labels": str((tmp_path / "photo_labels.png").resolve()),
+        "recolored": str((tmp_path / "photo_recolored.png").resolve()),
+        "clusters": str((tmp_path / "photo_clusters.json").resolve()),
+    }
+    assert record["inertia"] > 0 and record["n_iter"] >= 1 and record["seconds"] >= 0
+    assert "cross_check" not in record
+
+
+@pytest.mark.parametrize(
+    ("name", "encode_as", "dtype", "channels", "recolored_name"),
+    [
+        ("grey16.png", ".png", np.uint16, 1, "grey16_recolored.png"),
+        ("rgba.png", ".png", np.uint8, 4, "rgba_recolored.png"),
+        ("rgbf.tif", ".tif", np.float32, 3, "rgbf_recolored.tif"),
+        ("rgb8.bmp", ".bmp", np.uint8, 3, "rgb8_recolored.bmp"),
+        # the file's extension cannot hold the dtype it really contains: PNG, else TIFF
+        ("deep.jpg", ".png", np.uint16, 3, "deep_recolored.png"),
+        ("floaty.png", ".tif", np.float32, 1, "floaty_recolored.tif"),
+    ],
+)
+def test_recolored_keeps_dtype_and_a_format_that_holds_it(
+    tmp_path, capsys, name, encode_as, dtype, channels, recolored_name
+):
+    image = blobs(dtype=dtype, channels=channels)
+    write(tmp_path / name, image, ext=encode_as)
+    code, out = run(capsys, tmp_path / name, "-k", "3", "--out", tmp_path / "out")
+    assert code == 0, out.err
+    stem = name.rsplit(".", 1)[0]
+    labels = read(tmp_path / "out" / f"{stem}_labels.png")
+    recolored = read(tmp_path / "out" / recolored_name)
+    assert labels.dtype == np.uint8 and labels.shape == image.shape[:2]
+    assert recolored.dtype == image.dtype and recolored.shape == image.shape
+    palette = np.array(summary(tmp_path / "out" / f"{stem}_clusters.json")["palette"])
+    assert_palette_is_mean_per_label(image, labels, palette)
+    np.testing.assert_array_equal(recolored, expected_recolored(image, labels, palette))
+    np.testing.assert_array_equal(labels, nk.segment(image, 3, seed=0).labels)
+
+
+def test_jpeg_input_keeps_jpeg(tmp_path, capsys):
+    write(tmp_path / "shot.jpg", blobs())
+    code, out = run(capsys, tmp_path / "shot.jpg", "-k", "2")
+    assert code == 0, out.err
+    recolored = read(tmp_path / "shot_recolored.jpg")
+    assert recolored.dtype == np.uint8 and recolored.shape == (12, 16, 3)
+
+
+def test_more_than_255_clusters_gives_16_bit_labels(tmp_path, capsys):
+    image = (np.random.default_rng(1).permutation(400).reshape(20, 20) * 100).astype(np.uint16)
+    write(tmp_path / "many.png", image)
+    code, out = run(capsys, tmp_path / "many.png", "-k", "300", "--method", "optimal")
+    assert code == 0, out.err
+    labels = read(tmp_path / "many_labels.png")
+    assert labels.dtype == np.uint16 and labels.max() == 300
+    np.testing.assert_array_equal(labels, nk.segment(image, 300, method="optimal").labels)
+
+
+def test_mask_excludes_pixels(tmp_path, capsys):
+    image = blobs()
+    mask = np.zeros(image.shape[:2], np.uint8)
+    mask[:, 5:] = 255
+    write(tmp_path / "img.png", image)
+    write(tmp_path / "roi.png", mask)
+    code, out = run(capsys, tmp_path / "img.png", "-k", "3", "--mask", tmp_path / "roi.png")
+    assert code == 0, out.err
+    labels = read(tmp_path / "img_labels.png")
+    recolored = read(tmp_path / "img_recolored.png")
+    assert (labels[:, :5] == 0).all() and (labels[:, 5:] > 0).all()
+    np.testing.assert_array_equal(recolored[:, :5], image[:, :5])
+    record = summary(tmp_path / "img_clusters.json")
+    assert record["params"]["masked"] is True
+    palette = np.array(record["palette"])
+    for label in range(1, 4):
+        np.testing.assert_allclose(palette[label - 1], image[labels == label].mean(axis=0))
+    np.testing.assert_array_equal(recolored, expected_recolored(image, labels, palette))
+    np.testing.assert_array_equal(labels, nk.segment(image, 3, mask=mask, seed=0).labels)
+
+
+def test_colour_mask_uses_any_colour_channel(tmp_path, capsys):
+    image = blobs()
+    mask = np.zeros((*image.shape[:2], 3), np.uint8)
+    mask[3:, :, 2] = 1  # only blue non-zero: still included
+    write(tmp_path / "img.png", image)
+    write(tmp_path / "roi.png", mask)
+    code, out = run(capsys, tmp_path / "img.png", "-k", "2", "--mask", tmp_path / "roi.png")
+    assert code == 0, out.err
+    labels = read(tmp_path / "img_labels.png")
+    assert (labels[:3] == 0).all() and (labels[3:] > 0).all()
+
+
+def test_mask_of_the_wrong_shape_is_an_error_for_that_image(tmp_path, capsys):
+    write(tmp_path / "small.png", blobs((6, 8)))
+    write(tmp_path / "big.png", blobs((12, 16)))
+    write(tmp_path / "roi.png", np.full((12, 16), 255, np.uint8))
+    code, out = run(capsys, tmp_path / "small.png", tmp_path / "big.png", "-k", "2",
+                    "--mask", tmp_path / "roi.png")
+    assert code == 1
+    errors = [line for line in out.err.splitlines() if line.startswith("error:")]
+    assert errors == [errors[0]] and str(tmp_path / "small.png") in errors[0]
+    assert "mask" in errors[0] and "(12, 16)" in errors[0] and "(6, 8)" in errors[0]
+    assert (tmp_path / "big_labels.png").exists()
+    assert not (tmp_path / "small_labels.png").exists()
+
+
+def test_unreadable_mask_is_a_usage_error(tmp_path, capsys):
+    write(tmp_path / "img.png", blobs())
+    code, out = run(capsys, tmp_path / "img.png", "--mask", tmp_path / "nothing.png")
+    assert code == 2
+    assert "--mask" in out.err and "nothing.png" in out.err
+    assert not (tmp_path / "img_labels.png").exists()
+
+
+def test_bad_files_are_reported_and_the_rest_written(tmp_path, capsys):
+    good = [write(tmp_path / f"good{i}.png", blobs(seed=i)) for i in range(2)]
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"not an image at all")
+    missing = tmp_path / "missing.png"
+    code, out = run(capsys, good[0], corrupt, missing, good[1], "-k", "3")
+    assert code == 1
+    errors = [line for line in out.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2
+    assert errors[0].startswith(f"error: {corrupt}: ")
+    assert errors[1].startswith(f"error: {missing}: ") and "no such file" in errors[1]
+    for path in good:
+        assert (tmp_path / f"{path.stem}_labels.png").exists()
+        assert (tmp_path / f"{path.stem}_clusters.json").exists()
+    assert not list(tmp_path.glob("corrupt_*")) and not list(tmp_path.glob("missing_*"))
+
+
+def test_segment_errors_name_the_option(tmp_path, capsys):
+    write(tmp_path / "img.png", blobs())
+    code, out = run(capsys, tmp_path / "img.png", "-k", "3", "--method", "optimal")
+    assert code == 1 and "method='optimal'" in out.err
+    code, out = run(capsys, tmp_path / "img.png", "-k", "1000")
+    assert code == 1 and "n_clusters=1000" in out.err
+    assert not (tmp_path / "img_labels.png").exists()
+
+
+def test_cross_check_goes_into_the_json(tmp_path, capsys):
+    write(tmp_path / "img.png", blobs((20, 20)))
+    code, out = run(capsys, tmp_path / "img.png", "-k", "3", "--cross-check")
+    assert code == 0, out.err
+    check = summary(tmp_path / "img_clusters.json")["cross_check"]
+    # three well-separated levels: OpenCV must find the same partition
+    assert check["adjusted_rand_index"] == pytest.approx(1.0)
+    assert check["inertia_ratio"] == pytest.approx(1.0)
+    assert check["opencv_seconds"] >= 0
+
+
+def test_segment_help_lists_every_option_default_and_example(capsys):
+    assert main(["segment", "--help"]) == 0
+    text = capsys.readouterr().out
+    for option in SEGMENT_OPTIONS:
+        assert f" {option}" in text, option
+    for value in ("kmeans++", "optimal", "rgb", "lab", "gray", "auto", "none"):
+        assert value in text, value
+    options_text = text.split("options:")[1].split("examples:")[0]
+    n_options = len([o for o in SEGMENT_OPTIONS if o.startswith("--")]) - 1  # -k = --n-clusters
+    assert options_text.count("(default:") >= n_options
+    assert "examples:" in text and "napari-kmeans segment " in text.split("examples:")[1]
+
+
+def test_top_level_help_and_version(capsys):
+    assert main(["--help"]) == 0
+    text = capsys.readouterr().out
+    assert "segment" in text and "--version" in text
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"napari-kmeans {nk.__version__}"
+
+
+def test_no_command_is_a_usage_error(capsys):
+    assert main([]) == 2
+    assert "required: COMMAND" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("-k", "0"), ("-k", "two"), ("--color-space", "foo"), ("--method", "kmeans"),
+        ("--channel-axis", "x"), ("--n-init", "0"), ("--max-iter", "0"), ("--tol", "-1"),
+        ("--spatial-weight", "-0.5"), ("--spacing", "1,0"), ("--seed", "-1"),
+    ],
+)
+def test_bad_option_values_are_usage_errors(tmp_path, capsys, option, value):
+    write(tmp_path / "img.png", blobs())
+    code, out = run(capsys, tmp_path / "img.png", option, value)
+    assert code == 2
+    assert option in out.err and value in out.err
+    assert not (tmp_path / "img_labels.png").exists()
+
+
+def test_same_names_in_different_folders_do_not_overwrite(tmp_path, capsys):
+    images = {}
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        images[folder] = blobs(seed=ord(folder))
+        write(tmp_path / folder / "img.png", images[folder])
+    write(tmp_path / "a" / "img.tif", blobs(seed=5))
+    out_dir = tmp_path / "out"
+    code, out = run(capsys, tmp_path / "a" / "img.png", tmp_path / "b" / "img.png",
+                    tmp_path / "a" / "img.tif", "-k", "3", "--out", out_dir)
+    assert code == 0, out.err
+    assert len(list(out_dir.glob("*_clusters.json"))) == 3
+    for folder, image in images.items():
+        record = summary(out_dir / f"{folder}_img_png_clusters.json")
+        assert record["input"] == str((tmp_path / folder / "img.png").resolve())
+        labels = read(record["outputs"]["labels"])
+        np.testing.assert_array_equal(labels, nk.segment(image, 3, seed=0).labels)
+    assert "note:" in out.err
+
+
+def test_two_folders_get_their_folder_names(tmp_path, capsys):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        write(tmp_path / folder / "img.png", blobs())
+    code, out = run(capsys, tmp_path / "a" / "img.png", tmp_path / "b" / "img.png",
+                    "-k", "2", "--out", tmp_path / "out")
+    assert code == 0, out.err
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == sorted(f"{f}_img_{kind}" for f in "ab"
+                           for kind in ("labels.png", "recolored.png", "clusters.json"))
+
+
+def test_an_output_never_overwrites_an_input(tmp_path, capsys):
+    write(tmp_path / "x.png", blobs())
+    victim = write(tmp_path / "x_labels.png", blobs(seed=3))
+    before = victim.read_bytes()
+    code, out = run(capsys, tmp_path / "x.png", victim, "-k", "2")
+    assert code == 1
+    assert f"error: {tmp_path / 'x.png'}:" in out.err and "overwrite" in out.err
+    assert victim.read_bytes() == before
+    assert (tmp_path / "x_labels_labels.png").exists()
+
+
+def test_multi_page_tiff_is_one_stack(tmp_path, capsys):
+    pages = [blobs(channels=1, seed=s) for s in range(3)]
+    ok, encoded = cv2.imencodemulti(".tif", pages)
+    assert ok
+    (tmp_path / "stack.tif").write_bytes(encoded.tobytes())
+    mask = np.full(pages[0].shape, 255, np.uint8)
+    mask[:2] = 0
+    write(tmp_path / "roi.png", mask)
+    code, out = run(capsys, tmp_path / "stack.tif", "-k", "3", "--mask", tmp_path / "roi.png")
+    assert code == 0, out.err
+    stack = np.stack(pages)
+    expected = nk.segment(stack, 3, mask=np.broadcast_to(mask, stack.shape), seed=0)
+    ok, labels = cv2.imreadmulti(str(tmp_path / "stack_labels.tif"), flags=cv2.IMREAD_UNCHANGED)
+    assert ok and len(labels) == 3
+    np.testing.assert_array_equal(np.stack(labels), expected.labels)
+    assert (np.stack(labels)[:, :2] == 0).all()
+    ok, recolored = cv2.imreadmulti(str(tmp_path / "stack_recolored.tif"),
+                                    flags=cv2.IMREAD_UNCHANGED)
+    assert ok
+    palette = np.array(summary(tmp_path / "stack_clusters.json")["palette"])
+    np.testing.assert_array_equal(
+        np.stack(recolored), expected_recolored(stack, np.stack(labels), palette)
+    )
+
+
+def test_colour_stack_keeps_rgb_pages(tmp_path, capsys):
+    stack = np.stack([blobs(seed=s) for s in range(2)])
+    ok, encoded = cv2.imencodemulti(".tif", [bgr(page) for page in stack])
+    assert ok
+    (tmp_path / "rgb.tif").write_bytes(encoded.tobytes())
+    code, out = run(capsys, tmp_path / "rgb.tif", "-k", "3")
+    assert code == 0, out.err
+    ok, labels = cv2.imreadmulti(str(tmp_path / "rgb_labels.tif"), flags=cv2.IMREAD_UNCHANGED)
+    assert ok and np.stack(labels).shape == stack.shape[:3]
+    np.testing.assert_array_equal(np.stack(labels), nk.segment(stack, 3, seed=0).labels)
+    ok, pages = cv2.imreadmulti(str(tmp_path / "rgb_recolored.tif"), flags=cv2.IMREAD_UNCHANGED)
+    palette = np.array(summary(tmp_path / "rgb_clusters.json")["palette"])
+    assert_palette_is_mean_per_label(stack, np.stack(labels), palette)
+    np.testing.assert_array_equal(
+        np.stack([bgr(page) for page in pages]),
+        expected_recolored(stack, np.stack(labels), palette),
+    )
+
+
+def test_non_ascii_path(tmp_path, capsys):
+    path = write(tmp_path / "röd bild.png", blobs())
+    code, out = run(capsys, path, "-k", "2")
+    assert code == 0, out.err
+    assert (tmp_path / "röd bild_labels.png").exists()
+
+
+def test_seed_none_is_recorded_and_reproduces(tmp_path, capsys):
+    image = blobs((16, 16), seed=4)
+    write(tmp_path / "img.png", image)
+    code, out = run(capsys, tmp_path / "img.png", "-k", "4", "--seed", "none")
+    assert code == 0, out.err
+    seed = summary(tmp_path / "img_clusters.json")["params"]["seed"]
+    assert isinstance(seed, int)
+    np.testing.assert_array_equal(read(tmp_path / "img_labels.png"),
+                                  nk.segment(image, 4, seed=seed).labels)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("extra", [[], ["--no-progress"]])
+def test_progress_bar_on_a_terminal_unless_disabled(tmp_path, monkeypatch, extra):
+    write(tmp_path / "img.png", blobs())
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["segment", str(tmp_path / "img.png"), "-k", "2", *extra]) == 0
+    assert ("1/1" in terminal.getvalue()) == (not extra)
+
+
+@pytest.mark.skipif(shutil.which("napari-kmeans") is None,
+                    reason="napari-kmeans console script not installed")
+def test_console_script(tmp_path):
+    image = blobs()
+    write(tmp_path / "img.png", image)
+    (tmp_path / "bad.png").write_bytes(b"")
+    result = subprocess.run(
+        ["napari-kmeans", "segment", "img.png", "bad.png", "-k", "3", "--out", "out"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 1
+    assert "error: bad.png: the file is empty" in result.stderr.splitlines()
+    np.testing.assert_array_equal(read(tmp_path / "out" / "img_labels.png"),
+                                  nk.segment(image, 3, seed=0).labels)
+    version = subprocess.run(["napari-kmeans", "--version"], capture_output=True, text=True,
+                             timeout=60)
+    assert version.returncode == 0 and version.stdout.strip().endswith(nk.__version__)
