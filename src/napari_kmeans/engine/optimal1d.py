@@ -18,17 +18,13 @@ class _RunCosts:
 
     def __init__(self, values: np.ndarray, weights: np.ndarray):
         # Centring first keeps the prefix sums small, so their differences stay accurate.
-        mean = np.dot(values, weights) / weights.sum()
-        v = values - mean
-        self.w = np.concatenate([[0.0], np.cumsum(weights)])
-        self.s = np.concatenate([[0.0], np.cumsum(weights * v)])
-        self.q = np.concatenate([[0.0], np.cumsum(weights * v * v)])
+        v = values - np.einsum("i,i->", values, weights) / weights.sum()
+        moments = np.stack([weights, weights * v, weights * v * v], axis=1)
+        self.prefix = np.concatenate([np.zeros((1, 3)), np.cumsum(moments, axis=0)])
 
     def __call__(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        w = self.w[j + 1] - self.w[i]
-        s = self.s[j + 1] - self.s[i]
-        cost = self.q[j + 1] - self.q[i] - s * s / w
-        return np.maximum(cost, 0.0)
+        w, s, q = (self.prefix[j + 1] - self.prefix[i]).T
+        return np.maximum(q - s * s / w, 0.0)
 
 
 def _next_layer(prev: np.ndarray, cost: _RunCosts, m: int, n: int):
