@@ -88,3 +88,23 @@ def test_optimal_1d_with_as_many_clusters_as_values_has_zero_inertia():
     values = np.array([1.0, 2.0, 7.0])
     centers, labels, inertia = optimal_kmeans_1d(values, np.ones(3), 3)
     assert inertia == 0 and centers.tolist() == [1.0, 2.0, 7.0] and labels.tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("dtype", "channels", "n"), [(np.uint8, 3, 1 << 22), (np.uint16, 1, 1 << 15)]
+)
+def test_histogram_direct_table_path_matches_numpy_unique(dtype, channels, n):
+    # enough rows for the direct table (at least a quarter of the value space)
+    rng = np.random.default_rng(7)
+    pool = rng.integers(0, np.iinfo(dtype).max, (5000, channels), endpoint=True, dtype=dtype)
+    rows = pool[rng.integers(0, len(pool), n)]
+    h = histogram(rows)
+    assert h._table_size == 1 << (8 * np.dtype(dtype).itemsize * channels)
+    base = np.iinfo(dtype).max + 1
+    weights = base ** np.arange(channels - 1, -1, -1)
+    codes, inverse, counts = np.unique(
+        rows.astype(np.int64) @ weights, return_inverse=True, return_counts=True
+    )
+    np.testing.assert_array_equal(h.values.astype(np.int64) @ weights, codes)
+    np.testing.assert_array_equal(h.counts, counts)
+    np.testing.assert_array_equal(h.take(np.arange(len(codes))), inverse.ravel())

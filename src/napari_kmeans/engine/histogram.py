@@ -105,13 +105,14 @@ def histogram(rows: np.ndarray) -> Histogram:
     """Distinct rows and counts of an integer ``(n, c)`` array.
 
     Small value spaces (up to 24 bits per row, e.g. 8-bit RGB or 16-bit grey) are counted
-    into a direct table in O(n); wider ones are sorted once.
+    into a direct table in O(n) when there are enough rows to pay for the table; otherwise
+    the packed rows are sorted once.
     """
     if rows.dtype.kind not in "ui":
         raise TypeError(f"histogram needs integers, not {rows.dtype}")
     n_channels = rows.shape[1]
     total_bits = _bits(rows.dtype) * n_channels
-    if total_bits <= _MAX_TABLE_BITS:
+    if total_bits <= _MAX_TABLE_BITS and len(rows) >= (1 << total_bits) // 4:
         table = _table_counts(rows, total_bits)
         present = np.flatnonzero(table)
         values = _unpack(present, rows.dtype, n_channels)
