@@ -107,29 +107,41 @@ def _distinct_count(X: np.ndarray, w: np.ndarray | None) -> int:
     return len(np.unique(rows, axis=0))
 
 
-# Above this many rows, k-means++ seeding and the first Lloyd iterations run on a sample.
-SAMPLE_ABOVE = 1 << 20
+# Above this many rows, k-means++ seeding and the first Lloyd iterations run on a sample of
+# an eighth of the rows, at most SAMPLE_SIZE.
+SAMPLE_ABOVE = 1 << 17
 SAMPLE_SIZE = 1 << 18
+AUTO_STARTS = 3  # k-means++ starts of n_init="auto"
 
 
-def _plusplus_start(columns, w, weights, n_clusters, max_iter, tol_abs, rng) -> np.ndarray:
-    """Starting centres: greedy k-means++ on the rows.
+def _plusplus_start(
+    columns, w, weights, n_clusters, max_iter, tol_abs, rng, n_starts: int
+) -> np.ndarray:
+    """Starting centres from greedy k-means++.
 
-    On more than ``SAMPLE_ABOVE`` rows, seeding and Lloyd run first on a uniform sample of
-    ``SAMPLE_SIZE`` rows (weights kept: an unbiased estimate of the objective), so the full
-    data starts near convergence, where Hamerly's bounds skip almost every row.
+    On more than ``SAMPLE_ABOVE`` rows, ``n_starts`` seedings each run Lloyd to convergence
+    on a uniform sample (an eighth of the rows, at most ``SAMPLE_SIZE``; weights kept: an
+    unbiased estimate of the objective) and the best is returned, so the full data starts
+    near a good optimum, where Hamerly's bounds skip almost every row.
     """
     n = columns.shape[1]
     if n > SAMPLE_ABOVE:
-        rows = np.sort(rng.choice(n, SAMPLE_SIZE, replace=False))
+        rows = np.sort(rng.choice(n, min(SAMPLE_SIZE, n // 8), replace=False))
         sample = np.ascontiguousarray(columns[:, rows])
+        sample_w = None if w is None else w[rows]
         try:
-            centers = greedy_kmeans_plusplus(sample, n_clusters, weights[rows], rng)
+            runs = [
+                run_lloyd(
+                    sample, sample_w,
+                    greedy_kmeans_plusplus(sample, n_clusters, weights[rows], rng),
+                    max_iter, tol_abs,
+                )
+                for _ in range(n_starts)
+            ]
         except TooFewDistinctRows:
             pass  # a sample too uniform for k clusters: seed on every row instead
         else:
-            sample_w = None if w is None else w[rows]
-            return run_lloyd(sample, sample_w, centers, max_iter, tol_abs).centers
+            return min(runs, key=lambda run: run.inertia).centers
     return greedy_kmeans_plusplus(columns, n_clusters, weights, rng)
 
 
@@ -154,16 +166,18 @@ def kmeans(
     sample_weight : (n,) non-negative weights; ``w`` acts exactly as repeating a row ``w`` times.
     init : ``"k-means++"`` or an explicit ``(n_clusters, d)`` array of starting centres
         (Lloyd from a given start is deterministic).
-    n_init : restarts keeping the lowest inertia; ``"auto"`` means 1 (as scikit-learn's
-        ``"auto"`` for k-means++), and it must be 1 with an explicit ``init``.
+    n_init : number of runs, the lowest inertia is kept; it must be 1 (or "auto") with an
+        explicit ``init``. ``"auto"`` (default) tries three k-means++ starts: three whole runs
+        on up to 131,072 rows; on more, three starts converged on a sample, of which only the
+        best continues on every row (scikit-learn's ``"auto"`` makes one run).
     max_iter : Lloyd iterations per restart, >= 1.
     tol : stop when the summed squared centre shift is <= ``tol`` × the mean variance of the
         features, as scikit-learn's ``tol``; 0 runs until the labels stop changing. The
         default is ten times stricter than scikit-learn's 1e-4, which can stop a few per cent
         above the converged inertia on large photos; late iterations cost little here.
-        On more than a million rows, k-means++ and the first iterations run on a sample of
-        262,144 rows before Lloyd continues on every row (the result is still a Lloyd
-        iteration on all rows).
+        On more than 131,072 rows, k-means++ and the first iterations run on a sample of an
+        eighth of the rows (at most 262,144) before Lloyd continues on every row (the result
+        is still a Lloyd iteration on all rows).
     seed : None, int or ``numpy.random.Generator``; the same seed gives the same result.
     callback : ``callback(iteration, inertia)`` after every Lloyd assignment; an exception
         raised in it stops the run and propagates (progress bars, cancel buttons).
@@ -186,7 +200,6 @@ def kmeans(
     n_clusters = _check_int("n_clusters", n_clusters, 1)
     w = _check_weights(sample_weight, n)
     n_init, max_iter, tol = check_iteration_options(n_init, max_iter, tol)
-    n_init = 1 if n_init == "auto" else n_init
     explicit = not (isinstance(init, str) and init == "k-means++")
     if isinstance(init, str) and explicit:
         raise ValueError(f"init={init!r} is not allowed: use 'k-means++' or a (k, d) array")
@@ -197,7 +210,7 @@ def kmeans(
                 f"init has shape {start.shape}: an explicit init must be a finite "
                 f"(n_clusters, n_features) = ({n_clusters}, {d}) array"
             )
-        if n_init != 1:
+        if n_init not in ("auto", 1):
             raise ValueError(f"n_init={n_init} is not allowed with an explicit init: use 1")
     rng = make_rng(seed)
 
@@ -211,15 +224,22 @@ def kmeans(
     variance = sum(np.einsum("i,i,i->", weights, c, c) for c in columns) / weights.sum() / d
     tol_abs = tol * float(variance)
 
+    if n_init == "auto":  # three starts: on a sample when there is one, else whole runs
+        runs, sample_starts = (1, AUTO_STARTS) if n > SAMPLE_ABOVE else (AUTO_STARTS, 1)
+        runs = 1 if explicit else runs
+    else:
+        runs, sample_starts = n_init, 1
     best = None
-    for _ in range(n_init):
+    for _ in range(runs):
         if explicit:
             centers = start - mean
         else:
             if n_clusters > n:
                 raise ValueError(f"n_clusters={n_clusters} is more than the {n} rows of X")
             try:
-                centers = _plusplus_start(columns, w, weights, n_clusters, max_iter, tol_abs, rng)
+                centers = _plusplus_start(
+                    columns, w, weights, n_clusters, max_iter, tol_abs, rng, sample_starts
+                )
             except TooFewDistinctRows:
                 n_distinct = _distinct_count(X, w)
                 raise TooFewDistinctRows(
