@@ -15,10 +15,20 @@ Examples
 from .api import Segmentation, segment
 from .cross_check import CrossCheck, cross_check
 from .engine import KMeansResult, kmeans
-from .io import ImageLoadError, load_image
+from .io import ImageLoadError, load_image, save_image
 from .versions import library_versions
 
 __version__ = library_versions()["napari_kmeans"]
+
+
+def __getattr__(name: str):
+    # segment_layer needs napari: imported on first use, so the core stays light
+    if name == "segment_layer":
+        from ._napari.segmentation import segment_layer
+
+        return segment_layer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CrossCheck",
@@ -29,5 +39,7 @@ __all__ = [
     "cross_check",
     "kmeans",
     "load_image",
+    "save_image",
     "segment",
+    "segment_layer",
 ]

@@ -1,0 +1,1 @@
+"""napari plugin: widget, reader and sample data (imported by napari, never by the core)."""

@@ -1,0 +1,330 @@
+"""The "K-means segmentation" dock widget.
+
+It only translates: controls -> :func:`~napari_kmeans._napari.segmentation.prepare`, a worker
+thread runs the job, :func:`~napari_kmeans._napari.segmentation.show` makes the layers.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+import time
+
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    LineEdit,
+    PushButton,
+    Select,
+    SpinBox,
+)
+from napari.layers import Image, Labels, Shapes
+from napari.qt.threading import create_worker
+from napari.utils import progress
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt.utils import ensure_main_thread
+
+from ...api import segment
+from .. import segmentation as sg
+from ..summary import channel_names, cluster_rows, write_csv
+from .cluster_table import ClusterTable
+
+_METHODS = {"k-means++": "kmeans++", "optimal 1-D (exact)": "optimal"}
+_COLOR_SPACES = {"RGB": "rgb", "CIELAB": "lab", "grey (luma)": "gray"}
+_PROGRESS_INTERVAL = 0.05  # seconds between progress bar updates from the worker
+_DEFAULTS = {
+    name: parameter.default for name, parameter in inspect.signature(segment).parameters.items()
+}
+
+
+class KMeansWidget(QWidget):
+    """Segment image layer(s) by k-means; see the plugin's README section for a tour."""
+
+    def __init__(self, napari_viewer) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.job: sg.SegmentationJob | None = None
+        self.segmentation = None
+        self.check = None
+        self.labels_layer: Labels | None = None
+        self.worker = None
+        self._cancel = threading.Event()
+        self._pbar: progress | None = None
+
+        self.images = Select(
+            label="image layer(s)", choices=self._image_choices,
+            tooltip="One image, or several single-channel images used together as channels",
+        )
+        self.images.native.setMaximumHeight(90)
+        self.n_clusters = SpinBox(label="clusters", value=_DEFAULTS["n_clusters"], min=2, max=255)
+        self.method = ComboBox(label="method", choices=list(_METHODS.items()))
+        self.color_space = ComboBox(label="colour space", choices=list(_COLOR_SPACES.items()))
+        self.spatial_weight = FloatSpinBox(
+            label="spatial weight", value=0.0, min=0.0, max=10.0, step=0.05,
+            tooltip="0: colour only; 1: the image extent weighs as much as the colour range",
+        )
+        self.seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1)
+        self.restarts = SpinBox(
+            label="restarts", value=1, min=1, max=100,
+            tooltip="k-means++ runs from different seeds; the one with the lowest inertia is kept",
+        )
+        self.max_iter = SpinBox(
+            label="max iterations", value=_DEFAULTS["max_iter"], min=1, max=100_000
+        )
+        self.tol = LineEdit(label="tolerance", value=f"{_DEFAULTS['tol']:g}")
+        self.mask = ComboBox(
+            label="mask", choices=self._mask_choices, nullable=True,
+            tooltip="Labels (non-zero = included) or Shapes layer; empty for the whole image",
+        )
+        self.current_slice = CheckBox(text="current slice only (preview)")
+        self.cross_check = CheckBox(text="cross-check with cv2.kmeans")
+        self.run_button = PushButton(text="Run")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.controls = Container(
+            widgets=[
+                self.images, self.n_clusters, self.method, self.color_space,
+                self.spatial_weight, self.seed, self.restarts, self.max_iter, self.tol,
+                self.mask, self.current_slice, self.cross_check,
+                Container(widgets=[self.run_button, self.cancel_button], layout="horizontal",
+                          labels=False),
+            ]
+        )
+
+        self.table = ClusterTable()
+        self.check_label = QLabel()
+        self.check_label.setMinimumHeight(3 * self.check_label.fontMetrics().lineSpacing() + 4)
+        self.export_button = QPushButton("Export CSV…")
+        self.mask_button = QPushButton("Mask from clusters")
+        for button in (self.export_button, self.mask_button):
+            button.setEnabled(False)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.export_button)
+        buttons.addWidget(self.mask_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.controls.native)
+        layout.addWidget(self.table, stretch=1)
+        layout.addWidget(self.check_label)
+        layout.addLayout(buttons)
+
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.export_button.clicked.connect(lambda: self.export_csv())
+        self.mask_button.clicked.connect(self.mask_from_selection)
+        for control in (self.images, self.color_space, self.spatial_weight):
+            control.changed.connect(self._update_choices)
+        self.reset_choices()
+
+    # --- choices that follow the viewer's layers and the chosen input -----------------------
+
+    def _image_choices(self, _widget=None):
+        return [(layer.name, layer) for layer in self.viewer.layers if isinstance(layer, Image)]
+
+    def _mask_choices(self, _widget=None):
+        return [
+            (layer.name, layer)
+            for layer in self.viewer.layers
+            if isinstance(layer, Labels | Shapes) and layer is not self.labels_layer
+        ]
+
+    def reset_choices(self, *_args) -> None:
+        """Refresh the layer lists (napari calls this when layers change)."""
+        self.controls.reset_choices()
+        if not self.images.value and self.images.choices:
+            active = self.viewer.layers.selection.active
+            self.images.value = [active if isinstance(active, Image) else self.images.choices[0]]
+        self._update_choices()
+
+    def _update_choices(self, *_args) -> None:
+        """Offer only the options that apply to the chosen input."""
+        layers = self.images.value
+        rgb = len(layers) == 1 and layers[0].rgb
+        n_channels = (layers[0].data.shape[-1] if rgb else len(layers)) if layers else 1
+        self._choose_color_space = n_channels > 1
+        self.color_space.visible = self._choose_color_space
+        spaces = {"RGB": "rgb"} if not rgb else dict(_COLOR_SPACES)
+        if rgb and n_channels != 3:
+            spaces.pop("CIELAB")
+        if rgb and n_channels == 4:
+            spaces = {"RGB": "rgb", "grey (luma)": "gray"}
+        if self.color_space.choices != tuple(spaces.values()):
+            self.color_space.choices = list(spaces.items())
+        one_feature = n_channels == 1 or self.color_space.value == "gray"
+        methods = dict(_METHODS) if one_feature and self.spatial_weight.value == 0 else {
+            "k-means++": "kmeans++"
+        }
+        if self.method.choices != tuple(methods.values()):
+            self.method.choices = list(methods.items())
+        spatial_ndim = (layers[0].ndim if layers else 2)
+        self._choose_slice = spatial_ndim > 2
+        self.current_slice.visible = self._choose_slice
+
+    # --- running ----------------------------------------------------------------------------
+
+    def _options(self) -> dict:
+        text = self.tol.value.strip()
+        try:
+            tol = float(text)
+        except ValueError:
+            raise ValueError(
+                f"tolerance {text!r} is not a number: use a small number such as 1e-4"
+            ) from None
+        return {
+            "n_clusters": self.n_clusters.value,
+            "method": self.method.value,
+            "color_space": self.color_space.value if self._choose_color_space else "rgb",
+            "spatial_weight": self.spatial_weight.value,
+            "seed": self.seed.value,
+            "n_init": self.restarts.value,
+            "max_iter": self.max_iter.value,
+            "tol": tol,
+        }
+
+    def run(self):
+        """Start a segmentation in a worker thread; returns the worker (None if refused)."""
+        if self.worker is not None:
+            show_info("A k-means segmentation is already running: wait for it or cancel it.")
+            return None
+        try:
+            options = self._options()
+            job = sg.prepare(
+                self.viewer, self.images.value, mask=self.mask.value,
+                current_slice=self._choose_slice and self.current_slice.value,
+                cross_check=self.cross_check.value, **options,
+            )
+        except ValueError as error:
+            show_error(f"K-means segmentation: {error}")
+            return None
+        self._cancel.clear()
+        # Lloyd stops when it converges: max_iter per restart is an upper bound.
+        total = 0 if options["method"] == "optimal" else options["n_init"] * options["max_iter"]
+        self._pbar = progress(total=total, desc=f"K-means on {job.name}")
+        self.worker = create_worker(self._work, job, _start_thread=False)
+        self.worker.returned.connect(self._finish)
+        self.worker.finished.connect(self._cleanup)
+        self.run_button.enabled = False
+        self.cancel_button.enabled = True
+        self.worker.start()
+        return self.worker
+
+    def cancel(self) -> None:
+        """Ask the running segmentation to stop (it does at its next iteration)."""
+        self._cancel.set()
+
+    def _work(self, job: sg.SegmentationJob):
+        """Worker thread: run the job; expected failures come back as values, not raised,
+        so napari shows a plain notification rather than a traceback."""
+        state = {"restart": 0, "last_iteration": 0, "last_report": 0.0}
+        max_iter = job.options["max_iter"]
+
+        def callback(iteration: int, inertia: float) -> None:
+            if self._cancel.is_set():
+                raise sg.SegmentationCancelled
+            if iteration <= state["last_iteration"]:
+                state["restart"] += 1
+            state["last_iteration"] = iteration
+            now = time.monotonic()
+            if now - state["last_report"] >= _PROGRESS_INTERVAL:
+                state["last_report"] = now
+                self._report(state["restart"] * max_iter + iteration, iteration, inertia)
+
+        try:
+            return job, *job.run(callback)
+        except sg.SegmentationCancelled:
+            return job, "cancelled", None
+        except (ValueError, MemoryError) as error:
+            return job, error, None
+
+    @ensure_main_thread
+    def _report(self, done: int, iteration: int, inertia: float) -> None:
+        pbar = self._pbar  # set_description lets Qt process events: the run may end meanwhile
+        if pbar is None:
+            return
+        pbar.set_description(f"K-means: iteration {iteration}, inertia {inertia:.5g}")
+        if pbar is self._pbar:
+            pbar.update(max(0, done - pbar.n))
+
+    def _finish(self, outcome) -> None:
+        job, seg, check = outcome
+        if isinstance(seg, str):
+            show_info(f"K-means segmentation of {job.name!r} cancelled: no layer was changed.")
+            return
+        if isinstance(seg, Exception):
+            show_error(f"K-means segmentation of {job.name!r} failed: {seg}")
+            return
+        self.job, self.segmentation, self.check = job, seg, check
+        self.labels_layer, _ = sg.show(self.viewer, job, seg, check)
+        self._show_table()
+
+    def _cleanup(self) -> None:
+        if self._pbar is not None:
+            self._pbar.close()
+        self._pbar = None
+        self.worker = None
+        self.run_button.enabled = True
+        self.cancel_button.enabled = False
+
+    # --- the cluster table ------------------------------------------------------------------
+
+    def _rows(self) -> list[dict]:
+        job = self.job
+        names = channel_names(
+            [layer.name for layer in job.sources], job.sources[0].rgb,
+            self.segmentation.palette.shape[1],
+        )
+        return cluster_rows(self.segmentation, names, self.check)
+
+    def _show_table(self) -> None:
+        colors = sg.display_colors(self.job.sources, self.segmentation.palette)
+        self.table.show_clusters(self._rows(), colors)
+        if self.check is None:
+            self.check_label.setText("")
+        else:
+            c = self.check
+            self.check_label.setText(
+                f"cv2.kmeans cross-check: adjusted Rand index {c.adjusted_rand_index:.3f}\n"
+                f"inertia ours / OpenCV {c.inertia_ratio:.4f}; max centre gap "
+                f"{c.max_center_distance:.3g}\n"
+                f"time: {c.ours_seconds:.3f} s ours, {c.opencv_seconds:.3f} s OpenCV"
+            )
+        self.export_button.setEnabled(True)
+        self.mask_button.setEnabled(True)
+
+    def export_csv(self, path: str | None = None) -> str | None:
+        """Write the cluster table to ``path`` (asks for one when None); returns the path."""
+        if self.segmentation is None:
+            show_info("Run a k-means segmentation first: there is no cluster table to export.")
+            return None
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Export cluster table", f"{self.job.name} clusters.csv", "CSV (*.csv)"
+            )
+            if not path:
+                return None
+        try:
+            write_csv(path, self._rows())
+        except OSError as error:
+            show_error(f"Could not write the cluster table to {path}: {error.strerror}")
+            return None
+        return path
+
+    def mask_from_selection(self) -> Labels | None:
+        """Add a Labels layer of the clusters selected in the table."""
+        if self.labels_layer is None or self.labels_layer not in self.viewer.layers:
+            show_info("Run a k-means segmentation first: its labels layer is gone.")
+            return None
+        try:
+            clusters = self.table.selected_labels()
+            return sg.mask_from_clusters(self.viewer, self.labels_layer, clusters)
+        except ValueError as error:
+            show_info(str(error).capitalize())
+            return None

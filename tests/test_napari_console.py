@@ -1,0 +1,72 @@
+"""``napari_kmeans.segment_layer`` from the napari console or a script, and the launcher."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import napari_kmeans as nk
+from napari_kmeans._napari.launch import open_viewer
+from napari_kmeans._napari.segmentation import segment_layer
+
+
+def test_segment_layer_gives_the_widgets_layers(make_napari_viewer):
+    viewer = make_napari_viewer()
+    rng = np.random.default_rng(0)
+    cells = rng.integers(1000, 60000, (50, 60), dtype=np.uint16)
+    source = viewer.add_image(cells, name="cells", scale=(2, 3))
+    seg = segment_layer(viewer, "cells", n_clusters=4, seed=1)
+    expected = nk.segment(cells, 4, seed=1)
+    np.testing.assert_array_equal(seg.labels, expected.labels)
+    labels = viewer.layers["cells k-means labels"]
+    np.testing.assert_array_equal(labels.data, expected.labels)
+    np.testing.assert_allclose(labels.scale, source.scale)
+    recolored = viewer.layers["cells k-means recolored"]
+    assert recolored.data.dtype == np.uint16
+    np.testing.assert_allclose(
+        labels.metadata["napari_kmeans"]["palette"],
+        [[cells[expected.labels == i].mean()] for i in range(1, 5)],
+    )
+    segment_layer(viewer, source, n_clusters=3, seed=1)
+    assert len(viewer.layers) == 3 and labels.data.max() == 3
+
+
+def test_segment_layer_raises_plain_errors(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.add_points([[1, 1]], name="dots")
+    with pytest.raises(ValueError, match="no layer named 'nope'"):
+        segment_layer(viewer, "nope")
+    with pytest.raises(ValueError, match="Points layer: choose an Image layer"):
+        segment_layer(viewer, "dots")
+
+
+def test_segment_layer_is_public_without_importing_napari():
+    probe = (
+        "import sys, napari_kmeans\n"
+        "assert 'napari' not in sys.modules, 'import napari_kmeans imported napari'\n"
+        "assert callable(napari_kmeans.segment_layer)\n"
+        "assert napari_kmeans.segment_layer.__module__ == 'napari_kmeans._napari.segmentation'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_launcher_opens_the_image_with_the_widget_docked(tmp_path, qtbot):
+    import cv2
+
+    image = np.zeros((10, 12, 3), np.uint8)
+    image[:, 6:] = (255, 0, 0)
+    cv2.imwrite(str(tmp_path / "half red.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    viewer, widget = open_viewer([tmp_path / "half red.png"])
+    try:
+        assert [layer.name for layer in viewer.layers] == ["half red"]
+        np.testing.assert_array_equal(viewer.layers["half red"].data, image)
+        assert widget.images.value == [viewer.layers["half red"]]
+        assert "K-means segmentation" in viewer.window.dock_widgets
+    finally:
+        viewer.close()
+    with pytest.raises(nk.ImageLoadError):
+        open_viewer([tmp_path / "missing.png"])

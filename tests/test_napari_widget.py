@@ -1,0 +1,276 @@
+"""The "K-means segmentation" widget, end to end in a real viewer (Xvfb)."""
+
+from __future__ import annotations
+
+import csv
+import time
+
+import numpy as np
+import pytest
+from napari.utils.notifications import NotificationSeverity, notification_manager
+
+import napari_kmeans as nk
+from napari_kmeans._napari._qt.widget import KMeansWidget
+from napari_kmeans._napari.sample_data import ihc_slide, synthetic_cells
+
+
+@pytest.fixture
+def notifications():
+    received = []
+    notification_manager.notification_ready.connect(received.append)
+    yield received
+    notification_manager.notification_ready.disconnect(received.append)
+
+
+@pytest.fixture
+def viewer_widget(make_napari_viewer):
+    viewer = make_napari_viewer()
+    widget = KMeansWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    return viewer, widget
+
+
+def run_and_wait(qtbot, widget, timeout=30_000):
+    worker = widget.run()
+    assert worker is not None
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=timeout)
+
+
+def choose(widget, *layers):
+    widget.images.value = list(layers)
+
+
+def layer_names(viewer):
+    return [layer.name for layer in viewer.layers]
+
+
+def test_rgb_sample_end_to_end(qtbot, viewer_widget, notifications):
+    viewer, widget = viewer_widget
+    data, settings, _ = ihc_slide()[0]
+    source = viewer.add_image(data, scale=(0.5, 0.25), translate=(3, 4), **settings)
+    original = source.data.copy()
+    choose(widget, source)
+    widget.n_clusters.value = 3
+    widget.seed.value = 7
+    widget.cross_check.value = True
+    run_and_wait(qtbot, widget)
+
+    labels = viewer.layers["ihc_slide k-means labels"]
+    recolored = viewer.layers["ihc_slide k-means recolored"]
+    assert labels.data.shape == data.shape[:2] and labels.data.dtype == np.uint8
+    assert recolored.rgb and recolored.data.shape == data.shape and recolored.data.dtype == np.uint8
+    assert recolored.contrast_limits == source.contrast_limits
+    for layer in (labels, recolored):
+        np.testing.assert_allclose(layer.scale, source.scale)
+        np.testing.assert_allclose(layer.translate, source.translate)
+        np.testing.assert_allclose(layer.affine.affine_matrix, source.affine.affine_matrix)
+    expected = nk.segment(data, 3, seed=7, channel_axis=-1)
+    np.testing.assert_array_equal(labels.data, expected.labels)
+
+    for label in range(1, 4):
+        mean = data[labels.data == label].mean(axis=0)  # independent of the package
+        np.testing.assert_allclose(labels.colormap.map(label)[:3], mean / 255, atol=1e-6)
+        np.testing.assert_array_equal(recolored.data[labels.data == label][0], np.rint(mean))
+
+    meta = labels.metadata["napari_kmeans"]
+    assert recolored.metadata["napari_kmeans"] == meta
+    assert meta["params"]["n_clusters"] == 3 and meta["params"]["seed"] == 7
+    assert meta["counts"] == np.bincount(labels.data.ravel(), minlength=4)[1:].tolist()
+    np.testing.assert_allclose(meta["palette"], [data[labels.data == i].mean(0) for i in (1, 2, 3)])
+    assert meta["inertia"] > 0
+    assert 0.5 < meta["cross_check"]["adjusted_rand_index"] <= 1.0
+    assert widget.table.rowCount() == 3
+    assert "adjusted Rand index" in widget.check_label.text()
+    assert widget.restarts.value == 1  # "auto" means one k-means++ run
+    np.testing.assert_array_equal(source.data, original)
+    assert not [n for n in notifications if n.severity >= NotificationSeverity.WARNING]
+
+
+def test_grey_16bit_sample_uses_its_colormap_and_optimal_method(qtbot, viewer_widget):
+    viewer, widget = viewer_widget
+    data, settings, _ = synthetic_cells()[0]
+    source = viewer.add_image(data, colormap="magma", **settings)
+    choose(widget, source)
+    assert widget.color_space.native.isHidden()  # one channel: no colour space to choose
+    assert widget.method.choices == ("kmeans++", "optimal")
+    widget.method.value = "optimal"
+    widget.n_clusters.value = 4
+    run_and_wait(qtbot, widget)
+
+    labels = viewer.layers["synthetic_cells_16bit k-means labels"]
+    recolored = viewer.layers["synthetic_cells_16bit k-means recolored"]
+    assert recolored.data.dtype == np.uint16 and not recolored.rgb
+    assert recolored.colormap.name == "magma"
+    assert recolored.contrast_limits == source.contrast_limits
+    np.testing.assert_array_equal(
+        labels.data, nk.segment(data, 4, method="optimal", seed=0).labels
+    )
+    low, high = source.contrast_limits
+    for label in (1, 4):
+        mean = data[labels.data == label].mean()
+        expected = source.colormap.map(np.array([np.clip((mean - low) / (high - low), 0, 1)]))
+        np.testing.assert_allclose(labels.colormap.map(label), expected[0], atol=1e-6)
+
+
+def test_rerun_replaces_layers_instead_of_adding(qtbot, viewer_widget):
+    viewer, widget = viewer_widget
+    rng = np.random.default_rng(0)
+    source = viewer.add_image(rng.integers(0, 255, (40, 50), dtype=np.uint8), name="noise")
+    choose(widget, source)
+    widget.n_clusters.value = 3
+    run_and_wait(qtbot, widget)
+    first = viewer.layers["noise k-means labels"]
+    widget.n_clusters.value = 6
+    run_and_wait(qtbot, widget)
+    assert layer_names(viewer) == ["noise", "noise k-means recolored", "noise k-means labels"]
+    assert viewer.layers["noise k-means labels"] is first
+    assert first.data.max() == 6 and first.metadata["napari_kmeans"]["params"]["n_clusters"] == 6
+
+
+def test_mask_from_labels_layer(qtbot, viewer_widget):
+    viewer, widget = viewer_widget
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)
+    source = viewer.add_image(image, name="photo", rgb=True)
+    region = np.zeros((30, 40), np.uint8)
+    region[5:20, 10:30] = 3
+    viewer.add_labels(region, name="region")
+    choose(widget, source)
+    widget.mask.value = viewer.layers["region"]
+    widget.n_clusters.value = 4
+    run_and_wait(qtbot, widget)
+    labels = viewer.layers["photo k-means labels"].data
+    np.testing.assert_array_equal(labels != 0, region != 0)
+    recolored = viewer.layers["photo k-means recolored"].data
+    np.testing.assert_array_equal(recolored[region == 0], image[region == 0])
+
+
+def test_mask_from_shapes_layer_is_rasterised_on_the_image_grid(qtbot, viewer_widget):
+    viewer, widget = viewer_widget
+    rng = np.random.default_rng(2)
+    # Image pixels are 2 x 2 world units: a world rectangle (10..30, 20..60) covers
+    # pixel rows 5..15 and columns 10..30 (vertices on pixel centres, inclusive).
+    source = viewer.add_image(rng.random((40, 50)).astype(np.float32), name="img", scale=(2, 2))
+    viewer.add_shapes([np.array([[10, 20], [10, 60], [30, 60], [30, 20]])], name="roi")
+    choose(widget, source)
+    widget.mask.value = viewer.layers["roi"]
+    widget.n_clusters.value = 2
+    run_and_wait(qtbot, widget)
+    included = viewer.layers["img k-means labels"].data != 0
+    rows, cols = np.nonzero(included)
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (5, 15, 10, 30)
+    assert included[5:16, 10:31].all()
+
+
+def test_single_channel_layers_used_together_as_channels(qtbot, viewer_widget):
+    viewer, widget = viewer_widget
+    rng = np.random.default_rng(3)
+    red = rng.integers(0, 4, (30, 30), dtype=np.uint8) * 60
+    green = rng.integers(0, 2, (30, 30), dtype=np.uint8) * 200
+    a = viewer.add_image(red, name="a", colormap="red", blending="additive")
+    b = viewer.add_image(green, name="b", colormap="green", blending="additive")
+    choose(widget, a, b)
+    assert widget.method.choices == ("kmeans++",)  # two features: no exact 1-D method
+    widget.n_clusters.value = 8
+    run_and_wait(qtbot, widget)
+    labels = viewer.layers["a + b k-means labels"].data
+    expected = nk.segment(np.stack([red, green], axis=-1), 8, seed=0, channel_axis=-1)
+    np.testing.assert_array_equal(labels, expected.labels)
+    # 8 distinct (red, green) pairs and 8 clusters: every cluster is one pair
+    for label in range(1, 9):
+        pixels = labels == label
+        assert len({(r, g) for r, g in zip(red[pixels], green[pixels], strict=True)}) == 1
+    for name, channel in (("a", red), ("b", green)):
+        recolored = viewer.layers[f"{name} k-means recolored"]
+        np.testing.assert_array_equal(recolored.data, channel)  # pure clusters keep values
+        assert recolored.colormap.name == viewer.layers[name].colormap.name
+
+
+def test_mismatched_shapes_and_bad_parameters_notify_and_add_nothing(
+    qtbot, viewer_widget, notifications
+):
+    viewer, widget = viewer_widget
+    a = viewer.add_image(np.zeros((10, 10), np.uint8), name="a")
+    b = viewer.add_image(np.zeros((10, 12), np.uint8), name="b")
+    choose(widget, a, b)
+    assert widget.run() is None
+    choose(widget, a)
+    widget.tol.value = "tiny"
+    assert widget.run() is None
+    widget.tol.value = "1e-4"
+    widget.n_clusters.value = 3  # a has one distinct value: too many clusters
+    run_and_wait(qtbot, widget)
+    errors = [str(n.message) for n in notifications if n.severity == NotificationSeverity.ERROR]
+    assert len(errors) == 3
+    assert "same shape" in errors[0] and "tolerance" in errors[1] and "n_clusters" in errors[2]
+    assert all("Traceback" not in e for e in errors)
+    assert layer_names(viewer) == ["a", "b"]
+
+
+def test_cancel_stops_within_a_second_and_adds_nothing(qtbot, viewer_widget, notifications):
+    viewer, widget = viewer_widget
+    rng = np.random.default_rng(4)
+    source = viewer.add_image(rng.random((300, 300, 3), dtype=np.float32), name="noise", rgb=True)
+    choose(widget, source)
+    widget.n_clusters.value = 60
+    widget.restarts.value = 50
+    widget.max_iter.value = 100_000
+    widget.tol.value = "0"
+    run_and_wait_started = widget.run()
+    assert run_and_wait_started is not None
+    qtbot.waitUntil(lambda: widget._pbar is not None and widget._pbar.n > 0, timeout=20_000)
+    assert widget.cancel_button.enabled
+    started = time.perf_counter()
+    widget.cancel()
+    qtbot.waitUntil(lambda: widget.worker is None, timeout=5_000)
+    assert time.perf_counter() - started < 1.0
+    assert layer_names(viewer) == ["noise"]
+    assert any("cancelled" in str(n.message) for n in notifications)
+    assert widget.run_button.enabled
+
+
+def test_cluster_table_csv_and_mask_from_selected_clusters(qtbot, viewer_widget, tmp_path):
+    viewer, widget = viewer_widget
+    image = np.repeat(np.array([[10, 100, 200]], np.uint8), 4, axis=0)  # 3 columns, 3 values
+    image = np.repeat(image, [5, 3, 2], axis=1)
+    source = viewer.add_image(image, name="bars")
+    choose(widget, source)
+    widget.n_clusters.value = 3
+    widget.cross_check.value = True
+    run_and_wait(qtbot, widget)
+
+    path = widget.export_csv(str(tmp_path / "clusters.csv"))
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["pixels"]) for r in rows] == [20, 12, 8]
+    assert [float(r["mean_grey"]) for r in rows] == [10.0, 100.0, 200.0]
+    assert [float(r["fraction"]) for r in rows] == [0.5, 0.3, 0.2]
+    assert float(rows[0]["opencv_adjusted_rand_index"]) == 1.0
+
+    widget.table.selectRow(0)
+    widget.table.selectionModel().select(
+        widget.table.model().index(2, 0),
+        widget.table.selectionModel().SelectionFlag.Select
+        | widget.table.selectionModel().SelectionFlag.Rows,
+    )
+    assert widget.table.selected_labels() == [1, 3]
+    subset = widget.mask_from_selection()
+    assert subset.name == "bars k-means clusters 1, 3"
+    np.testing.assert_array_equal(subset.data != 0, image != 100)
+
+
+def test_current_slice_preview_of_a_stack(qtbot, viewer_widget):
+    viewer, widget = viewer_widget
+    rng = np.random.default_rng(5)
+    stack = rng.integers(0, 255, (4, 20, 30), dtype=np.uint8)
+    source = viewer.add_image(stack, name="stack")
+    viewer.dims.set_current_step(0, 2)
+    choose(widget, source)
+    assert not widget.current_slice.native.isHidden()
+    widget.current_slice.value = True
+    widget.n_clusters.value = 3
+    run_and_wait(qtbot, widget)
+    labels = viewer.layers["stack k-means labels"].data
+    assert labels.shape == stack.shape
+    assert (labels[2] != 0).all() and not labels[[0, 1, 3]].any()
+    np.testing.assert_array_equal(labels[2], nk.segment(stack[2], 3, seed=0).labels)
