@@ -441,3 +441,59 @@ def test_console_script(tmp_path):
     version = subprocess.run(["napari-kmeans", "--version"], capture_output=True, text=True,
                              timeout=60)
     assert version.returncode == 0 and version.stdout.strip().endswith(nk.__version__)
+
+
+def test_zarr_stack_is_segmented_chunk_by_chunk_into_zarr(tmp_path, capsys):
+    zarr = pytest.importorskip("zarr")
+    stack = np.stack([blobs(dtype=np.uint16, channels=1, seed=s) for s in range(4)])
+    zarr.create_array(tmp_path / "stack.zarr", data=stack, chunks=(1, 6, 16))
+    mask = np.ones(stack.shape[1:], np.uint8) * 255
+    mask[:, :3] = 0
+    code, out = run(capsys, tmp_path / "stack.zarr", "-k", "3", "--seed", "4",
+                    "--mask", write(tmp_path / "roi.png", mask))
+    assert code == 0, out.err
+    labels = zarr.open_array(tmp_path / "stack_labels.zarr")
+    expected = nk.segment(stack, 3, seed=4, mask=np.broadcast_to(mask != 0, stack.shape))
+    np.testing.assert_array_equal(labels[:], expected.labels)
+    record = summary(tmp_path / "stack_clusters.json")
+    assert record["counts"] == expected.counts.tolist()
+    assert set(record["outputs"]) == {"labels", "clusters"}
+    assert not list(tmp_path.glob("stack_recolored*"))
+
+
+def test_tiff_with_zarr_out_is_read_lazily(tmp_path, capsys):
+    tifffile = pytest.importorskip("tifffile")
+    zarr = pytest.importorskip("zarr")
+    stack = np.stack([blobs(seed=s) for s in range(3)])
+    tifffile.imwrite(tmp_path / "cells.tif", stack, photometric="rgb")
+    out = tmp_path / "results" / "cells_labels.zarr"
+    code, output = run(capsys, tmp_path / "cells.tif", "-k", "3", "--seed", "0", "--out", out)
+    assert code == 0, output.err
+    np.testing.assert_array_equal(zarr.open_array(out)[:], nk.segment(stack, 3, seed=0).labels)
+    assert summary(tmp_path / "results" / "cells_labels_clusters.json")["outputs"]["labels"] == (
+        str(out.resolve()))
+
+
+def test_zarr_out_takes_one_image_and_unreadable_zarr_is_reported(tmp_path, capsys):
+    first, second = write(tmp_path / "a.png", blobs()), write(tmp_path / "b.png", blobs())
+    code, out = run(capsys, first, second, "--out", tmp_path / "x.zarr")
+    assert code == 2 and "--out" in out.err and "one IMAGE" in out.err
+    code, out = run(capsys, tmp_path / "missing.zarr", "-k", "2")
+    assert code == 1 and f"error: {tmp_path / 'missing.zarr'}: " in out.err
+
+
+def test_gui_opens_the_given_images_through_the_launcher(monkeypatch, tmp_path):
+    import napari_kmeans._napari.launch as launch_module
+
+    opened = []
+    monkeypatch.setattr(launch_module, "launch", lambda paths: opened.append(list(paths)))
+    image = tmp_path / "a.png"
+    cv2.imwrite(str(image), np.zeros((4, 4), np.uint8))
+    assert main(["gui", str(image)]) == 0
+    assert opened == [[image]]
+
+
+def test_gui_with_an_unreadable_image_fails_naming_it(tmp_path, capsys):
+    missing = tmp_path / "missing.png"
+    assert main(["gui", str(missing)]) == 1
+    assert "missing.png" in capsys.readouterr().err

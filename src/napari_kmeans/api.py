@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from numbers import Integral
@@ -86,6 +87,12 @@ def _check_image(image) -> np.ndarray:
     return image
 
 
+def _is_dask_array(image) -> bool:
+    """True for a dask array, without importing dask (one exists only if dask is imported)."""
+    dask_array = sys.modules.get("dask.array")
+    return dask_array is not None and isinstance(image, dask_array.Array)
+
+
 def _check_n_clusters(n_clusters) -> int:
     if isinstance(n_clusters, bool) or not isinstance(n_clusters, Integral) or n_clusters < 1:
         raise ValueError(f"n_clusters={n_clusters!r} is not allowed: it must be an integer >= 1")
@@ -128,6 +135,8 @@ def segment(
     Parameters
     ----------
     image : array, 2-D grey, RGB(A) colour or any n-D array, integer or float. Never modified.
+        A dask array is segmented chunk by chunk and gives lazy ``labels`` and ``recolored``
+        (see :func:`napari_kmeans.scale.segment_dask`).
     n_clusters : number of clusters k, 1 <= k <= number of distinct feature vectors.
     method : ``"kmeans++"`` (greedy k-means++ seeding + Lloyd) or ``"optimal"`` (globally
         optimal k-means by dynamic programming; one feature only: one-channel images or
@@ -163,6 +172,14 @@ def segment(
     >>> seg.palette.ravel().tolist()
     [11.0, 205.0]
     """
+    if _is_dask_array(image):
+        from .scale import segment_dask
+
+        return segment_dask(
+            image, n_clusters, method=method, color_space=color_space,
+            channel_axis=channel_axis, spatial_weight=spatial_weight, spacing=spacing,
+            mask=mask, seed=seed, n_init=n_init, max_iter=max_iter, tol=tol, callback=callback,
+        )
     started = time.perf_counter()
     image = _check_image(image)
     n_clusters = _check_n_clusters(n_clusters)

@@ -27,7 +27,7 @@ from . import __version__, cross_check, load_image, segment
 from .api import METHODS, Segmentation
 from .cross_check import CrossCheck
 from .features import COLOR_SPACES, resolve_channel_axis
-from .io import save_image
+from .io import ImageLoadError, save_image
 
 PROG = "napari-kmeans"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -131,6 +131,12 @@ A multi-page TIFF is segmented as one stack (all pages clustered together, so a 
 the same colour on every page); its labels and recolored image are written as multi-page
 TIFFs, <name>_labels.tif and <name>_recolored.tif, one page per input page.
 
+Large images are read lazily and segmented chunk by chunk with dask: a Zarr store
+(IMAGE.zarr) always, a TIFF when --out ends in .zarr. Their labels go to a Zarr store written
+chunk by chunk (--out's path, else <name>_labels.zarr) and the summary to <name>_clusters.json
+beside it (result.zarr -> result_clusters.json); no recolored image is written. A .zarr --out
+takes exactly one IMAGE.
+
 A file that cannot be read or segmented is reported as "error: <path>: <reason>" and the
 others are still processed. Exit status: 0 all written, 1 some input failed, 2 usage error.
 """
@@ -140,6 +146,7 @@ examples:
   napari-kmeans segment photo.jpg -k 5 --color-space lab
   napari-kmeans segment scans/*.tif -k 3 --method optimal --color-space gray --out results
   napari-kmeans segment cells.png -k 4 --mask roi.png --spatial-weight 0.5 --cross-check
+  napari-kmeans segment volume.tif -k 4 --out volume_labels.zarr
 """
 
 
@@ -183,7 +190,8 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
                              "JSON, so the run can be repeated)")
     parser.add_argument("--n-init", type=_n_init, default="auto", metavar="{auto,INT}",
                         help="k-means++ runs, the best is kept: an integer >= 1, or auto "
-                             "(1, as scikit-learn's auto for k-means++)")
+                             "(three starts; on large inputs converged on a sample, the best "
+                             "continuing on every pixel)")
     parser.add_argument("--max-iter", type=_int_at_least(1), default=300, metavar="N",
                         help="maximum Lloyd iterations per restart, an integer >= 1")
     parser.add_argument("--tol", type=_non_negative_float, default=1e-5, metavar="TOL",
@@ -192,16 +200,51 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--cross-check", action="store_true",
                         help="also run OpenCV's cv2.kmeans on the same features and record the "
                              "adjusted Rand index, inertia ratio and timings in the JSON")
-    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
-                        help="folder for the outputs, created if missing (default: next to "
-                             "each input)")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR|LABELS.zarr",
+                        help="folder for the outputs, created if missing, or a .zarr store for "
+                             "the labels of one IMAGE read and segmented chunk by chunk "
+                             "(default: next to each input)")
     parser.add_argument("--no-progress", action="store_true",
                         help="no progress bar (it is shown on stderr when stderr is a terminal)")
     parser.set_defaults(run=run_segment)
 
 
+def _add_gui_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "gui",
+        help="open napari with the images and the k-means widget docked",
+        description="Open napari with each IMAGE as a layer (read with OpenCV, RGB order, "
+                    "depth kept) and the 'K-means segmentation' widget docked. Needs the "
+                    "napari extra: pip install 'napari-kmeans[all]'.",
+        epilog="example:\n  napari-kmeans gui sample_data/ihc_slide.png",
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("images", nargs="*", type=Path, metavar="IMAGE",
+                        help="image files to open (optional)")
+    parser.set_defaults(run=run_gui)
+
+
+def run_gui(args: argparse.Namespace) -> int:
+    """Open napari; return when its window closes (1 if an image cannot be read)."""
+    try:
+        from ._napari.launch import launch
+    except ImportError as error:
+        raise UsageError(
+            f"the napari GUI is not installed ({error}): pip install 'napari-kmeans[all]'"
+        ) from None
+    try:
+        launch(args.images)
+    except ImageLoadError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
 # Each function adds one subcommand; a new subcommand is one more function here.
-_COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (_add_segment_command,)
+_COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    _add_segment_command,
+    _add_gui_command,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -259,9 +302,15 @@ class Job:
 
 def run_segment(args: argparse.Namespace) -> int:
     """Segment every input of ``args``; exit status 1 if any failed."""
-    out_dir = _prepare_out_dir(args.out)
+    zarr_out = _is_zarr(args.out)
+    if zarr_out and len({image.resolve() for image in args.images}) != 1:
+        raise UsageError(f"--out {args.out}: a .zarr output holds the labels of one IMAGE; "
+                         "give a folder for several")
+    out_dir = _prepare_out_dir(args.out.parent if zarr_out else args.out)
     mask = None if args.mask is None else _load_mask(args.mask)
     jobs = plan_outputs(args.images, out_dir)
+    if zarr_out:
+        jobs = [Job(jobs[0].image, args.out.with_suffix(""))]
     for job in jobs:
         if job.prefix.name != job.image.stem:
             print(f"note: {job.image}: outputs named {job.prefix.name}_* (another input has "
@@ -273,6 +322,9 @@ def run_segment(args: argparse.Namespace) -> int:
         for job in bar:
             bar.set_postfix_str(job.image.name)
             try:
+                if zarr_out or _is_zarr(job.image):
+                    segment_lazily(job, args, mask, inputs, args.out if zarr_out else None)
+                    continue
                 image, seg = segment_file(job.image, args, mask)
                 check = cross_check(image, seg, seed=args.seed or 0) if args.cross_check else None
                 write_outputs(job, seg, check, inputs)
@@ -282,6 +334,10 @@ def run_segment(args: argparse.Namespace) -> int:
     if failed:
         print(f"{failed} of {len(jobs)} images failed", file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _is_zarr(path: Path | None) -> bool:
+    return path is not None and path.suffix.lower() == ".zarr"
 
 
 def _prepare_out_dir(out: Path | None) -> Path | None:
@@ -370,7 +426,11 @@ def _distinguishing_names(paths: list[Path]) -> list[str]:
 def segment_file(path: Path, args: argparse.Namespace, mask: np.ndarray | None):
     """Load one image and segment it with the options of ``args``; returns (image, seg)."""
     image = load_image(path)
-    seg = segment(
+    return image, _segment(image, args, mask)
+
+
+def _segment(image, args: argparse.Namespace, mask: np.ndarray | None) -> Segmentation:
+    return segment(
         image,
         args.n_clusters,
         method=args.method,
@@ -384,7 +444,42 @@ def segment_file(path: Path, args: argparse.Namespace, mask: np.ndarray | None):
         max_iter=args.max_iter,
         tol=args.tol,
     )
-    return image, seg
+
+
+def segment_lazily(
+    job: Job, args: argparse.Namespace, mask: np.ndarray | None, inputs: frozenset[Path],
+    labels_path: Path | None = None,
+) -> dict:
+    """Segment a TIFF or Zarr image chunk by chunk with dask; returns the JSON record.
+
+    Labels go to a Zarr store (``labels_path``, default ``<prefix>_labels.zarr``), written
+    chunk by chunk, and the summary to ``<prefix>_clusters.json``; no recolored image.
+    """
+    from .scale import open_lazy, write_labels_zarr  # dask is imported only for these inputs
+
+    if args.cross_check:
+        raise ValueError("--cross-check needs the whole image in memory: not for Zarr in or out")
+    prefix = str(job.prefix)
+    labels_path = _refuse_input(labels_path or Path(prefix + "_labels.zarr"), inputs)
+    summary_path = _refuse_input(Path(prefix + "_clusters.json"), inputs)
+    image = open_lazy(job.image, channel_axis=args.channel_axis)
+    seg = _segment(image, args, mask)
+    write_labels_zarr(seg.labels, labels_path, progress=False if args.no_progress else None)
+    record = {
+        "input": str(job.image.resolve()),
+        "outputs": {"labels": str(labels_path.resolve()), "clusters": str(summary_path.resolve())},
+        **seg.to_dict(),
+    }
+    summary_path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
+                            encoding="utf-8")
+    return record
+
+
+def _refuse_input(path: Path, inputs: frozenset[Path]) -> Path:
+    """``path``, unless writing it would overwrite an input (ValueError)."""
+    if path.resolve() in inputs:
+        raise ValueError(f"its output {path} would overwrite an input image: use --out")
+    return path
 
 
 def write_outputs(
@@ -395,9 +490,7 @@ def write_outputs(
     Refuses (ValueError) to write over any file in ``inputs`` (resolved paths).
     """
     def guarded(path: Path) -> Path:
-        if path.resolve() in inputs:
-            raise ValueError(f"its output {path} would overwrite an input image: use --out")
-        return path
+        return _refuse_input(path, inputs)
 
     prefix = str(job.prefix)
     labels_path = guarded(Path(prefix + ("_labels.png" if seg.labels.ndim == 2 else "_labels.tif")))
