@@ -1,0 +1,478 @@
+"""Benchmark napari-kmeans against ``cv2.kmeans`` and scikit-learn ``KMeans``.
+
+Every (workload, method, seed) runs in a fresh Python process so that its peak
+memory can be measured on its own; the parent builds the workloads once (cached
+as ``.npy``), collects the results and prints a Markdown table plus a pass/fail
+line per target.  See ``benchmarks/README.md`` for what each column means.
+
+Examples
+--------
+Smoke run (small images, one seed, about a minute)::
+
+    python benchmarks/bench_kmeans.py --quick
+
+Full run of two workloads::
+
+    python benchmarks/bench_kmeans.py --workloads W1,W3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+CACHE_VERSION = 2  # bump when the way a workload is built changes
+SEEDS = (0, 1, 2)
+CV2_CRITERIA_MAX_ITER = 300
+CV2_CRITERIA_EPS = 0.1
+# Relative slack for "inertia <= other": the 1-D optimum and a converged Lloyd
+# run can reach the same partition, whose inertia then differs only by rounding.
+ROUNDING_SLACK = 1e-9
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    description: str
+    n_clusters: int
+    methods: tuple[str, ...]
+    reference: str  # the "ours" method that the ratios compare against
+
+
+WORKLOADS = {
+    "W1": Workload(
+        "W1",
+        "12 MP uint8 RGB (retina 4000x3000 cubic + noise sd 3)",
+        8,
+        ("ours kmeans++", "cv2.kmeans", "sklearn"),
+        "ours kmeans++",
+    ),
+    "W2": Workload(
+        "W2",
+        "12 MP uint16 grey (retina grey x257 + noise sd 200)",
+        4,
+        ("ours optimal", "ours kmeans++", "cv2.kmeans", "sklearn"),
+        "ours optimal",
+    ),
+    "W3": Workload(
+        "W3",
+        "4 MP float32 RGB (retina 2000x2000 cubic, 0..255 units + noise sd 3)",
+        8,
+        ("ours kmeans++", "cv2.kmeans", "sklearn"),
+        "ours kmeans++",
+    ),
+}
+
+# (height, width) per workload: full size and --quick size.
+SIZES = {
+    "W1": {"full": (3000, 4000), "quick": (300, 400)},
+    "W2": {"full": (3000, 4000), "quick": (300, 400)},
+    "W3": {"full": (2000, 2000), "quick": (200, 200)},
+}
+
+
+# --------------------------------------------------------------------------- workloads
+
+
+def _retina(height: int, width: int, dtype=np.uint8) -> np.ndarray:
+    import cv2
+    from skimage import data
+
+    photo = data.retina().astype(dtype)
+    return cv2.resize(photo, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def build_workload(name: str, height: int, width: int) -> np.ndarray:
+    """Return the image of workload ``name`` at the given size (deterministic)."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    if name == "W1":
+        photo = _retina(height, width).astype(np.float64)
+        noisy = photo + rng.normal(0.0, 3.0, photo.shape)
+        return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+    if name == "W2":
+        grey = cv2.cvtColor(_retina(height, width), cv2.COLOR_RGB2GRAY).astype(np.float64)
+        noisy = grey * 257 + rng.normal(0.0, 200.0, grey.shape)
+        return np.clip(np.rint(noisy), 0, 65535).astype(np.uint16)
+    if name == "W3":
+        # Kept in 0..255 units so that cv2's stopping rule (centre shift <= 0.1)
+        # means what it means on W1; on [0, 1] data it stops after a step or two.
+        # Not clipped: clipping would pile the black background onto 0.0 and
+        # make the pixels compressible, which this workload must not be.
+        photo = _retina(height, width, np.float32)
+        return (photo + rng.normal(0.0, 3.0, photo.shape)).astype(np.float32)
+    raise ValueError(f"workload must be one of {sorted(WORKLOADS)}, got {name!r}")
+
+
+def cached_workload_path(cache_dir: Path, name: str, height: int, width: int) -> Path:
+    path = cache_dir / f"{name}_{height}x{width}_v{CACHE_VERSION}.npy"
+    if not path.exists():
+        image = build_workload(name, height, width)
+        partial = path.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(partial, image)
+        partial.replace(path)
+    return path
+
+
+def feature_rows(image: np.ndarray) -> np.ndarray:
+    """Pixel values as float32 rows, one row per pixel (what cv2/sklearn get)."""
+    channels = image.shape[2] if image.ndim == 3 else 1
+    return image.reshape(-1, channels).astype(np.float32)
+
+
+def inertia(image: np.ndarray, labels: np.ndarray, centers: np.ndarray) -> float:
+    """Sum over pixels of the squared distance to the assigned centre, in float64.
+
+    ``labels`` are 0-based centre indices, one per pixel.  Computed in blocks so
+    that it never holds a float64 copy of the whole image.
+    """
+    channels = image.shape[2] if image.ndim == 3 else 1
+    pixels = image.reshape(-1, channels)
+    labels = labels.reshape(-1)
+    centers = np.asarray(centers, dtype=np.float64).reshape(-1, channels)
+    total = 0.0
+    block = 1 << 20
+    for start in range(0, len(pixels), block):
+        diff = pixels[start : start + block].astype(np.float64)
+        diff -= centers[labels[start : start + block]]
+        total += float(np.einsum("ij,ij->", diff, diff))
+    return total
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def _proc_status_kib(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as status:
+            match = re.search(rf"^{field}:\s+(\d+) kB", status.read(), re.MULTILINE)
+    except OSError:
+        return None
+    return int(match.group(1)) if match else None
+
+
+class PeakRSS:
+    """Peak resident memory of this process above the level at ``start()``, in MiB.
+
+    On Linux the high-water mark is reset (``/proc/self/clear_refs``) so that
+    transient allocations made while loading the workload do not hide the
+    method's own peak; elsewhere ``ru_maxrss`` is used as is.
+    """
+
+    def start(self) -> None:
+        self.exact = False
+        try:
+            with open("/proc/self/clear_refs", "w") as clear_refs:
+                clear_refs.write("5")
+            self.exact = _proc_status_kib("VmHWM") is not None
+        except OSError:
+            pass
+        self.baseline_kib = _proc_status_kib("VmRSS") if self.exact else self._maxrss_kib()
+
+    def stop(self) -> float:
+        peak_kib = _proc_status_kib("VmHWM") if self.exact else self._maxrss_kib()
+        return max(peak_kib - self.baseline_kib, 0) / 1024
+
+    @staticmethod
+    def _maxrss_kib() -> int:
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return maxrss // 1024 if sys.platform == "darwin" else maxrss  # bytes on macOS
+
+
+# --------------------------------------------------------------------------- one run
+
+
+def _import_method(method: str):
+    """Import what ``method`` needs (before the memory baseline) and return a runner.
+
+    The runner takes (image, k, seed) and returns 0-based labels
+    (one per pixel) and centres in pixel units.  Converting the image to float32
+    rows is part of the cv2/sklearn runs: a user holding an image has to do it.
+    """
+    if method.startswith("ours"):
+        import napari_kmeans as nk
+
+        algorithm = method.split()[1]
+
+        def run(image, k, seed):
+            # "rgb" keeps the pixel values as features (a grey image: its one channel).
+            return nk.segment(image, n_clusters=k, seed=seed, method=algorithm,
+                              color_space="rgb")
+
+        return run
+    if method == "cv2.kmeans":
+        import cv2
+
+        def run(image, k, seed):
+            cv2.setRNGSeed(seed)
+            criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_MAX_ITER,
+                        CV2_CRITERIA_MAX_ITER, CV2_CRITERIA_EPS)
+            _, labels, centers = cv2.kmeans(feature_rows(image), k, None, criteria, 1,
+                                            cv2.KMEANS_PP_CENTERS)
+            return labels, centers
+
+        return run
+    if method == "sklearn":
+        from sklearn.cluster import KMeans
+
+        def run(image, k, seed):
+            model = KMeans(n_clusters=k, n_init=1, random_state=seed).fit(feature_rows(image))
+            return model.labels_, model.cluster_centers_
+
+        return run
+    raise ValueError(f"unknown method {method!r}")
+
+
+def run_one(path: Path, workload: str, method: str, seed: int) -> dict:
+    """Time one method on one cached workload in this process; return a result dict."""
+    spec = WORKLOADS[workload]
+    runner = _import_method(method)
+    image = np.load(path)
+    meter = PeakRSS()
+    meter.start()
+    started = time.perf_counter()
+    result = runner(image, spec.n_clusters, seed)
+    seconds = time.perf_counter() - started
+    peak_mib = meter.stop()
+    note = ""
+    if method.startswith("ours"):
+        seg = result
+        if seg.labels.min() < 1:
+            raise RuntimeError(f"{method}: some pixels were left unlabelled")
+        labels = seg.labels.astype(np.intp) - 1
+        centers = np.asarray(seg.centers, dtype=np.float64)
+        if centers.shape != (spec.n_clusters, image.shape[2] if image.ndim == 3 else 1):
+            raise RuntimeError(f"{method}: centers have shape {centers.shape}, "
+                               "expected (k, channels) in pixel units")
+        # Centres must be in pixel units for the inertias to be comparable; the
+        # palette (mean original value per cluster) is, so they should agree.
+        scale = max(float(np.ptp(seg.palette)), 1e-12)
+        drift = float(np.max(np.abs(centers - seg.palette))) / scale
+        if drift > 1e-2:
+            note = f"centers differ from palette by {drift:.1%} of the range"
+    else:
+        labels, centers = result
+    return {
+        "workload": workload,
+        "method": method,
+        "seed": seed,
+        "seconds": seconds,
+        "peak_mib": peak_mib,
+        "inertia": inertia(image, labels, centers),
+        "note": note,
+    }
+
+
+def run_in_subprocess(path: Path, workload: str, method: str, seed: int) -> dict:
+    command = [sys.executable, os.path.abspath(__file__), "--one",
+               f"{path}|{workload}|{method}|{seed}"]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"{workload} {method} seed {seed} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _shipped_by(library_path: str) -> str:
+    """The package whose wheel ships a shared library (``numpy.libs/...`` -> numpy)."""
+    folder = Path(library_path).parent.name
+    return folder.removesuffix(".libs") if folder.endswith(".libs") else library_path
+
+
+def environment_header() -> str:
+    import cv2
+    import sklearn
+    from threadpoolctl import threadpool_info
+
+    try:
+        import napari_kmeans
+
+        ours = napari_kmeans.__version__
+    except ImportError:
+        ours = "not importable"
+    pools = ", ".join(
+        f"{pool['internal_api']} {pool.get('version') or '?'} from {_shipped_by(pool['filepath'])}"
+        f" ({pool['num_threads']} threads)"
+        for pool in threadpool_info()
+    )
+    blas_env = " ".join(f"{key}={value}" for key, value in sorted(os.environ.items())
+                        if key.startswith(("OPENBLAS", "OMP_", "MKL_")))
+    lines = [
+        f"- machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
+        f"- python {platform.python_version()}, numpy {np.__version__}, cv2 {cv2.__version__} "
+        f"({cv2.getNumThreads()} threads), scikit-learn {sklearn.__version__}, "
+        f"napari-kmeans {ours}",
+        f"- threadpoolctl: {pools}",
+        f"- thread/BLAS environment: {blas_env or '(none set)'}",
+    ]
+    return "\n".join(lines)
+
+
+def _median(results: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in results)
+
+
+def summarise(workload: Workload, results: list[dict]) -> dict[str, dict]:
+    by_method = {}
+    for method in workload.methods:
+        runs = [r for r in results if r["method"] == method]
+        by_method[method] = {
+            "seconds": _median(runs, "seconds"),
+            "inertia": _median(runs, "inertia"),
+            "peak_mib": _median(runs, "peak_mib"),
+            "notes": sorted({r["note"] for r in runs if r["note"]}),
+        }
+    return by_method
+
+
+def markdown_table(summaries: dict[str, dict[str, dict]], n_seeds: int) -> str:
+    rows = [
+        f"| workload | method | seconds (median of {n_seeds}) | time / ours | inertia "
+        "| ours inertia / this | peak RSS increase (MiB) |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, by_method in summaries.items():
+        reference = by_method[WORKLOADS[name].reference]
+        for method, stats in by_method.items():
+            label = f"**{method}**" if method == WORKLOADS[name].reference else method
+            rows.append(
+                f"| {name} | {label} | {stats['seconds']:.3f} "
+                f"| {stats['seconds'] / reference['seconds']:.1f}x "
+                f"| {stats['inertia']:.6e} "
+                f"| {reference['inertia'] / stats['inertia']:.5f} "
+                f"| {stats['peak_mib']:.0f} |"
+            )
+    return "\n".join(rows)
+
+
+def check_targets(summaries: dict[str, dict[str, dict]]) -> list[tuple[str, bool, str]]:
+    """Evaluate the issue's targets; return (target, passed, measured) triples."""
+    checks = []
+
+    def add(target, passed, measured):
+        checks.append((target, bool(passed), measured))
+
+    if "W1" in summaries:
+        s = summaries["W1"]
+        ours, cv, sk = s["ours kmeans++"], s["cv2.kmeans"], s["sklearn"]
+        best = min(cv["inertia"], sk["inertia"])
+        add("W1 ours >= 20x faster than cv2.kmeans", cv["seconds"] >= 20 * ours["seconds"],
+            f"{cv['seconds'] / ours['seconds']:.1f}x")
+        add("W1 ours >= 10x faster than sklearn", sk["seconds"] >= 10 * ours["seconds"],
+            f"{sk['seconds'] / ours['seconds']:.1f}x")
+        add("W1 ours inertia <= 1.001 x best", ours["inertia"] <= 1.001 * best,
+            f"{ours['inertia'] / best:.5f}")
+        add("W1 ours peak memory <= cv2.kmeans", ours["peak_mib"] <= cv["peak_mib"],
+            f"{ours['peak_mib']:.0f} vs {cv['peak_mib']:.0f} MiB")
+    if "W2" in summaries:
+        s = summaries["W2"]
+        opt, cv, sk = s["ours optimal"], s["cv2.kmeans"], s["sklearn"]
+        add("W2 optimal >= 100x faster than cv2.kmeans", cv["seconds"] >= 100 * opt["seconds"],
+            f"{cv['seconds'] / opt['seconds']:.1f}x")
+        for other in ("cv2.kmeans", "sklearn", "ours kmeans++"):
+            ratio = opt["inertia"] / s[other]["inertia"]
+            add(f"W2 optimal inertia <= {other}", ratio <= 1 + ROUNDING_SLACK, f"{ratio:.9f}")
+    if "W3" in summaries:
+        s = summaries["W3"]
+        ours, cv, sk = s["ours kmeans++"], s["cv2.kmeans"], s["sklearn"]
+        best = min(cv["inertia"], sk["inertia"])
+        add("W3 ours time <= 0.5 x cv2.kmeans", ours["seconds"] <= 0.5 * cv["seconds"],
+            f"{ours['seconds'] / cv['seconds']:.2f}x")
+        add("W3 ours time <= 1.0 x sklearn", ours["seconds"] <= sk["seconds"],
+            f"{ours['seconds'] / sk['seconds']:.2f}x")
+        add("W3 ours inertia <= 1.001 x best", ours["inertia"] <= 1.001 * best,
+            f"{ours['inertia'] / best:.5f}")
+    return checks
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="small images and one seed: a smoke run, not a measurement")
+    parser.add_argument("--workloads", default="W1,W2,W3",
+                        help="comma-separated subset of W1,W2,W3 (default: all)")
+    parser.add_argument("--seeds", type=int, default=None,
+                        help="number of seeds 0..n-1 (default 3, or 1 with --quick)")
+    parser.add_argument("--cache-dir", type=Path,
+                        default=Path(tempfile.gettempdir()) / "napari_kmeans_bench",
+                        help="where built workloads are cached as .npy")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: "path|workload|method|seed"
+    args = parser.parse_args(argv)
+    args.workloads = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
+    unknown = sorted(set(args.workloads) - set(WORKLOADS))
+    if unknown:
+        parser.error(f"--workloads: unknown {unknown}; allowed: {sorted(WORKLOADS)}")
+    if args.seeds is None:
+        args.seeds = 1 if args.quick else len(SEEDS)
+    if args.seeds < 1:
+        parser.error(f"--seeds must be >= 1, got {args.seeds}")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.one:
+        path, workload, method, seed = args.one.split("|")
+        print(json.dumps(run_one(Path(path), workload, method, int(seed))))
+        return 0
+
+    size_key = "quick" if args.quick else "full"
+    args.cache_dir.mkdir(parents=True, exist_ok=True)
+    seeds = list(range(args.seeds))
+    print(f"# napari-kmeans benchmark ({size_key} sizes, seeds {seeds})\n")
+    print(environment_header() + "\n")
+    summaries = {}
+    started = time.perf_counter()
+    for name in args.workloads:
+        spec = WORKLOADS[name]
+        height, width = SIZES[name][size_key]
+        path = cached_workload_path(args.cache_dir, name, height, width)
+        print(f"- {name}: {spec.description}, {height}x{width}, k={spec.n_clusters}",
+              flush=True)
+        results = []
+        for seed in seeds:
+            for method in spec.methods:
+                result = run_in_subprocess(path, name, method, seed)
+                results.append(result)
+                print(f"  {name} {method:<14} seed {seed}: {result['seconds']:8.3f} s, "
+                      f"inertia {result['inertia']:.6e}, +{result['peak_mib']:.0f} MiB"
+                      + (f"  [{result['note']}]" if result["note"] else ""),
+                      file=sys.stderr, flush=True)
+        summaries[name] = summarise(spec, results)
+    print()
+    print(markdown_table(summaries, len(seeds)))
+    print()
+    checks = check_targets(summaries)
+    for target, passed, measured in checks:
+        print(f"- {'PASS' if passed else 'FAIL'}: {target} (measured {measured})")
+    for name, by_method in summaries.items():
+        for method, stats in by_method.items():
+            for note in stats["notes"]:
+                print(f"- WARNING {name} {method}: {note}")
+    if args.quick:
+        print("\n(--quick: small images, targets are not meaningful at this size)")
+    print(f"\ntotal wall time {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
