@@ -108,3 +108,12 @@ def test_histogram_direct_table_path_matches_numpy_unique(dtype, channels, n):
     np.testing.assert_array_equal(h.values.astype(np.int64) @ weights, codes)
     np.testing.assert_array_equal(h.counts, counts)
     np.testing.assert_array_equal(h.take(np.arange(len(codes))), inverse.ravel())
+
+
+def test_histogram_counts_beyond_one_counting_pass():
+    # more rows than one float32 counting pass holds exactly: counts are summed over passes
+    rows = np.tile(np.array([[3], [3], [250]], np.uint8), ((1 << 24) // 3 + 2, 1))
+    h = histogram(rows)
+    assert h.values.ravel().tolist() == [3, 250]
+    assert h.counts.tolist() == [2 * len(rows) // 3, len(rows) // 3]
+    assert h.counts.sum() == len(rows) > 1 << 24

@@ -85,20 +85,33 @@ def _unpack(keys: np.ndarray, dtype: np.dtype, n_channels: int) -> np.ndarray:
     return _to_unsigned(values).view(dtype) if np.dtype(dtype).kind == "i" else values
 
 
+_OPENCV_KINDS = {(np.dtype(np.uint8), 1), (np.dtype(np.uint8), 2), (np.dtype(np.uint8), 3),
+                 (np.dtype(np.uint16), 1)}
+_COUNT_BLOCK = (1 << 24) - 1  # rows per counting pass: float32 counts stay exact
+
+
 def _table_counts(rows: np.ndarray, total_bits: int) -> np.ndarray:
-    """Count of every possible packed key of a small value space (float32 or int64)."""
+    """Count of every possible packed key of a small value space, block by block so that
+    no temporary grows with the image."""
     n_channels = rows.shape[1]
-    opencv_kinds = {(np.dtype(np.uint8), 1), (np.dtype(np.uint8), 2), (np.dtype(np.uint8), 3),
-                    (np.dtype(np.uint16), 1)}
-    if (rows.dtype, n_channels) in opencv_kinds and len(rows) < 1 << 24:
-        # OpenCV counts in parallel; float32 counts are exact below 2**24 pixels.
-        bins = 1 << _bits(rows.dtype)
-        image = np.ascontiguousarray(rows).reshape(-1, 1, n_channels)
-        counts = cv2.calcHist(
-            [image], list(range(n_channels)), None, [bins] * n_channels, [0, bins] * n_channels
-        )
-        return counts.reshape(-1)
-    return np.bincount(_keys(rows), minlength=1 << total_bits)
+    opencv = (rows.dtype, n_channels) in _OPENCV_KINDS
+    bins = 1 << _bits(rows.dtype)
+    counts = None
+    for start in range(0, len(rows), _COUNT_BLOCK):
+        block = rows[start:start + _COUNT_BLOCK]
+        if opencv:  # OpenCV counts in parallel
+            image = np.ascontiguousarray(block).reshape(-1, 1, n_channels)
+            part = cv2.calcHist(
+                [image], list(range(n_channels)), None, [bins] * n_channels, [0, bins] * n_channels
+            ).reshape(-1)
+        else:
+            part = np.bincount(_keys(block), minlength=1 << total_bits)
+        if len(block) == len(rows):
+            return part  # one pass: no int64 copy of the table
+        if counts is None:
+            counts = np.zeros(len(part), dtype=np.int64)
+        np.add(counts, part, out=counts, casting="unsafe")  # float32 counts are whole numbers
+    return counts
 
 
 def histogram(rows: np.ndarray) -> Histogram:
