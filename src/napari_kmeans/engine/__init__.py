@@ -16,6 +16,7 @@ from .lloyd import IterationCallback, run_lloyd
 from .seeding import TooFewDistinctRows, greedy_kmeans_plusplus
 
 __all__ = [
+    "AUTO_STARTS",
     "KMeansResult",
     "TooFewDistinctRows",
     "check_iteration_options",
@@ -110,12 +111,12 @@ def _distinct_count(X: np.ndarray, w: np.ndarray | None) -> int:
 # Above this many rows, k-means++ seeding and the first Lloyd iterations run on a sample of
 # an eighth of the rows, at most SAMPLE_SIZE.
 SAMPLE_ABOVE = 1 << 17
-SAMPLE_SIZE = 1 << 18
+SAMPLE_SIZE = 1 << 16
 AUTO_STARTS = 3  # k-means++ starts of n_init="auto"
 
 
 def _plusplus_start(
-    columns, w, weights, n_clusters, max_iter, tol_abs, rng, n_starts: int
+    columns, w, weights, n_clusters, max_iter, tol_abs, rng, n_starts: int, callback
 ) -> np.ndarray:
     """Starting centres from greedy k-means++.
 
@@ -134,7 +135,7 @@ def _plusplus_start(
                 run_lloyd(
                     sample, sample_w,
                     greedy_kmeans_plusplus(sample, n_clusters, weights[rows], rng),
-                    max_iter, tol_abs,
+                    max_iter, tol_abs, callback,
                 )
                 for _ in range(n_starts)
             ]
@@ -176,11 +177,12 @@ def kmeans(
         default is ten times stricter than scikit-learn's 1e-4, which can stop a few per cent
         above the converged inertia on large photos; late iterations cost little here.
         On more than 131,072 rows, k-means++ and the first iterations run on a sample of an
-        eighth of the rows (at most 262,144) before Lloyd continues on every row (the result
+        eighth of the rows (at most 65,536) before Lloyd continues on every row (the result
         is still a Lloyd iteration on all rows).
     seed : None, int or ``numpy.random.Generator``; the same seed gives the same result.
-    callback : ``callback(iteration, inertia)`` after every Lloyd assignment; an exception
-        raised in it stops the run and propagates (progress bars, cancel buttons).
+    callback : ``callback(iteration, inertia)`` after every Lloyd assignment, counting from 1
+        in each run (a sample's warm-start runs included); an exception raised in it stops
+        the run and propagates (progress bars, cancel buttons).
 
     Returns
     -------
@@ -215,13 +217,15 @@ def kmeans(
     rng = make_rng(seed)
 
     weights = np.ones(n) if w is None else w
-    mean = np.einsum("i,ij->j", weights, X) / weights.sum()
-    # Centred rows change no distance and keep the per-cluster sums that monitor the inertia
-    # free of cancellation.
-    columns = np.empty((d, n), dtype=X.dtype)
-    for j in range(d):
-        np.subtract(X[:, j], X.dtype.type(mean[j]), out=columns[j])
-    variance = sum(np.einsum("i,i,i->", weights, c, c) for c in columns) / weights.sum() / d
+    # Rows are not centred: labels must come out of exactly the arithmetic that labels any
+    # later image with these centres (KMeansModel.predict).
+    columns = np.ascontiguousarray(X.T)
+    total = weights.sum()
+    variance = 0.0
+    for column in columns:
+        mean = np.einsum("i,i->", weights, column) / total
+        centred = column - column.dtype.type(mean)
+        variance += np.einsum("i,i,i->", weights, centred, centred) / total / d
     tol_abs = tol * float(variance)
 
     if n_init == "auto":  # three starts: on a sample when there is one, else whole runs
@@ -232,13 +236,14 @@ def kmeans(
     best = None
     for _ in range(runs):
         if explicit:
-            centers = start - mean
+            centers = start
         else:
             if n_clusters > n:
                 raise ValueError(f"n_clusters={n_clusters} is more than the {n} rows of X")
             try:
                 centers = _plusplus_start(
-                    columns, w, weights, n_clusters, max_iter, tol_abs, rng, sample_starts
+                    columns, w, weights, n_clusters, max_iter, tol_abs, rng, sample_starts,
+                    callback,
                 )
             except TooFewDistinctRows:
                 n_distinct = _distinct_count(X, w)
@@ -251,7 +256,7 @@ def kmeans(
         if best is None or run.inertia < best.inertia:
             best = run
     return KMeansResult(
-        centers=best.centers + mean,
+        centers=best.centers,
         labels=best.labels,
         inertia=best.inertia,
         n_iter=best.n_iter,

@@ -114,18 +114,20 @@ def _table_counts(rows: np.ndarray, total_bits: int) -> np.ndarray:
     return counts
 
 
-def histogram(rows: np.ndarray) -> Histogram:
+def histogram(rows: np.ndarray, weights: np.ndarray | None = None) -> Histogram:
     """Distinct rows and counts of an integer ``(n, c)`` array.
 
     Small value spaces (up to 24 bits per row, e.g. 8-bit RGB or 16-bit grey) are counted
     into a direct table in O(n) when there are enough rows to pay for the table; otherwise
-    the packed rows are sorted once.
+    the packed rows are sorted once. With integer ``weights`` each row counts that many
+    times (merging histograms: rows are distinct values, weights their counts).
     """
     if rows.dtype.kind not in "ui":
         raise TypeError(f"histogram needs integers, not {rows.dtype}")
     n_channels = rows.shape[1]
     total_bits = _bits(rows.dtype) * n_channels
-    if total_bits <= _MAX_TABLE_BITS and len(rows) >= (1 << total_bits) // 4:
+    table_pays = len(rows) >= (1 << total_bits) // 4
+    if total_bits <= _MAX_TABLE_BITS and table_pays and weights is None:
         table = _table_counts(rows, total_bits)
         present = np.flatnonzero(table)
         values = _unpack(present, rows.dtype, n_channels)
@@ -135,4 +137,7 @@ def histogram(rows: np.ndarray) -> Histogram:
         values = _unpack(distinct, rows.dtype, n_channels)
     else:
         values, index, counts = np.unique(rows, axis=0, return_inverse=True, return_counts=True)
-    return Histogram(values, counts.astype(np.int64), index.reshape(-1), 0)
+    index = index.reshape(-1)
+    if weights is not None:
+        counts = np.bincount(index, weights, minlength=len(values))
+    return Histogram(values, counts.astype(np.int64), index, 0)

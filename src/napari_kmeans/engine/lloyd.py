@@ -58,7 +58,8 @@ class _Bounds:
         return None if self.weights is None else self.weights[s]
 
     def inertia(self, centers: np.ndarray) -> float:
-        """Inertia of the current labels about ``centers``, from the per-cluster sums."""
+        """Inertia of the current labels about ``centers``, from the per-cluster sums (for
+        progress reports: the expansion loses digits when the data sit far from 0)."""
         per_cluster = (
             self.sqnorm - 2 * np.einsum("kd,kd->k", centers, self.sums)
             + self.total * np.einsum("kd,kd->k", centers, centers)
