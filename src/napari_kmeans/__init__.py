@@ -12,10 +12,12 @@ Examples
 [1, 1, 2, 2]
 """
 
-from .api import Segmentation, segment
+from .api import Segmentation, fit, segment
+from .choose_k import KSuggestion, suggest_k
 from .cross_check import CrossCheck, cross_check
 from .engine import KMeansResult, kmeans
 from .io import ImageLoadError, load_image, save_image
+from .model import KMeansModel, ModelFileError, load_model
 from .versions import library_versions
 
 __version__ = library_versions()["napari_kmeans"]
@@ -33,13 +35,19 @@ def __getattr__(name: str):
 __all__ = [
     "CrossCheck",
     "ImageLoadError",
+    "KMeansModel",
     "KMeansResult",
+    "KSuggestion",
+    "ModelFileError",
     "Segmentation",
     "__version__",
     "cross_check",
+    "fit",
     "kmeans",
     "load_image",
+    "load_model",
     "save_image",
     "segment",
     "segment_layer",
+    "suggest_k",
 ]

@@ -1,11 +1,12 @@
-"""``segment``: an image in, a :class:`Segmentation` out, through one engine."""
+"""``segment`` and ``fit``: images in, a :class:`Segmentation` or a reusable
+:class:`KMeansModel` out, through one engine."""
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from numbers import Integral
 
 import numpy as np
@@ -14,77 +15,13 @@ from . import features as ft
 from . import model as model_
 from .engine import check_iteration_options, make_rng
 from .engine.lloyd import IterationCallback
+from .model import KMeansModel
+from .result import PreparedImage, Segmentation, prepare_image, spread_labels
 from .versions import library_versions
 
+__all__ = ["METHODS", "Segmentation", "fit", "segment"]
+
 METHODS = ("kmeans++", "optimal")
-
-
-@dataclass(frozen=True, eq=False)
-class Segmentation:
-    """The result of :func:`segment`.
-
-    Attributes
-    ----------
-    labels : spatial shape of the image; 1..k ordered from the darkest cluster to the
-        brightest, 0 only where the mask excluded the pixel. uint8 for k <= 255, else uint16.
-    palette : (k, C) float64 mean original value of each cluster, in the image's units and
-        channel order (alpha excluded).
-    recolored : same shape and dtype as the image, every pixel replaced by its cluster's
-        palette colour (rounded for integer images); alpha and excluded pixels unchanged.
-    centers : (k, d) cluster centres in feature space (what k-means optimised).
-    counts : (k,) pixels per cluster.
-    inertia : sum over pixels of the squared feature distance to their centre (float64).
-    n_iter : Lloyd iterations of the best run (0 for ``method="optimal"``).
-    params : JSON-serialisable parameters, including the seed actually used and versions.
-    seconds : wall time of :func:`segment`.
-    """
-
-    labels: np.ndarray
-    palette: np.ndarray
-    recolored: np.ndarray
-    centers: np.ndarray
-    counts: np.ndarray
-    inertia: float
-    n_iter: int
-    params: dict = field(default_factory=dict)
-    seconds: float = 0.0
-
-    @property
-    def n_clusters(self) -> int:
-        return len(self.counts)
-
-    def to_dict(self) -> dict:
-        """JSON-serialisable summary: params, palette, centers, counts, inertia, n_iter, seconds.
-
-        Examples
-        --------
-        >>> seg = segment(np.array([[0, 0, 9, 9]], np.uint8), n_clusters=2, seed=0)
-        >>> seg.to_dict()["counts"]
-        [2, 2]
-        """
-        summary = {
-            "params": self.params,
-            "palette": self.palette.tolist(),
-            "centers": self.centers.tolist(),
-            "counts": self.counts.tolist(),
-            "inertia": self.inertia,
-            "n_iter": self.n_iter,
-            "seconds": self.seconds,
-        }
-        json.dumps(summary)  # fail here, not in the caller's file writer
-        return summary
-
-
-def _check_image(image) -> np.ndarray:
-    image = np.asarray(image)
-    if image.dtype.kind not in "uif" or image.dtype.itemsize > 8:
-        raise ValueError(
-            f"image has dtype {image.dtype}: use unsigned/signed integers or floats "
-            "(uint8, uint16, float32, ...)"
-        )
-    if image.ndim < 1 or image.size == 0:
-        raise ValueError(f"image has shape {image.shape}: it must be a non-empty array")
-    return image
 
 
 def _is_dask_array(image) -> bool:
@@ -105,13 +42,6 @@ def _concrete_seed(seed):
         seed = int(np.random.SeedSequence().generate_state(1)[0])
     rng = make_rng(seed)
     return (int(seed) if isinstance(seed, Integral) else "numpy.random.Generator"), rng
-
-
-def _cast_like(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    if dtype.kind in "ui":
-        info = np.iinfo(dtype)
-        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
-    return values.astype(dtype)
 
 
 def segment(
@@ -181,35 +111,52 @@ def segment(
             mask=mask, seed=seed, n_init=n_init, max_iter=max_iter, tol=tol, callback=callback,
         )
     started = time.perf_counter()
-    image = _check_image(image)
-    n_clusters = _check_n_clusters(n_clusters)
+    prepared = prepare_image(image, channel_axis, mask)
+    model, row_labels, rows = _fit(
+        [prepared], n_clusters, method, color_space, channel_axis, spatial_weight, spacing,
+        seed, n_init, max_iter, tol, callback,
+    )
+    pixel_labels = row_labels if rows.histogram is None else rows.histogram.take(row_labels)
+    flat_labels = spread_labels(prepared, pixel_labels)
+    return model.segmentation(prepared, flat_labels, model.counts, model.inertia, started)
+
+
+def _check_method(method, color_space, n_channels, spatial_weight) -> None:
     if method not in METHODS:
         raise ValueError(f"method={method!r} is not allowed: use one of {METHODS}")
-    n_init, max_iter, tol = check_iteration_options(n_init, max_iter, tol)
-    table = ft.pixel_table(image, channel_axis)
-    n_channels = table.values.shape[1]
-    color_space = ft.check_color_space(color_space, n_channels)
-    spatial_weight = ft.check_spatial_weight(spatial_weight)
-    spacing = ft.check_spacing(spacing, len(table.spatial_shape))
-    n_feature_channels = 1 if color_space == "gray" else n_channels
-    if method == "optimal" and (n_feature_channels != 1 or spatial_weight > 0):
+    n_features = 1 if color_space == "gray" else n_channels
+    if method == "optimal" and (n_features != 1 or spatial_weight > 0):
         raise ValueError(
             "method='optimal' needs exactly one feature: a one-channel image or "
             f"color_space='gray', and spatial_weight=0 (got {n_channels} channels, "
             f"color_space={color_space!r}, spatial_weight={spatial_weight})"
         )
-    included = ft.mask_rows(mask, table.spatial_shape)
-    values = table.values if included is None else table.values[included]
-    if image.dtype.kind == "f" and not np.isfinite(values).all():
-        bad = int((~np.isfinite(values)).any(axis=1).sum())
-        raise ValueError(
-            f"image contains NaN or infinite values in {bad} pixel(s): every clustered pixel "
-            "must be finite (exclude them with mask=)"
-        )
-    seed_used, rng = _concrete_seed(seed)
 
+
+def _fit(
+    images: Sequence[PreparedImage], n_clusters, method, color_space, channel_axis,
+    spatial_weight, spacing, seed, n_init, max_iter, tol, callback,
+):
+    """Fit a model on prepared images; also return the fitted rows and their labels."""
+    n_clusters = _check_n_clusters(n_clusters)
+    n_init, max_iter, tol = check_iteration_options(n_init, max_iter, tol)
+    first = images[0]
+    n_channels = first.values.shape[1]
+    for other in images[1:]:
+        if other.values.shape[1] != n_channels or other.image.dtype != first.image.dtype:
+            raise ValueError(
+                "images must share their dtype and number of channels: got "
+                f"{first.image.dtype} with {n_channels} channel(s) and {other.image.dtype} "
+                f"with {other.values.shape[1]}"
+            )
+    color_space = ft.check_color_space(color_space, n_channels)
+    spatial_weight = ft.check_spatial_weight(spatial_weight)
+    spacing = ft.check_spacing(spacing, len(first.table.spatial_shape))
+    _check_method(method, color_space, n_channels, spatial_weight)
+    seed_used, rng = _concrete_seed(seed)
     rows, recipe = model_.pixel_rows(
-        values, table.spatial_shape, included, color_space, spatial_weight, spacing
+        [(p.values, p.table.spatial_shape, p.included) for p in images],
+        color_space, spatial_weight, spacing,
     )
     if rows.histogram is not None:
         what = "colours" if n_channels > 1 else "values"
@@ -218,15 +165,6 @@ def segment(
     model, row_labels = model_.fit_rows(
         rows, recipe, n_clusters, method, n_init, max_iter, tol, rng, callback, what
     )
-    pixel_labels = row_labels if rows.histogram is None else rows.histogram.take(row_labels)
-    if included is None:
-        flat_labels = pixel_labels
-    else:
-        flat_labels = np.zeros(len(table.values), dtype=model.label_dtype)
-        flat_labels[included] = pixel_labels
-    labels = flat_labels.reshape(table.spatial_shape)
-
-    recolored = _recolor(image, table, flat_labels, model.palette, included is not None)
     params = {
         "n_clusters": n_clusters,
         "method": method,
@@ -234,50 +172,61 @@ def segment(
         "channel_axis": channel_axis if channel_axis in ("auto", None) else int(channel_axis),
         "spatial_weight": spatial_weight,
         "spacing": list(spacing),
-        "masked": included is not None,
         "seed": seed_used,
         "n_init": n_init,
         "max_iter": max_iter,
         "tol": tol,
-        "image_shape": list(image.shape),
-        "image_dtype": str(image.dtype),
+        "n_channels": n_channels,
+        "fitted_dtype": str(first.image.dtype),
+        "fitted_images": len(images),
+        "fitted_pixels": int(sum(len(p.values) for p in images)),
         "versions": library_versions(),
     }
-    return Segmentation(
-        labels=labels,
-        palette=model.palette,
-        recolored=recolored,
-        centers=model.centers,
-        counts=model.counts,
-        inertia=model.inertia,
-        n_iter=model.n_iter,
-        params=params,
-        seconds=time.perf_counter() - started,
-    )
+    return dataclasses.replace(model, params=params), row_labels, rows
 
 
-def _gather_rows(table: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """``table[index]`` for a small ``(m, C)`` table, each row moved as one opaque item
-    (about twice as fast as NumPy's row-wise fancy indexing on large images)."""
-    table = np.ascontiguousarray(table)
-    items = table.view(np.dtype((np.void, table.dtype.itemsize * table.shape[1]))).ravel()
-    return np.take(items, index).view(table.dtype).reshape(len(index), table.shape[1])
+def fit(
+    images,
+    n_clusters: int = 5,
+    *,
+    method: str = "kmeans++",
+    color_space: str = "rgb",
+    channel_axis="auto",
+    spatial_weight: float = 0.0,
+    spacing=None,
+    mask=None,
+    seed=None,
+    n_init="auto",
+    max_iter: int = 300,
+    tol: float = 1e-5,
+    callback: IterationCallback | None = None,
+) -> KMeansModel:
+    """Fit a k-means model on one image or on the pooled pixels of several.
 
+    Takes the options of :func:`segment`; ``images`` is an array or a list of arrays of the
+    same dtype and number of channels, and ``mask`` an array (one image) or a list with one
+    mask (or None) per image. Integer images are pooled exactly through their histograms.
+    ``segment(image, ...)`` gives the same result as ``fit(image, ...).predict(image)``.
 
-def _recolor(
-    image: np.ndarray, table: ft.PixelTable, flat_labels: np.ndarray, palette: np.ndarray,
-    masked: bool,
-) -> np.ndarray:
-    """The image with every clustered pixel's channels replaced by its palette colour."""
-    n_channels = table.values.shape[1]
-    colours = _cast_like(np.concatenate([np.zeros((1, n_channels)), palette]), image.dtype)
-    rows = _gather_rows(colours, flat_labels)
-    if masked:
-        excluded = flat_labels == 0
-        rows[excluded] = table.values[excluded]
-    if table.alpha is not None:
-        rows = np.concatenate([rows, table.alpha[:, None]], axis=1)
-    if table.channel_axis is None:
-        return rows.reshape(image.shape)
-    channels_last = rows.reshape(*table.spatial_shape, rows.shape[1])
-    return np.ascontiguousarray(np.moveaxis(channels_last, -1, table.channel_axis))
+    Examples
+    --------
+    >>> a = np.array([[0, 10], [200, 210]], np.uint8)
+    >>> model = fit([a, a + 20], n_clusters=2, seed=0)
+    >>> model.palette.ravel().tolist()
+    [15.0, 215.0]
+    >>> model.predict(np.array([[5, 250]], np.uint8)).labels.tolist()
+    [[1, 2]]
+    """
+    image_list = list(images) if isinstance(images, list | tuple) else [images]
+    if not image_list:
+        raise ValueError("images is empty: give an image or a list of images")
+    masks = mask if isinstance(mask, list | tuple) else [mask] * len(image_list)
+    if len(masks) != len(image_list):
+        raise ValueError(
+            f"mask has {len(masks)} entries for {len(image_list)} images: give one per image"
+        )
+    prepared = [prepare_image(i, channel_axis, m) for i, m in zip(image_list, masks, strict=True)]
+    return _fit(
+        prepared, n_clusters, method, color_space, channel_axis, spatial_weight, spacing,
+        seed, n_init, max_iter, tol, callback,
+    )[0]

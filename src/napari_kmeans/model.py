@@ -1,22 +1,29 @@
 """A fitted k-means model of pixel values: how features are made, the ordered clusters, and
 how any pixel is labelled.
 
-``segment`` fits a model on an image and labels the same image; the dask path fits on a
-histogram pooled over chunks and labels chunk by chunk with the same model.
+``segment`` fits a model on an image and labels the same image; ``fit`` + ``predict`` apply
+one model to many images; the dask path fits on a histogram pooled over chunks and labels
+chunk by chunk with the same model. Models are saved as small JSON files.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from . import features as ft
 from .engine import TooFewDistinctRows, kmeans
-from .engine.distances import nearest
+from .engine.distances import nearest, own_sqdist
 from .engine.histogram import Histogram, histogram
 from .engine.lloyd import IterationCallback
 from .engine.optimal1d import optimal_kmeans_1d
+from .result import PreparedImage, Segmentation, prepare_image, recolor, spread_labels
+from .versions import library_versions
 
 
 @dataclass(frozen=True)
@@ -46,9 +53,26 @@ class FeatureRecipe:
         return np.concatenate([feats, coords], axis=1)
 
 
+MODEL_FORMAT = "napari-kmeans-model"
+MODEL_VERSION = 1
+
+
+class ModelFileError(ValueError):
+    """A model file could not be read; the message names the file and the reason."""
+
+
 @dataclass(frozen=True, eq=False)
 class KMeansModel:
-    """Ordered clusters (label 1 darkest) and the recipe that makes their features."""
+    """Ordered clusters (label 1 darkest), the recipe that makes their features and the
+    settings they were fitted with: everything needed to label any other image the same way.
+
+    Examples
+    --------
+    >>> import napari_kmeans as nk
+    >>> model = nk.fit(np.array([[0, 10, 200, 210]], np.uint8), n_clusters=2, seed=0)
+    >>> model.predict(np.array([[5, 205, 0]], np.uint8)).labels.tolist()
+    [[1, 2, 1]]
+    """
 
     recipe: FeatureRecipe
     centers: np.ndarray  # (k, d) feature space
@@ -69,18 +93,167 @@ class KMeansModel:
     def label(
         self, values: np.ndarray, spatial_shape: tuple[int, ...], pixels: np.ndarray | None
     ) -> np.ndarray:
-        """Label (1..k) of each pixel: the nearest centre of its features.
+        """Label (1..k) of each pixel: the nearest centre of its features."""
+        return self.assign(values, spatial_shape, pixels)[0]
+
+    def assign(
+        self, values: np.ndarray, spatial_shape: tuple[int, ...], pixels: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """Labels (1..k) of pixel ``values``, pixels per cluster and their inertia.
 
         Integer values without spatial features are labelled through their distinct values.
         """
         if values.dtype.kind in "ui" and self.recipe.spatial_weight == 0:
             hist = histogram(values)
-            return hist.take(self._nearest(self.recipe.features(hist.values, (), None)))
-        return self._nearest(self.recipe.features(values, spatial_shape, pixels))
+            rows, weights = hist.values, hist.counts
+            feats = self.recipe.features(rows, (), None)
+        else:
+            hist, weights = None, None
+            feats = self.recipe.features(values, spatial_shape, pixels)
+        columns = np.ascontiguousarray(feats.T)
+        labels = nearest(columns, self.centers)
+        sq = own_sqdist(columns, labels, self.centers)
+        inertia = float(sq.sum() if weights is None else np.einsum("i,i->", sq, weights))
+        counts = np.bincount(labels, weights, minlength=self.n_clusters).astype(np.int64)
+        labels = (labels + 1).astype(self.label_dtype)
+        return (labels if hist is None else hist.take(labels)), counts, inertia
 
-    def _nearest(self, feats: np.ndarray) -> np.ndarray:
-        labels = nearest(np.ascontiguousarray(feats.T), self.centers)
-        return (labels + 1).astype(self.label_dtype)
+    def predict(self, image, *, mask=None) -> Segmentation:
+        """Label ``image`` with this model: same features, same centres, same palette.
+
+        Returns a :class:`Segmentation` whose counts and inertia are those of ``image``.
+        Raises ``ValueError`` when the image does not fit the model (channels, dtype,
+        dimensions).
+        """
+        started = time.perf_counter()
+        prepared = prepare_image(image, self.params["channel_axis"], mask)
+        self._check_fits(prepared)
+        labels, counts, inertia = self.assign(
+            prepared.values, prepared.table.spatial_shape, prepared.included
+        )
+        return self.segmentation(prepared, spread_labels(prepared, labels), counts, inertia,
+                                 started)
+
+    def segmentation(
+        self, prepared: PreparedImage, flat_labels: np.ndarray, counts: np.ndarray,
+        inertia: float, started: float,
+    ) -> Segmentation:
+        """The :class:`Segmentation` of a prepared image labelled by this model."""
+        image = prepared.image
+        params = {
+            **self.params,
+            "masked": prepared.included is not None,
+            "image_shape": list(image.shape),
+            "image_dtype": str(image.dtype),
+        }
+        return Segmentation(
+            labels=flat_labels.reshape(prepared.table.spatial_shape),
+            palette=self.palette,
+            recolored=recolor(
+                image, prepared.table, flat_labels, self.palette, prepared.included is not None
+            ),
+            centers=self.centers,
+            counts=counts,
+            inertia=inertia,
+            n_iter=self.n_iter,
+            params=params,
+            seconds=time.perf_counter() - started,
+            model=self,
+        )
+
+    def _check_fits(self, prepared: PreparedImage) -> None:
+        p = self.params
+        n_channels = prepared.values.shape[1]
+        if n_channels != p["n_channels"]:
+            raise ValueError(
+                f"the model was fitted on images with {p['n_channels']} channel(s), this image "
+                f"has {n_channels} (channel_axis={p['channel_axis']!r})"
+            )
+        if len(prepared.table.spatial_shape) != len(self.recipe.spacing):
+            raise ValueError(
+                f"the model was fitted on {len(self.recipe.spacing)}-D images, this image is "
+                f"{len(prepared.table.spatial_shape)}-D"
+            )
+        dtype = str(prepared.image.dtype)
+        if self.recipe.color_space != "lab" and dtype != p["fitted_dtype"]:
+            raise ValueError(
+                f"the model was fitted on {p['fitted_dtype']} images in color_space="
+                f"{self.recipe.color_space!r}, whose values mean something else in this "
+                f"{dtype} image: convert the image, or fit with color_space='lab'"
+            )
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable content of the model file."""
+        recipe = asdict(self.recipe)
+        recipe["dtype"] = str(self.recipe.dtype)
+        recipe["spacing"] = list(self.recipe.spacing)
+        return {
+            "format": MODEL_FORMAT,
+            "version": MODEL_VERSION,
+            "recipe": recipe,
+            "centers": self.centers.tolist(),
+            "palette": self.palette.tolist(),
+            "counts": self.counts.tolist(),
+            "inertia": self.inertia,
+            "n_iter": self.n_iter,
+            "params": self.params,
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the model as a small human-readable JSON file."""
+        text = json.dumps(self.to_dict(), indent=1)
+        with open(path, "w", encoding="utf-8") as file:
+            file.write(text + "\n")
+
+
+def load_model(path: str | os.PathLike) -> KMeansModel:
+    """Read a model written by :meth:`KMeansModel.save`.
+
+    Raises :class:`ModelFileError` (a ``ValueError``) naming the file when it is missing,
+    not a model, corrupted or from a newer format version.
+    """
+    try:
+        with open(path, encoding="utf-8") as file:
+            data = json.load(file)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelFileError(f"cannot read model file '{path}': {error}") from None
+    if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
+        raise ModelFileError(f"'{path}' is not a napari-kmeans model file")
+    version = data.get("version")
+    if not isinstance(version, int) or version > MODEL_VERSION:
+        raise ModelFileError(
+            f"model file '{path}' has format version {version!r}; this napari-kmeans "
+            f"({library_versions()['napari_kmeans']}) reads versions up to {MODEL_VERSION}: "
+            "upgrade napari-kmeans"
+        )
+    try:
+        r = data["recipe"]
+        recipe = FeatureRecipe(
+            color_space=ft.check_color_space(r["color_space"], 3 if r["color_space"] == "lab"
+                                             else 1),
+            spatial_weight=float(r["spatial_weight"]),
+            spacing=tuple(float(v) for v in r["spacing"]),
+            value_range=float(r["value_range"]),
+            dtype=np.dtype(r["dtype"]),
+        )
+        centers = np.array(data["centers"], dtype=np.float64)
+        palette = np.array(data["palette"], dtype=np.float64)
+        counts = np.array(data["counts"], dtype=np.int64)
+        k = len(centers)
+        consistent = (
+            centers.ndim == 2 and palette.ndim == 2 and k >= 1
+            and len(palette) == k and counts.shape == (k,)
+            and np.isfinite(centers).all() and np.isfinite(palette).all()
+            and palette.shape[1] == data["params"]["n_channels"]
+        )
+        if not consistent:
+            raise ValueError("centres, palette and counts do not agree")
+        return KMeansModel(
+            recipe, centers, palette, counts, float(data["inertia"]), int(data["n_iter"]),
+            dict(data["params"]),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelFileError(f"model file '{path}' is corrupted: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -94,17 +267,19 @@ class PixelRows:
 
 
 def pixel_rows(
-    values: np.ndarray,
-    spatial_shape: tuple[int, ...],
-    pixels: np.ndarray | None,
+    parts: Sequence[tuple[np.ndarray, tuple[int, ...], np.ndarray | None]],
     color_space: str,
     spatial_weight: float,
     spacing: tuple[float, ...],
+    weights: np.ndarray | None = None,
 ) -> tuple[PixelRows, FeatureRecipe]:
-    """Feature rows of the pixels to cluster, compressed to distinct values when exact."""
+    """Feature rows of the pixels to cluster, pooled over ``parts`` (one per image:
+    values, spatial shape, flat indices of the pixels or None) and compressed to distinct
+    values when that is exact. ``weights`` (one part only) count each value row."""
+    values = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
     dtype = ft.feature_dtype(values.dtype)
     if values.dtype.kind in "ui" and spatial_weight == 0:
-        hist = histogram(values)
+        hist = histogram(values, weights)
         recipe = FeatureRecipe(color_space, 0.0, spacing, 0.0, dtype)
         feats = recipe.features(hist.values, (), None)
         return PixelRows(hist.values, hist.counts, feats, hist), recipe
@@ -112,11 +287,13 @@ def pixel_rows(
     value_range = float(np.ptp(colour, axis=0).max()) if spatial_weight > 0 else 0.0
     recipe = FeatureRecipe(color_space, spatial_weight, spacing, value_range or 1.0, dtype)
     if spatial_weight > 0:
-        coords = ft.coordinate_features(
-            spatial_shape, spacing, spatial_weight, recipe.value_range, pixels, dtype
-        )
-        colour = np.concatenate([colour, coords], axis=1)
-    return PixelRows(values, None, colour, None), recipe
+        coords = [
+            ft.coordinate_features(shape, spacing, spatial_weight, recipe.value_range, pixels,
+                                   dtype)
+            for _, shape, pixels in parts
+        ]
+        colour = np.concatenate([colour, np.concatenate(coords)], axis=1)
+    return PixelRows(values, weights, colour, None), recipe
 
 
 def _too_many_clusters(n_clusters: int, n_distinct: int, what: str) -> ValueError:

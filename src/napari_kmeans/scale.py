@@ -45,6 +45,7 @@ from .engine import check_iteration_options
 from .engine.histogram import histogram
 from .engine.lloyd import IterationCallback
 from .io import ImageLoadError
+from .result import Segmentation, recolor
 from .versions import library_versions
 
 __all__ = ["open_lazy", "segment_dask", "write_labels_zarr"]
@@ -232,7 +233,7 @@ def _block_stats(block, mask_block, offset, *, model, layout: _Layout):
 
 def _block_recolored(block, labels_block, *, palette, layout: _Layout, masked: bool):
     table = ft.pixel_table(block, layout.block_channel_axis)
-    return api._recolor(block, table, labels_block.ravel(), palette, masked)
+    return recolor(block, table, labels_block.ravel(), palette, masked)
 
 
 # --------------------------------------------------------------------------- fitting
@@ -268,10 +269,8 @@ def _pooled_histogram(image, mask, layout, spacing, color_space):
     (distinct, counts), = dask.compute(_tree_reduce(parts, _merge_histograms))
     if len(distinct) == 0:
         raise _no_pixel_left()
-    rows, recipe = model_.pixel_rows(distinct, (), None, color_space, 0.0, spacing)
-    weights = np.empty(len(distinct), np.int64)
-    weights[rows.histogram.take(np.arange(len(distinct)))] = counts
-    return dataclasses.replace(rows, weights=weights, histogram=None), recipe, int(counts.sum())
+    rows, recipe = model_.pixel_rows([(distinct, (), None)], color_space, 0.0, spacing, counts)
+    return rows, recipe, int(counts.sum())
 
 
 def _sample_ranks(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
@@ -363,7 +362,7 @@ def segment_dask(
     tol: float = 1e-5,
     callback: IterationCallback | None = None,
     sample_size: int = DEFAULT_SAMPLE_SIZE,
-) -> api.Segmentation:
+) -> Segmentation:
     """Segment a dask array by k-means; ``labels`` and ``recolored`` stay lazy.
 
     Parameters
@@ -404,21 +403,13 @@ def segment_dask(
     started = time.perf_counter()
     _check_dask_image(image)
     n_clusters = api._check_n_clusters(n_clusters)
-    if method not in api.METHODS:
-        raise ValueError(f"method={method!r} is not allowed: use one of {api.METHODS}")
     n_init, max_iter, tol = check_iteration_options(n_init, max_iter, tol)
     sample_size = _check_sample_size(sample_size)
     layout = _layout(image, channel_axis)
     color_space = ft.check_color_space(color_space, layout.n_channels)
     spatial_weight = ft.check_spatial_weight(spatial_weight)
     spacing = ft.check_spacing(spacing, len(layout.spatial_shape))
-    n_feature_channels = 1 if color_space == "gray" else layout.n_channels
-    if method == "optimal" and (n_feature_channels != 1 or spatial_weight > 0):
-        raise ValueError(
-            "method='optimal' needs exactly one feature: a one-channel image or "
-            f"color_space='gray', and spatial_weight=0 (got {layout.n_channels} channels, "
-            f"color_space={color_space!r}, spatial_weight={spatial_weight})"
-        )
+    api._check_method(method, color_space, layout.n_channels, spatial_weight)
     lazy_mask = _lazy_mask(mask, layout)
     seed_used, rng = api._concrete_seed(seed)
 
@@ -436,7 +427,7 @@ def segment_dask(
                 "(exclude them with mask=)"
             )
         rows, recipe = model_.pixel_rows(
-            values, layout.spatial_shape, pixels, color_space, spatial_weight, spacing
+            [(values, layout.spatial_shape, pixels)], color_space, spatial_weight, spacing
         )
         what = "pixels" if spatial_weight > 0 else "feature vectors"
         model, _ = model_.fit_rows(
@@ -476,13 +467,17 @@ def segment_dask(
         "n_init": n_init,
         "max_iter": max_iter,
         "tol": tol,
+        "n_channels": layout.n_channels,
+        "fitted_dtype": str(image.dtype),
+        "fitted_images": 1,
         "image_shape": list(image.shape),
         "image_dtype": str(image.dtype),
         "sample_size": sample_size,
         "fitted_pixels": int(fitted),
         "versions": library_versions(),
     }
-    return api.Segmentation(
+    model = dataclasses.replace(model, params=params)
+    return Segmentation(
         labels=labels,
         palette=model.palette,
         recolored=recolored,
@@ -492,6 +487,7 @@ def segment_dask(
         n_iter=model.n_iter,
         params=params,
         seconds=time.perf_counter() - started,
+        model=model,
     )
 
 

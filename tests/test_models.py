@@ -1,0 +1,140 @@
+"""Reusable models: fit / predict / save / load, against segment() and NumPy."""
+
+import json
+
+import numpy as np
+import pytest
+
+import napari_kmeans as nk
+
+
+def colour_image(rng, shape, colours, noise=4):
+    colours = np.asarray(colours, float)
+    truth = rng.integers(0, len(colours), shape)
+    img = np.clip(np.rint(colours[truth] + rng.normal(0, noise, (*shape, 3))), 0, 255)
+    return img.astype(np.uint8), truth
+
+
+COLOURS = [[230, 30, 30], [30, 220, 40], [20, 30, 230], [240, 240, 230]]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"color_space": "lab"},
+        {"spatial_weight": 0.3},
+        {"color_space": "gray", "method": "optimal"},
+    ],
+)
+def test_segment_equals_fit_then_predict(options):
+    img, _ = colour_image(np.random.default_rng(0), (40, 50), COLOURS)
+    seg = nk.segment(img, 4, seed=1, **options)
+    pred = nk.fit(img, 4, seed=1, **options).predict(img)
+    np.testing.assert_array_equal(seg.labels, pred.labels)
+    np.testing.assert_array_equal(seg.recolored, pred.recolored)
+    np.testing.assert_array_equal(seg.counts, pred.counts)
+    np.testing.assert_array_equal(seg.palette, pred.palette)
+    assert seg.inertia == pytest.approx(pred.inertia, rel=1e-9)
+
+
+def test_same_colour_gets_the_same_label_in_every_image():
+    rng = np.random.default_rng(1)
+    reference, _ = colour_image(rng, (30, 30), COLOURS)
+    model = nk.fit(reference, 4, seed=0)
+    other, truth = colour_image(rng, (20, 60), COLOURS)
+    seg = model.predict(other)
+    # each true colour maps to one label, the label the reference gave that colour
+    ref_labels = model.predict(reference).labels
+    ref_truth = np.array([np.argmin(((np.array(COLOURS) - p) ** 2).sum(1)) for p in model.palette])
+    for colour in range(4):
+        assert np.unique(seg.labels[truth == colour]).tolist() == [
+            int(np.flatnonzero(ref_truth == colour)[0]) + 1
+        ]
+    assert ref_labels.max() == 4
+    np.testing.assert_array_equal(seg.palette, model.palette)
+    assert seg.counts.tolist() == np.bincount(seg.labels.ravel(), minlength=5)[1:].tolist()
+    diff = other.reshape(-1, 3).astype(float) - model.centers[seg.labels.ravel() - 1]
+    assert seg.inertia == pytest.approx((diff**2).sum(), rel=1e-9)
+
+
+def test_fitting_several_images_pools_their_pixels():
+    rng = np.random.default_rng(2)
+    a, _ = colour_image(rng, (20, 20), COLOURS[:2])
+    b, _ = colour_image(rng, (10, 30), COLOURS[2:])
+    model = nk.fit([a, b], 4, seed=0)
+    stacked = np.concatenate([a.reshape(-1, 3), b.reshape(-1, 3)])[None]
+    pooled = nk.fit(stacked, 4, seed=0)
+    np.testing.assert_allclose(model.centers, pooled.centers)
+    assert model.counts.tolist() == pooled.counts.tolist()
+    assert model.params["fitted_images"] == 2 and model.params["fitted_pixels"] == 700
+    masks = [np.ones((20, 20), bool), np.zeros((10, 30), bool)]
+    masks[1][:, :5] = True
+    assert nk.fit([a, b], 3, seed=0, mask=masks).params["fitted_pixels"] == 450
+
+
+def test_save_and_load_round_trip(tmp_path):
+    img, _ = colour_image(np.random.default_rng(3), (30, 30), COLOURS)
+    model = nk.fit(img, 4, seed=0, color_space="lab")
+    path = tmp_path / "model.json"
+    model.save(path)
+    data = json.loads(path.read_text())
+    assert data["format"] == "napari-kmeans-model" and data["version"] == 1
+    loaded = nk.load_model(path)
+    np.testing.assert_array_equal(loaded.predict(img).labels, model.predict(img).labels)
+    np.testing.assert_allclose(loaded.palette, model.palette)
+    assert loaded.params == model.params
+
+
+def test_model_files_that_cannot_be_used_are_named(tmp_path):
+    img, _ = colour_image(np.random.default_rng(4), (10, 10), COLOURS)
+    model = nk.fit(img, 2, seed=0)
+    good = tmp_path / "good.json"
+    model.save(good)
+    data = json.loads(good.read_text())
+    cases = {
+        "newer.json": json.dumps({**data, "version": 99}),
+        "broken.json": good.read_text()[:-40],
+        "other.json": json.dumps({"hello": 1}),
+        "mismatch.json": json.dumps({**data, "palette": data["palette"][:1]}),
+    }
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(nk.ModelFileError, match=name):
+            nk.load_model(tmp_path / name)
+    with pytest.raises(nk.ModelFileError, match="missing.json"):
+        nk.load_model(tmp_path / "missing.json")
+    with pytest.raises(nk.ModelFileError, match="version 99"):
+        nk.load_model(tmp_path / "newer.json")
+
+
+@pytest.mark.parametrize(
+    ("image", "message"),
+    [
+        (np.zeros((10, 10), np.uint8), "3 channel"),
+        (np.zeros((10, 10, 3), np.uint16), "uint8"),
+        (np.zeros((2, 10, 10, 3), np.uint8), "2-D"),
+    ],
+)
+def test_an_image_that_does_not_fit_the_model_is_refused(image, message):
+    img, _ = colour_image(np.random.default_rng(5), (10, 10), COLOURS)
+    model = nk.fit(img, 2, seed=0)
+    with pytest.raises(ValueError, match=message):
+        model.predict(image)
+
+
+def test_lab_models_apply_across_bit_depths():
+    img, _ = colour_image(np.random.default_rng(6), (20, 20), COLOURS)
+    model = nk.fit(img, 4, seed=0, color_space="lab")
+    deep = img.astype(np.uint16) * 257
+    np.testing.assert_array_equal(model.predict(deep).labels, model.predict(img).labels)
+
+
+def test_fit_bad_arguments():
+    img = np.zeros((4, 4), np.uint8)
+    with pytest.raises(ValueError, match="images is empty"):
+        nk.fit([], 2)
+    with pytest.raises(ValueError, match="share their dtype"):
+        nk.fit([img, img.astype(np.uint16)], 1)
+    with pytest.raises(ValueError, match="mask has 1 entries for 2 images"):
+        nk.fit([img, img], 1, mask=[None])
