@@ -20,7 +20,7 @@ from napari_kmeans.cli import main
 SEGMENT_OPTIONS = (
     "-k", "--n-clusters", "--method", "--color-space", "--channel-axis", "--spatial-weight",
     "--spacing", "--mask", "--seed", "--n-init", "--max-iter", "--tol", "--cross-check",
-    "--out", "--no-progress",
+    "--out", "--save-model", "--no-progress",
 )
 
 
@@ -497,3 +497,145 @@ def test_gui_with_an_unreadable_image_fails_naming_it(tmp_path, capsys):
     missing = tmp_path / "missing.png"
     assert main(["gui", str(missing)]) == 1
     assert "missing.png" in capsys.readouterr().err
+
+
+# --- models: segment --save-model and apply ----------------------------------------------------
+
+
+def apply(capsys, model, *args):
+    code = main(["apply", "--model", str(model), *map(str, args), "--no-progress"])
+    return code, capsys.readouterr()
+
+
+def colour_of_each_pixel(image):
+    return [tuple(pixel) for pixel in image.reshape(-1, image.shape[-1])]
+
+
+def test_save_model_reproduces_the_labels_written(tmp_path, capsys):
+    image = blobs((20, 24))
+    path = write(tmp_path / "ref.png", image)
+    model_path = tmp_path / "models" / "ref model.json"
+    model_path.parent.mkdir()
+    code, out = run(capsys, path, "-k", "3", "--save-model", model_path)
+    assert code == 0, out.err
+    model = nk.load_model(model_path)
+    assert model.n_clusters == 3
+    labels = read(tmp_path / "ref_labels.png")
+    np.testing.assert_array_equal(model.predict(image).labels, labels)
+    # palette: the mean colour of each written label, computed here
+    assert_palette_is_mean_per_label(image, labels, np.asarray(model.palette))
+
+
+def test_save_model_of_a_chunked_run(tmp_path, capsys):
+    zarr = pytest.importorskip("zarr")
+    tifffile = pytest.importorskip("tifffile")
+    stack = np.stack([blobs(seed=s) for s in range(2)])
+    tifffile.imwrite(tmp_path / "cells.tif", stack, photometric="rgb")
+    out = tmp_path / "cells_labels.zarr"
+    code, output = run(capsys, tmp_path / "cells.tif", "-k", "3", "--out", out,
+                       "--save-model", tmp_path / "m.json")
+    assert code == 0, output.err
+    model = nk.load_model(tmp_path / "m.json")
+    np.testing.assert_array_equal(model.predict(stack).labels, zarr.open_array(out)[:])
+
+
+def test_save_model_takes_exactly_one_image(tmp_path, capsys):
+    first, second = write(tmp_path / "a.png", blobs()), write(tmp_path / "b.png", blobs(seed=1))
+    code, out = run(capsys, first, second, "--save-model", tmp_path / "m.json")
+    assert code == 2 and "--save-model" in out.err and "one IMAGE" in out.err
+    assert not (tmp_path / "m.json").exists() and not (tmp_path / "a_labels.png").exists()
+    code, out = run(capsys, first, first, "-k", "3", "--save-model", tmp_path / "m.json")
+    assert code == 0, out.err  # the same file twice is one image
+    assert (tmp_path / "m.json").exists()
+
+
+def test_apply_gives_the_same_label_to_the_same_colour_in_every_file(tmp_path, capsys):
+    palette = np.array([[20, 30, 40], [200, 40, 60], [90, 180, 120]], np.uint8)
+    rng = np.random.default_rng(0)
+    reference = palette[rng.integers(0, 3, (16, 16))]
+    # the others share the colours in other proportions, one lacks the middle colour
+    others = [palette[rng.choice([0, 2], (10, 12), p=[0.8, 0.2])],
+              palette[rng.choice(3, (14, 9), p=[0.1, 0.1, 0.8])]]
+    model_path = tmp_path / "m.json"
+    code, out = run(capsys, write(tmp_path / "ref.png", reference), "-k", "3",
+                    "--save-model", model_path)
+    assert code == 0, out.err
+    paths = [write(tmp_path / f"other{i}.png", image) for i, image in enumerate(others)]
+    code, out = apply(capsys, model_path, *paths, "--out", tmp_path / "out")
+    assert code == 0, out.err
+
+    label_of_colour = {}
+    for name, image in [("ref", reference), ("other0", others[0]), ("other1", others[1])]:
+        folder = tmp_path if name == "ref" else tmp_path / "out"
+        labels = read(folder / f"{name}_labels.png")
+        assert labels.shape == image.shape[:2]
+        for colour, label in zip(colour_of_each_pixel(image), labels.ravel(), strict=True):
+            assert label_of_colour.setdefault(colour, label) == label, (name, colour)
+    assert sorted(label_of_colour.values()) == [1, 2, 3]
+    record = summary(tmp_path / "out" / "other1_clusters.json")
+    assert record["model"] == str(model_path.resolve())
+    labels = read(tmp_path / "out" / "other1_labels.png")
+    recolored = read(tmp_path / "out" / "other1_recolored.png")
+    np.testing.assert_array_equal(recolored, expected_recolored(
+        others[1], labels, np.array(record["palette"])))
+
+
+def test_apply_with_a_mask(tmp_path, capsys):
+    image = blobs((12, 16))
+    model_path = tmp_path / "m.json"
+    code, out = run(capsys, write(tmp_path / "ref.png", image), "-k", "3",
+                    "--save-model", model_path)
+    assert code == 0, out.err
+    mask = np.zeros(image.shape[:2], np.uint8)
+    mask[2:8, 3:12] = 255
+    other = write(tmp_path / "other.png", blobs((12, 16), seed=3))
+    code, out = apply(capsys, model_path, other, "--mask", write(tmp_path / "roi.png", mask))
+    assert code == 0, out.err
+    labels = read(tmp_path / "other_labels.png")
+    np.testing.assert_array_equal(labels != 0, mask != 0)
+
+
+@pytest.mark.parametrize("problem", ["missing", "corrupt", "newer"])
+def test_bad_model_file_is_a_usage_error_naming_it(tmp_path, capsys, problem):
+    image = write(tmp_path / "img.png", blobs())
+    model_path = tmp_path / f"{problem} model.json"
+    if problem == "corrupt":
+        model_path.write_text('{"format": "napari-kmeans-model", "vers', encoding="utf-8")
+    if problem == "newer":
+        assert run(capsys, image, "-k", "3", "--save-model", model_path)[0] == 0
+        saved = json.loads(model_path.read_text(encoding="utf-8"))
+        saved["version"] += 1
+        model_path.write_text(json.dumps(saved), encoding="utf-8")
+        (tmp_path / "img_labels.png").unlink()
+    code, out = apply(capsys, model_path, image)
+    assert code == 2
+    assert str(model_path) in out.err and "Traceback" not in out.err
+    assert not (tmp_path / "img_labels.png").exists()
+
+
+def test_an_image_that_does_not_fit_the_model_fails_and_the_others_are_written(
+    tmp_path, capsys
+):
+    model_path = tmp_path / "m.json"
+    code, out = run(capsys, write(tmp_path / "ref.png", blobs()), "-k", "3",
+                    "--save-model", model_path)
+    assert code == 0, out.err
+    grey = write(tmp_path / "grey.png", blobs(channels=1))
+    good = write(tmp_path / "good.png", blobs(seed=2))
+    code, out = apply(capsys, model_path, grey, good)
+    assert code == 1
+    errors = [line for line in out.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {grey}: ")
+    assert not (tmp_path / "grey_labels.png").exists()
+    assert (tmp_path / "good_labels.png").exists()
+
+
+def test_apply_help_and_registration(capsys):
+    assert main(["--help"]) == 0
+    assert "apply" in capsys.readouterr().out
+    assert main(["apply", "--help"]) == 0
+    text = capsys.readouterr().out
+    for option in ("--model", "--mask", "--out", "--no-progress"):
+        assert f" {option}" in text, option
+    assert main(["apply", "img.png"]) == 2
+    assert "--model" in capsys.readouterr().err

@@ -70,3 +70,36 @@ def test_launcher_opens_the_image_with_the_widget_docked(tmp_path, qtbot):
         viewer.close()
     with pytest.raises(nk.ImageLoadError):
         open_viewer([tmp_path / "missing.png"])
+
+
+def test_apply_model_labels_layers_with_one_model(make_napari_viewer):
+    from napari_kmeans._napari.segmentation import apply_model
+
+    viewer = make_napari_viewer()
+    levels = np.array([20, 120, 230], np.uint16)
+    rng = np.random.default_rng(0)
+    reference = levels[rng.integers(0, 3, (20, 30))]
+    others = [levels[rng.choice(3, (15, 10), p=[0.7, 0.2, 0.1])], levels[[[2, 0], [0, 2]]]]
+    viewer.add_image(others[0], name="one", scale=(2, 2))
+    viewer.add_image(others[1], name="two")
+    model = nk.fit(reference, 3, seed=0)
+    segs = apply_model(viewer, ["one", viewer.layers["two"]], model)
+    for name, image, seg in zip(["one", "two"], others, segs, strict=True):
+        labels = viewer.layers[f"{name} k-means labels"]
+        # the model orders its clusters darkest first: level i is label i + 1
+        np.testing.assert_array_equal(labels.data, np.searchsorted(levels, image) + 1)
+        np.testing.assert_array_equal(seg.labels, labels.data)
+        np.testing.assert_allclose(labels.scale, viewer.layers[name].scale)
+        assert f"{name} k-means recolored" in viewer.layers
+
+
+def test_apply_model_checks_every_layer_before_changing_any(make_napari_viewer):
+    from napari_kmeans._napari.segmentation import apply_model
+
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((8, 8), np.uint8), name="grey")
+    viewer.add_image(np.zeros((8, 8, 3), np.uint8), name="colour", rgb=True)
+    model = nk.fit(np.arange(64, dtype=np.uint8).reshape(8, 8), 2, seed=0)
+    with pytest.raises(ValueError, match="layer 'colour'"):
+        apply_model(viewer, ["grey", "colour"], model)
+    assert [layer.name for layer in viewer.layers] == ["grey", "colour"]

@@ -81,7 +81,8 @@ def test_rgb_sample_end_to_end(qtbot, viewer_widget, notifications):
     assert 0.5 < meta["cross_check"]["adjusted_rand_index"] <= 1.0
     assert widget.table.rowCount() == 3
     assert "adjusted Rand index" in widget.check_label.text()
-    assert widget.restarts.value == 1  # "auto" means one k-means++ run
+    assert widget.restarts.value == 0 and "0 = auto" in widget.restarts.label
+    assert meta["params"]["n_init"] == "auto"  # the same default as napari_kmeans.segment
     np.testing.assert_array_equal(source.data, original)
     assert not [n for n in notifications if n.severity >= NotificationSeverity.WARNING]
 
@@ -274,3 +275,147 @@ def test_current_slice_preview_of_a_stack(qtbot, viewer_widget):
     assert labels.shape == stack.shape
     assert (labels[2] != 0).all() and not labels[[0, 1, 3]].any()
     np.testing.assert_array_equal(labels[2], nk.segment(stack[2], 3, seed=0).labels)
+
+
+# --- the model of the last run: save, apply ----------------------------------------------------
+
+PALETTE = np.array([[200, 30, 40], [30, 160, 60], [40, 50, 210]], np.uint8)
+
+
+def three_colours(shape, seed, p=None, noise=4.0):
+    """Pixels of PALETTE's colours (in proportions ``p``) plus Gaussian noise; also the truth."""
+    rng = np.random.default_rng(seed)
+    truth = rng.choice(3, shape, p=p)
+    noisy = PALETTE[truth] + rng.normal(0, noise, (*shape, 3))
+    return np.clip(np.rint(noisy), 0, 255).astype(np.uint8), truth
+
+
+def label_per_truth(labels, truth):
+    """The one label of each true colour (fails if a colour got several labels)."""
+    mapping = {}
+    for colour in np.unique(truth):
+        found = np.unique(labels[truth == colour])
+        assert len(found) == 1, (colour, found)
+        mapping[int(colour)] = int(found[0])
+    return mapping
+
+
+def apply_actions(widget):
+    widget._fill_apply_menu()  # what opening the menu does
+    return {action.text(): action for action in widget.apply_menu.actions() if action.text()}
+
+
+def test_model_buttons_are_enabled_only_after_a_run(qtbot, viewer_widget, notifications):
+    viewer, widget = viewer_widget
+    assert not widget.save_button.isEnabled() and not widget.apply_button.isEnabled()
+    assert widget.save_model("never.json") is None
+    assert any("Run a k-means segmentation first" in str(n.message) for n in notifications)
+
+
+def test_saved_model_predicts_the_runs_labels(qtbot, viewer_widget, tmp_path):
+    viewer, widget = viewer_widget
+    image, _ = three_colours((30, 40), seed=0)
+    choose(widget, viewer.add_image(image, name="photo", rgb=True))
+    widget.n_clusters.value = 3
+    run_and_wait(qtbot, widget)
+    assert widget.save_button.isEnabled() and widget.apply_button.isEnabled()
+    path = widget.save_model(str(tmp_path / "photo model.json"))
+    model = nk.load_model(path)
+    labels = viewer.layers["photo k-means labels"].data
+    np.testing.assert_array_equal(model.predict(image).labels, labels)
+    np.testing.assert_allclose(model.palette, [image[labels == i].mean(0) for i in (1, 2, 3)])
+
+
+def test_apply_to_another_layer_gives_the_same_label_to_the_same_colour(qtbot, viewer_widget):
+    viewer, widget = viewer_widget
+    first, first_truth = three_colours((30, 40), seed=0)
+    # without the colour of label 2: a fit of its own would split another colour instead
+    second, second_truth = three_colours((25, 20), seed=1, p=[0.0, 0.3, 0.7])
+    choose(widget, viewer.add_image(first, name="first", rgb=True))
+    viewer.add_image(second, name="second", rgb=True)
+    widget.n_clusters.value = 3
+    run_and_wait(qtbot, widget)
+    actions = apply_actions(widget)
+    assert list(actions) == ["second", "Every image layer of the same kind (1)"]
+    actions["second"].trigger()
+
+    labels = viewer.layers["second k-means labels"]
+    recolored = viewer.layers["second k-means recolored"]
+    expected = label_per_truth(viewer.layers["first k-means labels"].data, first_truth)
+    assert label_per_truth(labels.data, second_truth) == {1: expected[1], 2: expected[2]}
+    assert np.unique(labels.data).tolist() == sorted([expected[1], expected[2]])
+    palette = np.array(labels.metadata["napari_kmeans"]["palette"])
+    np.testing.assert_array_equal(recolored.data, np.rint(palette[labels.data - 1]))
+    np.testing.assert_allclose(palette, widget.segmentation.palette)  # the model's colours
+
+
+def test_apply_to_every_layer_of_the_same_kind(qtbot, viewer_widget):
+    viewer, widget = viewer_widget
+    images = [three_colours((20, 20), seed=s) for s in range(3)]
+    for i, (image, _) in enumerate(images):
+        viewer.add_image(image, name=f"rgb{i}", rgb=True)
+    viewer.add_image(images[0][0][..., 0], name="grey")  # one channel: another kind
+    viewer.add_image(images[0][0].astype(np.uint16), name="deep", rgb=True)  # another dtype
+    choose(widget, viewer.layers["rgb0"])
+    widget.n_clusters.value = 3
+    run_and_wait(qtbot, widget)
+    actions = apply_actions(widget)
+    assert list(actions) == ["rgb1", "rgb2", "Every image layer of the same kind (2)"]
+    actions["Every image layer of the same kind (2)"].trigger()
+    expected = label_per_truth(viewer.layers["rgb0 k-means labels"].data, images[0][1])
+    for i in (1, 2):
+        labels = viewer.layers[f"rgb{i} k-means labels"].data
+        assert label_per_truth(labels, images[i][1]) == expected
+    assert "grey k-means labels" not in viewer.layers
+    assert "deep k-means labels" not in viewer.layers
+    # outputs are not offered as inputs
+    assert list(apply_actions(widget)) == ["rgb1", "rgb2", "Every image layer of the same kind (2)"]
+
+
+def test_applying_to_a_layer_that_does_not_fit_notifies(qtbot, viewer_widget, notifications):
+    viewer, widget = viewer_widget
+    image, _ = three_colours((20, 20), seed=0)
+    choose(widget, viewer.add_image(image, name="photo", rgb=True))
+    grey = viewer.add_image(image[..., 0], name="grey")
+    widget.n_clusters.value = 3
+    run_and_wait(qtbot, widget)
+    assert list(apply_actions(widget)) == ["No other image layer of the same kind"]
+    assert widget.apply_model([grey]) is None
+    errors = [str(n.message) for n in notifications if n.severity == NotificationSeverity.ERROR]
+    assert len(errors) == 1 and "'grey'" in errors[0] and "Traceback" not in errors[0]
+    assert "grey k-means labels" not in viewer.layers
+
+
+# --- Suggest k ---------------------------------------------------------------------------------
+
+
+def test_suggest_k_plots_the_curves_and_sets_the_clusters(qtbot, viewer_widget, notifications):
+    viewer, widget = viewer_widget
+    image, _ = three_colours((40, 50), seed=0)
+    choose(widget, viewer.add_image(image, name="photo", rgb=True))
+    assert widget.k_plot is None  # matplotlib is loaded on first use only
+    widget.n_clusters.value = 7
+    assert widget.suggest() is not None
+    qtbot.waitUntil(lambda: widget._suggest_worker is None, timeout=60_000)
+    assert widget.n_clusters.value == 3
+    assert widget.suggestion.recommended == 3
+    assert widget.k_plot is not None and widget.isAncestorOf(widget.k_plot)
+    assert not widget.k_plot.isHidden()
+    axes = widget.k_plot.figure.axes
+    assert [ax.get_title() for ax in axes] == ["inertia", "silhouette", "BIC"]
+    np.testing.assert_array_equal(axes[0].lines[0].get_xdata(), widget.suggestion.k)
+    assert "3" in widget.k_label.text()
+    assert widget.suggest_button.enabled
+    assert not [n for n in notifications if n.severity >= NotificationSeverity.WARNING]
+    assert [layer.name for layer in viewer.layers] == ["photo"]  # no layer added
+
+
+def test_suggest_k_errors_notify(qtbot, viewer_widget, notifications):
+    viewer, widget = viewer_widget
+    a = viewer.add_image(np.zeros((10, 10), np.uint8), name="a")
+    b = viewer.add_image(np.zeros((10, 12), np.uint8), name="b")
+    choose(widget, a, b)
+    assert widget.suggest() is None
+    errors = [str(n.message) for n in notifications if n.severity == NotificationSeverity.ERROR]
+    assert len(errors) == 1 and "same shape" in errors[0] and "Traceback" not in errors[0]
+    assert widget.k_plot is None and widget.n_clusters.value == 5

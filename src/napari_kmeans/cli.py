@@ -144,6 +144,7 @@ others are still processed. Exit status: 0 all written, 1 some input failed, 2 u
 _SEGMENT_EXAMPLES = """\
 examples:
   napari-kmeans segment photo.jpg -k 5 --color-space lab
+  napari-kmeans segment reference.png -k 4 --save-model stains.json
   napari-kmeans segment scans/*.tif -k 3 --method optimal --color-space gray --out results
   napari-kmeans segment cells.png -k 4 --mask roi.png --spatial-weight 0.5 --cross-check
   napari-kmeans segment volume.tif -k 4 --out volume_labels.zarr
@@ -204,9 +205,17 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
                         help="folder for the outputs, created if missing, or a .zarr store for "
                              "the labels of one IMAGE read and segmented chunk by chunk "
                              "(default: next to each input)")
+    parser.add_argument("--save-model", type=Path, default=None, metavar="MODEL.json",
+                        help="also save the fitted model, for 'napari-kmeans apply' and "
+                             "napari_kmeans.load_model; takes exactly one IMAGE (fit on one "
+                             "image, apply to many) (default: not saved)")
+    _add_progress_option(parser)
+    parser.set_defaults(run=run_segment)
+
+
+def _add_progress_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true",
                         help="no progress bar (it is shown on stderr when stderr is a terminal)")
-    parser.set_defaults(run=run_segment)
 
 
 def _add_gui_command(commands: argparse._SubParsersAction) -> None:
@@ -240,9 +249,48 @@ def run_gui(args: argparse.Namespace) -> int:
     return 0
 
 
+_APPLY_DESCRIPTION = """\
+Label each IMAGE with a saved model (napari-kmeans segment --save-model, or
+napari_kmeans.fit(...).save): every pixel gets the model's nearest cluster, so a label means
+the same colour in every output file. Writes the same files as 'segment' (<name>_labels.png,
+<name>_recolored.EXT in the model's palette, <name>_clusters.json with the model's path).
+
+A model file that is missing, corrupt or from a newer version is a usage error (exit 2). An
+IMAGE that does not fit the model (other channels, dtype or colour space) is reported as
+"error: <path>: <reason>" and the others are still processed. Exit status: 0 all written,
+1 some input failed, 2 usage error.
+"""
+
+
+def _add_apply_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "apply",
+        help="label image files with a saved model",
+        description=_APPLY_DESCRIPTION,
+        epilog="examples:\n"
+               "  napari-kmeans segment reference.png -k 4 --save-model stains.json\n"
+               "  napari-kmeans apply --model stains.json slides/*.png --out labelled",
+        formatter_class=_HelpFormatter,
+    )
+    parser.add_argument("--model", type=Path, required=True, metavar="MODEL.json",
+                        help="a model file saved by 'segment --save-model' or "
+                             "KMeansModel.save")
+    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE",
+                        help="image files of the model's kind (channels and dtype)")
+    parser.add_argument("--mask", type=Path, default=None, metavar="MASK",
+                        help="as for 'segment': non-zero pixels are labelled, the others get "
+                             "label 0 and keep their value (default: no mask)")
+    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
+                        help="folder for the outputs, created if missing (default: next to "
+                             "each input)")
+    _add_progress_option(parser)
+    parser.set_defaults(run=run_apply)
+
+
 # Each function adds one subcommand; a new subcommand is one more function here.
 _COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_segment_command,
+    _add_apply_command,
     _add_gui_command,
 )
 
@@ -306,34 +354,83 @@ def run_segment(args: argparse.Namespace) -> int:
     if zarr_out and len({image.resolve() for image in args.images}) != 1:
         raise UsageError(f"--out {args.out}: a .zarr output holds the labels of one IMAGE; "
                          "give a folder for several")
+    if args.save_model is not None and len({image.resolve() for image in args.images}) != 1:
+        raise UsageError(f"--save-model {args.save_model}: a model is fitted on one IMAGE; "
+                         "save it from one and label the others with 'napari-kmeans apply'")
     out_dir = _prepare_out_dir(args.out.parent if zarr_out else args.out)
     mask = None if args.mask is None else _load_mask(args.mask)
     jobs = plan_outputs(args.images, out_dir)
     if zarr_out:
         jobs = [Job(jobs[0].image, args.out.with_suffix(""))]
+    inputs = frozenset(job.image.resolve() for job in jobs)
+
+    def process(job: Job) -> None:
+        if zarr_out or _is_zarr(job.image):
+            seg = segment_lazily(job, args, mask, inputs, args.out if zarr_out else None)
+        else:
+            image, seg = segment_file(job.image, args, mask)
+            check = cross_check(image, seg, seed=args.seed or 0) if args.cross_check else None
+            write_outputs(job, seg, check, inputs)
+        if args.save_model is not None:
+            _save_model(seg, _refuse_input(args.save_model, inputs))
+
+    return _run_jobs("segment", jobs, process, args.no_progress)
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    """Label every input of ``args`` with the model of ``args.model``; 1 if any failed."""
+    from . import load_model
+
+    try:
+        model = load_model(args.model)
+    except ValueError as error:  # missing, unreadable, corrupt or newer; names the file
+        raise UsageError(f"--model: {error}") from None
+    out_dir = _prepare_out_dir(args.out)
+    mask = None if args.mask is None else _load_mask(args.mask)
+    jobs = plan_outputs(args.images, out_dir)
+    inputs = frozenset(job.image.resolve() for job in jobs)
+    channel_axis = model.params.get("channel_axis", "auto")
+
+    def process(job: Job) -> None:
+        image = load_image(job.image)
+        image_mask = None if mask is None else _mask_for(mask, image, channel_axis)
+        seg = model.predict(image, mask=image_mask)
+        write_outputs(job, seg, None, inputs, model=args.model)
+
+    return _run_jobs("apply", jobs, process, args.no_progress)
+
+
+def _run_jobs(
+    desc: str, jobs: list[Job], process: Callable[[Job], object], no_progress: bool
+) -> int:
+    """``process`` every job under a progress bar; a failing job is reported and skipped.
+
+    Returns the exit status: 1 if any job failed.
+    """
     for job in jobs:
         if job.prefix.name != job.image.stem:
             print(f"note: {job.image}: outputs named {job.prefix.name}_* (another input has "
                   "the same name)", file=sys.stderr)
-    inputs = frozenset(job.image.resolve() for job in jobs)
     failed = 0
-    disable = True if args.no_progress else None  # None: only when stderr is a terminal
-    with tqdm(jobs, desc="segment", unit="image", file=sys.stderr, disable=disable) as bar:
+    disable = True if no_progress else None  # None: only when stderr is a terminal
+    with tqdm(jobs, desc=desc, unit="image", file=sys.stderr, disable=disable) as bar:
         for job in bar:
             bar.set_postfix_str(job.image.name)
             try:
-                if zarr_out or _is_zarr(job.image):
-                    segment_lazily(job, args, mask, inputs, args.out if zarr_out else None)
-                    continue
-                image, seg = segment_file(job.image, args, mask)
-                check = cross_check(image, seg, seed=args.seed or 0) if args.cross_check else None
-                write_outputs(job, seg, check, inputs)
+                process(job)
             except (ValueError, OSError) as error:  # ImageLoadError is a ValueError
                 failed += 1
                 tqdm.write(f"error: {job.image}: {_reason(error, job.image)}", file=sys.stderr)
     if failed:
         print(f"{failed} of {len(jobs)} images failed", file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _save_model(seg: Segmentation, path: Path) -> None:
+    try:
+        seg.model.save(path)
+    except OSError as error:
+        raise ValueError(f"cannot write the model to {path}: {error.strerror}") from None
 
 
 def _is_zarr(path: Path | None) -> bool:
@@ -449,8 +546,8 @@ def _segment(image, args: argparse.Namespace, mask: np.ndarray | None) -> Segmen
 def segment_lazily(
     job: Job, args: argparse.Namespace, mask: np.ndarray | None, inputs: frozenset[Path],
     labels_path: Path | None = None,
-) -> dict:
-    """Segment a TIFF or Zarr image chunk by chunk with dask; returns the JSON record.
+) -> Segmentation:
+    """Segment a TIFF or Zarr image chunk by chunk with dask; returns the segmentation.
 
     Labels go to a Zarr store (``labels_path``, default ``<prefix>_labels.zarr``), written
     chunk by chunk, and the summary to ``<prefix>_clusters.json``; no recolored image.
@@ -472,7 +569,7 @@ def segment_lazily(
     }
     summary_path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
                             encoding="utf-8")
-    return record
+    return seg
 
 
 def _refuse_input(path: Path, inputs: frozenset[Path]) -> Path:
@@ -483,10 +580,12 @@ def _refuse_input(path: Path, inputs: frozenset[Path]) -> Path:
 
 
 def write_outputs(
-    job: Job, seg: Segmentation, check: CrossCheck | None, inputs: frozenset[Path]
+    job: Job, seg: Segmentation, check: CrossCheck | None, inputs: frozenset[Path],
+    model: Path | None = None,
 ) -> dict:
     """Write labels, recolored image and JSON summary of one job; returns the JSON record.
 
+    ``model`` is the model file the labels come from (recorded in the JSON), None for a fit.
     Refuses (ValueError) to write over any file in ``inputs`` (resolved paths).
     """
     def guarded(path: Path) -> Path:
@@ -512,6 +611,8 @@ def write_outputs(
     }
     if check is not None:
         record["cross_check"] = check.to_dict()
+    if model is not None:
+        record["model"] = str(model.resolve())
     summary_path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
                             encoding="utf-8")
     return record

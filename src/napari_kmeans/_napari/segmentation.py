@@ -8,6 +8,9 @@ The widget and :func:`segment_layer` share these steps, so both give the same la
 3. :func:`show` turns the result into a Labels layer and recoloured Image layer(s), replacing
    the data of the layers of an earlier run.
 
+:func:`apply_model` takes the same steps with a saved or earlier model's ``predict`` in place
+of ``segment``.
+
 No input layer is modified.
 """
 
@@ -356,3 +359,40 @@ def segment_layer(
     seg, check = job.run()
     show(viewer, job, seg, check)
     return seg
+
+
+def apply_model(viewer, layers: LayerRef | Sequence[LayerRef], model) -> list[Segmentation]:
+    """Label each image layer with ``model`` and show the layers a run on it would make.
+
+    Every layer is labelled by the model's nearest cluster, so a label means the same colour
+    in every layer. All layers are checked and labelled before any layer is added: on an
+    error (a ValueError naming the layer) the viewer is unchanged.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+    layers : an Image layer or its name, or several; each is labelled on its own.
+    model : napari_kmeans.KMeansModel
+        From ``seg.model`` of an earlier run or :func:`napari_kmeans.load_model`.
+
+    Returns
+    -------
+    list of Segmentation
+        One per layer, shown as ``<layer> k-means labels`` and ``<layer> k-means recolored``.
+
+    Examples
+    --------
+    >>> model = napari_kmeans.load_model("stains.json")  # doctest: +SKIP
+    >>> segs = apply_model(viewer, ["slide 1", "slide 2"], model)  # doctest: +SKIP
+    """
+    refs = [layers] if isinstance(layers, str | Layer) else list(layers)
+    jobs = [prepare(viewer, ref) for ref in refs]
+    results = []
+    for job in jobs:
+        try:
+            results.append(model.predict(job.image, mask=job.mask))
+        except ValueError as error:
+            raise ValueError(f"layer {job.name!r}: {error}") from None
+    for job, seg in zip(jobs, results, strict=True):
+        show(viewer, job, seg)
+    return results

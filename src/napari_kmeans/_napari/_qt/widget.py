@@ -1,7 +1,10 @@
 """The "K-means segmentation" dock widget.
 
 It only translates: controls -> :func:`~napari_kmeans._napari.segmentation.prepare`, a worker
-thread runs the job, :func:`~napari_kmeans._napari.segmentation.show` makes the layers.
+thread runs the job, :func:`~napari_kmeans._napari.segmentation.show` makes the layers. The
+last run's model can be saved or applied to other layers
+(:func:`~napari_kmeans._napari.segmentation.apply_model`); "Suggest k" runs
+:func:`napari_kmeans.suggest_k` in a worker thread and plots its curves (``k_plot``).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import inspect
 import threading
 import time
 
+import numpy as np
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
@@ -28,6 +32,7 @@ from qtpy.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -35,6 +40,8 @@ from qtpy.QtWidgets import (
 from superqt.utils import ensure_main_thread
 
 from ...api import segment
+from ...choose_k import suggest_k
+from ...engine import AUTO_STARTS
 from .. import segmentation as sg
 from ..summary import channel_names, cluster_rows, write_csv
 from .cluster_table import ClusterTable
@@ -60,6 +67,9 @@ class KMeansWidget(QWidget):
         self.worker = None
         self._cancel = threading.Event()
         self._pbar: progress | None = None
+        self.suggestion = None
+        self.k_plot = None  # the curves' canvas, made when Suggest k is first used
+        self._suggest_worker = None
 
         self.images = Select(
             label="image layer(s)", choices=self._image_choices,
@@ -75,8 +85,9 @@ class KMeansWidget(QWidget):
         )
         self.seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1)
         self.restarts = SpinBox(
-            label="restarts", value=1, min=1, max=100,
-            tooltip="k-means++ runs from different seeds; the one with the lowest inertia is kept",
+            label="restarts (0 = auto)", value=0, min=0, max=100,
+            tooltip="k-means++ runs from different seeds; the one with the lowest inertia is "
+                    "kept. 0 = auto: three starts, as napari_kmeans.segment's default",
         )
         self.max_iter = SpinBox(
             label="max iterations", value=_DEFAULTS["max_iter"], min=1, max=100_000
@@ -88,6 +99,10 @@ class KMeansWidget(QWidget):
         )
         self.current_slice = CheckBox(text="current slice only (preview)")
         self.cross_check = CheckBox(text="cross-check with cv2.kmeans")
+        self.suggest_button = PushButton(
+            text="Suggest k",
+            tooltip="Inertia, silhouette and BIC for k = 2..12; sets clusters to the suggestion",
+        )
         self.run_button = PushButton(text="Run")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.controls = Container(
@@ -95,8 +110,8 @@ class KMeansWidget(QWidget):
                 self.images, self.n_clusters, self.method, self.color_space,
                 self.spatial_weight, self.seed, self.restarts, self.max_iter, self.tol,
                 self.mask, self.current_slice, self.cross_check,
-                Container(widgets=[self.run_button, self.cancel_button], layout="horizontal",
-                          labels=False),
+                Container(widgets=[self.suggest_button, self.run_button, self.cancel_button],
+                          layout="horizontal", labels=False),
             ]
         )
 
@@ -105,21 +120,37 @@ class KMeansWidget(QWidget):
         self.check_label.setMinimumHeight(3 * self.check_label.fontMetrics().lineSpacing() + 4)
         self.export_button = QPushButton("Export CSV…")
         self.mask_button = QPushButton("Mask from clusters")
-        for button in (self.export_button, self.mask_button):
+        self.save_button = QPushButton("Save model…")
+        self.apply_button = QPushButton("Apply model to…")
+        self.apply_menu = QMenu(self.apply_button)
+        self.apply_button.setMenu(self.apply_menu)
+        result_buttons = (self.export_button, self.mask_button, self.save_button,
+                          self.apply_button)
+        for button in result_buttons:
             button.setEnabled(False)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.export_button)
-        buttons.addWidget(self.mask_button)
+        self.k_label = QLabel()
+        self.k_label.setWordWrap(True)
+        self.k_label.hide()
+        self.k_plot_layout = QVBoxLayout()
+        self.k_plot_layout.addWidget(self.k_label)
         layout = QVBoxLayout(self)
         layout.addWidget(self.controls.native)
+        layout.addLayout(self.k_plot_layout)
         layout.addWidget(self.table, stretch=1)
         layout.addWidget(self.check_label)
-        layout.addLayout(buttons)
+        for pair in (result_buttons[:2], result_buttons[2:]):
+            row = QHBoxLayout()
+            for button in pair:
+                row.addWidget(button)
+            layout.addLayout(row)
 
         self.run_button.clicked.connect(self.run)
         self.cancel_button.clicked.connect(self.cancel)
         self.export_button.clicked.connect(lambda: self.export_csv())
         self.mask_button.clicked.connect(self.mask_from_selection)
+        self.save_button.clicked.connect(lambda: self.save_model())
+        self.apply_menu.aboutToShow.connect(self._fill_apply_menu)
+        self.suggest_button.clicked.connect(self.suggest)
         for control in (self.images, self.color_space, self.spatial_weight):
             control.changed.connect(self._update_choices)
         self.reset_choices()
@@ -184,7 +215,7 @@ class KMeansWidget(QWidget):
             "color_space": self.color_space.value if self._choose_color_space else "rgb",
             "spatial_weight": self.spatial_weight.value,
             "seed": self.seed.value,
-            "n_init": self.restarts.value,
+            "n_init": self.restarts.value or "auto",
             "max_iter": self.max_iter.value,
             "tol": tol,
         }
@@ -206,7 +237,8 @@ class KMeansWidget(QWidget):
             return None
         self._cancel.clear()
         # Lloyd stops when it converges: max_iter per restart is an upper bound.
-        total = 0 if options["method"] == "optimal" else options["n_init"] * options["max_iter"]
+        runs = AUTO_STARTS if options["n_init"] == "auto" else options["n_init"]
+        total = 0 if options["method"] == "optimal" else runs * options["max_iter"]
         self._pbar = progress(total=total, desc=f"K-means on {job.name}")
         self.worker = create_worker(self._work, job, _start_thread=False)
         self.worker.returned.connect(self._finish)
@@ -296,8 +328,9 @@ class KMeansWidget(QWidget):
                 f"{c.max_center_distance:.3g}\n"
                 f"time: {c.ours_seconds:.3f} s ours, {c.opencv_seconds:.3f} s OpenCV"
             )
-        self.export_button.setEnabled(True)
-        self.mask_button.setEnabled(True)
+        for button in (self.export_button, self.mask_button, self.save_button,
+                       self.apply_button):
+            button.setEnabled(True)
 
     def export_csv(self, path: str | None = None) -> str | None:
         """Write the cluster table to ``path`` (asks for one when None); returns the path."""
@@ -328,3 +361,125 @@ class KMeansWidget(QWidget):
         except ValueError as error:
             show_info(str(error).capitalize())
             return None
+
+    # --- the model of the last run ----------------------------------------------------------
+
+    def save_model(self, path: str | None = None) -> str | None:
+        """Save the last run's model to ``path`` (asks for one when None); returns the path."""
+        if self.segmentation is None:
+            show_info("Run a k-means segmentation first: there is no model to save.")
+            return None
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Save k-means model", f"{self.job.name} model.json",
+                "k-means model (*.json)",
+            )
+            if not path:
+                return None
+        try:
+            self.segmentation.model.save(path)
+        except OSError as error:
+            show_error(f"Could not save the k-means model to {path}: {error.strerror}")
+            return None
+        return path
+
+    def apply_targets(self) -> list[Image]:
+        """Image layers of the last run's kind (channels, dtype), except its input and outputs."""
+        if self.job is None or len(self.job.sources) != 1:
+            return []
+        source = self.job.sources[0]
+        return [
+            layer
+            for layer in self.viewer.layers
+            if isinstance(layer, Image) and layer is not source
+            and sg.METADATA_KEY not in layer.metadata and _kind(layer) == _kind(source)
+        ]
+
+    def apply_model(self, layers) -> list | None:
+        """Label image layer(s) with the last run's model; returns their segmentations."""
+        if self.segmentation is None:
+            show_info("Run a k-means segmentation first: there is no model to apply.")
+            return None
+        try:
+            return sg.apply_model(self.viewer, layers, self.segmentation.model)
+        except ValueError as error:
+            show_error(f"Applying the k-means model failed: {error}")
+            return None
+
+    def _fill_apply_menu(self) -> None:
+        """The "Apply model to…" menu: each layer of the same kind, then all of them."""
+        self.apply_menu.clear()
+        targets = self.apply_targets()
+        if not targets:
+            self.apply_menu.addAction("No other image layer of the same kind").setEnabled(False)
+            return
+        for layer in targets:
+            self._add_apply_action(layer.name, [layer])
+        self.apply_menu.addSeparator()
+        self._add_apply_action(f"Every image layer of the same kind ({len(targets)})", targets)
+
+    def _add_apply_action(self, text: str, layers: list[Image]) -> None:
+        action = self.apply_menu.addAction(text)
+        action.triggered.connect(lambda _checked=False: self.apply_model(layers))
+
+    # --- suggesting k -----------------------------------------------------------------------
+
+    def suggest(self):
+        """Compute the k-suggestion curves in a worker thread; returns the worker (or None)."""
+        if self._suggest_worker is not None:
+            show_info("Suggest k is already running: wait for it.")
+            return None
+        try:
+            job = sg.prepare(
+                self.viewer, self.images.value, mask=self.mask.value,
+                current_slice=self._choose_slice and self.current_slice.value,
+            )
+        except ValueError as error:
+            show_error(f"Suggest k: {error}")
+            return None
+        color_space = self.color_space.value if self._choose_color_space else "rgb"
+        worker = create_worker(
+            self._suggest_work, job, color_space, self.seed.value, _start_thread=False
+        )
+        worker.returned.connect(self._show_suggestion)
+        worker.finished.connect(self._suggest_cleanup)
+        self._suggest_worker = worker
+        self.suggest_button.enabled = False
+        worker.start()
+        return worker
+
+    @staticmethod
+    def _suggest_work(job: sg.SegmentationJob, color_space: str, seed: int):
+        """Worker thread; failures come back as values (a notification, not a traceback)."""
+        try:
+            return job, suggest_k(
+                job.image, seed=seed, color_space=color_space, channel_axis=job.channel_axis,
+                mask=job.mask,
+            )
+        except (ValueError, MemoryError) as error:
+            return job, error
+
+    def _show_suggestion(self, outcome) -> None:
+        job, suggestion = outcome
+        if isinstance(suggestion, Exception):
+            show_error(f"Suggest k for {job.name!r} failed: {suggestion}")
+            return
+        if self.k_plot is None:
+            from .k_plot import KCurves  # matplotlib: only once Suggest k is used
+
+            self.k_plot = KCurves()
+            self.k_plot_layout.addWidget(self.k_plot)
+        self.suggestion = suggestion
+        self.k_plot.show_suggestion(suggestion)
+        self.k_label.setText(f"Suggested k = {suggestion.recommended}: {suggestion.reason}")
+        self.k_label.show()
+        self.n_clusters.value = suggestion.recommended
+
+    def _suggest_cleanup(self) -> None:
+        self._suggest_worker = None
+        self.suggest_button.enabled = True
+
+
+def _kind(layer: Image) -> tuple[int, np.dtype]:
+    """What a model needs to label a layer: its channel count and dtype."""
+    return (layer.data.shape[-1] if layer.rgb else 1), np.dtype(layer.dtype)
