@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import features as ft
+from .engine.blocks import map_blocks
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,7 +129,9 @@ def _gather_rows(table: np.ndarray, index: np.ndarray) -> np.ndarray:
     (about twice as fast as NumPy's row-wise fancy indexing on large images)."""
     table = np.ascontiguousarray(table)
     items = table.view(np.dtype((np.void, table.dtype.itemsize * table.shape[1]))).ravel()
-    return np.take(items, index).view(table.dtype).reshape(len(index), table.shape[1])
+    out = np.empty(len(index), dtype=items.dtype)
+    map_blocks(lambda s: np.take(items, index[s], out=out[s]), len(index))
+    return out.view(table.dtype).reshape(len(index), table.shape[1])
 
 
 def recolor(
