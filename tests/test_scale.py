@@ -21,17 +21,7 @@ from sklearn.metrics import adjusted_rand_score
 import napari_kmeans as nk
 from napari_kmeans.io import ImageLoadError
 from napari_kmeans.scale import open_lazy, segment_dask, write_labels_zarr
-
-
-def phase_stack(rng, shape, levels, noise, dtype):
-    """Pixels of one of ``levels`` (rows: channel values) plus noise, channels last; truth."""
-    levels = np.asarray(levels, float)
-    truth = rng.integers(0, len(levels), shape)
-    img = levels[truth] + rng.normal(0, noise, (*shape, levels.shape[1]))
-    if np.dtype(dtype).kind in "ui":
-        img = np.clip(np.rint(img), 0, np.iinfo(dtype).max)
-    img = img.astype(dtype)
-    return (img[..., 0] if levels.shape[1] == 1 else img), truth
+from synthetic import phase_image
 
 
 def assert_same_segmentation(lazy, eager):
@@ -61,7 +51,7 @@ RGB = [[250, 20, 20], [20, 200, 30], [30, 40, 220], [240, 240, 240], [90, 90, 90
 @pytest.mark.parametrize("chunks", [(80, 60, 3), (25, 60, 3), (17, 13, 3)])
 def test_uint8_rgb_matches_in_memory(chunks):
     rng = np.random.default_rng(0)
-    img, _ = phase_stack(rng, (80, 60), RGB, 12, np.uint8)
+    img, _ = phase_image(rng, (80, 60), RGB, 12, np.uint8)
     for seed in (0, 1):
         eager = nk.segment(img, 5, seed=seed)
         lazy = segment_dask(da.from_array(img, chunks=chunks), 5, seed=seed)
@@ -74,7 +64,7 @@ def test_uint8_rgb_matches_in_memory(chunks):
 @pytest.mark.parametrize("method", ["kmeans++", "optimal"])
 def test_uint16_stack_matches_in_memory(chunks, method):
     rng = np.random.default_rng(1)
-    img, _ = phase_stack(rng, (6, 30, 40), [[500], [20000], [45000], [60000]], 3000, np.uint16)
+    img, _ = phase_image(rng, (6, 30, 40), [[500], [20000], [45000], [60000]], 3000, np.uint16)
     eager = nk.segment(img, 4, seed=2, method=method)
     lazy = segment_dask(da.from_array(img, chunks=chunks), 4, seed=2, method=method)
     assert_same_segmentation(lazy, eager)
@@ -85,7 +75,7 @@ def test_uint16_stack_matches_in_memory(chunks, method):
 @pytest.mark.parametrize("lazy_mask", [False, True])
 def test_mask_numpy_or_dask_matches_in_memory(lazy_mask):
     rng = np.random.default_rng(2)
-    img, _ = phase_stack(rng, (5, 24, 30), [[30, 30], [220, 100], [120, 10]], 6, np.uint8)
+    img, _ = phase_image(rng, (5, 24, 30), [[30, 30], [220, 100], [120, 10]], 6, np.uint8)
     mask = rng.random((5, 24, 30)) > 0.4
     eager = nk.segment(img, 3, seed=0, mask=mask, channel_axis=-1)
     given = da.from_array(mask, chunks=(2, 5, 7)) if lazy_mask else mask
@@ -99,7 +89,7 @@ def test_mask_numpy_or_dask_matches_in_memory(lazy_mask):
 
 def test_channel_axis_first_and_rgba_match_in_memory():
     rng = np.random.default_rng(3)
-    img, _ = phase_stack(rng, (40, 30), RGB[:3], 5, np.uint8)
+    img, _ = phase_image(rng, (40, 30), RGB[:3], 5, np.uint8)
     first = np.moveaxis(img, -1, 0).copy()
     eager = nk.segment(first, 3, seed=0, channel_axis=0)
     assert_same_segmentation(
@@ -115,7 +105,7 @@ def test_channel_axis_first_and_rgba_match_in_memory():
 def test_float_stack_is_fitted_on_a_sample_and_recovers_the_phases():
     rng = np.random.default_rng(4)
     levels = [[0.1, 0.8], [0.5, 0.2], [0.9, 0.9]]
-    img, truth = phase_stack(rng, (8, 40, 50), levels, 0.03, np.float32)
+    img, truth = phase_image(rng, (8, 40, 50), levels, 0.03, np.float32)
     image = da.from_array(img, chunks=(3, 20, 25, 2))
     seg = segment_dask(image, 3, seed=0, sample_size=2_000, channel_axis=-1)
     labels = seg.labels.compute()
@@ -131,7 +121,7 @@ def test_float_stack_is_fitted_on_a_sample_and_recovers_the_phases():
 
 def test_float_image_smaller_than_the_sample_is_fitted_on_every_pixel_like_in_memory():
     rng = np.random.default_rng(5)
-    img, _ = phase_stack(rng, (30, 40), [[0.1, 0.2, 0.3], [0.8, 0.7, 0.1]], 0.05, np.float32)
+    img, _ = phase_image(rng, (30, 40), [[0.1, 0.2, 0.3], [0.8, 0.7, 0.1]], 0.05, np.float32)
     eager = nk.segment(img, 2, seed=0)
     lazy = segment_dask(da.from_array(img, chunks=(7, 9, 3)), 2, seed=0)
     np.testing.assert_array_equal(lazy.labels.compute(), eager.labels)
@@ -141,7 +131,7 @@ def test_float_image_smaller_than_the_sample_is_fitted_on_every_pixel_like_in_me
 
 def test_spatial_features_use_each_chunks_place_in_the_image():
     rng = np.random.default_rng(6)
-    img, _ = phase_stack(rng, (6, 20, 24), [[1000], [40000]], 300, np.uint16)
+    img, _ = phase_image(rng, (6, 20, 24), [[1000], [40000]], 300, np.uint16)
     kwargs = {"spatial_weight": 2.0, "spacing": (3.0, 1.0, 0.5), "seed": 0}
     eager = nk.segment(img, 4, **kwargs)
     lazy = segment_dask(da.from_array(img, chunks=(4, 7, 10)), 4, **kwargs)
@@ -151,7 +141,7 @@ def test_spatial_features_use_each_chunks_place_in_the_image():
 
 def test_labels_are_lazy_and_one_chunk_reads_one_chunk():
     rng = np.random.default_rng(7)
-    img, _ = phase_stack(rng, (4, 20, 30), [[10], [100], [200]], 3, np.uint8)
+    img, _ = phase_image(rng, (4, 20, 30), [[10], [100], [200]], 3, np.uint8)
     read = []
     lock = threading.Lock()
 
@@ -171,7 +161,7 @@ def test_labels_are_lazy_and_one_chunk_reads_one_chunk():
 
 def test_two_segmentations_computed_together_keep_their_own_results():
     rng = np.random.default_rng(12)
-    first, _ = phase_stack(rng, (20, 30), [[10], [100], [200]], 3, np.uint8)
+    first, _ = phase_image(rng, (20, 30), [[10], [100], [200]], 3, np.uint8)
     second = first[::-1].copy()
     one = segment_dask(da.from_array(first, chunks=10), 3, seed=0)
     two = segment_dask(da.from_array(second, chunks=10), 3, seed=0)
@@ -220,7 +210,7 @@ def test_non_finite_floats_are_refused():
 def test_distributed_client_gives_the_in_memory_result(tmp_path):
     distributed = pytest.importorskip("distributed")
     rng = np.random.default_rng(8)
-    img, _ = phase_stack(rng, (4, 30, 40), [[500], [20000], [45000]], 2000, np.uint16)
+    img, _ = phase_image(rng, (4, 30, 40), [[500], [20000], [45000]], 2000, np.uint16)
     eager = nk.segment(img, 3, seed=1)
     with (
         distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
@@ -284,7 +274,7 @@ def test_write_labels_zarr_writes_every_chunk_with_a_progress_bar(tmp_path, caps
 
 def test_channel_axis_in_any_position_of_a_stack_gives_the_same_labels():
     rng = np.random.default_rng(10)
-    img, truth = phase_stack(rng, (4, 12, 16), [[10, 200], [200, 10], [120, 120]], 6, np.uint8)
+    img, truth = phase_image(rng, (4, 12, 16), [[10, 200], [200, 10], [120, 120]], 6, np.uint8)
     last = nk.segment(img, 3, seed=0, channel_axis=-1)
     assert adjusted_rand_score(truth.ravel(), last.labels.ravel()) == 1.0
     for axis in range(3):
@@ -320,7 +310,7 @@ def test_segment_dask_takes_segments_keywords_with_the_same_defaults():
 
 def test_segment_dispatches_dask_arrays_and_importing_the_package_does_not_import_dask():
     rng = np.random.default_rng(11)
-    img, _ = phase_stack(rng, (3, 20, 30), RGB[:3], 5, np.uint8)
+    img, _ = phase_image(rng, (3, 20, 30), RGB[:3], 5, np.uint8)
     lazy = nk.segment(da.from_array(img, chunks=(1, 10, 30, 3)), 3, seed=0)
     assert_same_segmentation(lazy, nk.segment(img, 3, seed=0))
     code = "import sys, napari_kmeans, napari_kmeans.cli; print('dask' in sys.modules)"

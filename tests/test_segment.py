@@ -6,19 +6,9 @@ import numpy as np
 import pytest
 
 import napari_kmeans as nk
+from synthetic import phase_image
 
 LUMA = np.array([0.299, 0.587, 0.114])
-
-
-def phase_image(rng, shape, levels, noise, dtype=np.uint8):
-    """An image whose pixels take one of ``levels`` (rows: colours) plus noise; and the truth."""
-    levels = np.asarray(levels, float)
-    truth = rng.integers(0, len(levels), shape)
-    img = levels[truth] + rng.normal(0, noise, (*shape, levels.shape[1]))
-    if np.dtype(dtype).kind in "ui":
-        img = np.clip(np.rint(img), 0, np.iinfo(dtype).max)
-    img = img.astype(dtype)
-    return (img[..., 0] if levels.shape[1] == 1 else img), truth
 
 
 def check_outputs(img, seg, channels_last=True):

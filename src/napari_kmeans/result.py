@@ -82,7 +82,14 @@ class PreparedImage:
 
 
 def check_image(image) -> np.ndarray:
+    """``image`` as a NumPy array of a supported dtype and non-empty shape."""
     image = np.asarray(image)
+    check_image_type(image)
+    return image
+
+
+def check_image_type(image) -> None:
+    """Refuse dtypes and shapes ``segment`` cannot use (NumPy and dask arrays alike)."""
     if image.dtype.kind not in "uif" or image.dtype.itemsize > 8:
         raise ValueError(
             f"image has dtype {image.dtype}: use unsigned/signed integers or floats "
@@ -90,7 +97,6 @@ def check_image(image) -> np.ndarray:
         )
     if image.ndim < 1 or image.size == 0:
         raise ValueError(f"image has shape {image.shape}: it must be a non-empty array")
-    return image
 
 
 def prepare_image(image, channel_axis, mask) -> PreparedImage:

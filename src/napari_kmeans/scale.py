@@ -45,7 +45,7 @@ from .engine import check_iteration_options
 from .engine.histogram import histogram
 from .engine.lloyd import IterationCallback
 from .io import ImageLoadError
-from .result import Segmentation, recolor
+from .result import Segmentation, check_image_type, recolor
 from .versions import library_versions
 
 __all__ = ["open_lazy", "segment_dask", "write_labels_zarr"]
@@ -71,16 +71,6 @@ class _Layout:
     def spatial(self, blocks: np.ndarray) -> np.ndarray:
         """The grid of a full-ndim array's chunks without the channel axis (one chunk)."""
         return blocks if self.axis is None else np.take(blocks, 0, axis=self.axis)
-
-
-def _check_dask_image(image: da.Array) -> None:
-    if image.dtype.kind not in "uif" or image.dtype.itemsize > 8:
-        raise ValueError(
-            f"image has dtype {image.dtype}: use unsigned/signed integers or floats "
-            "(uint8, uint16, float32, ...)"
-        )
-    if image.ndim < 1 or image.size == 0:
-        raise ValueError(f"image has shape {image.shape}: it must be a non-empty array")
 
 
 def _layout(image: da.Array, channel_axis) -> _Layout:
@@ -401,7 +391,7 @@ def segment_dask(
     (((4,), (4, 4)), [16, 16])
     """
     started = time.perf_counter()
-    _check_dask_image(image)
+    check_image_type(image)
     n_clusters = api._check_n_clusters(n_clusters)
     n_init, max_iter, tol = check_iteration_options(n_init, max_iter, tol)
     sample_size = _check_sample_size(sample_size)
