@@ -13,6 +13,8 @@ from . import model as model_
 from .engine import make_rng
 from .result import prepare_image
 
+PARSIMONY = 0.1  # see suggest_k's rule
+
 
 @dataclass(frozen=True)
 class KSuggestion:
@@ -108,8 +110,12 @@ def suggest_k(
     (drawn with ``seed``); and the BIC of the Gaussian mixture matching the partition
     (cluster weights, centres as means, one shared spherical variance).
 
-    **Rule:** the recommended k is the one with the lowest BIC: the best trade-off between
-    fit and number of parameters. An image with a single value recommends 1.
+    **Rule:** the recommended k is the smallest whose BIC is within ``PARSIMONY`` (10 %) of
+    the span of the BIC values from the lowest one. With truly separate classes the BIC
+    drops steeply up to their number and is flat after it, so this is the number of
+    classes; on photographs, whose colours are no Gaussian mixture, the BIC keeps falling
+    slowly with k, and the rule stops where more clusters stop paying much. An image with
+    a single value recommends 1.
 
     Examples
     --------
@@ -151,9 +157,12 @@ def suggest_k(
         sample_labels = labels[sample]
         single = len(np.unique(sample_labels)) < 2
         silhouettes.append(math.nan if single else _silhouette(feats[sample], sample_labels))
-    best = int(np.argmin(bics))
+    bic = np.array(bics)
+    lowest = int(np.argmin(bic))
+    best = int(np.flatnonzero(bic - bic[lowest] <= PARSIMONY * (bic.max() - bic[lowest]))[0])
     reason = (
-        f"k={ks[best]} has the lowest BIC ({bics[best]:.6g}) of k = {ks[0]}..{ks[-1]}"
+        f"k={ks[best]} is the smallest k whose BIC ({bics[best]:.6g}) is within "
+        f"{PARSIMONY:.0%} of the BIC range from the lowest (k={ks[lowest]})"
         + ("" if math.isnan(silhouettes[best]) else f"; its silhouette is {silhouettes[best]:.3f}")
     )
     return KSuggestion(tuple(ks), tuple(inertias), tuple(silhouettes), tuple(bics), ks[best],
