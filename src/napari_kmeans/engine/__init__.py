@@ -109,7 +109,7 @@ def _distinct_count(X: np.ndarray, w: np.ndarray | None) -> int:
 
 
 # Above this many rows, k-means++ seeding and the first Lloyd iterations run on a sample of
-# an eighth of the rows, at most SAMPLE_SIZE.
+# a sixteenth of the rows, at most SAMPLE_SIZE.
 SAMPLE_ABOVE = 1 << 17
 SAMPLE_SIZE = 1 << 16
 AUTO_STARTS = 3  # k-means++ starts of n_init="auto"
@@ -121,13 +121,13 @@ def _plusplus_start(
     """Starting centres from greedy k-means++.
 
     On more than ``SAMPLE_ABOVE`` rows, ``n_starts`` seedings each run Lloyd to convergence
-    on a uniform sample (an eighth of the rows, at most ``SAMPLE_SIZE``; weights kept: an
+    on a uniform sample (a sixteenth of the rows, at most ``SAMPLE_SIZE``; weights kept: an
     unbiased estimate of the objective) and the best is returned, so the full data starts
     near a good optimum, where Hamerly's bounds skip almost every row.
     """
     n = columns.shape[1]
     if n > SAMPLE_ABOVE:
-        rows = np.sort(rng.choice(n, min(SAMPLE_SIZE, n // 8), replace=False))
+        rows = np.sort(rng.choice(n, min(SAMPLE_SIZE, n // 16), replace=False))
         sample = np.ascontiguousarray(columns[:, rows])
         sample_w = None if w is None else w[rows]
         try:
@@ -176,9 +176,9 @@ def kmeans(
         features, as scikit-learn's ``tol``; 0 runs until the labels stop changing. The
         default is ten times stricter than scikit-learn's 1e-4, which can stop a few per cent
         above the converged inertia on large photos; late iterations cost little here.
-        On more than 131,072 rows, k-means++ and the first iterations run on a sample of an
-        eighth of the rows (at most 65,536) before Lloyd continues on every row (the result
-        is still a Lloyd iteration on all rows).
+        On more than 131,072 rows, k-means++ and the first iterations run on a sample of a
+        sixteenth of the rows (at most 65,536) before Lloyd continues on every row (the
+        result is still a Lloyd iteration on all rows).
     seed : None, int or ``numpy.random.Generator``; the same seed gives the same result.
     callback : ``callback(iteration, inertia)`` after every Lloyd assignment, counting from 1
         in each run (a sample's warm-start runs included); an exception raised in it stops
