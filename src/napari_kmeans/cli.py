@@ -12,25 +12,36 @@ Examples
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
-from tqdm import tqdm
 
-from . import __version__, cross_check, load_image, segment
-from .api import METHODS, Segmentation
-from .cross_check import CrossCheck
-from .features import COLOR_SPACES, resolve_channel_axis
-from .io import ImageLoadError, save_image
+from . import __version__, cross_check, load_image
+from .api import METHODS
+from .batch import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    Job,
+    UsageError,
+    is_zarr,
+    load_mask,
+    mask_for,
+    plan_outputs,
+    prepare_out_dir,
+    refuse_input,
+    run_jobs,
+    save_model,
+    segment_file,
+    segment_lazily,
+    write_outputs,
+)
+from .features import COLOR_SPACES
+from .io import ImageLoadError
 
 PROG = "napari-kmeans"
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -43,10 +54,6 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescrip
         if action.default is None:
             return action.help
         return super()._get_help_string(action)
-
-
-class UsageError(Exception):
-    """A problem with the command line as a whole (exit status 2), not with one image."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -340,41 +347,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 # segment
 
 
-@dataclass(frozen=True)
-class Job:
-    """One input image and the path prefix of its outputs (``<prefix>_labels.png``, ...)."""
-
-    image: Path
-    prefix: Path
-
-
 def run_segment(args: argparse.Namespace) -> int:
     """Segment every input of ``args``; exit status 1 if any failed."""
-    zarr_out = _is_zarr(args.out)
+    zarr_out = is_zarr(args.out)
     if zarr_out and len({image.resolve() for image in args.images}) != 1:
         raise UsageError(f"--out {args.out}: a .zarr output holds the labels of one IMAGE; "
                          "give a folder for several")
     if args.save_model is not None and len({image.resolve() for image in args.images}) != 1:
         raise UsageError(f"--save-model {args.save_model}: a model is fitted on one IMAGE; "
                          "save it from one and label the others with 'napari-kmeans apply'")
-    out_dir = _prepare_out_dir(args.out.parent if zarr_out else args.out)
-    mask = None if args.mask is None else _load_mask(args.mask)
+    out_dir = prepare_out_dir(args.out.parent if zarr_out else args.out)
+    mask = None if args.mask is None else load_mask(args.mask)
     jobs = plan_outputs(args.images, out_dir)
     if zarr_out:
         jobs = [Job(jobs[0].image, args.out.with_suffix(""))]
     inputs = frozenset(job.image.resolve() for job in jobs)
 
     def process(job: Job) -> None:
-        if zarr_out or _is_zarr(job.image):
+        if zarr_out or is_zarr(job.image):
             seg = segment_lazily(job, args, mask, inputs, args.out if zarr_out else None)
         else:
             image, seg = segment_file(job.image, args, mask)
             check = cross_check(image, seg, seed=args.seed or 0) if args.cross_check else None
             write_outputs(job, seg, check, inputs)
         if args.save_model is not None:
-            _save_model(seg, _refuse_input(args.save_model, inputs))
+            save_model(seg, refuse_input(args.save_model, inputs))
 
-    return _run_jobs("segment", jobs, process, args.no_progress)
+    return run_jobs("segment", jobs, process, args.no_progress)
 
 
 def run_apply(args: argparse.Namespace) -> int:
@@ -385,280 +384,19 @@ def run_apply(args: argparse.Namespace) -> int:
         model = load_model(args.model)
     except ValueError as error:  # missing, unreadable, corrupt or newer; names the file
         raise UsageError(f"--model: {error}") from None
-    out_dir = _prepare_out_dir(args.out)
-    mask = None if args.mask is None else _load_mask(args.mask)
+    out_dir = prepare_out_dir(args.out)
+    mask = None if args.mask is None else load_mask(args.mask)
     jobs = plan_outputs(args.images, out_dir)
     inputs = frozenset(job.image.resolve() for job in jobs)
     channel_axis = model.params.get("channel_axis", "auto")
 
     def process(job: Job) -> None:
         image = load_image(job.image)
-        image_mask = None if mask is None else _mask_for(mask, image, channel_axis)
+        image_mask = None if mask is None else mask_for(mask, image, channel_axis)
         seg = model.predict(image, mask=image_mask)
         write_outputs(job, seg, None, inputs, model=args.model)
 
-    return _run_jobs("apply", jobs, process, args.no_progress)
-
-
-def _run_jobs(
-    desc: str, jobs: list[Job], process: Callable[[Job], object], no_progress: bool
-) -> int:
-    """``process`` every job under a progress bar; a failing job is reported and skipped.
-
-    Returns the exit status: 1 if any job failed.
-    """
-    for job in jobs:
-        if job.prefix.name != job.image.stem:
-            print(f"note: {job.image}: outputs named {job.prefix.name}_* (another input has "
-                  "the same name)", file=sys.stderr)
-    failed = 0
-    disable = True if no_progress else None  # None: only when stderr is a terminal
-    with tqdm(jobs, desc=desc, unit="image", file=sys.stderr, disable=disable) as bar:
-        for job in bar:
-            bar.set_postfix_str(job.image.name)
-            try:
-                process(job)
-            except (ValueError, OSError) as error:  # ImageLoadError is a ValueError
-                failed += 1
-                tqdm.write(f"error: {job.image}: {_reason(error, job.image)}", file=sys.stderr)
-    if failed:
-        print(f"{failed} of {len(jobs)} images failed", file=sys.stderr)
-    return EXIT_FAILED if failed else EXIT_OK
-
-
-def _save_model(seg: Segmentation, path: Path) -> None:
-    try:
-        seg.model.save(path)
-    except OSError as error:
-        raise ValueError(f"cannot write the model to {path}: {error.strerror}") from None
-
-
-def _is_zarr(path: Path | None) -> bool:
-    return path is not None and path.suffix.lower() == ".zarr"
-
-
-def _prepare_out_dir(out: Path | None) -> Path | None:
-    if out is None:
-        return None
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(f"--out {out}: cannot create the folder: {error.strerror}") from None
-    return out
-
-
-def _load_mask(path: Path) -> np.ndarray:
-    """A boolean mask from an image file: non-zero in any colour channel (alpha ignored)."""
-    try:
-        mask = load_image(path)
-    except ValueError as error:
-        raise UsageError(f"--mask {path}: {_reason(error, path)}") from None
-    if mask.ndim == 3 and mask.shape[2] in (3, 4):
-        return (mask[..., :3] != 0).any(axis=2)
-    return mask != 0
-
-
-def _mask_for(mask: np.ndarray, image: np.ndarray, channel_axis) -> np.ndarray:
-    """``mask`` fitted to the image's spatial shape (a 2-D mask repeats over a stack's pages)."""
-    axis = resolve_channel_axis(image, channel_axis)
-    spatial = image.shape if axis is None else image.shape[:axis] + image.shape[axis + 1:]
-    if mask.shape != spatial and mask.shape == spatial[-mask.ndim:]:
-        return np.broadcast_to(mask, spatial)
-    if mask.shape != spatial:
-        raise ValueError(
-            f"the mask has shape {mask.shape} but this image's spatial shape is {spatial} "
-            "(height, width[, ...]): they must match"
-        )
-    return mask
-
-
-def plan_outputs(images: Sequence[Path], out_dir: Path | None) -> list[Job]:
-    """One job per distinct input, with output names that cannot overwrite one another.
-
-    Outputs go to ``out_dir`` or next to each input. Inputs whose names would collide (same
-    file name without extension, compared case-insensitively) are told apart by the shortest
-    tail of their folders, then by their extension.
-    """
-    unique = list({image.resolve(): image for image in reversed(images)}.values())[::-1]
-    folders = [image.parent if out_dir is None else out_dir for image in unique]
-    names = [image.stem for image in unique]
-    groups: dict[tuple[Path, str], list[int]] = defaultdict(list)
-    for index, (folder, name) in enumerate(zip(folders, names, strict=True)):
-        groups[folder.resolve(), name.casefold()].append(index)
-    for members in groups.values():
-        if len(members) > 1:
-            distinct = _distinguishing_names([unique[i].resolve() for i in members])
-            for index, name in zip(members, distinct, strict=True):
-                names[index] = name
-    keys = [(f.resolve(), n.casefold()) for f, n in zip(folders, names, strict=True)]
-    if len(set(keys)) < len(keys):
-        clashes = sorted({str(unique[i]) for i, key in enumerate(keys) if keys.count(key) > 1})
-        raise UsageError(
-            f"outputs of {', '.join(clashes)} would overwrite one another even after adding "
-            "their folder names: rename them or run them with different --out folders"
-        )
-    return [
-        Job(image, folder / name)
-        for image, folder, name in zip(unique, folders, names, strict=True)
-    ]
-
-
-def _distinguishing_names(paths: list[Path]) -> list[str]:
-    """Names for same-stem files: folder tails first (``a_img``), then the extension too."""
-    folders = [path.parent.relative_to(path.anchor).parts for path in paths]
-    for with_extension in (False, True):
-        for level in range(max(map(len, folders)) + 1):
-            names = [
-                "_".join(
-                    [*parts[len(parts) - level:], path.stem]
-                    + ([path.suffix.lstrip(".")] if with_extension else [])
-                )
-                for path, parts in zip(paths, folders, strict=True)
-            ]
-            if len({name.casefold() for name in names}) == len(names):
-                return names
-    return [path.stem for path in paths]  # indistinguishable: the caller reports the clash
-
-
-def segment_file(path: Path, args: argparse.Namespace, mask: np.ndarray | None):
-    """Load one image and segment it with the options of ``args``; returns (image, seg)."""
-    image = load_image(path)
-    return image, _segment(image, args, mask)
-
-
-def _segment(image, args: argparse.Namespace, mask: np.ndarray | None) -> Segmentation:
-    return segment(
-        image,
-        args.n_clusters,
-        method=args.method,
-        color_space=args.color_space,
-        channel_axis=args.channel_axis,
-        spatial_weight=args.spatial_weight,
-        spacing=args.spacing,
-        mask=None if mask is None else _mask_for(mask, image, args.channel_axis),
-        seed=args.seed,
-        n_init=args.n_init,
-        max_iter=args.max_iter,
-        tol=args.tol,
-    )
-
-
-def segment_lazily(
-    job: Job, args: argparse.Namespace, mask: np.ndarray | None, inputs: frozenset[Path],
-    labels_path: Path | None = None,
-) -> Segmentation:
-    """Segment a TIFF or Zarr image chunk by chunk with dask; returns the segmentation.
-
-    Labels go to a Zarr store (``labels_path``, default ``<prefix>_labels.zarr``), written
-    chunk by chunk, and the summary to ``<prefix>_clusters.json``; no recolored image.
-    """
-    from .scale import open_lazy, write_labels_zarr  # dask is imported only for these inputs
-
-    if args.cross_check:
-        raise ValueError("--cross-check needs the whole image in memory: not for Zarr in or out")
-    prefix = str(job.prefix)
-    labels_path = _refuse_input(labels_path or Path(prefix + "_labels.zarr"), inputs)
-    summary_path = _refuse_input(Path(prefix + "_clusters.json"), inputs)
-    image = open_lazy(job.image, channel_axis=args.channel_axis)
-    seg = _segment(image, args, mask)
-    write_labels_zarr(seg.labels, labels_path, progress=False if args.no_progress else None)
-    record = {
-        "input": str(job.image.resolve()),
-        "outputs": {"labels": str(labels_path.resolve()), "clusters": str(summary_path.resolve())},
-        **seg.to_dict(),
-    }
-    summary_path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
-                            encoding="utf-8")
-    return seg
-
-
-def _refuse_input(path: Path, inputs: frozenset[Path]) -> Path:
-    """``path``, unless writing it would overwrite an input (ValueError)."""
-    if path.resolve() in inputs:
-        raise ValueError(f"its output {path} would overwrite an input image: use --out")
-    return path
-
-
-def write_outputs(
-    job: Job, seg: Segmentation, check: CrossCheck | None, inputs: frozenset[Path],
-    model: Path | None = None,
-) -> dict:
-    """Write labels, recolored image and JSON summary of one job; returns the JSON record.
-
-    ``model`` is the model file the labels come from (recorded in the JSON), None for a fit.
-    Refuses (ValueError) to write over any file in ``inputs`` (resolved paths).
-    """
-    def guarded(path: Path) -> Path:
-        return _refuse_input(path, inputs)
-
-    prefix = str(job.prefix)
-    labels_path = guarded(Path(prefix + ("_labels.png" if seg.labels.ndim == 2 else "_labels.tif")))
-    summary_path = guarded(Path(prefix + "_clusters.json"))
-    if seg.labels.ndim == 2:
-        save_image(labels_path, seg.labels)
-    else:
-        _save_tiff_pages(labels_path, seg.labels, colour=False)
-    recolored_path = _save_recolored(prefix + "_recolored", job.image.suffix, seg.recolored,
-                                     guarded)
-    record = {
-        "input": str(job.image.resolve()),
-        "outputs": {
-            "labels": str(labels_path.resolve()),
-            "recolored": str(recolored_path.resolve()),
-            "clusters": str(summary_path.resolve()),
-        },
-        **seg.to_dict(),
-    }
-    if check is not None:
-        record["cross_check"] = check.to_dict()
-    if model is not None:
-        record["model"] = str(model.resolve())
-    summary_path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
-                            encoding="utf-8")
-    return record
-
-
-def _save_recolored(stem: str, extension: str, recolored: np.ndarray, guarded) -> Path:
-    """Keep the input's format when it holds the dtype and channels, else PNG, else TIFF."""
-    if not _is_single_page(recolored):
-        path = guarded(Path(stem + ".tif"))
-        _save_tiff_pages(path, recolored, colour=recolored.shape[-1] in (3, 4))
-        return path
-    for candidate in dict.fromkeys([extension, ".png"]):
-        path = guarded(Path(stem + candidate))
-        try:
-            save_image(path, recolored)
-            return path
-        except ValueError:  # this format cannot hold the dtype or channel count
-            continue
-    path = guarded(Path(stem + ".tif"))  # TIFF holds every dtype segment returns
-    save_image(path, recolored)
-    return path
-
-
-def _is_single_page(array: np.ndarray) -> bool:
-    """True if ``save_image`` writes ``array`` as one image that reads back with this shape."""
-    return array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))
-
-
-def _save_tiff_pages(path: Path, array: np.ndarray, colour: bool) -> None:
-    """A multi-page TIFF, one page per index of the leading axes; ``colour``: the last axis
-    holds RGB(A) (as ``load_image`` returns colour stacks), written in OpenCV's BGR(A) order.
-    """
-    page_shape = array.shape[-3:] if colour else array.shape[-2:]
-    pages = array.reshape(-1, *page_shape)
-    if colour:
-        code = cv2.COLOR_RGB2BGR if page_shape[-1] == 3 else cv2.COLOR_RGBA2BGRA
-        pages = [cv2.cvtColor(page, code) for page in pages]
-    ok, encoded = cv2.imencodemulti(".tif", list(np.ascontiguousarray(pages)))
-    if not ok:
-        raise ValueError(f"cannot save image '{path}': OpenCV could not encode it as TIFF")
-    path.write_bytes(encoded.tobytes())
-
-
-def _reason(error: Exception, path: Path) -> str:
-    """The error message without the "cannot load image '<path>': " the caller prints already."""
-    return str(error).removeprefix(f"cannot load image '{path}': ")
+    return run_jobs("apply", jobs, process, args.no_progress)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,298 @@
+"""The file side of the ``napari-kmeans`` command: naming outputs, segmenting or labelling
+one file, writing its labels, recoloured image and JSON summary, and running a batch with
+per-file errors under a progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from . import load_image, segment
+from .api import Segmentation
+from .cross_check import CrossCheck
+from .features import resolve_channel_axis
+from .io import save_image
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(Exception):
+    """A problem with the command line as a whole (exit status 2), not with one image."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input image and the path prefix of its outputs (``<prefix>_labels.png``, ...)."""
+
+    image: Path
+    prefix: Path
+
+
+def run_jobs(
+    desc: str, jobs: list[Job], process: Callable[[Job], object], no_progress: bool
+) -> int:
+    """``process`` every job under a progress bar; a failing job is reported and skipped.
+
+    Returns the exit status: 1 if any job failed.
+    """
+    for job in jobs:
+        if job.prefix.name != job.image.stem:
+            print(f"note: {job.image}: outputs named {job.prefix.name}_* (another input has "
+                  "the same name)", file=sys.stderr)
+    failed = 0
+    disable = True if no_progress else None  # None: only when stderr is a terminal
+    with tqdm(jobs, desc=desc, unit="image", file=sys.stderr, disable=disable) as bar:
+        for job in bar:
+            bar.set_postfix_str(job.image.name)
+            try:
+                process(job)
+            except (ValueError, OSError) as error:  # ImageLoadError is a ValueError
+                failed += 1
+                tqdm.write(f"error: {job.image}: {_reason(error, job.image)}", file=sys.stderr)
+    if failed:
+        print(f"{failed} of {len(jobs)} images failed", file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def save_model(seg: Segmentation, path: Path) -> None:
+    try:
+        seg.model.save(path)
+    except OSError as error:
+        raise ValueError(f"cannot write the model to {path}: {error.strerror}") from None
+
+
+def is_zarr(path: Path | None) -> bool:
+    return path is not None and path.suffix.lower() == ".zarr"
+
+
+def prepare_out_dir(out: Path | None) -> Path | None:
+    if out is None:
+        return None
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"--out {out}: cannot create the folder: {error.strerror}") from None
+    return out
+
+
+def load_mask(path: Path) -> np.ndarray:
+    """A boolean mask from an image file: non-zero in any colour channel (alpha ignored)."""
+    try:
+        mask = load_image(path)
+    except ValueError as error:
+        raise UsageError(f"--mask {path}: {_reason(error, path)}") from None
+    if mask.ndim == 3 and mask.shape[2] in (3, 4):
+        return (mask[..., :3] != 0).any(axis=2)
+    return mask != 0
+
+
+def mask_for(mask: np.ndarray, image: np.ndarray, channel_axis) -> np.ndarray:
+    """``mask`` fitted to the image's spatial shape (a 2-D mask repeats over a stack's pages)."""
+    axis = resolve_channel_axis(image, channel_axis)
+    spatial = image.shape if axis is None else image.shape[:axis] + image.shape[axis + 1:]
+    if mask.shape != spatial and mask.shape == spatial[-mask.ndim:]:
+        return np.broadcast_to(mask, spatial)
+    if mask.shape != spatial:
+        raise ValueError(
+            f"the mask has shape {mask.shape} but this image's spatial shape is {spatial} "
+            "(height, width[, ...]): they must match"
+        )
+    return mask
+
+
+def plan_outputs(images: Sequence[Path], out_dir: Path | None) -> list[Job]:
+    """One job per distinct input, with output names that cannot overwrite one another.
+
+    Outputs go to ``out_dir`` or next to each input. Inputs whose names would collide (same
+    file name without extension, compared case-insensitively) are told apart by the shortest
+    tail of their folders, then by their extension.
+    """
+    unique = list({image.resolve(): image for image in reversed(images)}.values())[::-1]
+    folders = [image.parent if out_dir is None else out_dir for image in unique]
+    names = [image.stem for image in unique]
+    groups: dict[tuple[Path, str], list[int]] = defaultdict(list)
+    for index, (folder, name) in enumerate(zip(folders, names, strict=True)):
+        groups[folder.resolve(), name.casefold()].append(index)
+    for members in groups.values():
+        if len(members) > 1:
+            distinct = _distinguishing_names([unique[i].resolve() for i in members])
+            for index, name in zip(members, distinct, strict=True):
+                names[index] = name
+    keys = [(f.resolve(), n.casefold()) for f, n in zip(folders, names, strict=True)]
+    if len(set(keys)) < len(keys):
+        clashes = sorted({str(unique[i]) for i, key in enumerate(keys) if keys.count(key) > 1})
+        raise UsageError(
+            f"outputs of {', '.join(clashes)} would overwrite one another even after adding "
+            "their folder names: rename them or run them with different --out folders"
+        )
+    return [
+        Job(image, folder / name)
+        for image, folder, name in zip(unique, folders, names, strict=True)
+    ]
+
+
+def _distinguishing_names(paths: list[Path]) -> list[str]:
+    """Names for same-stem files: folder tails first (``a_img``), then the extension too."""
+    folders = [path.parent.relative_to(path.anchor).parts for path in paths]
+    for with_extension in (False, True):
+        for level in range(max(map(len, folders)) + 1):
+            names = [
+                "_".join(
+                    [*parts[len(parts) - level:], path.stem]
+                    + ([path.suffix.lstrip(".")] if with_extension else [])
+                )
+                for path, parts in zip(paths, folders, strict=True)
+            ]
+            if len({name.casefold() for name in names}) == len(names):
+                return names
+    return [path.stem for path in paths]  # indistinguishable: the caller reports the clash
+
+
+def segment_file(path: Path, args: argparse.Namespace, mask: np.ndarray | None):
+    """Load one image and segment it with the options of ``args``; returns (image, seg)."""
+    image = load_image(path)
+    return image, _segment(image, args, mask)
+
+
+def _segment(image, args: argparse.Namespace, mask: np.ndarray | None) -> Segmentation:
+    return segment(
+        image,
+        args.n_clusters,
+        method=args.method,
+        color_space=args.color_space,
+        channel_axis=args.channel_axis,
+        spatial_weight=args.spatial_weight,
+        spacing=args.spacing,
+        mask=None if mask is None else mask_for(mask, image, args.channel_axis),
+        seed=args.seed,
+        n_init=args.n_init,
+        max_iter=args.max_iter,
+        tol=args.tol,
+    )
+
+
+def segment_lazily(
+    job: Job, args: argparse.Namespace, mask: np.ndarray | None, inputs: frozenset[Path],
+    labels_path: Path | None = None,
+) -> Segmentation:
+    """Segment a TIFF or Zarr image chunk by chunk with dask; returns the segmentation.
+
+    Labels go to a Zarr store (``labels_path``, default ``<prefix>_labels.zarr``), written
+    chunk by chunk, and the summary to ``<prefix>_clusters.json``; no recolored image.
+    """
+    from .scale import open_lazy, write_labels_zarr  # dask is imported only for these inputs
+
+    if args.cross_check:
+        raise ValueError("--cross-check needs the whole image in memory: not for Zarr in or out")
+    prefix = str(job.prefix)
+    labels_path = refuse_input(labels_path or Path(prefix + "_labels.zarr"), inputs)
+    summary_path = refuse_input(Path(prefix + "_clusters.json"), inputs)
+    image = open_lazy(job.image, channel_axis=args.channel_axis)
+    seg = _segment(image, args, mask)
+    write_labels_zarr(seg.labels, labels_path, progress=False if args.no_progress else None)
+    record = {
+        "input": str(job.image.resolve()),
+        "outputs": {"labels": str(labels_path.resolve()), "clusters": str(summary_path.resolve())},
+        **seg.to_dict(),
+    }
+    summary_path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
+                            encoding="utf-8")
+    return seg
+
+
+def refuse_input(path: Path, inputs: frozenset[Path]) -> Path:
+    """``path``, unless writing it would overwrite an input (ValueError)."""
+    if path.resolve() in inputs:
+        raise ValueError(f"its output {path} would overwrite an input image: use --out")
+    return path
+
+
+def write_outputs(
+    job: Job, seg: Segmentation, check: CrossCheck | None, inputs: frozenset[Path],
+    model: Path | None = None,
+) -> dict:
+    """Write labels, recolored image and JSON summary of one job; returns the JSON record.
+
+    ``model`` is the model file the labels come from (recorded in the JSON), None for a fit.
+    Refuses (ValueError) to write over any file in ``inputs`` (resolved paths).
+    """
+    def guarded(path: Path) -> Path:
+        return refuse_input(path, inputs)
+
+    prefix = str(job.prefix)
+    labels_path = guarded(Path(prefix + ("_labels.png" if seg.labels.ndim == 2 else "_labels.tif")))
+    summary_path = guarded(Path(prefix + "_clusters.json"))
+    if seg.labels.ndim == 2:
+        save_image(labels_path, seg.labels)
+    else:
+        _save_tiff_pages(labels_path, seg.labels, colour=False)
+    recolored_path = _save_recolored(prefix + "_recolored", job.image.suffix, seg.recolored,
+                                     guarded)
+    record = {
+        "input": str(job.image.resolve()),
+        "outputs": {
+            "labels": str(labels_path.resolve()),
+            "recolored": str(recolored_path.resolve()),
+            "clusters": str(summary_path.resolve()),
+        },
+        **seg.to_dict(),
+    }
+    if check is not None:
+        record["cross_check"] = check.to_dict()
+    if model is not None:
+        record["model"] = str(model.resolve())
+    summary_path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
+                            encoding="utf-8")
+    return record
+
+
+def _save_recolored(stem: str, extension: str, recolored: np.ndarray, guarded) -> Path:
+    """Keep the input's format when it holds the dtype and channels, else PNG, else TIFF."""
+    if not _is_single_page(recolored):
+        path = guarded(Path(stem + ".tif"))
+        _save_tiff_pages(path, recolored, colour=recolored.shape[-1] in (3, 4))
+        return path
+    for candidate in dict.fromkeys([extension, ".png"]):
+        path = guarded(Path(stem + candidate))
+        try:
+            save_image(path, recolored)
+            return path
+        except ValueError:  # this format cannot hold the dtype or channel count
+            continue
+    path = guarded(Path(stem + ".tif"))  # TIFF holds every dtype segment returns
+    save_image(path, recolored)
+    return path
+
+
+def _is_single_page(array: np.ndarray) -> bool:
+    """True if ``save_image`` writes ``array`` as one image that reads back with this shape."""
+    return array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))
+
+
+def _save_tiff_pages(path: Path, array: np.ndarray, colour: bool) -> None:
+    """A multi-page TIFF, one page per index of the leading axes; ``colour``: the last axis
+    holds RGB(A) (as ``load_image`` returns colour stacks), written in OpenCV's BGR(A) order.
+    """
+    page_shape = array.shape[-3:] if colour else array.shape[-2:]
+    pages = array.reshape(-1, *page_shape)
+    if colour:
+        code = cv2.COLOR_RGB2BGR if page_shape[-1] == 3 else cv2.COLOR_RGBA2BGRA
+        pages = [cv2.cvtColor(page, code) for page in pages]
+    ok, encoded = cv2.imencodemulti(".tif", list(np.ascontiguousarray(pages)))
+    if not ok:
+        raise ValueError(f"cannot save image '{path}': OpenCV could not encode it as TIFF")
+    path.write_bytes(encoded.tobytes())
+
+
+def _reason(error: Exception, path: Path) -> str:
+    """The error message without the "cannot load image '<path>': " the caller prints already."""
+    return str(error).removeprefix(f"cannot load image '{path}': ")
