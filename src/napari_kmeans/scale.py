@@ -210,10 +210,8 @@ def _block_stats(block, mask_block, offset, *, model, layout: _Layout):
     pixels = None
     if model.recipe.spatial_weight > 0:
         pixels = _global_pixels(included, block_shape, offset, layout.spatial_shape)
-    labels = model.label(values, layout.spatial_shape, pixels).astype(np.intp) - 1
-    feats = model.recipe.features(values, layout.spatial_shape, pixels)
-    inertia = float(((feats.astype(np.float64) - model.centers[labels]) ** 2).sum())
-    counts = np.bincount(labels, minlength=k)
+    labels, counts, inertia = model.assign(values, layout.spatial_shape, pixels)
+    labels = labels.astype(np.intp) - 1
     sums = np.stack(
         [np.bincount(labels, weights=values[:, j], minlength=k) for j in range(values.shape[1])],
         axis=1,
