@@ -41,7 +41,7 @@ def _feature_rows(image: np.ndarray, seg: Segmentation) -> tuple[np.ndarray, np.
     """Every clustered pixel's feature row (float32, as cv2 needs) and its label in ``seg``."""
     p = seg.params
     table = ft.pixel_table(image, p["channel_axis"])
-    flat_labels = seg.labels.reshape(-1)
+    flat_labels = np.asarray(seg.labels).reshape(-1)  # computes lazy (dask) labels
     included = np.flatnonzero(flat_labels) if p["masked"] else None
     values = table.values if included is None else table.values[included]
     feats = ft.color_features(values, p["color_space"], np.dtype(np.float32))

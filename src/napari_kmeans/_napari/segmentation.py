@@ -75,10 +75,15 @@ def _layer(viewer, ref: LayerRef) -> Layer:
     return viewer.layers[ref]
 
 
-def _layer_data(layer: Layer) -> np.ndarray:
+def _is_lazy(data) -> bool:
+    return hasattr(data, "__dask_graph__")
+
+
+def _layer_data(layer: Layer):
+    """The layer's array: NumPy, or a dask array kept lazy so the outputs stay lazy too."""
     # Multiscale layers are segmented at full resolution.
     data = layer.data[0] if layer.multiscale else layer.data
-    return np.asarray(data)
+    return data if _is_lazy(data) else np.asarray(data)
 
 
 def _image_layers(viewer, layers: LayerRef | Sequence[LayerRef]) -> tuple[Image, ...]:
@@ -187,7 +192,13 @@ def prepare(
         image = _layer_data(first)
         channel_axis = image.ndim - 1 if first.rgb else None
     else:
-        image = np.stack([_layer_data(layer) for layer in sources], axis=-1)
+        arrays = [_layer_data(layer) for layer in sources]
+        if any(_is_lazy(a) for a in arrays):
+            import dask.array as da
+
+            image = da.stack(arrays, axis=-1).rechunk({-1: -1})  # channels in one chunk
+        else:
+            image = np.stack(arrays, axis=-1)
         channel_axis = image.ndim - 1
     spatial_shape = image.shape if channel_axis is None else image.shape[:-1]
     mask_array = None
