@@ -626,6 +626,7 @@ def test_an_image_that_does_not_fit_the_model_fails_and_the_others_are_written(
     assert code == 1
     errors = [line for line in out.err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith(f"error: {grey}: ")
+    assert str(model_path) in errors[0] and "3 channel(s), this image has 1" in errors[0]
     assert not (tmp_path / "grey_labels.png").exists()
     assert (tmp_path / "good_labels.png").exists()
 

@@ -393,7 +393,10 @@ def run_apply(args: argparse.Namespace) -> int:
     def process(job: Job) -> None:
         image = load_image(job.image)
         image_mask = None if mask is None else mask_for(mask, image, channel_axis)
-        seg = model.predict(image, mask=image_mask)
+        try:
+            seg = model.predict(image, mask=image_mask)
+        except ValueError as error:
+            raise ValueError(f"does not fit the model {args.model}: {error}") from None
         write_outputs(job, seg, None, inputs, model=args.model)
 
     return run_jobs("apply", jobs, process, args.no_progress)
