@@ -20,7 +20,8 @@ from sklearn.metrics import adjusted_rand_score
 
 import napari_kmeans as nk
 from napari_kmeans.io import ImageLoadError
-from napari_kmeans.scale import open_lazy, segment_dask, write_labels_zarr
+from napari_kmeans.lazy_io import open_lazy, write_labels_zarr
+from napari_kmeans.scale import segment_dask
 from synthetic import phase_image
 
 

@@ -189,7 +189,7 @@ def segment_lazily(
     Labels go to a Zarr store (``labels_path``, default ``<prefix>_labels.zarr``), written
     chunk by chunk, and the summary to ``<prefix>_clusters.json``; no recolored image.
     """
-    from .scale import open_lazy, write_labels_zarr  # dask is imported only for these inputs
+    from .lazy_io import open_lazy, write_labels_zarr  # dask is imported only for these
 
     if args.cross_check:
         raise ValueError("--cross-check needs the whole image in memory: not for Zarr in or out")

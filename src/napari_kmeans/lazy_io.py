@@ -1,0 +1,155 @@
+"""Large image files as dask arrays, and labels written back to Zarr chunk by chunk.
+
+:func:`open_lazy` reads TIFF (through tifffile's Zarr view) and Zarr without loading them;
+:func:`write_labels_zarr` writes lazy labels one chunk per task, with a progress bar, on the
+local scheduler or an active ``dask.distributed`` client.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import partial
+from pathlib import Path
+from types import SimpleNamespace
+
+import dask
+import dask.array as da
+import numpy as np
+from dask.callbacks import Callback
+from tqdm import tqdm
+
+from . import features as ft
+from .io import ImageLoadError
+
+__all__ = ["open_lazy", "write_labels_zarr"]
+
+CHUNK_BYTES = 32 * 2**20  # chunks of lazily opened files: big enough to amortise, small to hold
+
+
+def open_lazy(path, *, channel_axis=None) -> da.Array:
+    """Open a TIFF (through ``tifffile``'s Zarr view) or a Zarr array as a dask array.
+
+    Nothing is read but the metadata. Chunks are multiples of the file's own tiles or chunks
+    of about ``CHUNK_BYTES``; the ``channel_axis`` (``"auto"``, None or an int, as for
+    ``segment``) is kept in one chunk. A Zarr group is read at its array ``"0"`` (the full
+    resolution of an OME-Zarr image) or its only array.
+
+    Raises
+    ------
+    ImageLoadError
+        naming the path, when it is missing or not a TIFF/Zarr array.
+
+    Examples
+    --------
+    >>> import tempfile, zarr
+    >>> path = tempfile.mkdtemp() + "/stack.zarr"
+    >>> zarr.open_array(path, mode="w", shape=(4, 6), chunks=(2, 3), dtype="u2")[:] = 7
+    >>> int(open_lazy(path).sum().compute())
+    168
+    """
+    import zarr
+
+    path = Path(path)
+    try:
+        if path.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+
+            stored = zarr.open(tifffile.imread(path, aszarr=True, level=0), mode="r")
+        else:
+            stored = zarr.open(str(path), mode="r")
+        if isinstance(stored, zarr.Group):
+            stored = _full_resolution(stored)
+    except Exception as error:  # tifffile, zarr and the file system each raise their own
+        reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
+        raise ImageLoadError(
+            f"cannot load image '{path}': not a readable TIFF or Zarr array ({reason})"
+        ) from error
+    axis = ft.resolve_channel_axis(SimpleNamespace(ndim=stored.ndim, shape=stored.shape),
+                                   channel_axis)
+    wanted = tuple(-1 if i == axis else "auto" for i in range(stored.ndim))
+    chunks = da.core.normalize_chunks(
+        wanted, stored.shape, limit=CHUNK_BYTES, dtype=stored.dtype, previous_chunks=stored.chunks
+    )
+    return da.from_zarr(stored, chunks=chunks)
+
+
+def _full_resolution(group):
+    arrays = dict(group.arrays())
+    if "0" in arrays:
+        return arrays["0"]
+    if len(arrays) == 1:
+        return next(iter(arrays.values()))
+    raise ValueError(
+        f"a Zarr group needs an array '0' or a single array, this one has {sorted(arrays)}"
+    )
+
+
+class _ChunkProgress(Callback):
+    """Advance a tqdm bar whenever a task of the layer ``name`` finishes (local schedulers)."""
+
+    def __init__(self, bar: tqdm, name: str):
+        super().__init__()
+        self._bar, self._name = bar, name
+
+    def _posttask(self, key, result, dsk, state, worker_id):
+        if isinstance(key, tuple) and key[0] == self._name:
+            self._bar.update()
+
+
+def _active_client():
+    try:
+        from distributed import default_client
+    except ImportError:
+        return None
+    try:
+        return default_client()
+    except ValueError:
+        return None
+
+
+def _write_block(block, *, target, block_info=None):
+    target[tuple(slice(*loc) for loc in block_info[0]["array-location"])] = block
+    return np.ones((1,) * block.ndim, dtype=bool)
+
+
+def write_labels_zarr(labels: da.Array, path, *, progress: bool | None = True) -> None:
+    """Compute ``labels`` chunk by chunk into a new Zarr array at ``path`` (replaced if any).
+
+    Each chunk is written as soon as it is computed, so memory holds a few chunks, never the
+    whole result; the Zarr chunks are the dask chunks. ``progress`` shows a tqdm bar of
+    chunks on stderr (None: only when stderr is a terminal). Works on the local scheduler
+    and under a ``dask.distributed`` Client (whose workers must see ``path``).
+
+    Examples
+    --------
+    >>> import tempfile, zarr
+    >>> path = tempfile.mkdtemp() + "/labels.zarr"
+    >>> write_labels_zarr(da.ones((4, 6), np.uint8, chunks=3), path, progress=False)
+    >>> int(zarr.open_array(path)[:].sum())
+    24
+    """
+    import zarr
+
+    labels = da.asarray(labels)
+    regular = tuple(max(c) for c in labels.chunks)
+    labels = labels.rechunk(regular)  # Zarr chunks are regular; one task writes one chunk
+    target = zarr.open_array(  # mode "w" replaces any store there (zarr 2 and 3 alike)
+        str(path), mode="w", shape=labels.shape, chunks=regular, dtype=labels.dtype, fill_value=0
+    )
+    written = labels.map_blocks(
+        partial(_write_block, target=target), dtype=bool, chunks=(1,) * labels.ndim,
+        token="napari-kmeans-write",
+    )
+    tasks = list(written.to_delayed().ravel())
+    with tqdm(total=len(tasks), desc="labels", unit="chunk", file=sys.stderr,
+              disable=None if progress is None else not progress) as bar:
+        client = _active_client()
+        if client is not None:
+            from distributed import as_completed
+
+            for future in as_completed(client.compute(tasks)):
+                future.result()
+                bar.update()
+        else:
+            with _ChunkProgress(bar, written.name):
+                dask.compute(*tasks)
