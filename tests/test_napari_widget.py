@@ -419,3 +419,16 @@ def test_suggest_k_errors_notify(qtbot, viewer_widget, notifications):
     errors = [str(n.message) for n in notifications if n.severity == NotificationSeverity.ERROR]
     assert len(errors) == 1 and "same shape" in errors[0] and "Traceback" not in errors[0]
     assert widget.k_plot is None and widget.n_clusters.value == 5
+
+
+def test_suggest_k_on_a_constant_image_explains_and_keeps_the_clusters(qtbot, viewer_widget,
+                                                                      notifications):
+    viewer, widget = viewer_widget
+    choose(widget, viewer.add_image(np.full((10, 10), 7, np.uint8), name="flat"))
+    widget.n_clusters.value = 4
+    assert widget.suggest() is not None
+    qtbot.waitUntil(lambda: widget._suggest_worker is None, timeout=60_000)
+    assert widget.n_clusters.value == 4
+    infos = [str(n.message) for n in notifications]
+    assert any("single value" in m for m in infos)
+    assert not [n for n in notifications if n.severity >= NotificationSeverity.WARNING]

@@ -473,6 +473,9 @@ class KMeansWidget(QWidget):
         self.k_plot.show_suggestion(suggestion)
         self.k_label.setText(f"Suggested k = {suggestion.recommended}: {suggestion.reason}")
         self.k_label.show()
+        if suggestion.recommended < self.n_clusters.min:  # one value: nothing to segment
+            show_info(f"Suggest k for {job.name!r}: {suggestion.reason}")
+            return
         self.n_clusters.value = suggestion.recommended
 
     def _suggest_cleanup(self) -> None:
