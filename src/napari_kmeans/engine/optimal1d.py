@@ -19,12 +19,26 @@ class _RunCosts:
     def __init__(self, values: np.ndarray, weights: np.ndarray):
         # Centring first keeps the prefix sums small, so their differences stay accurate.
         v = values - np.einsum("i,i->", values, weights) / weights.sum()
-        moments = np.stack([weights, weights * v, weights * v * v], axis=1)
-        self.prefix = np.concatenate([np.zeros((1, 3)), np.cumsum(moments, axis=0)])
+        zero = np.zeros(1)
+        self.w = np.concatenate([zero, np.cumsum(weights)])
+        self.s = np.concatenate([zero, np.cumsum(weights * v)])
+        self.q = np.concatenate([zero, np.cumsum(weights * v * v)])
 
-    def __call__(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        w, s, q = (self.prefix[j + 1] - self.prefix[i]).T
-        return np.maximum(q - s * s / w, 0.0)
+    def __call__(self, i: np.ndarray, j: np.ndarray, repeats: np.ndarray | None = None):
+        """Costs of the runs ``i..j``; with ``repeats``, ``j[r]`` stands for ``repeats[r]``
+        consecutive entries of ``i`` (one end shared by many starts)."""
+
+        def at_end(prefix: np.ndarray) -> np.ndarray:
+            end = np.take(prefix, j + 1)
+            return end if repeats is None else np.repeat(end, repeats)
+
+        w = at_end(self.w) - np.take(self.w, i)
+        s = at_end(self.s) - np.take(self.s, i)
+        cost = at_end(self.q) - np.take(self.q, i)
+        s *= s
+        s /= w
+        cost -= s
+        return np.maximum(cost, 0.0, out=cost)
 
 
 def _next_layer(prev: np.ndarray, cost: _RunCosts, m: int, n: int):
@@ -43,14 +57,12 @@ def _next_layer(prev: np.ndarray, cost: _RunCosts, m: int, n: int):
         mid = (j_lo + j_hi) // 2
         top = np.minimum(mid, i_hi)
         sizes = top - i_lo + 1
-        owner = np.repeat(np.arange(len(mid)), sizes)
-        offsets = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        i = i_lo[owner] + offsets
-        j = mid[owner]
-        value = prev[i - 1] + cost(i, j)
         first = np.cumsum(sizes) - sizes
+        owner = np.repeat(np.arange(len(mid)), sizes)
+        i = np.arange(sizes.sum()) + np.repeat(i_lo - first, sizes)
+        value = np.take(prev, i - 1) + cost(i, mid, sizes)
         lowest = np.minimum.reduceat(value, first)
-        hits = np.flatnonzero(value == lowest[owner])
+        hits = np.flatnonzero(value == np.repeat(lowest, sizes))
         first_hit = hits[np.flatnonzero(np.diff(owner[hits], prepend=-1))]  # owner is sorted
         arg = i[first_hit]
         best[mid] = lowest
