@@ -7,6 +7,7 @@ import dataclasses
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from numbers import Integral
 
 import numpy as np
@@ -133,13 +134,64 @@ def _check_method(method, color_space, n_channels, spatial_weight) -> None:
         )
 
 
+@dataclass(frozen=True)
+class FitOptions:
+    """The fitting options of :func:`segment`, checked; shared with the dask path."""
+
+    n_clusters: int
+    method: str
+    color_space: str
+    spatial_weight: float
+    spacing: tuple[float, ...]
+    n_init: int | str
+    max_iter: int
+    tol: float
+    seed: int | str  # the seed to record: drawn when None was given
+    rng: np.random.Generator
+
+    def params(self, channel_axis, n_channels: int, fitted_dtype, fitted_images: int,
+               fitted_pixels: int) -> dict:
+        """The model's JSON parameters."""
+        return {
+            "n_clusters": self.n_clusters,
+            "method": self.method,
+            "color_space": self.color_space,
+            "channel_axis": channel_axis if channel_axis in ("auto", None) else int(channel_axis),
+            "spatial_weight": self.spatial_weight,
+            "spacing": list(self.spacing),
+            "seed": self.seed,
+            "n_init": self.n_init,
+            "max_iter": self.max_iter,
+            "tol": self.tol,
+            "n_channels": n_channels,
+            "fitted_dtype": str(fitted_dtype),
+            "fitted_images": fitted_images,
+            "fitted_pixels": int(fitted_pixels),
+            "versions": library_versions(),
+        }
+
+
+def check_options(
+    n_clusters, method, color_space, spatial_weight, spacing, seed, n_init, max_iter, tol,
+    *, n_channels: int, spatial_ndim: int,
+) -> FitOptions:
+    """Check the fitting options for an image of ``n_channels`` and ``spatial_ndim`` axes."""
+    n_clusters = _check_n_clusters(n_clusters)
+    n_init, max_iter, tol = check_iteration_options(n_init, max_iter, tol)
+    color_space = ft.check_color_space(color_space, n_channels)
+    spatial_weight = ft.check_spatial_weight(spatial_weight)
+    spacing = ft.check_spacing(spacing, spatial_ndim)
+    _check_method(method, color_space, n_channels, spatial_weight)
+    seed_used, rng = _concrete_seed(seed)
+    return FitOptions(n_clusters, method, color_space, spatial_weight, spacing, n_init,
+                      max_iter, tol, seed_used, rng)
+
+
 def _fit(
     images: Sequence[PreparedImage], n_clusters, method, color_space, channel_axis,
     spatial_weight, spacing, seed, n_init, max_iter, tol, callback,
 ):
     """Fit a model on prepared images; also return the fitted rows and their labels."""
-    n_clusters = _check_n_clusters(n_clusters)
-    n_init, max_iter, tol = check_iteration_options(n_init, max_iter, tol)
     first = images[0]
     n_channels = first.values.shape[1]
     for other in images[1:]:
@@ -149,39 +201,19 @@ def _fit(
                 f"{first.image.dtype} with {n_channels} channel(s) and {other.image.dtype} "
                 f"with {other.values.shape[1]}"
             )
-    color_space = ft.check_color_space(color_space, n_channels)
-    spatial_weight = ft.check_spatial_weight(spatial_weight)
-    spacing = ft.check_spacing(spacing, len(first.table.spatial_shape))
-    _check_method(method, color_space, n_channels, spatial_weight)
-    seed_used, rng = _concrete_seed(seed)
+    o = check_options(
+        n_clusters, method, color_space, spatial_weight, spacing, seed, n_init, max_iter, tol,
+        n_channels=n_channels, spatial_ndim=len(first.table.spatial_shape),
+    )
     rows, recipe = model_.pixel_rows(
         [(p.values, p.table.spatial_shape, p.included) for p in images],
-        color_space, spatial_weight, spacing,
+        o.color_space, o.spatial_weight, o.spacing,
     )
-    if rows.histogram is not None:
-        what = "colours" if n_channels > 1 else "values"
-    else:
-        what = "pixels" if spatial_weight > 0 else "feature vectors"
     model, row_labels = model_.fit_rows(
-        rows, recipe, n_clusters, method, n_init, max_iter, tol, rng, callback, what
+        rows, recipe, o.n_clusters, o.method, o.n_init, o.max_iter, o.tol, o.rng, callback
     )
-    params = {
-        "n_clusters": n_clusters,
-        "method": method,
-        "color_space": color_space,
-        "channel_axis": channel_axis if channel_axis in ("auto", None) else int(channel_axis),
-        "spatial_weight": spatial_weight,
-        "spacing": list(spacing),
-        "seed": seed_used,
-        "n_init": n_init,
-        "max_iter": max_iter,
-        "tol": tol,
-        "n_channels": n_channels,
-        "fitted_dtype": str(first.image.dtype),
-        "fitted_images": len(images),
-        "fitted_pixels": int(sum(len(p.values) for p in images)),
-        "versions": library_versions(),
-    }
+    params = o.params(channel_axis, n_channels, first.image.dtype, len(images),
+                      sum(len(p.values) for p in images))
     return dataclasses.replace(model, params=params), row_labels, rows
 
 

@@ -150,7 +150,7 @@ def suggest_k(
     inertias, silhouettes, bics = [], [], []
     for k in ks:
         model, labels = model_.fit_rows(
-            rows, recipe, k, method, "auto", 300, 1e-5, rng, None, "feature vectors"
+            rows, recipe, k, method, "auto", 300, 1e-5, rng, None
         )
         inertias.append(model.inertia)
         bics.append(_bic(model.inertia, model.counts, feats.shape[1], floor))

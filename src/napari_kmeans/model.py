@@ -325,13 +325,13 @@ def fit_rows(
     tol: float,
     rng: np.random.Generator,
     callback: IterationCallback | None,
-    what: str,
 ) -> tuple[KMeansModel, np.ndarray]:
-    """Cluster the rows; return the ordered model and each row's label (1..k).
-
-    ``what`` names the rows in errors ("colours", "values", "pixels", ...).
-    """
+    """Cluster the rows; return the ordered model and each row's label (1..k)."""
     feats, weights = rows.features, rows.weights
+    if weights is not None:  # distinct values with their pixel counts
+        what = "colours" if rows.values.shape[1] > 1 else "values"
+    else:
+        what = "pixels" if recipe.spatial_weight > 0 else "feature vectors"
     if n_clusters > len(feats):
         raise _too_many_clusters(n_clusters, len(feats), what)
     if method == "optimal":

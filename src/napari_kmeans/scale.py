@@ -36,11 +36,9 @@ import numpy as np
 from . import api
 from . import features as ft
 from . import model as model_
-from .engine import check_iteration_options
 from .engine.histogram import histogram
 from .engine.lloyd import IterationCallback
 from .result import Segmentation, check_image_type, recolor
-from .versions import library_versions
 
 __all__ = ["segment_dask"]
 
@@ -383,37 +381,35 @@ def segment_dask(
     """
     started = time.perf_counter()
     check_image_type(image)
-    n_clusters = api._check_n_clusters(n_clusters)
-    n_init, max_iter, tol = check_iteration_options(n_init, max_iter, tol)
     sample_size = _check_sample_size(sample_size)
     layout = _layout(image, channel_axis)
-    color_space = ft.check_color_space(color_space, layout.n_channels)
-    spatial_weight = ft.check_spatial_weight(spatial_weight)
-    spacing = ft.check_spacing(spacing, len(layout.spatial_shape))
-    api._check_method(method, color_space, layout.n_channels, spatial_weight)
+    o = api.check_options(
+        n_clusters, method, color_space, spatial_weight, spacing, seed, n_init, max_iter, tol,
+        n_channels=layout.n_channels, spatial_ndim=len(layout.spatial_shape),
+    )
     lazy_mask = _lazy_mask(mask, layout)
-    seed_used, rng = api._concrete_seed(seed)
 
-    if image.dtype.kind in "ui" and spatial_weight == 0:
-        rows, recipe, fitted = _pooled_histogram(image, lazy_mask, layout, spacing, color_space)
-        what = "colours" if layout.n_channels > 1 else "values"
-        model, _ = model_.fit_rows(
-            rows, recipe, n_clusters, method, n_init, max_iter, tol, rng, callback, what
+    def fit(rows, recipe):
+        return model_.fit_rows(
+            rows, recipe, o.n_clusters, o.method, o.n_init, o.max_iter, o.tol, o.rng, callback
+        )[0]
+
+    if image.dtype.kind in "ui" and o.spatial_weight == 0:
+        rows, recipe, fitted = _pooled_histogram(
+            image, lazy_mask, layout, o.spacing, o.color_space
         )
+        model = fit(rows, recipe)
     else:
-        values, pixels = _sample(image, lazy_mask, layout, sample_size, rng)
+        values, pixels = _sample(image, lazy_mask, layout, sample_size, o.rng)
         if values.dtype.kind == "f" and not np.isfinite(values).all():
             raise ValueError(
                 "image contains NaN or infinite values: every clustered pixel must be finite "
                 "(exclude them with mask=)"
             )
         rows, recipe = model_.pixel_rows(
-            [(values, layout.spatial_shape, pixels)], color_space, spatial_weight, spacing
+            [(values, layout.spatial_shape, pixels)], o.color_space, o.spatial_weight, o.spacing
         )
-        what = "pixels" if spatial_weight > 0 else "feature vectors"
-        model, _ = model_.fit_rows(
-            rows, recipe, n_clusters, method, n_init, max_iter, tol, rng, callback, what
-        )
+        model = fit(rows, recipe)
         fitted = len(values)
         model = _all_pixel_statistics(image, lazy_mask, layout, model)
 
@@ -437,25 +433,11 @@ def segment_dask(
         token="napari-kmeans-recolored",
     )
     params = {
-        "n_clusters": n_clusters,
-        "method": method,
-        "color_space": color_space,
-        "channel_axis": channel_axis if channel_axis in ("auto", None) else int(channel_axis),
-        "spatial_weight": spatial_weight,
-        "spacing": list(spacing),
+        **o.params(channel_axis, layout.n_channels, image.dtype, 1, fitted),
         "masked": mask is not None,
-        "seed": seed_used,
-        "n_init": n_init,
-        "max_iter": max_iter,
-        "tol": tol,
-        "n_channels": layout.n_channels,
-        "fitted_dtype": str(image.dtype),
-        "fitted_images": 1,
         "image_shape": list(image.shape),
         "image_dtype": str(image.dtype),
         "sample_size": sample_size,
-        "fitted_pixels": int(fitted),
-        "versions": library_versions(),
     }
     model = dataclasses.replace(model, params=params)
     return Segmentation(
