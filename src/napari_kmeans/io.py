@@ -156,7 +156,7 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
             "unsupported variant of the format, or truncated or corrupt data)"
         )
 
-    pages = [_to_rgb_order(_checked(page, path)) for page in pages]
+    pages = [_swap_red_blue(_checked(page, path)) for page in pages]
     if len(pages) == 1:
         return pages[0]
     layouts = {(page.shape, page.dtype.name) for page in pages}
@@ -235,7 +235,7 @@ def save_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
             f"formats that can (for {dtype}): {', '.join(holders)}"
         )
 
-    bgr = _to_opencv_order(np.ascontiguousarray(image))
+    bgr = _swap_red_blue(np.ascontiguousarray(image))
     try:
         ok, encoded = cv2.imencode(extension, bgr)
     except cv2.error as error:
@@ -290,17 +290,10 @@ def _checked(image: np.ndarray, path: Path) -> np.ndarray:
     return image
 
 
-def _to_rgb_order(image: np.ndarray) -> np.ndarray:
+def _swap_red_blue(image: np.ndarray) -> np.ndarray:
+    """BGR(A) ⇄ RGB(A): the same channel swap in both directions; grey is returned as is."""
     if image.ndim == 3 and image.shape[2] == 3:
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     if image.ndim == 3 and image.shape[2] == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
-    return image
-
-
-def _to_opencv_order(image: np.ndarray) -> np.ndarray:
-    if image.ndim == 3 and image.shape[2] == 3:
-        return cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    if image.ndim == 3 and image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
     return image

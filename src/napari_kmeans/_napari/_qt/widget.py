@@ -332,14 +332,18 @@ class KMeansWidget(QWidget):
                        self.apply_button):
             button.setEnabled(True)
 
+    def _ask_save_path(self, title: str, suggested: str, file_filter: str) -> str:
+        """A file name from the save dialog ('' when the user cancels)."""
+        return QFileDialog.getSaveFileName(self, title, suggested, file_filter)[0]
+
     def export_csv(self, path: str | None = None) -> str | None:
         """Write the cluster table to ``path`` (asks for one when None); returns the path."""
         if self.segmentation is None:
             show_info("Run a k-means segmentation first: there is no cluster table to export.")
             return None
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(
-                self, "Export cluster table", f"{self.job.name} clusters.csv", "CSV (*.csv)"
+            path = self._ask_save_path(
+                "Export cluster table", f"{self.job.name} clusters.csv", "CSV (*.csv)"
             )
             if not path:
                 return None
@@ -370,9 +374,8 @@ class KMeansWidget(QWidget):
             show_info("Run a k-means segmentation first: there is no model to save.")
             return None
         if path is None:
-            path, _ = QFileDialog.getSaveFileName(
-                self, "Save k-means model", f"{self.job.name} model.json",
-                "k-means model (*.json)",
+            path = self._ask_save_path(
+                "Save k-means model", f"{self.job.name} model.json", "k-means model (*.json)"
             )
             if not path:
                 return None
