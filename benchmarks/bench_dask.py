@@ -71,7 +71,11 @@ def build_volume(path: Path, shape, chunks) -> None:
     import zarr
 
     target = zarr.create_array(
-        str(path), shape=shape, chunks=chunks, dtype=np.uint16, compressors=None,
+        str(path),
+        shape=shape,
+        chunks=chunks,
+        dtype=np.uint16,
+        compressors=None,
         overwrite=True,
     )
     depth, height, width = shape
@@ -81,7 +85,7 @@ def build_volume(path: Path, shape, chunks) -> None:
         rng = np.random.default_rng([SEED, start])
         slab = LEVELS.astype(np.float32)[_phases(z, y, x, shape)]
         slab += rng.standard_normal(slab.shape, dtype=np.float32) * np.float32(NOISE_SD)
-        target[z[0]:z[-1] + 1] = np.clip(np.rint(slab), 0, 65535).astype(np.uint16)
+        target[z[0] : z[-1] + 1] = np.clip(np.rint(slab), 0, 65535).astype(np.uint16)
     target.attrs["napari_kmeans_bench"] = STORE_VERSION
 
 
@@ -176,8 +180,11 @@ def markdown_table(runs: list[dict]) -> str:
         size = run["bytes"] / 2**20
         what = f"{size / 1024:g} GiB" if size >= 1024 else f"{size:g} MiB"
         what += " volume" if run["path"] == "dask" else " crop"
-        name = "**dask** (segment + labels to Zarr)" if run["path"] == "dask" else (
-            "in memory (segment)")
+        name = (
+            "**dask** (segment + labels to Zarr)"
+            if run["path"] == "dask"
+            else ("in memory (segment)")
+        )
         lines.append(
             f"| {name} | {what} | {run['voxels']:,} | {run['seconds']:.2f} "
             f"| {run['voxels'] / run['seconds'] / 1e6:.1f} M | {run['peak_mib']:.0f} "
@@ -190,10 +197,16 @@ def check_targets(lazy: dict, eager: dict) -> list[tuple[str, bool, str]]:
     memory_ratio = lazy["peak_mib"] * 2**20 / lazy["bytes"]
     speed_ratio = (lazy["voxels"] / lazy["seconds"]) / (eager["voxels"] / eager["seconds"])
     return [
-        (f"dask peak memory <= {MEMORY_TARGET} x the volume size",
-         memory_ratio <= MEMORY_TARGET, f"{memory_ratio:.3f} x"),
-        (f"dask throughput >= {THROUGHPUT_TARGET} x the in-memory path's",
-         speed_ratio >= THROUGHPUT_TARGET, f"{speed_ratio:.2f} x"),
+        (
+            f"dask peak memory <= {MEMORY_TARGET} x the volume size",
+            memory_ratio <= MEMORY_TARGET,
+            f"{memory_ratio:.3f} x",
+        ),
+        (
+            f"dask throughput >= {THROUGHPUT_TARGET} x the in-memory path's",
+            speed_ratio >= THROUGHPUT_TARGET,
+            f"{speed_ratio:.2f} x",
+        ),
     ]
 
 
@@ -209,11 +222,17 @@ def crop_agreement(labels_store: Path, memory_labels: Path) -> float:
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="a 4 MiB volume: checks that everything runs, measures nothing")
-    parser.add_argument("--store-dir", type=Path,
-                        default=Path(tempfile.gettempdir()) / "napari_kmeans_bench",
-                        help="where the volume's Zarr store is kept (built once, ~2 GiB)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a 4 MiB volume: checks that everything runs, measures nothing",
+    )
+    parser.add_argument(
+        "--store-dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "napari_kmeans_bench",
+        help="where the volume's Zarr store is kept (built once, ~2 GiB)",
+    )
     parser.add_argument("--one", nargs="+", help=argparse.SUPPRESS)  # internal: one run
     return parser.parse_args(argv)
 
@@ -247,15 +266,21 @@ def main(argv=None) -> int:
     import napari_kmeans
 
     print(f"# napari-kmeans W4: dask vs in-memory ({size} size)\n")
-    print(f"- volume {'x'.join(map(str, shape))} uint16 ({lazy['bytes'] / 2**30:.2f} GiB), "
-          f"4 smooth phases + noise sd {NOISE_SD:g}, uncompressed Zarr; k = {N_CLUSTERS}, "
-          f"seed {SEED}")
-    print(f"- dask {dask.__version__} threaded scheduler, {lazy['workers']} workers, chunks "
-          f"{tuple(lazy['chunks'])}; napari-kmeans {napari_kmeans.__version__}, "
-          f"{os.cpu_count()} CPUs")
-    print(f"- dask fit (histogram pass + Lloyd) {lazy['fit_seconds']:.2f} s of "
-          f"{lazy['seconds']:.2f} s; labels on the crop agree with the in-memory run on "
-          f"{agreement:.4%} of voxels\n")
+    print(
+        f"- volume {'x'.join(map(str, shape))} uint16 ({lazy['bytes'] / 2**30:.2f} GiB), "
+        f"4 smooth phases + noise sd {NOISE_SD:g}, uncompressed Zarr; k = {N_CLUSTERS}, "
+        f"seed {SEED}"
+    )
+    print(
+        f"- dask {dask.__version__} threaded scheduler, {lazy['workers']} workers, chunks "
+        f"{tuple(lazy['chunks'])}; napari-kmeans {napari_kmeans.__version__}, "
+        f"{os.cpu_count()} CPUs"
+    )
+    print(
+        f"- dask fit (histogram pass + Lloyd) {lazy['fit_seconds']:.2f} s of "
+        f"{lazy['seconds']:.2f} s; labels on the crop agree with the in-memory run on "
+        f"{agreement:.4%} of voxels\n"
+    )
     print(markdown_table([lazy, eager]))
     print()
     for target, passed, measured in check_targets(lazy, eager):

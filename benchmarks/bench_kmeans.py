@@ -210,8 +210,7 @@ def _import_method(method: str):
 
         def run(image, k, seed):
             # "rgb" keeps the pixel values as features (a grey image: its one channel).
-            return nk.segment(image, n_clusters=k, seed=seed, method=algorithm,
-                              color_space="rgb")
+            return nk.segment(image, n_clusters=k, seed=seed, method=algorithm, color_space="rgb")
 
         return run
     if method == "cv2.kmeans":
@@ -219,10 +218,14 @@ def _import_method(method: str):
 
         def run(image, k, seed):
             cv2.setRNGSeed(seed)
-            criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_MAX_ITER,
-                        CV2_CRITERIA_MAX_ITER, CV2_CRITERIA_EPS)
-            _, labels, centers = cv2.kmeans(feature_rows(image), k, None, criteria, 1,
-                                            cv2.KMEANS_PP_CENTERS)
+            criteria = (
+                cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_MAX_ITER,
+                CV2_CRITERIA_MAX_ITER,
+                CV2_CRITERIA_EPS,
+            )
+            _, labels, centers = cv2.kmeans(
+                feature_rows(image), k, None, criteria, 1, cv2.KMEANS_PP_CENTERS
+            )
             return labels, centers
 
         return run
@@ -256,8 +259,10 @@ def run_one(path: Path, workload: str, method: str, seed: int) -> dict:
         labels = seg.labels.astype(np.intp) - 1
         centers = np.asarray(seg.centers, dtype=np.float64)
         if centers.shape != (spec.n_clusters, image.shape[2] if image.ndim == 3 else 1):
-            raise RuntimeError(f"{method}: centers have shape {centers.shape}, "
-                               "expected (k, channels) in pixel units")
+            raise RuntimeError(
+                f"{method}: centers have shape {centers.shape}, "
+                "expected (k, channels) in pixel units"
+            )
         # Centres must be in pixel units for the inertias to be comparable; the
         # palette (mean original value per cluster) is, so they should agree.
         scale = max(float(np.ptp(seg.palette)), 1e-12)
@@ -278,8 +283,12 @@ def run_one(path: Path, workload: str, method: str, seed: int) -> dict:
 
 
 def run_in_subprocess(path: Path, workload: str, method: str, seed: int) -> dict:
-    command = [sys.executable, os.path.abspath(__file__), "--one",
-               f"{path}|{workload}|{method}|{seed}"]
+    command = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--one",
+        f"{path}|{workload}|{method}|{seed}",
+    ]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{workload} {method} seed {seed} failed:\n{done.stderr}")
@@ -311,8 +320,11 @@ def environment_header() -> str:
         f" ({pool['num_threads']} threads)"
         for pool in threadpool_info()
     )
-    blas_env = " ".join(f"{key}={value}" for key, value in sorted(os.environ.items())
-                        if key.startswith(("OPENBLAS", "OMP_", "MKL_")))
+    blas_env = " ".join(
+        f"{key}={value}"
+        for key, value in sorted(os.environ.items())
+        if key.startswith(("OPENBLAS", "OMP_", "MKL_"))
+    )
     lines = [
         f"- machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
         f"- python {platform.python_version()}, numpy {np.__version__}, cv2 {cv2.__version__} "
@@ -372,19 +384,34 @@ def check_targets(summaries: dict[str, dict[str, dict]]) -> list[tuple[str, bool
         s = summaries["W1"]
         ours, cv, sk = s["ours kmeans++"], s["cv2.kmeans"], s["sklearn"]
         best = min(cv["inertia"], sk["inertia"])
-        add("W1 ours >= 20x faster than cv2.kmeans", cv["seconds"] >= 20 * ours["seconds"],
-            f"{cv['seconds'] / ours['seconds']:.1f}x")
-        add("W1 ours >= 10x faster than sklearn", sk["seconds"] >= 10 * ours["seconds"],
-            f"{sk['seconds'] / ours['seconds']:.1f}x")
-        add("W1 ours inertia <= 1.001 x best", ours["inertia"] <= 1.001 * best,
-            f"{ours['inertia'] / best:.5f}")
-        add("W1 ours peak memory <= cv2.kmeans", ours["peak_mib"] <= cv["peak_mib"],
-            f"{ours['peak_mib']:.0f} vs {cv['peak_mib']:.0f} MiB")
+        add(
+            "W1 ours >= 20x faster than cv2.kmeans",
+            cv["seconds"] >= 20 * ours["seconds"],
+            f"{cv['seconds'] / ours['seconds']:.1f}x",
+        )
+        add(
+            "W1 ours >= 10x faster than sklearn",
+            sk["seconds"] >= 10 * ours["seconds"],
+            f"{sk['seconds'] / ours['seconds']:.1f}x",
+        )
+        add(
+            "W1 ours inertia <= 1.001 x best",
+            ours["inertia"] <= 1.001 * best,
+            f"{ours['inertia'] / best:.5f}",
+        )
+        add(
+            "W1 ours peak memory <= cv2.kmeans",
+            ours["peak_mib"] <= cv["peak_mib"],
+            f"{ours['peak_mib']:.0f} vs {cv['peak_mib']:.0f} MiB",
+        )
     if "W2" in summaries:
         s = summaries["W2"]
         opt, cv, sk = s["ours optimal"], s["cv2.kmeans"], s["sklearn"]
-        add("W2 optimal >= 100x faster than cv2.kmeans", cv["seconds"] >= 100 * opt["seconds"],
-            f"{cv['seconds'] / opt['seconds']:.1f}x")
+        add(
+            "W2 optimal >= 100x faster than cv2.kmeans",
+            cv["seconds"] >= 100 * opt["seconds"],
+            f"{cv['seconds'] / opt['seconds']:.1f}x",
+        )
         for other in ("cv2.kmeans", "sklearn", "ours kmeans++"):
             ratio = opt["inertia"] / s[other]["inertia"]
             add(f"W2 optimal inertia <= {other}", ratio <= 1 + ROUNDING_SLACK, f"{ratio:.9f}")
@@ -392,12 +419,21 @@ def check_targets(summaries: dict[str, dict[str, dict]]) -> list[tuple[str, bool
         s = summaries["W3"]
         ours, cv, sk = s["ours kmeans++"], s["cv2.kmeans"], s["sklearn"]
         best = min(cv["inertia"], sk["inertia"])
-        add("W3 ours time <= 0.5 x cv2.kmeans", ours["seconds"] <= 0.5 * cv["seconds"],
-            f"{ours['seconds'] / cv['seconds']:.2f}x")
-        add("W3 ours time <= 1.0 x sklearn", ours["seconds"] <= sk["seconds"],
-            f"{ours['seconds'] / sk['seconds']:.2f}x")
-        add("W3 ours inertia <= 1.001 x best", ours["inertia"] <= 1.001 * best,
-            f"{ours['inertia'] / best:.5f}")
+        add(
+            "W3 ours time <= 0.5 x cv2.kmeans",
+            ours["seconds"] <= 0.5 * cv["seconds"],
+            f"{ours['seconds'] / cv['seconds']:.2f}x",
+        )
+        add(
+            "W3 ours time <= 1.0 x sklearn",
+            ours["seconds"] <= sk["seconds"],
+            f"{ours['seconds'] / sk['seconds']:.2f}x",
+        )
+        add(
+            "W3 ours inertia <= 1.001 x best",
+            ours["inertia"] <= 1.001 * best,
+            f"{ours['inertia'] / best:.5f}",
+        )
     return checks
 
 
@@ -406,15 +442,26 @@ def check_targets(summaries: dict[str, dict[str, dict]]) -> list[tuple[str, bool
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="small images and one seed: a smoke run, not a measurement")
-    parser.add_argument("--workloads", default="W1,W2,W3",
-                        help="comma-separated subset of W1,W2,W3 (default: all)")
-    parser.add_argument("--seeds", type=int, default=None,
-                        help="number of seeds 0..n-1 (default 3, or 1 with --quick)")
-    parser.add_argument("--cache-dir", type=Path,
-                        default=Path(tempfile.gettempdir()) / "napari_kmeans_bench",
-                        help="where built workloads are cached as .npy")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small images and one seed: a smoke run, not a measurement",
+    )
+    parser.add_argument(
+        "--workloads", default="W1,W2,W3", help="comma-separated subset of W1,W2,W3 (default: all)"
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="number of seeds 0..n-1 (default 3, or 1 with --quick)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "napari_kmeans_bench",
+        help="where built workloads are cached as .npy",
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: "path|workload|method|seed"
     args = parser.parse_args(argv)
     args.workloads = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
@@ -446,17 +493,19 @@ def main(argv=None) -> int:
         spec = WORKLOADS[name]
         height, width = SIZES[name][size_key]
         path = cached_workload_path(args.cache_dir, name, height, width)
-        print(f"- {name}: {spec.description}, {height}x{width}, k={spec.n_clusters}",
-              flush=True)
+        print(f"- {name}: {spec.description}, {height}x{width}, k={spec.n_clusters}", flush=True)
         results = []
         for seed in seeds:
             for method in spec.methods:
                 result = run_in_subprocess(path, name, method, seed)
                 results.append(result)
-                print(f"  {name} {method:<14} seed {seed}: {result['seconds']:8.3f} s, "
-                      f"inertia {result['inertia']:.6e}, +{result['peak_mib']:.0f} MiB"
-                      + (f"  [{result['note']}]" if result["note"] else ""),
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  {name} {method:<14} seed {seed}: {result['seconds']:8.3f} s, "
+                    f"inertia {result['inertia']:.6e}, +{result['peak_mib']:.0f} MiB"
+                    + (f"  [{result['note']}]" if result["note"] else ""),
+                    file=sys.stderr,
+                    flush=True,
+                )
         summaries[name] = summarise(spec, results)
     print()
     print(markdown_table(summaries, len(seeds)))

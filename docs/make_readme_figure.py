@@ -30,8 +30,16 @@ MAX_BYTES = 500_000
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"}
 # Distinct, colour-blind-friendly label colours (Okabe-Ito), RGB.
 LABEL_COLOURS = np.array(
-    [[0, 114, 178], [230, 159, 0], [0, 158, 115], [204, 121, 167],
-     [86, 180, 233], [213, 94, 0], [240, 228, 66], [0, 0, 0]],
+    [
+        [0, 114, 178],
+        [230, 159, 0],
+        [0, 158, 115],
+        [204, 121, 167],
+        [86, 180, 233],
+        [213, 94, 0],
+        [240, 228, 66],
+        [0, 0, 0],
+    ],
     dtype=np.uint8,
 )
 LUMA = np.array([0.299, 0.587, 0.114])  # to pick black or white digits on a swatch
@@ -101,8 +109,9 @@ def side_by_side(panels: list[np.ndarray]) -> np.ndarray:
 
 
 def encode_png(figure_rgb: np.ndarray) -> bytes:
-    ok, buffer = cv2.imencode(".png", cv2.cvtColor(figure_rgb, cv2.COLOR_RGB2BGR),
-                              [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    ok, buffer = cv2.imencode(
+        ".png", cv2.cvtColor(figure_rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9]
+    )
     if not ok:
         raise RuntimeError("cv2.imencode could not encode the figure as PNG")
     return buffer.tobytes()
@@ -115,11 +124,21 @@ def make_figure() -> tuple[bytes, str]:
     labels_rgb = LABEL_COLOURS[(seg.labels.astype(np.intp) - 1) % len(LABEL_COLOURS)]
 
     def render(height: int) -> bytes:
-        return encode_png(side_by_side([
-            panel(to_display(image), "input", height),
-            panel(to_display(seg.recolored), f"recoloured: k={N_CLUSTERS}, Lab, seed 0", height),
-            panel(labels_rgb, "labels, dark to bright:", height, LABEL_COLOURS[:N_CLUSTERS]),
-        ]))
+        return encode_png(
+            side_by_side(
+                [
+                    panel(to_display(image), "input", height),
+                    panel(
+                        to_display(seg.recolored),
+                        f"recoloured: k={N_CLUSTERS}, Lab, seed 0",
+                        height,
+                    ),
+                    panel(
+                        labels_rgb, "labels, dark to bright:", height, LABEL_COLOURS[:N_CLUSTERS]
+                    ),
+                ]
+            )
+        )
 
     height = min(PANEL_HEIGHT, image.shape[0])
     png = render(height)

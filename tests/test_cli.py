@@ -18,9 +18,22 @@ import napari_kmeans as nk
 from napari_kmeans.cli import main
 
 SEGMENT_OPTIONS = (
-    "-k", "--n-clusters", "--method", "--color-space", "--channel-axis", "--spatial-weight",
-    "--spacing", "--mask", "--seed", "--n-init", "--max-iter", "--tol", "--cross-check",
-    "--out", "--save-model", "--no-progress",
+    "-k",
+    "--n-clusters",
+    "--method",
+    "--color-space",
+    "--channel-axis",
+    "--spatial-weight",
+    "--spacing",
+    "--mask",
+    "--seed",
+    "--n-init",
+    "--max-iter",
+    "--tol",
+    "--cross-check",
+    "--out",
+    "--save-model",
+    "--no-progress",
 )
 
 
@@ -83,8 +96,9 @@ def assert_palette_is_mean_per_label(image, labels, palette):
     flat = labels.ravel()
     assert len(palette) == flat.max()
     for label in range(1, flat.max() + 1):
-        np.testing.assert_allclose(palette[label - 1], values[flat == label].mean(axis=0),
-                                   rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(
+            palette[label - 1], values[flat == label].mean(axis=0), rtol=1e-9, atol=1e-9
+        )
 
 
 def run(capsys, *args):
@@ -208,8 +222,15 @@ def test_mask_of_the_wrong_shape_is_an_error_for_that_image(tmp_path, capsys):
     write(tmp_path / "small.png", blobs((6, 8)))
     write(tmp_path / "big.png", blobs((12, 16)))
     write(tmp_path / "roi.png", np.full((12, 16), 255, np.uint8))
-    code, out = run(capsys, tmp_path / "small.png", tmp_path / "big.png", "-k", "2",
-                    "--mask", tmp_path / "roi.png")
+    code, out = run(
+        capsys,
+        tmp_path / "small.png",
+        tmp_path / "big.png",
+        "-k",
+        "2",
+        "--mask",
+        tmp_path / "roi.png",
+    )
     assert code == 1
     errors = [line for line in out.err.splitlines() if line.startswith("error:")]
     assert errors == [errors[0]] and str(tmp_path / "small.png") in errors[0]
@@ -292,9 +313,17 @@ def test_no_command_is_a_usage_error(capsys):
 @pytest.mark.parametrize(
     ("option", "value"),
     [
-        ("-k", "0"), ("-k", "two"), ("--color-space", "foo"), ("--method", "kmeans"),
-        ("--channel-axis", "x"), ("--n-init", "0"), ("--max-iter", "0"), ("--tol", "-1"),
-        ("--spatial-weight", "-0.5"), ("--spacing", "1,0"), ("--seed", "-1"),
+        ("-k", "0"),
+        ("-k", "two"),
+        ("--color-space", "foo"),
+        ("--method", "kmeans"),
+        ("--channel-axis", "x"),
+        ("--n-init", "0"),
+        ("--max-iter", "0"),
+        ("--tol", "-1"),
+        ("--spatial-weight", "-0.5"),
+        ("--spacing", "1,0"),
+        ("--seed", "-1"),
     ],
 )
 def test_bad_option_values_are_usage_errors(tmp_path, capsys, option, value):
@@ -313,8 +342,16 @@ def test_same_names_in_different_folders_do_not_overwrite(tmp_path, capsys):
         write(tmp_path / folder / "img.png", images[folder])
     write(tmp_path / "a" / "img.tif", blobs(seed=5))
     out_dir = tmp_path / "out"
-    code, out = run(capsys, tmp_path / "a" / "img.png", tmp_path / "b" / "img.png",
-                    tmp_path / "a" / "img.tif", "-k", "3", "--out", out_dir)
+    code, out = run(
+        capsys,
+        tmp_path / "a" / "img.png",
+        tmp_path / "b" / "img.png",
+        tmp_path / "a" / "img.tif",
+        "-k",
+        "3",
+        "--out",
+        out_dir,
+    )
     assert code == 0, out.err
     assert len(list(out_dir.glob("*_clusters.json"))) == 3
     for folder, image in images.items():
@@ -329,12 +366,20 @@ def test_two_folders_get_their_folder_names(tmp_path, capsys):
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
         write(tmp_path / folder / "img.png", blobs())
-    code, out = run(capsys, tmp_path / "a" / "img.png", tmp_path / "b" / "img.png",
-                    "-k", "2", "--out", tmp_path / "out")
+    code, out = run(
+        capsys,
+        tmp_path / "a" / "img.png",
+        tmp_path / "b" / "img.png",
+        "-k",
+        "2",
+        "--out",
+        tmp_path / "out",
+    )
     assert code == 0, out.err
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert names == sorted(f"{f}_img_{kind}" for f in "ab"
-                           for kind in ("labels.png", "recolored.png", "clusters.json"))
+    assert names == sorted(
+        f"{f}_img_{kind}" for f in "ab" for kind in ("labels.png", "recolored.png", "clusters.json")
+    )
 
 
 def test_an_output_never_overwrites_an_input(tmp_path, capsys):
@@ -364,8 +409,9 @@ def test_multi_page_tiff_is_one_stack(tmp_path, capsys):
     assert ok and len(labels) == 3
     np.testing.assert_array_equal(np.stack(labels), expected.labels)
     assert (np.stack(labels)[:, :2] == 0).all()
-    ok, recolored = cv2.imreadmulti(str(tmp_path / "stack_recolored.tif"),
-                                    flags=cv2.IMREAD_UNCHANGED)
+    ok, recolored = cv2.imreadmulti(
+        str(tmp_path / "stack_recolored.tif"), flags=cv2.IMREAD_UNCHANGED
+    )
     assert ok
     palette = np.array(summary(tmp_path / "stack_clusters.json")["palette"])
     np.testing.assert_array_equal(
@@ -406,8 +452,9 @@ def test_seed_none_is_recorded_and_reproduces(tmp_path, capsys):
     assert code == 0, out.err
     seed = summary(tmp_path / "img_clusters.json")["params"]["seed"]
     assert isinstance(seed, int)
-    np.testing.assert_array_equal(read(tmp_path / "img_labels.png"),
-                                  nk.segment(image, 4, seed=seed).labels)
+    np.testing.assert_array_equal(
+        read(tmp_path / "img_labels.png"), nk.segment(image, 4, seed=seed).labels
+    )
 
 
 class _Terminal(io.StringIO):
@@ -424,22 +471,28 @@ def test_progress_bar_on_a_terminal_unless_disabled(tmp_path, monkeypatch, extra
     assert ("1/1" in terminal.getvalue()) == (not extra)
 
 
-@pytest.mark.skipif(shutil.which("napari-kmeans") is None,
-                    reason="napari-kmeans console script not installed")
+@pytest.mark.skipif(
+    shutil.which("napari-kmeans") is None, reason="napari-kmeans console script not installed"
+)
 def test_console_script(tmp_path):
     image = blobs()
     write(tmp_path / "img.png", image)
     (tmp_path / "bad.png").write_bytes(b"")
     result = subprocess.run(
         ["napari-kmeans", "segment", "img.png", "bad.png", "-k", "3", "--out", "out"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 1
     assert "error: bad.png: the file is empty" in result.stderr.splitlines()
-    np.testing.assert_array_equal(read(tmp_path / "out" / "img_labels.png"),
-                                  nk.segment(image, 3, seed=0).labels)
-    version = subprocess.run(["napari-kmeans", "--version"], capture_output=True, text=True,
-                             timeout=60)
+    np.testing.assert_array_equal(
+        read(tmp_path / "out" / "img_labels.png"), nk.segment(image, 3, seed=0).labels
+    )
+    version = subprocess.run(
+        ["napari-kmeans", "--version"], capture_output=True, text=True, timeout=60
+    )
     assert version.returncode == 0 and version.stdout.strip().endswith(nk.__version__)
 
 
@@ -449,8 +502,16 @@ def test_zarr_stack_is_segmented_chunk_by_chunk_into_zarr(tmp_path, capsys):
     zarr.create_array(tmp_path / "stack.zarr", data=stack, chunks=(1, 6, 16))
     mask = np.ones(stack.shape[1:], np.uint8) * 255
     mask[:, :3] = 0
-    code, out = run(capsys, tmp_path / "stack.zarr", "-k", "3", "--seed", "4",
-                    "--mask", write(tmp_path / "roi.png", mask))
+    code, out = run(
+        capsys,
+        tmp_path / "stack.zarr",
+        "-k",
+        "3",
+        "--seed",
+        "4",
+        "--mask",
+        write(tmp_path / "roi.png", mask),
+    )
     assert code == 0, out.err
     labels = zarr.open_array(tmp_path / "stack_labels.zarr")
     expected = nk.segment(stack, 3, seed=4, mask=np.broadcast_to(mask != 0, stack.shape))
@@ -471,7 +532,8 @@ def test_tiff_with_zarr_out_is_read_lazily(tmp_path, capsys):
     assert code == 0, output.err
     np.testing.assert_array_equal(zarr.open_array(out)[:], nk.segment(stack, 3, seed=0).labels)
     assert summary(tmp_path / "results" / "cells_labels_clusters.json")["outputs"]["labels"] == (
-        str(out.resolve()))
+        str(out.resolve())
+    )
 
 
 def test_zarr_out_takes_one_image_and_unreadable_zarr_is_reported(tmp_path, capsys):
@@ -532,8 +594,9 @@ def test_save_model_of_a_chunked_run(tmp_path, capsys):
     stack = np.stack([blobs(seed=s) for s in range(2)])
     tifffile.imwrite(tmp_path / "cells.tif", stack, photometric="rgb")
     out = tmp_path / "cells_labels.zarr"
-    code, output = run(capsys, tmp_path / "cells.tif", "-k", "3", "--out", out,
-                       "--save-model", tmp_path / "m.json")
+    code, output = run(
+        capsys, tmp_path / "cells.tif", "-k", "3", "--out", out, "--save-model", tmp_path / "m.json"
+    )
     assert code == 0, output.err
     model = nk.load_model(tmp_path / "m.json")
     np.testing.assert_array_equal(model.predict(stack).labels, zarr.open_array(out)[:])
@@ -554,11 +617,14 @@ def test_apply_gives_the_same_label_to_the_same_colour_in_every_file(tmp_path, c
     rng = np.random.default_rng(0)
     reference = palette[rng.integers(0, 3, (16, 16))]
     # the others share the colours in other proportions, one lacks the middle colour
-    others = [palette[rng.choice([0, 2], (10, 12), p=[0.8, 0.2])],
-              palette[rng.choice(3, (14, 9), p=[0.1, 0.1, 0.8])]]
+    others = [
+        palette[rng.choice([0, 2], (10, 12), p=[0.8, 0.2])],
+        palette[rng.choice(3, (14, 9), p=[0.1, 0.1, 0.8])],
+    ]
     model_path = tmp_path / "m.json"
-    code, out = run(capsys, write(tmp_path / "ref.png", reference), "-k", "3",
-                    "--save-model", model_path)
+    code, out = run(
+        capsys, write(tmp_path / "ref.png", reference), "-k", "3", "--save-model", model_path
+    )
     assert code == 0, out.err
     paths = [write(tmp_path / f"other{i}.png", image) for i, image in enumerate(others)]
     code, out = apply(capsys, model_path, *paths, "--out", tmp_path / "out")
@@ -576,15 +642,17 @@ def test_apply_gives_the_same_label_to_the_same_colour_in_every_file(tmp_path, c
     assert record["model"] == str(model_path.resolve())
     labels = read(tmp_path / "out" / "other1_labels.png")
     recolored = read(tmp_path / "out" / "other1_recolored.png")
-    np.testing.assert_array_equal(recolored, expected_recolored(
-        others[1], labels, np.array(record["palette"])))
+    np.testing.assert_array_equal(
+        recolored, expected_recolored(others[1], labels, np.array(record["palette"]))
+    )
 
 
 def test_apply_with_a_mask(tmp_path, capsys):
     image = blobs((12, 16))
     model_path = tmp_path / "m.json"
-    code, out = run(capsys, write(tmp_path / "ref.png", image), "-k", "3",
-                    "--save-model", model_path)
+    code, out = run(
+        capsys, write(tmp_path / "ref.png", image), "-k", "3", "--save-model", model_path
+    )
     assert code == 0, out.err
     mask = np.zeros(image.shape[:2], np.uint8)
     mask[2:8, 3:12] = 255
@@ -613,12 +681,11 @@ def test_bad_model_file_is_a_usage_error_naming_it(tmp_path, capsys, problem):
     assert not (tmp_path / "img_labels.png").exists()
 
 
-def test_an_image_that_does_not_fit_the_model_fails_and_the_others_are_written(
-    tmp_path, capsys
-):
+def test_an_image_that_does_not_fit_the_model_fails_and_the_others_are_written(tmp_path, capsys):
     model_path = tmp_path / "m.json"
-    code, out = run(capsys, write(tmp_path / "ref.png", blobs()), "-k", "3",
-                    "--save-model", model_path)
+    code, out = run(
+        capsys, write(tmp_path / "ref.png", blobs()), "-k", "3", "--save-model", model_path
+    )
     assert code == 0, out.err
     grey = write(tmp_path / "grey.png", blobs(channels=1))
     good = write(tmp_path / "good.png", blobs(seed=2))

@@ -107,7 +107,11 @@ def test_compressed_rows_run_the_same_iterations_as_every_row():
     seen_full, seen_compressed = [], []
     full = kmeans(pixels, 5, init=init, tol=0, callback=lambda i, e: seen_full.append(e))
     compressed = kmeans(
-        distinct, 5, sample_weight=counts, init=init, tol=0,
+        distinct,
+        5,
+        sample_weight=counts,
+        init=init,
+        tol=0,
         callback=lambda i, e: seen_compressed.append(e),
     )
     np.testing.assert_allclose(seen_compressed, seen_full, rtol=1e-12)

@@ -15,8 +15,16 @@ from napari_kmeans.engine.optimal1d import optimal_kmeans_1d
 @pytest.mark.parametrize(
     ("dtype", "channels"),
     [
-        (np.uint8, 1), (np.uint8, 3), (np.uint8, 4), (np.uint16, 1), (np.uint16, 3),
-        (np.int8, 3), (np.int16, 1), (np.uint32, 1), (np.int32, 2), (np.int64, 1),
+        (np.uint8, 1),
+        (np.uint8, 3),
+        (np.uint8, 4),
+        (np.uint16, 1),
+        (np.uint16, 3),
+        (np.int8, 3),
+        (np.int16, 1),
+        (np.uint32, 1),
+        (np.int32, 2),
+        (np.int64, 1),
     ],
 )
 def test_histogram_matches_numpy_unique(dtype, channels):
@@ -60,8 +68,9 @@ def brute_force_1d(values, weights, k):
 )
 def test_optimal_1d_equals_brute_force(values, data):
     values = np.sort(np.array(values, float))
-    weights = np.array(data.draw(st.lists(st.integers(1, 5), min_size=len(values),
-                                          max_size=len(values))), float)
+    weights = np.array(
+        data.draw(st.lists(st.integers(1, 5), min_size=len(values), max_size=len(values))), float
+    )
     k = data.draw(st.integers(1, len(values)))
     centers, labels, inertia = optimal_kmeans_1d(values, weights, k)
     assert inertia == pytest.approx(brute_force_1d(values, weights, k), rel=1e-9, abs=1e-9)

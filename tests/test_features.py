@@ -46,7 +46,8 @@ def test_pixel_table_layouts():
 
 
 def test_coordinates_follow_spacing_and_mask():
-    coords = ft.coordinate_features((3, 5), (2.0, 1.0), 1.0, 100.0, np.array([0, 7, 14]),
-                                    np.dtype(np.float64))
+    coords = ft.coordinate_features(
+        (3, 5), (2.0, 1.0), 1.0, 100.0, np.array([0, 7, 14]), np.dtype(np.float64)
+    )
     scale = 100.0 / 4  # largest physical extent: y spans (3 - 1) * 2 = 4, x spans 4
     np.testing.assert_allclose(coords, [[0, 0], [1 * 2 * scale, 2 * scale], [4 * scale, 4 * scale]])

@@ -103,9 +103,7 @@ def test_grey_16bit_sample_uses_its_colormap_and_optimal_method(qtbot, viewer_wi
     assert recolored.data.dtype == np.uint16 and not recolored.rgb
     assert recolored.colormap.name == "magma"
     assert recolored.contrast_limits == source.contrast_limits
-    np.testing.assert_array_equal(
-        labels.data, nk.segment(data, 4, method="optimal", seed=0).labels
-    )
+    np.testing.assert_array_equal(labels.data, nk.segment(data, 4, method="optimal", seed=0).labels)
     low, high = source.contrast_limits
     for label in (1, 4):
         mean = data[labels.data == label].mean()
@@ -421,8 +419,9 @@ def test_suggest_k_errors_notify(qtbot, viewer_widget, notifications):
     assert widget.k_plot is None and widget.n_clusters.value == 5
 
 
-def test_suggest_k_on_a_constant_image_explains_and_keeps_the_clusters(qtbot, viewer_widget,
-                                                                      notifications):
+def test_suggest_k_on_a_constant_image_explains_and_keeps_the_clusters(
+    qtbot, viewer_widget, notifications
+):
     viewer, widget = viewer_widget
     choose(widget, viewer.add_image(np.full((10, 10), 7, np.uint8), name="flat"))
     widget.n_clusters.value = 4

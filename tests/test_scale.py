@@ -80,8 +80,9 @@ def test_mask_numpy_or_dask_matches_in_memory(lazy_mask):
     mask = rng.random((5, 24, 30)) > 0.4
     eager = nk.segment(img, 3, seed=0, mask=mask, channel_axis=-1)
     given = da.from_array(mask, chunks=(2, 5, 7)) if lazy_mask else mask
-    lazy = segment_dask(da.from_array(img, chunks=(2, 10, 30, 2)), 3, seed=0, mask=given,
-                        channel_axis=-1)
+    lazy = segment_dask(
+        da.from_array(img, chunks=(2, 10, 30, 2)), 3, seed=0, mask=given, channel_axis=-1
+    )
     assert_same_segmentation(lazy, eager)
     labels = lazy.labels.compute()
     assert np.all(labels[~mask] == 0) and np.all(labels[mask] > 0)
@@ -214,15 +215,17 @@ def test_distributed_client_gives_the_in_memory_result(tmp_path):
     img, _ = phase_image(rng, (4, 30, 40), [[500], [20000], [45000]], 2000, np.uint16)
     eager = nk.segment(img, 3, seed=1)
     with (
-        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                 dashboard_address=None) as cluster,
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
         distributed.Client(cluster) as client,
     ):
         assert dask.base.get_scheduler() == client.get
         lazy = segment_dask(da.from_array(img, chunks=(2, 15, 40)), 3, seed=1)
         assert_same_segmentation(lazy, eager)
-        sampled = segment_dask(da.from_array(img.astype(np.float32), chunks=(2, 15, 40)), 3,
-                               seed=1, sample_size=500)
+        sampled = segment_dask(
+            da.from_array(img.astype(np.float32), chunks=(2, 15, 40)), 3, seed=1, sample_size=500
+        )
         assert adjusted_rand_score(eager.labels.ravel(), sampled.labels.compute().ravel()) == 1
         write_labels_zarr(lazy.labels, tmp_path / "labels.zarr", progress=False)
     np.testing.assert_array_equal(zarr.open_array(tmp_path / "labels.zarr")[:], eager.labels)
@@ -237,8 +240,9 @@ def test_open_lazy_reads_tiff_and_zarr_without_loading(tmp_path):
     np.testing.assert_array_equal(image.compute(), stack)
 
     planes = np.moveaxis(stack, -1, 0)  # channels first, stored one plane per chunk
-    zarr.create_array(tmp_path / "planes.zarr", data=np.ascontiguousarray(planes),
-                      chunks=(1, 1, 32, 48))
+    zarr.create_array(
+        tmp_path / "planes.zarr", data=np.ascontiguousarray(planes), chunks=(1, 1, 32, 48)
+    )
     image = open_lazy(tmp_path / "planes.zarr", channel_axis=0)
     assert image.chunks[0] == (3,)
     np.testing.assert_array_equal(image.compute(), planes)
@@ -296,8 +300,9 @@ def test_anisotropic_spacing_scales_the_coordinate_features():
     expected = []
     for cluster in (img == 0, img == 90):
         z, y, x = np.nonzero(cluster)
-        expected.append([img[cluster].mean(), *(np.array(spacing) * scale * [
-            z.mean(), y.mean(), x.mean()])])
+        expected.append(
+            [img[cluster].mean(), *(np.array(spacing) * scale * [z.mean(), y.mean(), x.mean()])]
+        )
     np.testing.assert_allclose(seg.centers, expected, rtol=1e-6)
 
 

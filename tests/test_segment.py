@@ -14,8 +14,10 @@ LUMA = np.array([0.299, 0.587, 0.114])
 def check_outputs(img, seg, channels_last=True):
     """Palette, counts, recolored and inertia against direct NumPy computations."""
     labels = seg.labels
-    values = img.reshape(-1, img.shape[-1]) if channels_last and img.ndim > labels.ndim else (
-        img.reshape(-1, 1)
+    values = (
+        img.reshape(-1, img.shape[-1])
+        if channels_last and img.ndim > labels.ndim
+        else (img.reshape(-1, 1))
     )
     colour = values[:, :3] if values.shape[1] == 4 else values
     flat = labels.ravel()
@@ -167,9 +169,18 @@ def test_optimal_matches_brute_force_on_a_tiny_image():
     seg = nk.segment(img, n_clusters=3, method="optimal")
     values = img.ravel().astype(float)
     best = min(
-        sum(((values[[i for i in range(8) if lab[i] == c]] - values[
-            [i for i in range(8) if lab[i] == c]].mean()) ** 2).sum() for c in range(3))
-        for lab in np.ndindex(*(3,) * 8) if len(set(lab)) == 3
+        sum(
+            (
+                (
+                    values[[i for i in range(8) if lab[i] == c]]
+                    - values[[i for i in range(8) if lab[i] == c]].mean()
+                )
+                ** 2
+            ).sum()
+            for c in range(3)
+        )
+        for lab in np.ndindex(*(3,) * 8)
+        if len(set(lab)) == 3
     )
     assert seg.inertia == pytest.approx(best)
 

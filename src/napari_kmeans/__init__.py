@@ -17,7 +17,8 @@ from .choose_k import KSuggestion, suggest_k
 from .cross_check import CrossCheck, cross_check
 from .engine import KMeansResult, kmeans
 from .io import ImageLoadError, load_image, save_image
-from .model import KMeansModel, ModelFileError, load_model
+from .model import KMeansModel
+from .model_file import ModelFileError, load_model
 from .versions import library_versions
 
 __version__ = library_versions()["napari_kmeans"]

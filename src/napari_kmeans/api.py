@@ -107,15 +107,35 @@ def segment(
         from .scale import segment_dask
 
         return segment_dask(
-            image, n_clusters, method=method, color_space=color_space,
-            channel_axis=channel_axis, spatial_weight=spatial_weight, spacing=spacing,
-            mask=mask, seed=seed, n_init=n_init, max_iter=max_iter, tol=tol, callback=callback,
+            image,
+            n_clusters,
+            method=method,
+            color_space=color_space,
+            channel_axis=channel_axis,
+            spatial_weight=spatial_weight,
+            spacing=spacing,
+            mask=mask,
+            seed=seed,
+            n_init=n_init,
+            max_iter=max_iter,
+            tol=tol,
+            callback=callback,
         )
     started = time.perf_counter()
     prepared = prepare_image(image, channel_axis, mask)
     model, row_labels, rows = _fit(
-        [prepared], n_clusters, method, color_space, channel_axis, spatial_weight, spacing,
-        seed, n_init, max_iter, tol, callback,
+        [prepared],
+        n_clusters,
+        method,
+        color_space,
+        channel_axis,
+        spatial_weight,
+        spacing,
+        seed,
+        n_init,
+        max_iter,
+        tol,
+        callback,
     )
     pixel_labels = row_labels if rows.histogram is None else rows.histogram.take(row_labels)
     flat_labels = spread_labels(prepared, pixel_labels)
@@ -149,8 +169,9 @@ class FitOptions:
     seed: int | str  # the seed to record: drawn when None was given
     rng: np.random.Generator
 
-    def params(self, channel_axis, n_channels: int, fitted_dtype, fitted_images: int,
-               fitted_pixels: int) -> dict:
+    def params(
+        self, channel_axis, n_channels: int, fitted_dtype, fitted_images: int, fitted_pixels: int
+    ) -> dict:
         """The model's JSON parameters."""
         return {
             "n_clusters": self.n_clusters,
@@ -172,8 +193,18 @@ class FitOptions:
 
 
 def check_options(
-    n_clusters, method, color_space, spatial_weight, spacing, seed, n_init, max_iter, tol,
-    *, n_channels: int, spatial_ndim: int,
+    n_clusters,
+    method,
+    color_space,
+    spatial_weight,
+    spacing,
+    seed,
+    n_init,
+    max_iter,
+    tol,
+    *,
+    n_channels: int,
+    spatial_ndim: int,
 ) -> FitOptions:
     """Check the fitting options for an image of ``n_channels`` and ``spatial_ndim`` axes."""
     n_clusters = _check_n_clusters(n_clusters)
@@ -183,13 +214,33 @@ def check_options(
     spacing = ft.check_spacing(spacing, spatial_ndim)
     _check_method(method, color_space, n_channels, spatial_weight)
     seed_used, rng = _concrete_seed(seed)
-    return FitOptions(n_clusters, method, color_space, spatial_weight, spacing, n_init,
-                      max_iter, tol, seed_used, rng)
+    return FitOptions(
+        n_clusters,
+        method,
+        color_space,
+        spatial_weight,
+        spacing,
+        n_init,
+        max_iter,
+        tol,
+        seed_used,
+        rng,
+    )
 
 
 def _fit(
-    images: Sequence[PreparedImage], n_clusters, method, color_space, channel_axis,
-    spatial_weight, spacing, seed, n_init, max_iter, tol, callback,
+    images: Sequence[PreparedImage],
+    n_clusters,
+    method,
+    color_space,
+    channel_axis,
+    spatial_weight,
+    spacing,
+    seed,
+    n_init,
+    max_iter,
+    tol,
+    callback,
 ):
     """Fit a model on prepared images; also return the fitted rows and their labels."""
     first = images[0]
@@ -202,18 +253,30 @@ def _fit(
                 f"with {other.values.shape[1]}"
             )
     o = check_options(
-        n_clusters, method, color_space, spatial_weight, spacing, seed, n_init, max_iter, tol,
-        n_channels=n_channels, spatial_ndim=len(first.table.spatial_shape),
+        n_clusters,
+        method,
+        color_space,
+        spatial_weight,
+        spacing,
+        seed,
+        n_init,
+        max_iter,
+        tol,
+        n_channels=n_channels,
+        spatial_ndim=len(first.table.spatial_shape),
     )
     rows, recipe = model_.pixel_rows(
         [(p.values, p.table.spatial_shape, p.included) for p in images],
-        o.color_space, o.spatial_weight, o.spacing,
+        o.color_space,
+        o.spatial_weight,
+        o.spacing,
     )
     model, row_labels = model_.fit_rows(
         rows, recipe, o.n_clusters, o.method, o.n_init, o.max_iter, o.tol, o.rng, callback
     )
-    params = o.params(channel_axis, n_channels, first.image.dtype, len(images),
-                      sum(len(p.values) for p in images))
+    params = o.params(
+        channel_axis, n_channels, first.image.dtype, len(images), sum(len(p.values) for p in images)
+    )
     return dataclasses.replace(model, params=params), row_labels, rows
 
 
@@ -259,6 +322,16 @@ def fit(
         )
     prepared = [prepare_image(i, channel_axis, m) for i, m in zip(image_list, masks, strict=True)]
     return _fit(
-        prepared, n_clusters, method, color_space, channel_axis, spatial_weight, spacing,
-        seed, n_init, max_iter, tol, callback,
+        prepared,
+        n_clusters,
+        method,
+        color_space,
+        channel_axis,
+        spatial_weight,
+        spacing,
+        seed,
+        n_init,
+        max_iter,
+        tol,
+        callback,
     )[0]

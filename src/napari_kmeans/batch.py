@@ -46,8 +46,11 @@ def run_jobs(
     """
     for job in jobs:
         if job.prefix.name != job.image.stem:
-            print(f"note: {job.image}: outputs named {job.prefix.name}_* (another input has "
-                  "the same name)", file=sys.stderr)
+            print(
+                f"note: {job.image}: outputs named {job.prefix.name}_* (another input has "
+                "the same name)",
+                file=sys.stderr,
+            )
     failed = 0
     disable = True if no_progress else None  # None: only when stderr is a terminal
     with tqdm(jobs, desc=desc, unit="image", file=sys.stderr, disable=disable) as bar:
@@ -98,8 +101,8 @@ def load_mask(path: Path) -> np.ndarray:
 def mask_for(mask: np.ndarray, image: np.ndarray, channel_axis) -> np.ndarray:
     """``mask`` fitted to the image's spatial shape (a 2-D mask repeats over a stack's pages)."""
     axis = resolve_channel_axis(image, channel_axis)
-    spatial = image.shape if axis is None else image.shape[:axis] + image.shape[axis + 1:]
-    if mask.shape != spatial and mask.shape == spatial[-mask.ndim:]:
+    spatial = image.shape if axis is None else image.shape[:axis] + image.shape[axis + 1 :]
+    if mask.shape != spatial and mask.shape == spatial[-mask.ndim :]:
         return np.broadcast_to(mask, spatial)
     if mask.shape != spatial:
         raise ValueError(
@@ -147,7 +150,7 @@ def _distinguishing_names(paths: list[Path]) -> list[str]:
         for level in range(max(map(len, folders)) + 1):
             names = [
                 "_".join(
-                    [*parts[len(parts) - level:], path.stem]
+                    [*parts[len(parts) - level :], path.stem]
                     + ([path.suffix.lstrip(".")] if with_extension else [])
                 )
                 for path, parts in zip(paths, folders, strict=True)
@@ -181,7 +184,10 @@ def _segment(image, args: argparse.Namespace, mask: np.ndarray | None) -> Segmen
 
 
 def segment_lazily(
-    job: Job, args: argparse.Namespace, mask: np.ndarray | None, inputs: frozenset[Path],
+    job: Job,
+    args: argparse.Namespace,
+    mask: np.ndarray | None,
+    inputs: frozenset[Path],
     labels_path: Path | None = None,
 ) -> Segmentation:
     """Segment a TIFF or Zarr image chunk by chunk with dask; returns the segmentation.
@@ -204,8 +210,9 @@ def segment_lazily(
         "outputs": {"labels": str(labels_path.resolve()), "clusters": str(summary_path.resolve())},
         **seg.to_dict(),
     }
-    summary_path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
-                            encoding="utf-8")
+    summary_path.write_text(
+        json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     return seg
 
 
@@ -217,7 +224,10 @@ def refuse_input(path: Path, inputs: frozenset[Path]) -> Path:
 
 
 def write_outputs(
-    job: Job, seg: Segmentation, check: CrossCheck | None, inputs: frozenset[Path],
+    job: Job,
+    seg: Segmentation,
+    check: CrossCheck | None,
+    inputs: frozenset[Path],
     model: Path | None = None,
 ) -> dict:
     """Write labels, recolored image and JSON summary of one job; returns the JSON record.
@@ -225,6 +235,7 @@ def write_outputs(
     ``model`` is the model file the labels come from (recorded in the JSON), None for a fit.
     Refuses (ValueError) to write over any file in ``inputs`` (resolved paths).
     """
+
     def guarded(path: Path) -> Path:
         return refuse_input(path, inputs)
 
@@ -235,8 +246,9 @@ def write_outputs(
         save_image(labels_path, seg.labels)
     else:
         _save_tiff_pages(labels_path, seg.labels, colour=False)
-    recolored_path = _save_recolored(prefix + "_recolored", job.image.suffix, seg.recolored,
-                                     guarded)
+    recolored_path = _save_recolored(
+        prefix + "_recolored", job.image.suffix, seg.recolored, guarded
+    )
     record = {
         "input": str(job.image.resolve()),
         "outputs": {
@@ -250,8 +262,9 @@ def write_outputs(
         record["cross_check"] = check.to_dict()
     if model is not None:
         record["model"] = str(model.resolve())
-    summary_path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n",
-                            encoding="utf-8")
+    summary_path.write_text(
+        json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     return record
 
 

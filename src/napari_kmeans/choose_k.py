@@ -41,8 +41,13 @@ class KSuggestion:
 
 def _k_values(k_range, n_distinct: int) -> list[int]:
     try:
-        ks = sorted({int(k) for k in k_range if isinstance(k, Integral) and k is not True
-                     and k is not False})
+        ks = sorted(
+            {
+                int(k)
+                for k in k_range
+                if isinstance(k, Integral) and k is not True and k is not False
+            }
+        )
         complete = len(ks) == len(set(k_range))
     except TypeError:
         ks, complete = [], False
@@ -72,10 +77,12 @@ def _bic(inertia: float, counts: np.ndarray, d: int, floor: float) -> float:
 def _silhouette(feats: np.ndarray, labels: np.ndarray) -> float:
     """Mean silhouette (Rousseeuw 1987) of a sample, from its full distance matrix."""
     x = feats.astype(np.float64)
-    distance = np.sqrt(np.maximum(
-        np.einsum("ij,ij->i", x, x)[:, None] - 2 * x @ x.T + np.einsum("ij,ij->i", x, x)[None],
-        0,
-    ))
+    distance = np.sqrt(
+        np.maximum(
+            np.einsum("ij,ij->i", x, x)[:, None] - 2 * x @ x.T + np.einsum("ij,ij->i", x, x)[None],
+            0,
+        )
+    )
     clusters = np.unique(labels)
     member = labels[:, None] == clusters[None]  # (s, k)
     sizes = member.sum(axis=0)
@@ -132,14 +139,17 @@ def suggest_k(
     spacing = (1.0,) * len(prepared.table.spatial_shape)
     rows, recipe = model_.pixel_rows(
         [(prepared.values, prepared.table.spatial_shape, prepared.included)],
-        color_space, 0.0, spacing,
+        color_space,
+        0.0,
+        spacing,
     )
     feats = rows.features
     weights = np.ones(len(feats)) if rows.weights is None else rows.weights.astype(np.float64)
     n_distinct = len(np.unique(feats, axis=0))
     if n_distinct == 1:
-        return KSuggestion((1,), (0.0,), (math.nan,), (math.nan,), 1,
-                           "the image has a single value: one cluster")
+        return KSuggestion(
+            (1,), (0.0,), (math.nan,), (math.nan,), 1, "the image has a single value: one cluster"
+        )
     if k_range is None:
         k_range = range(2, min(12, n_distinct) + 1)
     ks = _k_values(k_range, n_distinct)
@@ -149,9 +159,7 @@ def suggest_k(
     floor = 1e-12 * float(np.var(feats[sample].astype(np.float64), axis=0).mean() or 1.0)
     inertias, silhouettes, bics = [], [], []
     for k in ks:
-        model, labels = model_.fit_rows(
-            rows, recipe, k, method, "auto", 300, 1e-5, rng, None
-        )
+        model, labels = model_.fit_rows(rows, recipe, k, method, "auto", 300, 1e-5, rng, None)
         inertias.append(model.inertia)
         bics.append(_bic(model.inertia, model.counts, feats.shape[1], floor))
         sample_labels = labels[sample]
@@ -165,5 +173,6 @@ def suggest_k(
         f"{PARSIMONY:.0%} of the BIC range from the lowest (k={ks[lowest]})"
         + ("" if math.isnan(silhouettes[best]) else f"; its silhouette is {silhouettes[best]:.3f}")
     )
-    return KSuggestion(tuple(ks), tuple(inertias), tuple(silhouettes), tuple(bics), ks[best],
-                       reason)
+    return KSuggestion(
+        tuple(ks), tuple(inertias), tuple(silhouettes), tuple(bics), ks[best], reason
+    )

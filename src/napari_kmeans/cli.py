@@ -166,63 +166,137 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
         epilog=_SEGMENT_EXAMPLES,
         formatter_class=_HelpFormatter,
     )
-    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE",
-                        help="image files: PNG, JPEG, TIFF (multi-page too), BMP, WebP, ...")
-    parser.add_argument("-k", "--n-clusters", type=_int_at_least(1), default=5, metavar="K",
-                        help="number of clusters, an integer >= 1")
-    parser.add_argument("--method", choices=METHODS, default="kmeans++",
-                        help="kmeans++: greedy k-means++ seeding then Lloyd iterations; "
-                             "optimal: the global optimum, for one feature only (a grey image "
-                             "or --color-space gray, and --spatial-weight 0)")
-    parser.add_argument("--color-space", choices=COLOR_SPACES, default="rgb",
-                        help="features to cluster: the image's own values (rgb), CIELAB (lab, "
-                             "RGB images only) or luma (gray)")
-    parser.add_argument("--channel-axis", type=_channel_axis, default="auto",
-                        metavar="{auto,none,INT}",
-                        help="auto: a last axis of 3 or 4 is RGB(A); none: every value is one "
-                             "pixel; INT: that axis holds the channels (e.g. 0 for a stack "
-                             "whose pages are channels)")
-    parser.add_argument("--spatial-weight", type=_non_negative_float, default=0.0, metavar="W",
-                        help="a number >= 0; adds pixel coordinates as features, 1 makes the "
-                             "image's largest extent weigh as much as the full colour range")
-    parser.add_argument("--spacing", type=_spacing, default=None, metavar="S,S[,S]",
-                        help="pixel size per spatial axis for --spatial-weight, comma-separated "
-                             "positive numbers (default: all 1)")
-    parser.add_argument("--mask", type=Path, default=None, metavar="MASK",
-                        help="image file of the same height and width as each IMAGE (a 2-D "
-                             "mask applies to every page of a stack); non-zero pixels (any "
-                             "colour channel, alpha ignored) are clustered, the others get "
-                             "label 0 and keep their value (default: no mask)")
-    parser.add_argument("--seed", type=_seed, default=0, metavar="{INT,none}",
-                        help="random seed, an integer >= 0; none draws one (recorded in the "
-                             "JSON, so the run can be repeated)")
-    parser.add_argument("--n-init", type=_n_init, default="auto", metavar="{auto,INT}",
-                        help="k-means++ runs, the best is kept: an integer >= 1, or auto "
-                             "(three starts; on large inputs converged on a sample, the best "
-                             "continuing on every pixel)")
-    parser.add_argument("--max-iter", type=_int_at_least(1), default=300, metavar="N",
-                        help="maximum Lloyd iterations per restart, an integer >= 1")
-    parser.add_argument("--tol", type=_non_negative_float, default=1e-5, metavar="TOL",
-                        help="stop when the summed squared centre shift is at most TOL times "
-                             "the mean feature variance; a number >= 0")
-    parser.add_argument("--cross-check", action="store_true",
-                        help="also run OpenCV's cv2.kmeans on the same features and record the "
-                             "adjusted Rand index, inertia ratio and timings in the JSON")
-    parser.add_argument("--out", type=Path, default=None, metavar="DIR|LABELS.zarr",
-                        help="folder for the outputs, created if missing, or a .zarr store for "
-                             "the labels of one IMAGE read and segmented chunk by chunk "
-                             "(default: next to each input)")
-    parser.add_argument("--save-model", type=Path, default=None, metavar="MODEL.json",
-                        help="also save the fitted model, for 'napari-kmeans apply' and "
-                             "napari_kmeans.load_model; takes exactly one IMAGE (fit on one "
-                             "image, apply to many) (default: not saved)")
+    parser.add_argument(
+        "images",
+        nargs="+",
+        type=Path,
+        metavar="IMAGE",
+        help="image files: PNG, JPEG, TIFF (multi-page too), BMP, WebP, ...",
+    )
+    parser.add_argument(
+        "-k",
+        "--n-clusters",
+        type=_int_at_least(1),
+        default=5,
+        metavar="K",
+        help="number of clusters, an integer >= 1",
+    )
+    parser.add_argument(
+        "--method",
+        choices=METHODS,
+        default="kmeans++",
+        help="kmeans++: greedy k-means++ seeding then Lloyd iterations; "
+        "optimal: the global optimum, for one feature only (a grey image "
+        "or --color-space gray, and --spatial-weight 0)",
+    )
+    parser.add_argument(
+        "--color-space",
+        choices=COLOR_SPACES,
+        default="rgb",
+        help="features to cluster: the image's own values (rgb), CIELAB (lab, "
+        "RGB images only) or luma (gray)",
+    )
+    parser.add_argument(
+        "--channel-axis",
+        type=_channel_axis,
+        default="auto",
+        metavar="{auto,none,INT}",
+        help="auto: a last axis of 3 or 4 is RGB(A); none: every value is one "
+        "pixel; INT: that axis holds the channels (e.g. 0 for a stack "
+        "whose pages are channels)",
+    )
+    parser.add_argument(
+        "--spatial-weight",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="W",
+        help="a number >= 0; adds pixel coordinates as features, 1 makes the "
+        "image's largest extent weigh as much as the full colour range",
+    )
+    parser.add_argument(
+        "--spacing",
+        type=_spacing,
+        default=None,
+        metavar="S,S[,S]",
+        help="pixel size per spatial axis for --spatial-weight, comma-separated "
+        "positive numbers (default: all 1)",
+    )
+    parser.add_argument(
+        "--mask",
+        type=Path,
+        default=None,
+        metavar="MASK",
+        help="image file of the same height and width as each IMAGE (a 2-D "
+        "mask applies to every page of a stack); non-zero pixels (any "
+        "colour channel, alpha ignored) are clustered, the others get "
+        "label 0 and keep their value (default: no mask)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=_seed,
+        default=0,
+        metavar="{INT,none}",
+        help="random seed, an integer >= 0; none draws one (recorded in the "
+        "JSON, so the run can be repeated)",
+    )
+    parser.add_argument(
+        "--n-init",
+        type=_n_init,
+        default="auto",
+        metavar="{auto,INT}",
+        help="k-means++ runs, the best is kept: an integer >= 1, or auto "
+        "(three starts; on large inputs converged on a sample, the best "
+        "continuing on every pixel)",
+    )
+    parser.add_argument(
+        "--max-iter",
+        type=_int_at_least(1),
+        default=300,
+        metavar="N",
+        help="maximum Lloyd iterations per restart, an integer >= 1",
+    )
+    parser.add_argument(
+        "--tol",
+        type=_non_negative_float,
+        default=1e-5,
+        metavar="TOL",
+        help="stop when the summed squared centre shift is at most TOL times "
+        "the mean feature variance; a number >= 0",
+    )
+    parser.add_argument(
+        "--cross-check",
+        action="store_true",
+        help="also run OpenCV's cv2.kmeans on the same features and record the "
+        "adjusted Rand index, inertia ratio and timings in the JSON",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR|LABELS.zarr",
+        help="folder for the outputs, created if missing, or a .zarr store for "
+        "the labels of one IMAGE read and segmented chunk by chunk "
+        "(default: next to each input)",
+    )
+    parser.add_argument(
+        "--save-model",
+        type=Path,
+        default=None,
+        metavar="MODEL.json",
+        help="also save the fitted model, for 'napari-kmeans apply' and "
+        "napari_kmeans.load_model; takes exactly one IMAGE (fit on one "
+        "image, apply to many) (default: not saved)",
+    )
     _add_progress_option(parser)
     parser.set_defaults(run=run_segment)
 
 
 def _add_progress_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--no-progress", action="store_true",
-                        help="no progress bar (it is shown on stderr when stderr is a terminal)")
+    parser.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (it is shown on stderr when stderr is a terminal)",
+    )
 
 
 def _add_gui_command(commands: argparse._SubParsersAction) -> None:
@@ -230,13 +304,14 @@ def _add_gui_command(commands: argparse._SubParsersAction) -> None:
         "gui",
         help="open napari with the images and the k-means widget docked",
         description="Open napari with each IMAGE as a layer (read with OpenCV, RGB order, "
-                    "depth kept) and the 'K-means segmentation' widget docked. Needs the "
-                    "napari extra: pip install 'napari-kmeans[all]'.",
+        "depth kept) and the 'K-means segmentation' widget docked. Needs the "
+        "napari extra: pip install 'napari-kmeans[all]'.",
         epilog="example:\n  napari-kmeans gui sample_data/ihc_slide.png",
         formatter_class=_HelpFormatter,
     )
-    parser.add_argument("images", nargs="*", type=Path, metavar="IMAGE",
-                        help="image files to open (optional)")
+    parser.add_argument(
+        "images", nargs="*", type=Path, metavar="IMAGE", help="image files to open (optional)"
+    )
     parser.set_defaults(run=run_gui)
 
 
@@ -275,21 +350,39 @@ def _add_apply_command(commands: argparse._SubParsersAction) -> None:
         help="label image files with a saved model",
         description=_APPLY_DESCRIPTION,
         epilog="examples:\n"
-               "  napari-kmeans segment reference.png -k 4 --save-model stains.json\n"
-               "  napari-kmeans apply --model stains.json slides/*.png --out labelled",
+        "  napari-kmeans segment reference.png -k 4 --save-model stains.json\n"
+        "  napari-kmeans apply --model stains.json slides/*.png --out labelled",
         formatter_class=_HelpFormatter,
     )
-    parser.add_argument("--model", type=Path, required=True, metavar="MODEL.json",
-                        help="a model file saved by 'segment --save-model' or "
-                             "KMeansModel.save")
-    parser.add_argument("images", nargs="+", type=Path, metavar="IMAGE",
-                        help="image files of the model's kind (channels and dtype)")
-    parser.add_argument("--mask", type=Path, default=None, metavar="MASK",
-                        help="as for 'segment': non-zero pixels are labelled, the others get "
-                             "label 0 and keep their value (default: no mask)")
-    parser.add_argument("--out", type=Path, default=None, metavar="DIR",
-                        help="folder for the outputs, created if missing (default: next to "
-                             "each input)")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        required=True,
+        metavar="MODEL.json",
+        help="a model file saved by 'segment --save-model' or KMeansModel.save",
+    )
+    parser.add_argument(
+        "images",
+        nargs="+",
+        type=Path,
+        metavar="IMAGE",
+        help="image files of the model's kind (channels and dtype)",
+    )
+    parser.add_argument(
+        "--mask",
+        type=Path,
+        default=None,
+        metavar="MASK",
+        help="as for 'segment': non-zero pixels are labelled, the others get "
+        "label 0 and keep their value (default: no mask)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder for the outputs, created if missing (default: next to each input)",
+    )
     _add_progress_option(parser)
     parser.set_defaults(run=run_apply)
 
@@ -308,12 +401,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Image segmentation by k-means++ clustering of pixels.",
         epilog="example:\n  napari-kmeans segment photo.jpg -k 5 --color-space lab\n\n"
-               f"'{PROG} COMMAND --help' lists a command's options.",
+        f"'{PROG} COMMAND --help' lists a command's options.",
         formatter_class=_HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND",
-                                     required=True)
+    commands = parser.add_subparsers(
+        title="commands", dest="command", metavar="COMMAND", required=True
+    )
     for add_command in _COMMANDS:
         add_command(commands)
     return parser
@@ -351,11 +445,15 @@ def run_segment(args: argparse.Namespace) -> int:
     """Segment every input of ``args``; exit status 1 if any failed."""
     zarr_out = is_zarr(args.out)
     if zarr_out and len({image.resolve() for image in args.images}) != 1:
-        raise UsageError(f"--out {args.out}: a .zarr output holds the labels of one IMAGE; "
-                         "give a folder for several")
+        raise UsageError(
+            f"--out {args.out}: a .zarr output holds the labels of one IMAGE; "
+            "give a folder for several"
+        )
     if args.save_model is not None and len({image.resolve() for image in args.images}) != 1:
-        raise UsageError(f"--save-model {args.save_model}: a model is fitted on one IMAGE; "
-                         "save it from one and label the others with 'napari-kmeans apply'")
+        raise UsageError(
+            f"--save-model {args.save_model}: a model is fitted on one IMAGE; "
+            "save it from one and label the others with 'napari-kmeans apply'"
+        )
     out_dir = prepare_out_dir(args.out.parent if zarr_out else args.out)
     mask = None if args.mask is None else load_mask(args.mask)
     jobs = plan_outputs(args.images, out_dir)

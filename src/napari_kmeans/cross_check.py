@@ -48,8 +48,12 @@ def _feature_rows(image: np.ndarray, seg: Segmentation) -> tuple[np.ndarray, np.
     if p["spatial_weight"] > 0:
         value_range = float(np.ptp(feats, axis=0).max()) or 1.0
         coords = ft.coordinate_features(
-            table.spatial_shape, tuple(p["spacing"]), p["spatial_weight"], value_range,
-            included, np.dtype(np.float32),
+            table.spatial_shape,
+            tuple(p["spacing"]),
+            p["spatial_weight"],
+            value_range,
+            included,
+            np.dtype(np.float32),
         )
         feats = np.concatenate([feats, coords], axis=1)
     ours = flat_labels if included is None else flat_labels[included]

@@ -162,8 +162,7 @@ def check_spacing(spacing, spatial_ndim: int) -> tuple[float, ...]:
         return (1.0,) * spatial_ndim
     values = tuple(np.atleast_1d(np.asarray(spacing, dtype=object)).tolist())
     ok = len(values) == spatial_ndim and all(
-        isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) and v > 0
-        for v in values
+        isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) and v > 0 for v in values
     )
     if not ok:
         raise ValueError(

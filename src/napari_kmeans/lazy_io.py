@@ -64,8 +64,9 @@ def open_lazy(path, *, channel_axis=None) -> da.Array:
         raise ImageLoadError(
             f"cannot load image '{path}': not a readable TIFF or Zarr array ({reason})"
         ) from error
-    axis = ft.resolve_channel_axis(SimpleNamespace(ndim=stored.ndim, shape=stored.shape),
-                                   channel_axis)
+    axis = ft.resolve_channel_axis(
+        SimpleNamespace(ndim=stored.ndim, shape=stored.shape), channel_axis
+    )
     wanted = tuple(-1 if i == axis else "auto" for i in range(stored.ndim))
     chunks = da.core.normalize_chunks(
         wanted, stored.shape, limit=CHUNK_BYTES, dtype=stored.dtype, previous_chunks=stored.chunks
@@ -137,12 +138,19 @@ def write_labels_zarr(labels: da.Array, path, *, progress: bool | None = True) -
         str(path), mode="w", shape=labels.shape, chunks=regular, dtype=labels.dtype, fill_value=0
     )
     written = labels.map_blocks(
-        partial(_write_block, target=target), dtype=bool, chunks=(1,) * labels.ndim,
+        partial(_write_block, target=target),
+        dtype=bool,
+        chunks=(1,) * labels.ndim,
         token="napari-kmeans-write",
     )
     tasks = list(written.to_delayed().ravel())
-    with tqdm(total=len(tasks), desc="labels", unit="chunk", file=sys.stderr,
-              disable=None if progress is None else not progress) as bar:
+    with tqdm(
+        total=len(tasks),
+        desc="labels",
+        unit="chunk",
+        file=sys.stderr,
+        disable=None if progress is None else not progress,
+    ) as bar:
         client = _active_client()
         if client is not None:
             from distributed import as_completed

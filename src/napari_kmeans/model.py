@@ -8,11 +8,10 @@ chunk by chunk with the same model. Models are saved as small JSON files.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,7 +22,6 @@ from .engine.histogram import Histogram, histogram
 from .engine.lloyd import IterationCallback
 from .engine.optimal1d import optimal_kmeans_1d
 from .result import PreparedImage, Segmentation, prepare_image, recolor, spread_labels
-from .versions import library_versions
 
 
 @dataclass(frozen=True)
@@ -51,14 +49,6 @@ class FeatureRecipe:
             spatial_shape, self.spacing, self.spatial_weight, self.value_range, pixels, self.dtype
         )
         return np.concatenate([feats, coords], axis=1)
-
-
-MODEL_FORMAT = "napari-kmeans-model"
-MODEL_VERSION = 1
-
-
-class ModelFileError(ValueError):
-    """A model file could not be read; the message names the file and the reason."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,12 +121,17 @@ class KMeansModel:
         labels, counts, inertia = self.assign(
             prepared.values, prepared.table.spatial_shape, prepared.included
         )
-        return self.segmentation(prepared, spread_labels(prepared, labels), counts, inertia,
-                                 started)
+        return self.segmentation(
+            prepared, spread_labels(prepared, labels), counts, inertia, started
+        )
 
     def segmentation(
-        self, prepared: PreparedImage, flat_labels: np.ndarray, counts: np.ndarray,
-        inertia: float, started: float,
+        self,
+        prepared: PreparedImage,
+        flat_labels: np.ndarray,
+        counts: np.ndarray,
+        inertia: float,
+        started: float,
     ) -> Segmentation:
         """The :class:`Segmentation` of a prepared image labelled by this model."""
         image = prepared.image
@@ -182,78 +177,11 @@ class KMeansModel:
                 f"{dtype} image: convert the image, or fit with color_space='lab'"
             )
 
-    def to_dict(self) -> dict:
-        """JSON-serialisable content of the model file."""
-        recipe = asdict(self.recipe)
-        recipe["dtype"] = str(self.recipe.dtype)
-        recipe["spacing"] = list(self.recipe.spacing)
-        return {
-            "format": MODEL_FORMAT,
-            "version": MODEL_VERSION,
-            "recipe": recipe,
-            "centers": self.centers.tolist(),
-            "palette": self.palette.tolist(),
-            "counts": self.counts.tolist(),
-            "inertia": self.inertia,
-            "n_iter": self.n_iter,
-            "params": self.params,
-        }
-
     def save(self, path: str | os.PathLike) -> None:
-        """Write the model as a small human-readable JSON file."""
-        text = json.dumps(self.to_dict(), indent=1)
-        with open(path, "w", encoding="utf-8") as file:
-            file.write(text + "\n")
+        """Write the model as a small human-readable JSON file (see ``model_file``)."""
+        from .model_file import save_model
 
-
-def load_model(path: str | os.PathLike) -> KMeansModel:
-    """Read a model written by :meth:`KMeansModel.save`.
-
-    Raises :class:`ModelFileError` (a ``ValueError``) naming the file when it is missing,
-    not a model, corrupted or from a newer format version.
-    """
-    try:
-        with open(path, encoding="utf-8") as file:
-            data = json.load(file)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelFileError(f"cannot read model file '{path}': {error}") from None
-    if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
-        raise ModelFileError(f"'{path}' is not a napari-kmeans model file")
-    version = data.get("version")
-    if not isinstance(version, int) or version > MODEL_VERSION:
-        raise ModelFileError(
-            f"model file '{path}' has format version {version!r}; this napari-kmeans "
-            f"({library_versions()['napari_kmeans']}) reads versions up to {MODEL_VERSION}: "
-            "upgrade napari-kmeans"
-        )
-    try:
-        r = data["recipe"]
-        recipe = FeatureRecipe(
-            color_space=ft.check_color_space(r["color_space"], 3 if r["color_space"] == "lab"
-                                             else 1),
-            spatial_weight=float(r["spatial_weight"]),
-            spacing=tuple(float(v) for v in r["spacing"]),
-            value_range=float(r["value_range"]),
-            dtype=np.dtype(r["dtype"]),
-        )
-        centers = np.array(data["centers"], dtype=np.float64)
-        palette = np.array(data["palette"], dtype=np.float64)
-        counts = np.array(data["counts"], dtype=np.int64)
-        k = len(centers)
-        consistent = (
-            centers.ndim == 2 and palette.ndim == 2 and k >= 1
-            and len(palette) == k and counts.shape == (k,)
-            and np.isfinite(centers).all() and np.isfinite(palette).all()
-            and palette.shape[1] == data["params"]["n_channels"]
-        )
-        if not consistent:
-            raise ValueError("centres, palette and counts do not agree")
-        return KMeansModel(
-            recipe, centers, palette, counts, float(data["inertia"]), int(data["n_iter"]),
-            dict(data["params"]),
-        )
-    except (KeyError, TypeError, ValueError) as error:
-        raise ModelFileError(f"model file '{path}' is corrupted: {error}") from None
+        save_model(self, path)
 
 
 @dataclass(frozen=True)
@@ -288,8 +216,9 @@ def pixel_rows(
     recipe = FeatureRecipe(color_space, spatial_weight, spacing, value_range or 1.0, dtype)
     if spatial_weight > 0:
         coords = [
-            ft.coordinate_features(shape, spacing, spatial_weight, recipe.value_range, pixels,
-                                   dtype)
+            ft.coordinate_features(
+                shape, spacing, spatial_weight, recipe.value_range, pixels, dtype
+            )
             for _, shape, pixels in parts
         ]
         colour = np.concatenate([colour, np.concatenate(coords)], axis=1)
@@ -348,8 +277,14 @@ def fit_rows(
     else:
         try:
             result = kmeans(
-                feats, n_clusters, sample_weight=weights, n_init=n_init,
-                max_iter=max_iter, tol=tol, seed=rng, callback=callback,
+                feats,
+                n_clusters,
+                sample_weight=weights,
+                n_init=n_init,
+                max_iter=max_iter,
+                tol=tol,
+                seed=rng,
+                callback=callback,
             )
         except TooFewDistinctRows as err:
             raise _too_many_clusters(n_clusters, err.n_distinct, "feature vectors") from None

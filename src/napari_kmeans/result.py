@@ -141,7 +141,10 @@ def _gather_rows(table: np.ndarray, index: np.ndarray) -> np.ndarray:
 
 
 def recolor(
-    image: np.ndarray, table: ft.PixelTable, flat_labels: np.ndarray, palette: np.ndarray,
+    image: np.ndarray,
+    table: ft.PixelTable,
+    flat_labels: np.ndarray,
+    palette: np.ndarray,
     masked: bool,
 ) -> np.ndarray:
     """The image with every clustered pixel's channels replaced by its palette colour."""

@@ -76,8 +76,8 @@ def _layout(image: da.Array, channel_axis) -> _Layout:
         )
     n_channels = image.shape[axis]
     rgba = isinstance(channel_axis, str) and n_channels == 4
-    spatial_shape = image.shape[:axis] + image.shape[axis + 1:]
-    spatial_chunks = image.chunks[:axis] + image.chunks[axis + 1:]
+    spatial_shape = image.shape[:axis] + image.shape[axis + 1 :]
+    spatial_chunks = image.chunks[:axis] + image.chunks[axis + 1 :]
     # "auto" found a full last axis of 3 or 4 channels: a chunk resolves it the same way
     block_axis = "auto" if isinstance(channel_axis, str) else axis
     return _Layout(axis, block_axis, n_channels - rgba, spatial_shape, spatial_chunks)
@@ -170,7 +170,7 @@ def _block_sample(block, mask_block, ranks, offset, layout: _Layout):
 
 def _spatial_shape(block: np.ndarray, layout: _Layout) -> tuple[int, ...]:
     shape = block.shape
-    return shape if layout.axis is None else shape[:layout.axis] + shape[layout.axis + 1:]
+    return shape if layout.axis is None else shape[: layout.axis] + shape[layout.axis + 1 :]
 
 
 def _block_labels(block, mask_block=None, *, model, layout: _Layout, block_id=None):
@@ -228,7 +228,7 @@ def _block_grids(image: da.Array, mask: da.Array | None, layout: _Layout):
 def _tree_reduce(parts: list, combine):
     while len(parts) > 1:
         parts = [
-            dask.delayed(combine)(parts[i:i + _MERGE_FAN_IN])
+            dask.delayed(combine)(parts[i : i + _MERGE_FAN_IN])
             for i in range(0, len(parts), _MERGE_FAN_IN)
         ]
     return parts[0]
@@ -245,7 +245,7 @@ def _pooled_histogram(image, mask, layout, spacing, color_space):
         dask.delayed(_block_histogram)(b, m, layout)
         for b, m in zip(blocks.ravel(), masks.ravel(), strict=True)
     ]
-    (distinct, counts), = dask.compute(_tree_reduce(parts, _merge_histograms))
+    ((distinct, counts),) = dask.compute(_tree_reduce(parts, _merge_histograms))
     if len(distinct) == 0:
         raise _no_pixel_left()
     rows, recipe = model_.pixel_rows([(distinct, (), None)], color_space, 0.0, spacing, counts)
@@ -283,8 +283,11 @@ def _sample(image, mask, layout, sample_size, rng):
     cuts = np.searchsorted(block_of, np.arange(len(grid) + 1))
     parts = [
         dask.delayed(_block_sample)(
-            blocks[index], masks[index], ranks[cuts[b]:cuts[b + 1]] - starts[b],
-            layout.offset(index), layout,
+            blocks[index],
+            masks[index],
+            ranks[cuts[b] : cuts[b + 1]] - starts[b],
+            layout.offset(index),
+            layout,
         )
         for b, index in enumerate(grid)
         if cuts[b + 1] > cuts[b]
@@ -299,12 +302,14 @@ def _sample(image, mask, layout, sample_size, rng):
 def _all_pixel_statistics(image, mask, layout, model):
     """Counts, palette and inertia of ``model`` over every included pixel (one pass)."""
     blocks, masks = _block_grids(image, mask, layout)
-    stats = dask.compute(*[
-        dask.delayed(partial(_block_stats, model=model, layout=layout))(
-            blocks[index], masks[index], layout.offset(index)
-        )
-        for index in np.ndindex(blocks.shape)
-    ])
+    stats = dask.compute(
+        *[
+            dask.delayed(partial(_block_stats, model=model, layout=layout))(
+                blocks[index], masks[index], layout.offset(index)
+            )
+            for index in np.ndindex(blocks.shape)
+        ]
+    )
     bad = sum(s[3] for s in stats)
     if bad:
         raise ValueError(
@@ -384,8 +389,17 @@ def segment_dask(
     sample_size = _check_sample_size(sample_size)
     layout = _layout(image, channel_axis)
     o = api.check_options(
-        n_clusters, method, color_space, spatial_weight, spacing, seed, n_init, max_iter, tol,
-        n_channels=layout.n_channels, spatial_ndim=len(layout.spatial_shape),
+        n_clusters,
+        method,
+        color_space,
+        spatial_weight,
+        spacing,
+        seed,
+        n_init,
+        max_iter,
+        tol,
+        n_channels=layout.n_channels,
+        spatial_ndim=len(layout.spatial_shape),
     )
     lazy_mask = _lazy_mask(mask, layout)
 
@@ -395,9 +409,7 @@ def segment_dask(
         )[0]
 
     if image.dtype.kind in "ui" and o.spatial_weight == 0:
-        rows, recipe, fitted = _pooled_histogram(
-            image, lazy_mask, layout, o.spacing, o.color_space
-        )
+        rows, recipe, fitted = _pooled_histogram(image, lazy_mask, layout, o.spacing, o.color_space)
         model = fit(rows, recipe)
     else:
         values, pixels = _sample(image, lazy_mask, layout, sample_size, o.rng)
@@ -416,7 +428,8 @@ def segment_dask(
     mask_nd = None if lazy_mask is None else _with_channel_axis(lazy_mask, layout)
     labels = da.map_blocks(
         partial(_block_labels, model=model, layout=layout),
-        image, *([] if mask_nd is None else [mask_nd]),
+        image,
+        *([] if mask_nd is None else [mask_nd]),
         drop_axis=[] if layout.axis is None else [layout.axis],
         chunks=layout.spatial_chunks,
         dtype=model.label_dtype,
@@ -424,10 +437,9 @@ def segment_dask(
         token="napari-kmeans-labels",
     )
     recolored = da.map_blocks(
-        partial(
-            _block_recolored, palette=model.palette, layout=layout, masked=mask is not None
-        ),
-        image, _with_channel_axis(labels, layout),
+        partial(_block_recolored, palette=model.palette, layout=layout, masked=mask is not None),
+        image,
+        _with_channel_axis(labels, layout),
         dtype=image.dtype,
         meta=np.empty((0,) * image.ndim, image.dtype),
         token="napari-kmeans-recolored",

@@ -57,7 +57,10 @@ class SegmentationJob:
         self, callback: Callable[[int, float], object] | None = None
     ) -> tuple[Segmentation, CrossCheck | None]:
         seg = segment(
-            self.image, channel_axis=self.channel_axis, mask=self.mask, callback=callback,
+            self.image,
+            channel_axis=self.channel_axis,
+            mask=self.mask,
+            callback=callback,
             **self.options,
         )
         if not self.cross_check:
@@ -116,7 +119,10 @@ def _image_layers(viewer, layers: LayerRef | Sequence[LayerRef]) -> tuple[Image,
 def _data_to_world(layer: Layer) -> np.ndarray:
     """Homogeneous matrix from the layer's data coordinates to world coordinates."""
     own = Affine(
-        scale=layer.scale, translate=layer.translate, rotate=layer.rotate, shear=layer.shear,
+        scale=layer.scale,
+        translate=layer.translate,
+        rotate=layer.rotate,
+        shear=layer.shear,
         ndim=layer.ndim,
     )
     return layer.affine.affine_matrix @ own.affine_matrix
@@ -302,14 +308,20 @@ def show(
         recolored = [(layer, seg.recolored[..., c]) for c, layer in enumerate(job.sources)]
     images = [
         _upsert(
-            viewer, f"{layer.name} k-means recolored", Image, data,
+            viewer,
+            f"{layer.name} k-means recolored",
+            Image,
+            data,
             {**_display(layer), **placement, "metadata": metadata},
         )
         for layer, data in recolored
     ]
     colormap = labels_colormap(display_colors(job.sources, seg.palette))
     labels = _upsert(
-        viewer, f"{job.name} k-means labels", Labels, seg.labels,
+        viewer,
+        f"{job.name} k-means labels",
+        Labels,
+        seg.labels,
         {"colormap": colormap, **placement, "metadata": metadata},
     )
     return labels, images
@@ -323,7 +335,10 @@ def mask_from_clusters(viewer, labels: Labels, clusters: Sequence[int]) -> Label
     data = np.where(np.isin(labels.data, chosen), labels.data, 0).astype(labels.data.dtype)
     stem = labels.name.removesuffix(" labels")
     return _upsert(
-        viewer, f"{stem} clusters {', '.join(map(str, chosen))}", Labels, data,
+        viewer,
+        f"{stem} clusters {', '.join(map(str, chosen))}",
+        Labels,
+        data,
         {"colormap": labels.colormap, **_placement(labels), "metadata": dict(labels.metadata)},
     )
 
@@ -364,8 +379,13 @@ def segment_layer(
     >>> seg = napari_kmeans.segment_layer(viewer, "synthetic_cells_16bit", 4)  # doctest: +SKIP
     """
     job = prepare(
-        viewer, layers, mask=mask, current_slice=current_slice, cross_check=cross_check,
-        n_clusters=n_clusters, **options,
+        viewer,
+        layers,
+        mask=mask,
+        current_slice=current_slice,
+        cross_check=cross_check,
+        n_clusters=n_clusters,
+        **options,
     )
     seg, check = job.run()
     show(viewer, job, seg, check)

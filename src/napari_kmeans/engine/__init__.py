@@ -133,9 +133,12 @@ def _plusplus_start(
         try:
             runs = [
                 run_lloyd(
-                    sample, sample_w,
+                    sample,
+                    sample_w,
                     greedy_kmeans_plusplus(sample, n_clusters, weights[rows], rng),
-                    max_iter, tol_abs, callback,
+                    max_iter,
+                    tol_abs,
+                    callback,
                 )
                 for _ in range(n_starts)
             ]
@@ -242,7 +245,14 @@ def kmeans(
                 raise ValueError(f"n_clusters={n_clusters} is more than the {n} rows of X")
             try:
                 centers = _plusplus_start(
-                    columns, w, weights, n_clusters, max_iter, tol_abs, rng, sample_starts,
+                    columns,
+                    w,
+                    weights,
+                    n_clusters,
+                    max_iter,
+                    tol_abs,
+                    rng,
+                    sample_starts,
                     callback,
                 )
             except TooFewDistinctRows:

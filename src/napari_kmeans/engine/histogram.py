@@ -85,8 +85,12 @@ def _unpack(keys: np.ndarray, dtype: np.dtype, n_channels: int) -> np.ndarray:
     return _to_unsigned(values).view(dtype) if np.dtype(dtype).kind == "i" else values
 
 
-_OPENCV_KINDS = {(np.dtype(np.uint8), 1), (np.dtype(np.uint8), 2), (np.dtype(np.uint8), 3),
-                 (np.dtype(np.uint16), 1)}
+_OPENCV_KINDS = {
+    (np.dtype(np.uint8), 1),
+    (np.dtype(np.uint8), 2),
+    (np.dtype(np.uint8), 3),
+    (np.dtype(np.uint16), 1),
+}
 _COUNT_BLOCK = (1 << 24) - 1  # rows per counting pass: float32 counts stay exact
 
 
@@ -98,7 +102,7 @@ def _table_counts(rows: np.ndarray, total_bits: int) -> np.ndarray:
     bins = 1 << _bits(rows.dtype)
     counts = None
     for start in range(0, len(rows), _COUNT_BLOCK):
-        block = rows[start:start + _COUNT_BLOCK]
+        block = rows[start : start + _COUNT_BLOCK]
         if opencv:  # OpenCV counts in parallel
             image = np.ascontiguousarray(block).reshape(-1, 1, n_channels)
             part = cv2.calcHist(

@@ -61,7 +61,8 @@ class _Bounds:
         """Inertia of the current labels about ``centers``, from the per-cluster sums (for
         progress reports: the expansion loses digits when the data sit far from 0)."""
         per_cluster = (
-            self.sqnorm - 2 * np.einsum("kd,kd->k", centers, self.sums)
+            self.sqnorm
+            - 2 * np.einsum("kd,kd->k", centers, self.sums)
             + self.total * np.einsum("kd,kd->k", centers, centers)
         )
         return float(per_cluster.sum())
@@ -105,8 +106,9 @@ class _Bounds:
         if not changes:
             return 0
         delta = _add([c[0] for c in changes])
-        self.sums, self.total, self.sqnorm = (a + b for a, b in zip(
-            (self.sums, self.total, self.sqnorm), delta, strict=True))
+        self.sums, self.total, self.sqnorm = (
+            a + b for a, b in zip((self.sums, self.total, self.sqnorm), delta, strict=True)
+        )
         return sum(c[1] for c in changes)
 
 

@@ -72,7 +72,8 @@ class KMeansWidget(QWidget):
         self._suggest_worker = None
 
         self.images = Select(
-            label="image layer(s)", choices=self._image_choices,
+            label="image layer(s)",
+            choices=self._image_choices,
             tooltip="One image, or several single-channel images used together as channels",
         )
         self.images.native.setMaximumHeight(90)
@@ -80,21 +81,30 @@ class KMeansWidget(QWidget):
         self.method = ComboBox(label="method", choices=list(_METHODS.items()))
         self.color_space = ComboBox(label="colour space", choices=list(_COLOR_SPACES.items()))
         self.spatial_weight = FloatSpinBox(
-            label="spatial weight", value=0.0, min=0.0, max=10.0, step=0.05,
+            label="spatial weight",
+            value=0.0,
+            min=0.0,
+            max=10.0,
+            step=0.05,
             tooltip="0: colour only; 1: the image extent weighs as much as the colour range",
         )
         self.seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1)
         self.restarts = SpinBox(
-            label="restarts (0 = auto)", value=0, min=0, max=100,
+            label="restarts (0 = auto)",
+            value=0,
+            min=0,
+            max=100,
             tooltip="k-means++ runs from different seeds; the one with the lowest inertia is "
-                    "kept. 0 = auto: three starts, as napari_kmeans.segment's default",
+            "kept. 0 = auto: three starts, as napari_kmeans.segment's default",
         )
         self.max_iter = SpinBox(
             label="max iterations", value=_DEFAULTS["max_iter"], min=1, max=100_000
         )
         self.tol = LineEdit(label="tolerance", value=f"{_DEFAULTS['tol']:g}")
         self.mask = ComboBox(
-            label="mask", choices=self._mask_choices, nullable=True,
+            label="mask",
+            choices=self._mask_choices,
+            nullable=True,
             tooltip="Labels (non-zero = included) or Shapes layer; empty for the whole image",
         )
         self.current_slice = CheckBox(text="current slice only (preview)")
@@ -107,11 +117,23 @@ class KMeansWidget(QWidget):
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.controls = Container(
             widgets=[
-                self.images, self.n_clusters, self.method, self.color_space,
-                self.spatial_weight, self.seed, self.restarts, self.max_iter, self.tol,
-                self.mask, self.current_slice, self.cross_check,
-                Container(widgets=[self.suggest_button, self.run_button, self.cancel_button],
-                          layout="horizontal", labels=False),
+                self.images,
+                self.n_clusters,
+                self.method,
+                self.color_space,
+                self.spatial_weight,
+                self.seed,
+                self.restarts,
+                self.max_iter,
+                self.tol,
+                self.mask,
+                self.current_slice,
+                self.cross_check,
+                Container(
+                    widgets=[self.suggest_button, self.run_button, self.cancel_button],
+                    layout="horizontal",
+                    labels=False,
+                ),
             ]
         )
 
@@ -124,8 +146,7 @@ class KMeansWidget(QWidget):
         self.apply_button = QPushButton("Apply model to…")
         self.apply_menu = QMenu(self.apply_button)
         self.apply_button.setMenu(self.apply_menu)
-        result_buttons = (self.export_button, self.mask_button, self.save_button,
-                          self.apply_button)
+        result_buttons = (self.export_button, self.mask_button, self.save_button, self.apply_button)
         for button in result_buttons:
             button.setEnabled(False)
         self.k_label = QLabel()
@@ -190,12 +211,14 @@ class KMeansWidget(QWidget):
         if self.color_space.choices != tuple(spaces.values()):
             self.color_space.choices = list(spaces.items())
         one_feature = n_channels == 1 or self.color_space.value == "gray"
-        methods = dict(_METHODS) if one_feature and self.spatial_weight.value == 0 else {
-            "k-means++": "kmeans++"
-        }
+        methods = (
+            dict(_METHODS)
+            if one_feature and self.spatial_weight.value == 0
+            else {"k-means++": "kmeans++"}
+        )
         if self.method.choices != tuple(methods.values()):
             self.method.choices = list(methods.items())
-        spatial_ndim = (layers[0].ndim if layers else 2)
+        spatial_ndim = layers[0].ndim if layers else 2
         self._choose_slice = spatial_ndim > 2
         self.current_slice.visible = self._choose_slice
 
@@ -228,9 +251,12 @@ class KMeansWidget(QWidget):
         try:
             options = self._options()
             job = sg.prepare(
-                self.viewer, self.images.value, mask=self.mask.value,
+                self.viewer,
+                self.images.value,
+                mask=self.mask.value,
                 current_slice=self._choose_slice and self.current_slice.value,
-                cross_check=self.cross_check.value, **options,
+                cross_check=self.cross_check.value,
+                **options,
             )
         except ValueError as error:
             show_error(f"K-means segmentation: {error}")
@@ -310,7 +336,8 @@ class KMeansWidget(QWidget):
     def _rows(self) -> list[dict]:
         job = self.job
         names = channel_names(
-            [layer.name for layer in job.sources], job.sources[0].rgb,
+            [layer.name for layer in job.sources],
+            job.sources[0].rgb,
             self.segmentation.palette.shape[1],
         )
         return cluster_rows(self.segmentation, names, self.check)
@@ -328,8 +355,7 @@ class KMeansWidget(QWidget):
                 f"{c.max_center_distance:.3g}\n"
                 f"time: {c.ours_seconds:.3f} s ours, {c.opencv_seconds:.3f} s OpenCV"
             )
-        for button in (self.export_button, self.mask_button, self.save_button,
-                       self.apply_button):
+        for button in (self.export_button, self.mask_button, self.save_button, self.apply_button):
             button.setEnabled(True)
 
     def _ask_save_path(self, title: str, suggested: str, file_filter: str) -> str:
@@ -394,8 +420,10 @@ class KMeansWidget(QWidget):
         return [
             layer
             for layer in self.viewer.layers
-            if isinstance(layer, Image) and layer is not source
-            and sg.METADATA_KEY not in layer.metadata and _kind(layer) == _kind(source)
+            if isinstance(layer, Image)
+            and layer is not source
+            and sg.METADATA_KEY not in layer.metadata
+            and _kind(layer) == _kind(source)
         ]
 
     def apply_model(self, layers) -> list | None:
@@ -434,7 +462,9 @@ class KMeansWidget(QWidget):
             return None
         try:
             job = sg.prepare(
-                self.viewer, self.images.value, mask=self.mask.value,
+                self.viewer,
+                self.images.value,
+                mask=self.mask.value,
                 current_slice=self._choose_slice and self.current_slice.value,
             )
         except ValueError as error:
@@ -456,7 +486,10 @@ class KMeansWidget(QWidget):
         """Worker thread; failures come back as values (a notification, not a traceback)."""
         try:
             return job, suggest_k(
-                job.image, seed=seed, color_space=color_space, channel_axis=job.channel_axis,
+                job.image,
+                seed=seed,
+                color_space=color_space,
+                channel_axis=job.channel_axis,
                 mask=job.mask,
             )
         except (ValueError, MemoryError) as error:
