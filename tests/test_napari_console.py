@@ -64,7 +64,7 @@ def test_launcher_opens_the_image_with_the_widget_docked(tmp_path, qtbot):
     try:
         assert [layer.name for layer in viewer.layers] == ["half red"]
         np.testing.assert_array_equal(viewer.layers["half red"].data, image)
-        assert widget.images.value == [viewer.layers["half red"]]
+        assert widget.controls.images.value == [viewer.layers["half red"]]
         assert "K-means segmentation" in viewer.window.dock_widgets
     finally:
         viewer.close()
