@@ -171,6 +171,7 @@ def put(viewer, existing, name, layer_type, data, settings) -> Layer:
         index = viewer.layers.index(existing)
         viewer.layers.remove(existing)
         viewer.layers.insert(index, layer)
+    viewer.layers.selection.active = layer  # as napari's add_* methods do
     return layer
 
 
@@ -243,6 +244,8 @@ def show(
     metadata[METADATA_KEY]["labels_digest"] = labels_digest(data)
     existing = find_output(viewer, inputs.key, role)
     if existing is not None and was_edited(existing) and not replace_edited(existing):
+        kept = dict(existing.metadata[METADATA_KEY], role=f"{role} edited by hand")
+        existing.metadata = {**existing.metadata, METADATA_KEY: kept}
         existing = None
     colors = display_colors(inputs, seg.palette)
     metadata[METADATA_KEY]["display_colors"] = colors.tolist()

@@ -130,6 +130,10 @@ class ResultsPanel(QWidget):
 
     def show_layer(self, labels: Labels | None) -> None:
         """Follow ``labels`` (a Labels layer this plugin made), or show nothing."""
+        if self.labels is not None and self.labels is not labels:
+            self.labels.events.features.disconnect(self.refresh)
+        if labels is not None and labels is not self.labels:
+            labels.events.features.connect(self.refresh)  # re-runs from anywhere
         self.labels = labels
         self.title.setText("" if labels is None else f"Clusters of {labels.name!r}")
         self.table.show_layer(labels)
@@ -138,3 +142,7 @@ class ResultsPanel(QWidget):
         self.check_label.setVisible(bool(text))
         for button in (self.export_button, self.mask_button, self.merge_button, self.flip_button):
             button.setEnabled(labels is not None)
+
+    def refresh(self, event=None) -> None:
+        """Show the followed layer again (its features changed)."""
+        self.show_layer(self.labels)

@@ -99,6 +99,8 @@ class KMeansWidget(QWidget):
         for control in self.controls.advanced.__iter__():
             control.changed.connect(self._schedule_live)
         napari_viewer.layers.selection.events.active.connect(self._follow_active)
+        if hasattr(napari_viewer, "events") and hasattr(napari_viewer.events, "theme"):
+            napari_viewer.events.theme.connect(self._follow_theme)
         self.reset_choices()
 
     # --- napari and Qt hooks ----------------------------------------------------------------
@@ -138,6 +140,10 @@ class KMeansWidget(QWidget):
         if isinstance(active, Labels) and isinstance(meta, dict):
             if meta.get("role") in (outputs.LABELS, outputs.PREVIEW):
                 self.results.show_layer(active)
+
+    def _follow_theme(self, event=None) -> None:
+        self.k_panel.curves.colors = theme_colors(self.viewer.theme)
+        self.k_panel.curves.update()
 
     def ask_path(self, title: str, suggested: str, file_filter: str) -> str:
         """A file name from the save dialog ('' when the user cancels)."""
