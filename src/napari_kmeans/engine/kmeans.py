@@ -29,7 +29,9 @@ class KMeansResult:
     labels : numpy.ndarray
         ``(n,)`` int32 cluster of every row, in ``0..k-1``.
     inertia : float
-        Weighted sum of squared distances of the rows to their centres (float64).
+        Weighted sum of squared distances of the rows to their centres (float64), computed
+        on rows scaled by a power of two and scaled back: it is inf only when the true value
+        exceeds the float64 range (features beyond about 1e150).
     n_iter : int
         Lloyd iterations of the best run.
     """
@@ -105,6 +107,19 @@ def _check_weights(sample_weight, n: int) -> np.ndarray | None:
     if not np.isfinite(w).all() or (w < 0).any() or not w.sum() > 0:
         raise ValueError("sample_weight must be finite and >= 0 with a positive total")
     return w
+
+
+def _binary_exponent(X: np.ndarray, init: np.ndarray | None) -> int:
+    """Return ``e``: the largest magnitude in ``X`` and ``init`` lies in ``[2**(e-1), 2**e)``.
+
+    Dividing by ``2**e`` is exact (only the exponents change), so rows scaled this way give
+    bit for bit the same arithmetic whatever the data's unit: no squared distance overflows
+    (1e19 in float32, 1e300 in float64) or underflows (1e-25) because of the scale alone.
+    """
+    peak = float(np.abs(X).max())
+    if init is not None:
+        peak = max(peak, float(np.abs(init).max()))
+    return int(np.frexp(peak)[1]) if peak > 0 else 0
 
 
 def _tolerance(columns: np.ndarray, weights: np.ndarray | None, tol: float) -> float:
@@ -194,14 +209,23 @@ def kmeans(
     explicit = check_init(init, n_clusters, d, n_init)
     rng = make_rng(seed)
 
-    # Rows are not centred: labels must come out of exactly the arithmetic that labels any
-    # later image with these centres (KMeansModel.predict).
-    columns = np.ascontiguousarray(X.T)
+    # Rows are scaled by a power of two, so the partition does not depend on the data's
+    # unit, but not centred: labels come out of the arithmetic that labels any later image
+    # with these centres (KMeansModel.predict), only with every exponent shifted.
+    exponent = _binary_exponent(X, explicit)
+    columns = np.empty((d, n), X.dtype)
+    np.ldexp(X.T, -exponent, out=columns)
+    if explicit is not None:
+        explicit = np.ldexp(explicit, -exponent)
     tol_abs = _tolerance(columns, w, tol)
+
+    def in_caller_units(inertia: float) -> float:
+        with np.errstate(over="ignore"):  # inf only when the true value exceeds float64
+            return float(np.ldexp(inertia, 2 * exponent))
 
     def on_iteration(iteration: int, inertia: float) -> None:
         if callback is not None:
-            callback(iteration, inertia)
+            callback(iteration, in_caller_units(inertia))
         report(progress, LLOYD, iteration, max_iter)
 
     runs, sample_starts = count_runs(n_init, n, explicit is not None)
@@ -215,5 +239,8 @@ def kmeans(
         if best is None or run.inertia < best.inertia:
             best = run
     return KMeansResult(
-        centers=best.centers, labels=best.labels, inertia=best.inertia, n_iter=best.n_iter
+        centers=np.ldexp(best.centers, exponent),
+        labels=best.labels,
+        inertia=in_caller_units(best.inertia),
+        n_iter=best.n_iter,
     )
