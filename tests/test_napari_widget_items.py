@@ -97,9 +97,7 @@ def test_renaming_the_input_keeps_it_and_reruns_update_their_own_layers(qtbot, v
     assert labels.data.max() == 4 and labels.metadata["napari_kmeans"]["source_layers"] == [
         "renamed"
     ]
-    np.testing.assert_array_equal(
-        recolored.data, nk.segment(source.data, 4, seed=0).recolored
-    )
+    np.testing.assert_array_equal(recolored.data, nk.segment(source.data, 4, seed=0).recolored)
 
 
 def test_output_names_do_not_collide_between_input_sets(qtbot, viewer_widget):
@@ -160,7 +158,9 @@ def test_a_float_volume_with_three_planes_is_not_taken_for_rgb(qtbot, viewer_wid
     widget.controls.n_clusters.value = 3
     run_and_wait(qtbot, widget)  # crashed in _upsert before
     labels = viewer.layers["volume k-means labels"]
-    np.testing.assert_array_equal(labels.data, nk.segment(data, 3, seed=0, channel_axis=None).labels)
+    np.testing.assert_array_equal(
+        labels.data, nk.segment(data, 3, seed=0, channel_axis=None).labels
+    )
     # the user says the last axis holds channels: 2-D labels on the layer's own grid
     assert not widget.controls.channel_axis.native.isHidden()
     widget.controls.channel_axis.value = 2
@@ -271,7 +271,10 @@ def test_fits_a_laptop_screen_after_suggest_k_with_64_clusters(make_napari_viewe
         text_width = button.fontMetrics().horizontalAdvance(button.text())
         assert button.height() >= button.sizeHint().height(), button.text()
         assert button.width() >= text_width, button.text()
-    assert widget.results.table.height() >= 4 * widget.results.table.verticalHeader().defaultSectionSize()
+    assert (
+        widget.results.table.height()
+        >= 4 * widget.results.table.verticalHeader().defaultSectionSize()
+    )
     assert widget.scroll.verticalScrollBar().maximum() > 0  # the rest is a scroll away
 
 

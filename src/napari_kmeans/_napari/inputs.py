@@ -22,7 +22,7 @@ LayerRef = str | Layer
 
 
 def find_layer(viewer, ref: LayerRef) -> Layer:
-    """The layer ``ref`` (a layer, or the name of one in ``viewer``)."""
+    """Return the layer ``ref`` (a layer, or the name of one in ``viewer``)."""
     if isinstance(ref, Layer):
         return ref
     if ref not in viewer.layers:
@@ -32,7 +32,7 @@ def find_layer(viewer, ref: LayerRef) -> Layer:
 
 
 def is_output(layer: Layer) -> bool:
-    """True for a layer this plugin made (such layers are not offered as inputs)."""
+    """Tell whether this plugin made ``layer`` (such layers are not offered as inputs)."""
     return METADATA_KEY in layer.metadata
 
 
@@ -41,14 +41,14 @@ def is_lazy(data) -> bool:
 
 
 def layer_data(layer: Layer):
-    """The layer's array: NumPy, or a dask array kept lazy so the outputs stay lazy too."""
+    """Return the layer's array: NumPy, or dask kept lazy so the outputs stay lazy too."""
     # Multiscale layers are segmented at full resolution.
     data = layer.data[0] if layer.multiscale else layer.data
     return data if is_lazy(data) else np.asarray(data)
 
 
 def image_layers(viewer, layers: LayerRef | Sequence[LayerRef]) -> tuple[Image, ...]:
-    """The Image layers ``layers`` names, checked to be usable together."""
+    """Return the Image layers ``layers`` names, checked to be usable together."""
     refs = [layers] if isinstance(layers, str | Layer) else list(layers)
     if not refs:
         raise ValueError("no image layer chosen: choose the image layer to segment")
@@ -143,7 +143,7 @@ class Slice:
 
 
 def current_slice(viewer, image: Image, axes: Sequence[int], spatial_shape) -> Slice | None:
-    """The slice of ``image`` the viewer shows now (None when every spatial axis is shown)."""
+    """Return the slice of ``image`` on screen (None when every spatial axis is shown)."""
     offset = viewer.dims.ndim - image.ndim
     position = image.world_to_data(viewer.dims.point)
     index: list[int | slice] = []

@@ -29,7 +29,7 @@ LABELS, RECOLORED, PREVIEW = "labels", "recolored", "preview"
 
 
 def labels_digest(data) -> str | None:
-    """A digest of label data, to notice later edits (None for lazy data, never painted)."""
+    """Return a digest of label data, to notice later edits (None for lazy data)."""
     if is_lazy(data):
         return None
     array = np.ascontiguousarray(data)
@@ -37,13 +37,13 @@ def labels_digest(data) -> str | None:
 
 
 def was_edited(layer: Labels) -> bool:
-    """True when ``layer``'s labels differ from what this plugin last wrote into it."""
+    """Tell whether ``layer``'s labels differ from what this plugin last wrote into it."""
     recorded = layer.metadata.get(METADATA_KEY, {}).get("labels_digest")
     return recorded is not None and recorded != labels_digest(layer.data)
 
 
 def find_output(viewer, key: Sequence[str], role: str) -> Layer | None:
-    """The layer this plugin made for input set ``key`` in ``role``, if still in the viewer."""
+    """Return the layer made for input set ``key`` in ``role``, if still in the viewer."""
     for layer in viewer.layers:
         meta = layer.metadata.get(METADATA_KEY)
         if isinstance(meta, dict) and meta.get("inputs") == list(key) and meta.get("role") == role:
@@ -103,7 +103,7 @@ def channel_names_of(inputs: Inputs, n_channels: int) -> list[str]:
 def features_table(
     seg: Segmentation, names: Sequence[str], background: int | None = None
 ) -> pd.DataFrame:
-    """The Labels layer's ``features``: label, pixels, fraction, mean per channel.
+    """Make the Labels layer's ``features``: label, pixels, fraction, mean per channel.
 
     The ``index`` column holds the label value (napari's lookup); a background cluster
     (label 0 in the layer) has no row.
@@ -115,8 +115,11 @@ def features_table(
 
 
 def _placement(layer: Layer, axes: Sequence[int] | None = None, offset=None) -> dict:
-    """Where data on ``layer``'s ``axes`` goes in the world; ``offset`` (data units per axis)
-    shifts the origin, for data that starts inside the layer (a slice)."""
+    """Place data on ``layer``'s ``axes`` in the world as the layer is placed.
+
+    ``offset`` (data units per axis) shifts the origin, for data that starts inside the
+    layer (a slice).
+    """
     ndim = layer.ndim
     axes = list(range(ndim)) if axes is None else list(axes)
     own = Affine(scale=layer.scale, rotate=layer.rotate, shear=layer.shear, ndim=ndim)
@@ -189,13 +192,13 @@ def output_metadata(inputs: Inputs, seg: Segmentation, check: CrossCheck | None,
 
 
 def inputs_present(viewer, inputs: Inputs) -> bool:
-    """True while every input layer (and the mask layer) is still in the viewer."""
+    """Tell whether every input layer (and the mask layer) is still in the viewer."""
     layers = [*inputs.sources, *([] if inputs.mask_layer is None else [inputs.mask_layer])]
     return all(layer in viewer.layers for layer in layers)
 
 
 def shown_labels(seg: Segmentation, background: int | None):
-    """The labels as the layer shows them: cluster ``background`` sent to 0."""
+    """Return the labels as the layer shows them: cluster ``background`` sent to 0."""
     if not background:
         return seg.labels
     if not 1 <= background <= seg.n_clusters:
@@ -280,7 +283,7 @@ def _show_recolored(viewer, inputs: Inputs, seg: Segmentation, metadata: dict) -
 
 
 def recolored_layers(viewer, labels: Labels) -> list[Image]:
-    """The recoloured Image layer(s) made with ``labels`` (same inputs)."""
+    """Return the recoloured Image layer(s) made with ``labels`` (same inputs)."""
     key = labels.metadata[METADATA_KEY]["inputs"]
     return [
         layer

@@ -213,7 +213,7 @@ def segment_layer(
 
 
 def prepare_apply(viewer, layers: LayerRef | Sequence[LayerRef]) -> list[Inputs]:
-    """The inputs of "apply a model": each layer on its own."""
+    """Read the inputs of "apply a model": each layer on its own."""
     refs = [layers] if isinstance(layers, str) or not isinstance(layers, Sequence) else layers
     return [read_inputs(viewer, ref) for ref in refs]
 

@@ -30,7 +30,7 @@ HEADERS = ("Label", "Colour", "Mean value", "Pixels", "Fraction")
 
 
 def table_rows(labels: Labels) -> list[dict]:
-    """The layer's features as rows (without napari's ``index`` column)."""
+    """Return the layer's features as rows (without napari's ``index`` column)."""
     features = labels.features
     if "label" not in features:
         return []
@@ -82,7 +82,7 @@ class ClusterTable(QTableWidget):
 
 
 def cross_check_text(labels: Labels | None) -> str:
-    """The cross-check figures of a labels layer, explained, or ''."""
+    """Explain the cross-check figures of a labels layer ('' without one)."""
     check = None if labels is None else labels.metadata.get(METADATA_KEY, {}).get("cross_check")
     if not check:
         return ""

@@ -17,6 +17,7 @@ from qtpy.QtWidgets import QSizePolicy, QToolButton, QVBoxLayout, QWidget
 from ...api import segment
 from ..inputs import is_output
 from ..outputs import LABEL_COLORS
+from ..segmentation import DEFAULT_SEED
 
 METHODS = {"k-means++": "kmeans++", "optimal 1-D (exact)": "optimal"}
 # Colour spaces for colour (RGB/RGBA) layers; other data is clustered on its own values.
@@ -127,7 +128,7 @@ class Controls(QWidget):
         )
         self.seed = SpinBox(
             label="seed",
-            value=0,
+            value=DEFAULT_SEED,
             min=0,
             max=2**31 - 1,
             tooltip="Random seed: the same seed gives the same labels",
@@ -258,7 +259,7 @@ class Controls(QWidget):
     # --- what a run gets --------------------------------------------------------------------
 
     def options(self) -> dict:
-        """The options of :func:`napari_kmeans.segment`, checked."""
+        """Return the options of :func:`napari_kmeans.segment`, checked."""
         text = self.tol.value.strip()
         try:
             tol = float(text)
@@ -280,7 +281,7 @@ class Controls(QWidget):
         }
 
     def input_options(self) -> dict:
-        """The layers, mask, channel axis and slice of a run."""
+        """Return the layers, mask, channel axis and slice of a run."""
         return {
             "layers": list(self.images.value),
             "mask": self.mask.value,

@@ -26,7 +26,7 @@ from ..snippet import python_snippet
 
 
 def kind(layer: Image) -> tuple[int, np.dtype]:
-    """What a model needs to label a layer: its channel count (alpha apart) and dtype."""
+    """Return what a model needs of a layer: its channel count (alpha apart) and dtype."""
     channels = min(layer.data.shape[-1], 3) if layer.rgb else 1
     return channels, np.dtype(layer.dtype)
 
@@ -121,7 +121,7 @@ class ModelActions(QWidget):
         ]
 
     def fill_apply_menu(self) -> None:
-        """The "Apply model to…" menu: each layer of the same kind, then all of them."""
+        """Fill the "Apply model to…" menu: each layer of the same kind, then all of them."""
         self.apply_menu.clear()
         targets = [t for t in self.apply_targets() if t.name != self.model_source]
         if not targets:

@@ -42,7 +42,7 @@ class Task:
     worker: object = None
 
     def progress(self, stage: str, done: int, total: int) -> None:
-        """The ``progress(stage, done, total)`` callback handed to the library."""
+        """Store the state; the ``progress(stage, done, total)`` callback of the library."""
         if self.stop.is_set():
             raise Cancelled
         self.state = (stage, done, total)

@@ -115,7 +115,7 @@ class KMeansWidget(QWidget):
             show_error(f"K-means widget: {error}")
 
     def event(self, event) -> bool:
-        """A widget taken out of its dock (closed) drops its running task."""
+        """Drop the running task when the widget is taken out of its dock (closed)."""
         if event.type() == QEvent.Type.ParentChange and self.parent() is None:
             self.tasks.close_all()
         return super().event(event)
@@ -146,7 +146,7 @@ class KMeansWidget(QWidget):
         self.k_panel.curves.update()
 
     def ask_path(self, title: str, suggested: str, file_filter: str) -> str:
-        """A file name from the save dialog ('' when the user cancels)."""
+        """Ask for a file name to save to ('' when the user cancels)."""
         return QFileDialog.getSaveFileName(self, title, suggested, file_filter)[0]
 
     def ask_replace(self, layer: Labels) -> bool:
@@ -200,7 +200,7 @@ class KMeansWidget(QWidget):
             self.live_timer.start()
 
     def _restyle(self, *_args) -> None:
-        """New label colours: recolour the labels layer on screen."""
+        """Recolour the labels layer on screen with the chosen label colours."""
         labels = self.results.labels
         if labels is None:
             return
