@@ -278,6 +278,9 @@ def test_cluster_table_csv_and_mask_from_selected_clusters(qtbot, viewer_widget,
     subset = widget.mask_from_selection()
     assert subset.name == "bars k-means clusters 1, 3"
     np.testing.assert_array_equal(subset.data != 0, image != 100)
+    widget.reset_choices()
+    assert subset in widget.controls.mask.choices  # usable as a mask, unlike the labels
+    assert viewer.layers["bars k-means labels"] not in widget.controls.mask.choices
 
 
 def test_current_slice_preview_of_a_stack(qtbot, viewer_widget):

@@ -25,6 +25,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..inputs import METADATA_KEY
+from .tasks import guard
 
 HEADERS = ("Label", "Colour", "Mean value", "Pixels", "Fraction")
 
@@ -131,9 +132,9 @@ class ResultsPanel(QWidget):
     def show_layer(self, labels: Labels | None) -> None:
         """Follow ``labels`` (a Labels layer this plugin made), or show nothing."""
         if self.labels is not None and self.labels is not labels:
-            self.labels.events.features.disconnect(self.refresh)
+            self.labels.events.features.disconnect(self._on_features)
         if labels is not None and labels is not self.labels:
-            labels.events.features.connect(self.refresh)  # re-runs from anywhere
+            labels.events.features.connect(self._on_features)  # re-runs from anywhere
         self.labels = labels
         self.title.setText("" if labels is None else f"Clusters of {labels.name!r}")
         self.table.show_layer(labels)
@@ -143,6 +144,9 @@ class ResultsPanel(QWidget):
         for button in (self.export_button, self.mask_button, self.merge_button, self.flip_button):
             button.setEnabled(labels is not None)
 
-    def refresh(self, event=None) -> None:
+    def refresh(self) -> None:
         """Show the followed layer again (its features changed)."""
         self.show_layer(self.labels)
+
+    def _on_features(self, event=None) -> None:
+        guard("Cluster table", self.refresh)

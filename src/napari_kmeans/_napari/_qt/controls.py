@@ -15,9 +15,10 @@ from qtpy.QtCore import QSettings, Qt
 from qtpy.QtWidgets import QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
 from ...api import segment
-from ..inputs import is_output
-from ..outputs import LABEL_COLORS
+from ..inputs import METADATA_KEY, is_output
+from ..outputs import LABEL_COLORS, LABELS, PREVIEW
 from ..segmentation import DEFAULT_SEED
+from .tasks import slot
 
 METHODS = {"k-means++": "kmeans++", "optimal 1-D (exact)": "optimal"}
 # Colour spaces for colour (RGB/RGBA) layers; other data is clustered on its own values.
@@ -187,9 +188,9 @@ class Controls(QWidget):
         self.set_advanced_shown(False)
         self.restore()
         for name in REMEMBERED:
-            getattr(self, name).changed.connect(self.remember)
+            getattr(self, name).changed.connect(slot(self.remember))
         for control in (self.images, self.channel_axis, self.color_space, self.spatial_weight):
-            control.changed.connect(self.update_choices)
+            control.changed.connect(slot(self.update_choices))
 
     # --- choices that follow the viewer's layers and the chosen input -----------------------
 
@@ -201,10 +202,12 @@ class Controls(QWidget):
         ]
 
     def _mask_choices(self, _widget=None):
+        # a result's labels are no mask; a mask made from its clusters is
         return [
             (layer.name, layer)
             for layer in self.viewer.layers
-            if isinstance(layer, Labels | Shapes) and not is_output(layer)
+            if isinstance(layer, Labels | Shapes)
+            and layer.metadata.get(METADATA_KEY, {}).get("role") not in (LABELS, PREVIEW)
         ]
 
     def _axis_choices(self, _widget=None):
@@ -229,7 +232,7 @@ class Controls(QWidget):
             self.images.value = [active if active in choices else choices[0]]
         self.update_choices()
 
-    def update_choices(self, *_args) -> None:
+    def update_choices(self) -> None:
         """Offer only the options that apply to the chosen input."""
         layers = self.images.value
         self.channel_axis.reset_choices()
@@ -298,7 +301,7 @@ class Controls(QWidget):
 
     # --- remembered between sessions --------------------------------------------------------
 
-    def remember(self, *_args) -> None:
+    def remember(self) -> None:
         store = settings()
         for name in REMEMBERED:
             store.setValue(name, getattr(self, name).value)

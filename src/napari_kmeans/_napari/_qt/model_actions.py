@@ -23,6 +23,7 @@ from .. import outputs
 from .. import segmentation as sg
 from ..inputs import is_output
 from ..snippet import python_snippet
+from .tasks import slot
 
 
 def kind(layer: Image) -> tuple[int, np.dtype]:
@@ -59,10 +60,10 @@ class ModelActions(QWidget):
         ):
             button.setMinimumSize(button.sizeHint())
             layout.addWidget(button, i // 2, i % 2)
-        self.save_button.clicked.connect(lambda: self.save_model())
-        self.load_button.clicked.connect(lambda: self.load())
-        self.copy_button.clicked.connect(lambda: self.copy_python())
-        self.apply_menu.aboutToShow.connect(self.fill_apply_menu)
+        self.save_button.clicked.connect(slot(self.save_model))
+        self.load_button.clicked.connect(slot(self.load))
+        self.copy_button.clicked.connect(slot(self.copy_python))
+        self.apply_menu.aboutToShow.connect(slot(self.fill_apply_menu))
         self.set_model(None, "")
 
     def set_model(self, model, source: str) -> None:
@@ -134,7 +135,7 @@ class ModelActions(QWidget):
 
     def _add_apply_action(self, text: str, layers: list[Image]) -> None:
         action = self.apply_menu.addAction(text)
-        action.triggered.connect(lambda _checked=False: self.apply_model(layers))
+        action.triggered.connect(slot(self.apply_model, layers))
 
     def apply_model(self, layers):
         """Label ``layers`` with the model in the worker; returns the worker (or None)."""

@@ -48,12 +48,20 @@ class Task:
         self.state = (stage, done, total)
 
 
-def _guard(title: str, function: Callable, *args) -> None:
-    """Call ``function``; any exception becomes an error notification."""
+def guard(title: str, function: Callable, *args) -> None:
+    """Call ``function(*args)``; any exception becomes an error notification."""
     try:
         function(*args)
     except Exception as error:  # noqa: BLE001 - nothing may reach napari's event loop
         show_error(f"{title} failed: {_describe(error)}")
+
+
+def slot(function: Callable, *args, title: str = "K-means widget") -> Callable:
+    """Return a Qt/napari slot calling ``function(*args)``, safe for the event loop.
+
+    The signal's own arguments are ignored; an exception becomes an error notification.
+    """
+    return lambda *_signal: guard(title, function, *args)
 
 
 def _describe(error: BaseException) -> str:
@@ -168,7 +176,7 @@ class TaskRunner(QWidget):
         elif kind == "failed":
             show_error(f"{task.title} failed: {_describe(value)}")
         else:
-            _guard(task.title, task.on_done, value)
+            guard(task.title, task.on_done, value)
 
     def _abandon(self, task: Task, notify: bool = True) -> None:
         if task is not self.task:
@@ -186,4 +194,4 @@ class TaskRunner(QWidget):
 
     def _notify(self, busy: bool) -> None:
         for listener in self.listeners:
-            _guard("K-means widget", listener, busy)
+            guard("K-means widget", listener, busy)

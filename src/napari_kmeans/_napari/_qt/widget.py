@@ -32,7 +32,7 @@ from .cluster_table import ResultsPanel, table_rows
 from .controls import Controls
 from .k_plot import KSuggestionPanel, theme_colors
 from .model_actions import ModelActions
-from .tasks import TaskRunner
+from .tasks import TaskRunner, guard, slot
 
 LIVE_DELAY_MS = 400  # live preview: wait this long after the last change
 
@@ -65,54 +65,53 @@ class KMeansWidget(QWidget):
         self.live_timer = QTimer(self)
         self.live_timer.setSingleShot(True)
         self.live_timer.setInterval(LIVE_DELAY_MS)
-        self.live_timer.timeout.connect(lambda: self.run(live=True))
+        self.live_timer.timeout.connect(slot(self.run, True))
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.suggest_button)
         buttons.addWidget(self.run_button)
         content = QWidget()
         layout = QVBoxLayout(content)
-        for part in (self.controls, buttons, self.tasks, self.k_panel, self.use_k_button):
-            layout.addLayout(part) if isinstance(part, QHBoxLayout) else layout.addWidget(part)
+        layout.addWidget(self.controls)
+        layout.addLayout(buttons)
+        for part in (self.tasks, self.k_panel, self.use_k_button):
+            layout.addWidget(part)
         layout.addWidget(self.results, stretch=1)
         layout.addWidget(self.models)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setWidget(content)
-        self.scroll = scroll
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setWidget(content)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
+        outer.addWidget(self.scroll)
 
-        self.run_button.clicked.connect(lambda: self.run())
-        self.suggest_button.clicked.connect(lambda: self.suggest())
-        self.use_k_button.clicked.connect(self.use_suggested_k)
-        self.results.export_button.clicked.connect(lambda: self.export_csv())
-        self.results.mask_button.clicked.connect(lambda: self.mask_from_selection())
-        self.results.merge_button.clicked.connect(lambda: self.merge_selection())
-        self.results.flip_button.toggled.connect(self.flip)
-        self.controls.label_colors.changed.connect(self._restyle)
-        for control in self.controls.main.__iter__():
-            control.changed.connect(self._schedule_live)
-        for control in self.controls.advanced.__iter__():
-            control.changed.connect(self._schedule_live)
-        napari_viewer.layers.selection.events.active.connect(self._follow_active)
+        self.run_button.clicked.connect(slot(self.run))
+        self.suggest_button.clicked.connect(slot(self.suggest))
+        self.use_k_button.clicked.connect(slot(self.use_suggested_k))
+        self.results.export_button.clicked.connect(slot(self.export_csv))
+        self.results.mask_button.clicked.connect(slot(self.mask_from_selection))
+        self.results.merge_button.clicked.connect(slot(self.merge_selection))
+        self.results.flip_button.toggled.connect(lambda shown: guard("Flip", self.flip, shown))
+        self.controls.label_colors.changed.connect(slot(self._restyle))
+        for control in (*self.controls.main, *self.controls.advanced):
+            control.changed.connect(slot(self._schedule_live))
+        napari_viewer.layers.selection.events.active.connect(slot(self._follow_active))
         if hasattr(napari_viewer, "events") and hasattr(napari_viewer.events, "theme"):
-            napari_viewer.events.theme.connect(self._follow_theme)
+            napari_viewer.events.theme.connect(slot(self._follow_theme))
         self.reset_choices()
 
     # --- napari and Qt hooks ----------------------------------------------------------------
 
     def reset_choices(self, *_args) -> None:
         """Refresh the layer lists (napari calls this when layers change)."""
-        try:
-            self.controls.reset_choices()
-            if self.results.labels is not None and self.results.labels not in self.viewer.layers:
-                self.results.show_layer(None)
-        except Exception as error:  # noqa: BLE001 - called from napari's event loop
-            show_error(f"K-means widget: {error}")
+        guard("K-means widget", self._reset_choices)
+
+    def _reset_choices(self) -> None:
+        self.controls.reset_choices()
+        if self.results.labels is not None and self.results.labels not in self.viewer.layers:
+            self.results.show_layer(None)
 
     def event(self, event) -> bool:
         """Drop the running task when the widget is taken out of its dock (closed)."""
@@ -134,14 +133,14 @@ class KMeansWidget(QWidget):
         self.run_button.setEnabled(not busy)
         self.suggest_button.setEnabled(not busy)
 
-    def _follow_active(self, event=None) -> None:
+    def _follow_active(self) -> None:
         active = self.viewer.layers.selection.active
         meta = None if active is None else active.metadata.get(METADATA_KEY)
         if isinstance(active, Labels) and isinstance(meta, dict):
             if meta.get("role") in (outputs.LABELS, outputs.PREVIEW):
                 self.results.show_layer(active)
 
-    def _follow_theme(self, event=None) -> None:
+    def _follow_theme(self) -> None:
         self.k_panel.curves.colors = theme_colors(self.viewer.theme)
         self.k_panel.curves.update()
 
@@ -195,11 +194,11 @@ class KMeansWidget(QWidget):
         self.models.set_model(seg.model, job.name)
         self.results.show_layer(labels)
 
-    def _schedule_live(self, *_args) -> None:
+    def _schedule_live(self) -> None:
         if self.controls.live_allowed and self.controls.live.value:
             self.live_timer.start()
 
-    def _restyle(self, *_args) -> None:
+    def _restyle(self) -> None:
         """Recolour the labels layer on screen with the chosen label colours."""
         labels = self.results.labels
         if labels is None:
