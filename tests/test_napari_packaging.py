@@ -5,14 +5,15 @@ the way packages reach an index), an editable install and a Git clone made with
 ``core.symlinks=false`` (Git for Windows' default). The repository holds no symlinks: the root
 ``napari.yaml`` and ``sample_data/`` the card asks for have real copies inside the package.
 
-These tests build and install, so they take a few seconds: deselect them with
-``-m "not packaging"``.
+The tests that build and install are marked ``packaging`` (a few seconds each): deselect them
+with ``-m "not packaging"``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,8 +23,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-pytestmark = pytest.mark.packaging
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = Path("src", "napari_kmeans")
@@ -120,6 +119,7 @@ def test_repository_tracks_no_symlinks(git_checkout):
     assert not any(p.is_symlink() for p in (ROOT / PACKAGE).rglob("*"))
 
 
+@pytest.mark.packaging
 @pytest.mark.parametrize("route", ["wheel from sdist", "wheel from tree"])
 def test_wheel_holds_the_manifest_and_every_sample_image(dists, route):
     with zipfile.ZipFile(dists[route]) as archive:
@@ -134,6 +134,7 @@ def test_wheel_holds_the_manifest_and_every_sample_image(dists, route):
     assert "[napari.manifest]" in text and ENTRY_POINT in text
 
 
+@pytest.mark.packaging
 def test_sdist_holds_the_root_files_and_the_package_copies(dists):
     with tarfile.open(dists["sdist"]) as archive:
         members = {m.name.split("/", 1)[1]: m for m in archive.getmembers() if "/" in m.name}
@@ -148,6 +149,7 @@ def test_sdist_holds_the_root_files_and_the_package_copies(dists):
             )
 
 
+@pytest.mark.packaging
 def test_napari_finds_the_plugin_in_the_wheel_built_from_the_sdist(dists, tmp_path):
     with zipfile.ZipFile(dists["wheel from sdist"]) as archive:
         archive.extractall(tmp_path)
@@ -156,6 +158,7 @@ def test_napari_finds_the_plugin_in_the_wheel_built_from_the_sdist(dists, tmp_pa
     assert_samples_found(found, tmp_path / "napari_kmeans")
 
 
+@pytest.mark.packaging
 def test_editable_install_finds_the_manifest_and_the_samples(tmp_path):
     # A throwaway venv that sees the installed dependencies; only napari-kmeans is installed
     # into it, editable (hatchling: a .pth file pointing at src/).
@@ -174,6 +177,7 @@ def test_editable_install_finds_the_manifest_and_the_samples(tmp_path):
     assert "valid" in validated.stdout
 
 
+@pytest.mark.packaging
 def test_clone_without_symlinks_has_real_manifest_and_images(git_checkout, tmp_path):
     """What Git for Windows checks out (core.symlinks=false), from the last commit."""
     clone = tmp_path / "clone"
@@ -192,3 +196,16 @@ def test_clone_without_symlinks_has_real_manifest_and_images(git_checkout, tmp_p
     for name in SAMPLE_FILES:
         shipped = (clone / PACKAGE / "sample_data" / name).read_bytes()
         assert shipped == (clone / "sample_data" / name).read_bytes(), name
+
+
+def test_ci_runs_the_readme_test_command_with_ruff_and_doctests(pytestconfig):
+    readme = (ROOT / "README.md").read_text()
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```bash\n(.*?)\n```", quick_start, flags=re.DOTALL)
+    test_command = commands[1]
+    assert "\n" not in test_command
+    assert (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1] == test_command
+    for step in ("ruff check src tests", "ruff format --check src tests", "python3 -m pytest"):
+        assert step in test_command
+    assert "--doctest-modules" in pytestconfig.getini("addopts")
+    assert "src" in pytestconfig.getini("testpaths")
