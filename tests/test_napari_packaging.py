@@ -209,3 +209,104 @@ def test_ci_runs_the_readme_test_command_with_ruff_and_doctests(pytestconfig):
         assert step in test_command
     assert "--doctest-modules" in pytestconfig.getini("addopts")
     assert "src" in pytestconfig.getini("testpaths")
+
+
+# --- Installed as napari's plugin manager installs it: the base package, no extras ---------
+
+
+def _requirement_closure(requirements: list[str]) -> set[str]:
+    """Canonical names of the installed distributions these requirements pull in."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    seen: set[tuple[str, frozenset[str]]] = set()
+    todo = [Requirement(text) for text in requirements]
+    while todo:
+        requirement = todo.pop()
+        key = (canonicalize_name(requirement.name), frozenset(requirement.extras))
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            needs = requires(requirement.name) or []
+        except PackageNotFoundError:
+            continue
+        extras = {""} | set(requirement.extras)
+        for text in needs:
+            need = Requirement(text)
+            if need.marker is None or any(need.marker.evaluate({"extra": e}) for e in extras):
+                todo.append(need)
+    return {name for name, _ in seen}
+
+
+def modules_missing_without_extras() -> list[str]:
+    """Top-level modules of the `all` extra that napari and the base package do not bring."""
+    from importlib.metadata import packages_distributions
+
+    from hatchling.metadata.core import ProjectMetadata
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    core = ProjectMetadata(str(ROOT), None).core
+    extra = [Requirement(text) for text in core.optional_dependencies["all"]]
+    (napari,) = [str(r) for r in extra if canonicalize_name(r.name) == "napari"]
+    present = _requirement_closure([*core.dependencies, napari])
+    absent = {canonicalize_name(r.name) for r in extra} - present
+    return sorted(
+        module
+        for module, distributions in packages_distributions().items()
+        if absent & {canonicalize_name(d) for d in distributions} and module.isidentifier()
+    )
+
+
+# Runs with the extras refused at import time; every step reports instead of stopping.
+BASE_INSTALL_PROBE = """
+import json, sys
+BLOCKED = set(sys.argv[1].split(","))
+
+class RefuseExtras:
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r} (extra not installed)", name=name)
+
+sys.meta_path.insert(0, RefuseExtras())
+import napari  # noqa: F401  (napari itself must not need the extras)
+from npe2 import PluginManifest
+from npe2.manifest.utils import import_python_name
+
+manifest = PluginManifest.from_file(sys.argv[2])
+failures = {}
+for command in manifest.contributions.commands:
+    try:
+        function = import_python_name(command.python_name)
+        if command.id in {s.command for s in manifest.contributions.sample_data}:
+            function()
+        if command.id in {r.command for r in manifest.contributions.readers}:
+            assert function(sys.argv[3])(sys.argv[3])[0][0].shape == (2, 3)
+    except Exception as error:
+        failures[command.id] = f"{type(error).__name__}: {error}"
+try:
+    import matplotlib  # noqa: F401
+    refused = False
+except ModuleNotFoundError:
+    refused = True
+import napari_kmeans
+print(json.dumps({"failures": failures, "refused": refused, "package": napari_kmeans.__file__}))
+"""
+
+
+def test_every_manifest_command_works_without_the_extras(tmp_path):
+    blocked = modules_missing_without_extras()
+    assert "matplotlib" in blocked and "zarr" in blocked  # what napari[pyqt6] does not bring
+    image = tmp_path / "grey.pgm"
+    image.write_bytes(b"P5\n3 2\n255\n" + bytes(range(6)))
+    manifest = ROOT / PACKAGE / "napari.yaml"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), *sys.path])}
+    result = run(
+        sys.executable, "-c", BASE_INSTALL_PROBE, ",".join(blocked), manifest, image, env=env
+    )
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert found["refused"] and Path(found["package"]).parent == ROOT / PACKAGE
+    assert found["failures"] == {}, f"without {blocked}: {found['failures']}"
