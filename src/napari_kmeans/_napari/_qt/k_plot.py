@@ -88,6 +88,7 @@ class KCurves(QWidget):
         text, line, mark, grid = (QColor(self.colors[c]) for c in ("text", "line", "mark", "grid"))
         s = self.suggestion
         for (attribute, _), (title, rect) in zip(CURVES, self.panels(), strict=True):
+            painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.setPen(QPen(grid, 1))
             painter.drawRect(rect)
             painter.setPen(text)
