@@ -471,3 +471,16 @@ def test_merge_clusters_from_the_table(qtbot, viewer_widget):
     recolored = viewer.layers["bars k-means recolored"].data
     assert set(np.unique(recolored[truth >= 2]).tolist()) == {round(merged)}
     assert table.rowCount() == 2
+
+
+def test_every_control_explains_itself_and_no_image_is_a_hint(viewer_widget, notifications):
+    viewer, widget = viewer_widget
+    controls = [*widget.controls.main, *widget.controls.advanced]
+    assert len(controls) >= 16
+    assert all(control.tooltip for control in controls), [
+        control.label for control in controls if not control.tooltip
+    ]
+    assert all(b.toolTip() for b in widget.findChildren(QPushButton))
+    assert widget.run() is None and widget.suggest() is None
+    assert not errors(notifications)
+    assert any("choose an image layer" in str(n.message) for n in notifications)

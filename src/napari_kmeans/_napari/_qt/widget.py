@@ -160,7 +160,11 @@ class KMeansWidget(QWidget):
 
     # --- running ----------------------------------------------------------------------------
 
-    def _job(self, **extra) -> sg.SegmentationJob:
+    def _job(self, **extra) -> sg.SegmentationJob | None:
+        """Read the chosen layers (None, with a hint, when there is no image to use)."""
+        if not self.controls.images.value:
+            show_info("K-means segmentation: open or choose an image layer first.")
+            return None
         inputs = self.controls.input_options()
         return sg.prepare(self.viewer, inputs.pop("layers"), **inputs, **extra)
 
@@ -170,6 +174,8 @@ class KMeansWidget(QWidget):
             job = self._job(cross_check=self.controls.cross_check.value, **self.controls.options())
         except (ValueError, TypeError) as error:
             show_error(f"K-means segmentation: {error}")
+            return None
+        if job is None:
             return None
         return self.tasks.start(
             f"K-means on {job.name}",
@@ -215,6 +221,8 @@ class KMeansWidget(QWidget):
             job = self._job()
         except (ValueError, TypeError) as error:
             show_error(f"Suggest k: {error}")
+            return None
+        if job is None:
             return None
         inputs = job.inputs
         color_space = self.controls.options()["color_space"]
