@@ -13,6 +13,14 @@ from napari_kmeans._napari.launch import open_viewer
 from napari_kmeans._napari.segmentation import segment_layer
 
 
+@pytest.fixture(autouse=True)
+def own_settings(tmp_path):
+    """The widget the launcher docks remembers its settings in a fresh folder."""
+    from qtpy.QtCore import QSettings
+
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path))
+
+
 def test_segment_layer_gives_the_widgets_layers(make_napari_viewer):
     viewer = make_napari_viewer()
     rng = np.random.default_rng(0)

@@ -484,3 +484,31 @@ def test_every_control_explains_itself_and_no_image_is_a_hint(viewer_widget, not
     assert widget.run() is None and widget.suggest() is None
     assert not errors(notifications)
     assert any("choose an image layer" in str(n.message) for n in notifications)
+
+
+def test_merge_in_a_two_layer_result_recolours_each_channel(qtbot, viewer_widget):
+    viewer, widget = viewer_widget
+    a = viewer.add_image(bars(), name="a")
+    b = viewer.add_image(255 - bars(), name="b")
+    widget.controls.images.value = [a, b]
+    widget.controls.n_clusters.value = 3
+    run_and_wait(qtbot, widget)
+    viewer.layers.move(viewer.layers.index("a + b k-means recolored: b"), 0)  # order is no key
+    labels = viewer.layers["a + b k-means labels"]
+    merge_rows = widget.results.table
+    merge_rows.selectRow(0)
+    model = merge_rows.selectionModel()
+    model.select(
+        merge_rows.model().index(1, 0), model.SelectionFlag.Select | model.SelectionFlag.Rows
+    )
+    qtbot.mouseClick(widget.results.merge_button, Qt.MouseButton.LeftButton)
+    truth = np.searchsorted([10, 100, 200], bars()) + 1
+    merged = truth <= 2
+    mean_a = (10 * 20 + 100 * 12) / 32
+    assert set(np.unique(viewer.layers["a + b k-means recolored: a"].data[merged])) == {
+        round(mean_a)
+    }
+    assert set(np.unique(viewer.layers["a + b k-means recolored: b"].data[merged])) == {
+        round(255 - mean_a)
+    }
+    np.testing.assert_array_equal(labels.data, np.where(merged, 1, 3))

@@ -13,7 +13,7 @@ import numpy as np
 from napari.layers import Labels
 
 from .inputs import METADATA_KEY, is_lazy
-from .outputs import labels_digest, recolored_layers
+from .outputs import LABELS, RECOLORED, labels_digest, recolored_layers
 
 
 def _merged_table(features, chosen: list[int]):
@@ -79,9 +79,12 @@ def merge_clusters(viewer, labels: Labels, clusters: Sequence[int]) -> Labels:
         merged=[*meta.get("merged", []), chosen],
         labels_digest=labels_digest(merged),
     )
-    recolored = recolored_layers(viewer, labels)
-    for c, layer in enumerate(recolored):
-        _recolor(layer, data, chosen, mean, c if len(recolored) > 1 else None)
+    # a preview has no recoloured layer of its own (the full run's are another result)
+    recolored = recolored_layers(viewer, labels) if meta.get("role") == LABELS else []
+    for layer in recolored:
+        role = layer.metadata[METADATA_KEY]["role"]  # "recolored" or "recolored <channel>"
+        channel = None if role == RECOLORED else int(role.rsplit(" ", 1)[1])
+        _recolor(layer, data, chosen, mean, channel)
         layer.metadata = {
             METADATA_KEY: {
                 **layer.metadata[METADATA_KEY],
