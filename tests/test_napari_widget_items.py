@@ -512,3 +512,38 @@ def test_merge_in_a_two_layer_result_recolours_each_channel(qtbot, viewer_widget
         round(255 - mean_a)
     }
     np.testing.assert_array_equal(labels.data, np.where(merged, 1, 3))
+
+
+@pytest.mark.parametrize("action", ["suggest k", "apply model"])
+def test_suggest_k_and_apply_model_cancel_within_a_second(
+    qtbot, viewer_widget, monkeypatch, action, notifications
+):
+    from napari_kmeans._napari._qt import widget as widget_module
+
+    viewer, widget = viewer_widget
+    source = viewer.add_image(bars(), name="bars")
+    other = viewer.add_image(bars(), name="other")
+    widget.controls.images.value = [source]
+    widget.controls.n_clusters.value = 3
+    if action == "suggest k":
+        original = widget_module.suggest_k
+        monkeypatch.setattr(
+            widget_module,
+            "suggest_k",
+            functools.wraps(original)(lambda *a, **k: (time.sleep(3.0), original(*a, **k))[1]),
+        )
+        assert widget.suggest() is not None
+    else:
+        run_and_wait(qtbot, widget)
+        slow(monkeypatch, "predict_all", 3.0)
+        assert widget.models.apply_model([other]) is not None
+    qtbot.wait(200)
+    assert not widget.tasks.isHidden()
+    started = time.perf_counter()
+    widget.tasks.cancel()
+    wait_idle(qtbot, widget, 5_000)
+    assert time.perf_counter() - started < 1.5
+    qtbot.wait(3_200)  # the abandoned work ends; its result is dropped
+    assert widget.k_panel.isHidden()
+    assert "other k-means labels" not in viewer.layers
+    assert any("cancelled" in str(n.message) for n in notifications)
