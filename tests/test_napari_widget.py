@@ -367,6 +367,7 @@ def test_apply_to_another_layer_gives_the_same_label_to_the_same_colour(qtbot, v
     viewer.add_image(second, name="second", rgb=True)
     widget.controls.n_clusters.value = 3
     run_and_wait(qtbot, widget)
+    viewer.layers["first"].name = "renamed first"  # still the model's own layer
     actions = apply_actions(widget)
     assert list(actions) == ["second", "Every image layer of the same kind (1)"]
     actions["second"].trigger()
@@ -375,6 +376,9 @@ def test_apply_to_another_layer_gives_the_same_label_to_the_same_colour(qtbot, v
     labels = viewer.layers["second k-means labels"]
     recolored = viewer.layers["second k-means recolored"]
     expected = label_per_truth(viewer.layers["first k-means labels"].data, first_truth)
+    assert viewer.layers["first k-means labels"].metadata["napari_kmeans"]["source_layers"] == [
+        "first"
+    ]
     assert label_per_truth(labels.data, second_truth) == {1: expected[1], 2: expected[2]}
     assert np.unique(labels.data).tolist() == sorted([expected[1], expected[2]])
     palette = np.array(labels.metadata["napari_kmeans"]["palette"])

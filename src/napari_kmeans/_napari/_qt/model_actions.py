@@ -39,7 +39,8 @@ class ModelActions(QWidget):
         super().__init__()
         self.host = host
         self.model = None  # the last run's model, or a loaded one
-        self.model_source = ""  # what the model was fitted on (for the menu and file names)
+        self.model_source = ""  # what the model was fitted on (for file names)
+        self.model_layers: tuple = ()  # the layers it was fitted on (not offered to apply)
         self.save_button = QPushButton("Save model…")
         self.save_button.setToolTip("Save the model of the last run, to label other images")
         self.load_button = QPushButton("Load model…")
@@ -66,8 +67,9 @@ class ModelActions(QWidget):
         self.apply_menu.aboutToShow.connect(slot(self.fill_apply_menu))
         self.set_model(None, "")
 
-    def set_model(self, model, source: str) -> None:
-        self.model, self.model_source = model, source
+    def set_model(self, model, source: str, layers=()) -> None:
+        """Use ``model`` (fitted on ``layers``, named ``source``) for Save and Apply."""
+        self.model, self.model_source, self.model_layers = model, source, tuple(layers)
         self.save_button.setEnabled(model is not None)
         self.apply_button.setEnabled(model is not None)
 
@@ -124,7 +126,7 @@ class ModelActions(QWidget):
     def fill_apply_menu(self) -> None:
         """Fill the "Apply model to…" menu: each layer of the same kind, then all of them."""
         self.apply_menu.clear()
-        targets = [t for t in self.apply_targets() if t.name != self.model_source]
+        targets = [t for t in self.apply_targets() if t not in self.model_layers]
         if not targets:
             self.apply_menu.addAction("No other image layer of the same kind").setEnabled(False)
             return

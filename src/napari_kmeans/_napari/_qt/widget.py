@@ -197,7 +197,7 @@ class KMeansWidget(QWidget):
             show_info(f"The input of the k-means run on {job.name!r} was removed: nothing added.")
             return
         self.segmentation = seg
-        self.models.set_model(seg.model, job.name)
+        self.models.set_model(seg.model, job.name, job.inputs.sources)
         self.results.show_layer(labels)
 
     def _schedule_live(self) -> None:
