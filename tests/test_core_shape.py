@@ -282,3 +282,36 @@ def test_napari_rgba_layer_gives_the_labels_and_palette_of_segment():
     ref = nk.segment(rgba, 4, seed=0)
     np.testing.assert_array_equal(seg.labels, ref.labels)
     assert seg.palette.shape == (4, 3)
+
+
+# --------------------------------------------------------------------------- progress
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_progress_reaches_the_engine_and_labelling_on_every_path(lazy):
+    img = np.random.default_rng(4).random((60, 80, 3)).astype(np.float32)
+    image = da.from_array(img, chunks=(30, 40, 3)) if lazy else img
+    seen = []
+    nk.segment(image, 3, seed=0, progress=lambda *a: seen.append(a))
+    stages = {s[0] for s in seen}
+    assert {"seeding", "lloyd", "labelling"} <= stages
+    seen.clear()
+    model = nk.fit(image, 3, seed=0, progress=lambda *a: seen.append(a))
+    assert {"seeding", "lloyd"} <= {s[0] for s in seen}
+    seen.clear()
+    model.predict(img, progress=lambda *a: seen.append(a))
+    assert {s[0] for s in seen} == {"labelling"}
+
+
+def test_raising_in_progress_stops_a_segmentation():
+    class Stop(Exception):
+        pass
+
+    def stop(stage, done, total):
+        raise Stop
+
+    img = np.random.default_rng(5).random((40, 40)).astype(np.float32)
+    with pytest.raises(Stop):
+        nk.segment(img, 3, seed=0, progress=stop)
+    with pytest.raises(Stop):
+        nk.segment(da.from_array(img, chunks=20), 3, seed=0, progress=stop)

@@ -381,6 +381,7 @@ def fit_rows(
                 tol=options.tol,
                 seed=options.rng,
                 callback=options.callback,
+                progress=options.progress,
             )
         except TooFewDistinctRows as err:
             raise _too_many_clusters(n_clusters, err.n_distinct, "feature vectors") from None
