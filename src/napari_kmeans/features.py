@@ -1,4 +1,6 @@
-"""Pixels ⇄ feature rows: channel layout, colour spaces, mask and pixel coordinates.
+"""Pixels ⇄ feature rows: channel layout and alpha, colour features, mask, coordinates.
+
+Colour spaces themselves are entries of :mod:`napari_kmeans.color_spaces`.
 
 Everything here is a pure function of arrays; ``api.segment`` strings them together.
 """
@@ -162,11 +164,14 @@ def feature_dtype(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float32 if small or dtype in (np.float16, np.float32) else np.float64)
 
 
-def color_features(values: np.ndarray, color_space: str, out_dtype: np.dtype) -> np.ndarray:
+def color_features(
+    values: np.ndarray, color_space: str, out_dtype: np.dtype, out: np.ndarray | None = None
+) -> np.ndarray:
     """Feature rows of pixel values ``(m, C)`` in a colour space of the registry.
 
     Converted block by block, so temporary arrays stay small (see
-    :mod:`napari_kmeans.color_spaces` for the spaces).
+    :mod:`napari_kmeans.color_spaces` for the spaces); written into ``out`` (``(m, d)``)
+    when given, else into a new array (the ``rgb`` space may return ``values`` itself).
 
     Examples
     --------
@@ -175,9 +180,10 @@ def color_features(values: np.ndarray, color_space: str, out_dtype: np.dtype) ->
     """
     space = color_spaces.get(color_space)
     out_dtype = np.dtype(out_dtype)
-    if space.convert is color_spaces.own_values:  # no temporaries: convert in one go
-        return space.convert(values, out_dtype)
-    out = np.empty((len(values), space.n_features(values.shape[1])), dtype=out_dtype)
+    if out is None:
+        if space.convert is color_spaces.own_values:  # no temporaries: convert in one go
+            return space.convert(values, out_dtype)
+        out = np.empty((len(values), space.n_features(values.shape[1])), dtype=out_dtype)
 
     def block(s: slice) -> None:
         out[s] = space.convert(values[s], out_dtype)
@@ -223,11 +229,13 @@ def coordinate_features(
     value_range: float,
     pixels: np.ndarray | None,
     dtype: np.dtype,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """``(m, ndim)`` scaled coordinates of the chosen pixels (all when ``pixels`` is None).
 
     Scaled so that ``weight`` 1 makes the image's largest physical extent weigh as much as
-    ``value_range`` (SLIC-style compactness).
+    ``value_range`` (SLIC-style compactness). Computed block by block, into ``out`` when
+    given: no temporary grows with the image.
 
     Examples
     --------
@@ -236,13 +244,19 @@ def coordinate_features(
     """
     dtype = np.dtype(dtype)
     extent = max((n - 1) * s for n, s in zip(spatial_shape, spacing, strict=True)) or 1.0
-    scale = weight * value_range / extent
-    flat = np.arange(int(np.prod(spatial_shape))) if pixels is None else pixels
-    coords = np.unravel_index(flat, spatial_shape)
-    return np.stack(
-        [c.astype(dtype) * dtype.type(s * scale) for c, s in zip(coords, spacing, strict=True)],
-        axis=1,
-    )
+    scales = [s * weight * value_range / extent for s in spacing]
+    n = int(np.prod(spatial_shape)) if pixels is None else len(pixels)
+    if out is None:
+        out = np.empty((n, len(spatial_shape)), dtype=dtype)
+
+    def block(rows: slice) -> None:
+        flat = np.arange(rows.start, rows.stop) if pixels is None else pixels[rows]
+        coords = np.unravel_index(flat, spatial_shape)
+        for j, (c, scale) in enumerate(zip(coords, scales, strict=True)):
+            out[rows, j] = c.astype(dtype) * dtype.type(scale)
+
+    map_blocks(block, n)
+    return out
 
 
 def mask_rows(mask, spatial_shape: tuple[int, ...]) -> np.ndarray | None:

@@ -301,18 +301,30 @@ def pixel_rows(
         recipe = FeatureRecipe(color_space, 0.0, spacing, 0.0, dtype)
         feats = recipe.features(hist.values, (), None)
         return PixelRows(hist.values, hist.counts, feats, hist), recipe
-    colour = ft.color_features(values, color_space, dtype)
-    value_range = float(np.ptp(colour, axis=0).max()) if spatial_weight > 0 else 0.0
+    if spatial_weight == 0:
+        recipe = FeatureRecipe(color_space, 0.0, spacing, 1.0, dtype)
+        feats = ft.color_features(values, color_space, dtype)
+        return PixelRows(values, weights, feats, None), recipe
+    # colour then coordinates, written block by block into one array
+    n_colour = color_spaces.get(color_space).n_features(values.shape[1])
+    feats = np.empty((len(values), n_colour + len(spacing)), dtype=dtype)
+    ft.color_features(values, color_space, dtype, out=feats[:, :n_colour])
+    value_range = float(np.max(feats[:, :n_colour].max(axis=0) - feats[:, :n_colour].min(axis=0)))
     recipe = FeatureRecipe(color_space, spatial_weight, spacing, value_range or 1.0, dtype)
-    if spatial_weight > 0:
-        coords = [
-            ft.coordinate_features(
-                shape, spacing, spatial_weight, recipe.value_range, pixels, dtype
-            )
-            for _, shape, pixels in parts
-        ]
-        colour = np.concatenate([colour, np.concatenate(coords)], axis=1)
-    return PixelRows(values, weights, colour, None), recipe
+    start = 0
+    for part_values, shape, pixels in parts:
+        rows = slice(start, start + len(part_values))
+        ft.coordinate_features(
+            shape,
+            spacing,
+            spatial_weight,
+            recipe.value_range,
+            pixels,
+            dtype,
+            out=feats[rows, n_colour:],
+        )
+        start = rows.stop
+    return PixelRows(values, weights, feats, None), recipe
 
 
 def _too_many_clusters(n_clusters: int, n_distinct: int, what: str) -> ValueError:

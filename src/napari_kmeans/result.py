@@ -31,6 +31,8 @@ class Segmentation:
     centers : (k, d) cluster centres in feature space (what k-means optimised).
     counts : (k,) pixels per cluster.
     inertia : sum over pixels of the squared feature distance to their centre (float64).
+        For ``KMeansModel.predict`` on a dask array, ``counts`` and ``inertia`` are lazy
+        dask arrays like ``labels`` and ``recolored``: nothing is computed until asked.
     n_iter : Lloyd iterations of the best run (0 for ``method="optimal"``).
     params : JSON-serialisable parameters, including the seed actually used and versions.
     seconds : wall time of :func:`segment` or :meth:`KMeansModel.predict`.
