@@ -8,9 +8,10 @@ from numbers import Integral
 
 import numpy as np
 
-from . import features as ft
+from . import color_spaces
 from . import model as model_
 from .engine import make_rng
+from .options import make_options
 from .result import prepare_image
 
 PARSIMONY = 0.1  # see suggest_k's rule
@@ -133,7 +134,7 @@ def suggest_k(
     """
     prepared = prepare_image(image, channel_axis, mask)
     n_channels = prepared.values.shape[1]
-    color_space = ft.check_color_space(color_space, n_channels)
+    color_space = color_spaces.check(color_space, n_channels).name
     if isinstance(sample_size, bool) or not isinstance(sample_size, Integral) or sample_size < 2:
         raise ValueError(f"sample_size={sample_size!r} is not allowed: use an integer >= 2")
     spacing = (1.0,) * len(prepared.table.spatial_shape)
@@ -159,7 +160,7 @@ def suggest_k(
     floor = 1e-12 * float(np.var(feats[sample].astype(np.float64), axis=0).mean() or 1.0)
     inertias, silhouettes, bics = [], [], []
     for k in ks:
-        model, labels = model_.fit_rows(rows, recipe, k, method, "auto", 300, 1e-5, rng, None)
+        model, labels = model_.fit_rows(rows, recipe, make_options(k, method=method, seed=rng))
         inertias.append(model.inertia)
         bics.append(_bic(model.inertia, model.counts, feats.shape[1], floor))
         sample_labels = labels[sample]

@@ -175,7 +175,7 @@ class Inputs:
     sources : the image layer(s), in channel order.
     image : the data ``segment`` gets (several layers stacked on a last channel axis; only
         the current slice for a preview).
-    channel_axis : what ``segment`` gets as ``channel_axis`` ("auto" for RGB(A) layers, so
+    channel_axis : what ``segment`` gets as ``channel_axis`` ("rgb" for RGB(A) layers, so
         alpha follows the core's rule; an int or None otherwise).
     layer_channel_axis : the source layer's channel axis (None for one-channel data and for
         several layers; ``rgb`` layers: the last data axis).
@@ -241,7 +241,7 @@ def read_inputs(
     if len(sources) == 1:
         image = layer_data(first)
         layer_axis = _channel_axis(first, image, channel_axis)
-        core_axis = "auto" if first.rgb else layer_axis
+        core_axis = "rgb" if first.rgb else layer_axis  # RGBA: alpha kept, never clustered
         axis = layer_axis
     else:
         arrays = [layer_data(layer) for layer in sources]
