@@ -14,6 +14,7 @@ from qtpy.QtCore import QSettings, Qt
 from qtpy.QtWidgets import QApplication, QMessageBox, QPushButton
 
 import napari_kmeans as nk
+from napari_kmeans import color_spaces
 from napari_kmeans._napari import segmentation as sg
 from napari_kmeans._napari._qt.k_plot import theme_colors
 from napari_kmeans._napari._qt.widget import KMeansWidget
@@ -356,7 +357,8 @@ def test_rgba_layer_follows_the_alpha_rule(qtbot, viewer_widget):
     rng = np.random.default_rng(7)
     rgba = rng.integers(0, 255, (20, 30, 4), dtype=np.uint8)
     widget.controls.images.value = [viewer.add_image(rgba, name="rgba", rgb=True)]
-    assert set(widget.controls.color_space.choices) == {"rgb", "lab", "gray"}
+    offered = [space.name for space in color_spaces.choices(3)]  # every RGB space
+    assert list(widget.controls.color_space.choices) == offered and "oklab" in offered
     widget.controls.color_space.value = "lab"
     widget.controls.n_clusters.value = 4
     run_and_wait(qtbot, widget)
@@ -547,3 +549,22 @@ def test_suggest_k_and_apply_model_cancel_within_a_second(
     assert widget.k_panel.isHidden()
     assert "other k-means labels" not in viewer.layers
     assert any("cancelled" in str(n.message) for n in notifications)
+
+
+def test_cancel_stops_the_cv2_cross_check_itself(qtbot, viewer_widget):
+    viewer, widget = viewer_widget
+    widget.tasks.abandon_after = 30.0  # no abandoning: the stage must stop on its own
+    rng = np.random.default_rng(9)
+    image = rng.integers(0, 255, (400, 400, 3), np.uint8)
+    widget.controls.images.value = [viewer.add_image(image, name="noise", rgb=True)]
+    widget.controls.n_clusters.value = 50
+    widget.controls.tol.value = "0"
+    widget.controls.cross_check.value = True
+    assert widget.run() is not None
+    qtbot.waitUntil(lambda: "cross-check" in widget.tasks.status.text(), timeout=60_000)
+    qtbot.wait(300)
+    started = time.perf_counter()
+    widget.tasks.cancel()
+    wait_idle(qtbot, widget, 10_000)
+    assert time.perf_counter() - started < 1.5
+    assert names(viewer) == ["noise"]

@@ -23,7 +23,7 @@ from napari.layers import Labels
 from ..api import Segmentation, segment
 from ..cross_check import CrossCheck
 from ..cross_check import cross_check as cv2_cross_check
-from ..progress import LLOYD, ProgressCallback, report
+from ..progress import ProgressCallback, report
 from . import outputs
 from .inputs import METADATA_KEY, Inputs, LayerRef, read_inputs
 
@@ -32,6 +32,7 @@ DEFAULT_SEED = 0
 # ``metadata["napari_kmeans"]["params"]`` back into segment_layer skips them.
 RECORD_ONLY = (
     "n_channels",
+    "features",
     "fitted_dtype",
     "fitted_images",
     "fitted_pixels",
@@ -42,12 +43,11 @@ RECORD_ONLY = (
 )
 
 
-class SegmentationCancelled(Exception):
-    """Raised inside a progress callback to stop a running segmentation."""
-
-
 def call_with_progress(function, *args, progress: ProgressCallback | None, **kwargs):
-    """``function(*args, **kwargs)``, passing ``progress`` when the function takes it."""
+    """Call ``function(*args, **kwargs)``, passing ``progress`` when the function takes it.
+
+    For library functions that gain ``progress=`` one after another (``suggest_k``).
+    """
     if progress is not None and "progress" in inspect.signature(function).parameters:
         kwargs["progress"] = progress
     return function(*args, **kwargs)
@@ -69,27 +69,17 @@ class SegmentationJob:
         self, progress: ProgressCallback | None = None
     ) -> tuple[Segmentation, CrossCheck | None]:
         """Segment (and cross-check); ``progress`` may raise to stop."""
-        max_iter = self.options.get("max_iter", 300)
-
-        def lloyd(iteration: int, inertia: float) -> None:
-            report(progress, LLOYD, iteration, max_iter)
-
-        seg = call_with_progress(
-            segment,
+        seg = segment(
             self.inputs.image,
             channel_axis=self.inputs.channel_axis,
             mask=self.inputs.mask,
-            callback=None if progress is None else lloyd,
             progress=progress,
             **self.options,
         )
         if not self.cross_check:
             return seg, None
         seed = seg.params["seed"] if isinstance(seg.params["seed"], int) else 0
-        check = call_with_progress(
-            cv2_cross_check, np.asarray(self.inputs.image), seg, seed=seed, progress=progress
-        )
-        return seg, check
+        return seg, cv2_cross_check(self.inputs.image, seg, seed=seed, progress=progress)
 
 
 def prepare(
@@ -226,9 +216,7 @@ def predict_all(
     for done, item in enumerate(inputs):
         report(progress, "applying model", done, len(inputs))
         try:
-            results.append(
-                call_with_progress(model.predict, item.image, mask=item.mask, progress=progress)
-            )
+            results.append(model.predict(item.image, mask=item.mask, progress=progress))
         except ValueError as error:
             raise ValueError(f"layer {item.name!r}: {error}") from None
     report(progress, "applying model", len(inputs), len(inputs))

@@ -14,6 +14,7 @@ from napari.layers import Image, Labels, Shapes
 from qtpy.QtCore import QSettings, Qt
 from qtpy.QtWidgets import QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
+from ... import color_spaces
 from ...api import segment
 from ..inputs import METADATA_KEY, is_output
 from ..outputs import LABEL_COLORS, LABELS, PREVIEW
@@ -21,8 +22,6 @@ from ..segmentation import DEFAULT_SEED
 from .tasks import slot
 
 METHODS = {"k-means++": "kmeans++", "optimal 1-D (exact)": "optimal"}
-# Colour spaces for colour (RGB/RGBA) layers; other data is clustered on its own values.
-COLOR_SPACES = {"RGB": "rgb", "CIELAB": "lab", "grey (luma)": "gray"}
 LABEL_COLOR_NAMES = dict(zip(("distinct colours", "cluster colours"), LABEL_COLORS, strict=True))
 DEFAULTS = {
     name: parameter.default for name, parameter in inspect.signature(segment).parameters.items()
@@ -82,8 +81,9 @@ class Controls(QWidget):
         )
         self.color_space = ComboBox(
             label="colour space",
-            choices=list(COLOR_SPACES.items()),
-            tooltip="Feature space of colour layers: RGB values, CIELAB (perceptual) or luma",
+            choices=[(space.label, space.name) for space in color_spaces.choices(3)],
+            tooltip="Feature space of colour layers: RGB values, perceptual spaces (CIELAB, "
+            "Oklab) or luma; alpha is kept, never clustered",
         )
         self.mask = ComboBox(
             label="mask",
@@ -241,14 +241,13 @@ class Controls(QWidget):
         if not one_nd:
             self.channel_axis.value = None
         rgb = len(layers) == 1 and layers[0].rgb
-        self.color_space.visible = rgb
+        self.color_space.visible = rgb  # only colour channels have colour spaces
         axis = self.channel_axis.value
         if rgb:
-            n_features = 1 if self.color_space.value == "gray" else 3
-        elif len(layers) > 1 or axis is not None:
-            n_features = 2
+            space = color_spaces.get(self.color_space.value)
+            n_features = space.n_features(3)  # RGBA: alpha is no feature
         else:
-            n_features = 1
+            n_features = 2 if len(layers) > 1 or axis is not None else 1
         exact = n_features == 1 and self.spatial_weight.value == 0
         methods = METHODS if exact else {"k-means++": "kmeans++"}
         if self.method.choices != tuple(methods.values()):
