@@ -568,3 +568,21 @@ def test_cancel_stops_the_cv2_cross_check_itself(qtbot, viewer_widget):
     wait_idle(qtbot, widget, 10_000)
     assert time.perf_counter() - started < 1.5
     assert names(viewer) == ["noise"]
+
+
+def test_preview_of_one_plane_of_a_zcyx_stack(qtbot, viewer_widget):
+    viewer, widget = viewer_widget
+    rng = np.random.default_rng(10)
+    stack = rng.integers(0, 4000, (3, 2, 20, 25), dtype=np.uint16)
+    source = viewer.add_image(stack, name="zcyx", scale=(4, 1, 0.5, 0.5))
+    widget.controls.images.value = [source]
+    widget.controls.channel_axis.value = 1
+    widget.controls.n_clusters.value = 3
+    viewer.dims.set_point(0, 4.0)  # z = 1
+    widget.controls.current_slice.value = True
+    run_and_wait(qtbot, widget)
+    preview = viewer.layers["zcyx k-means preview"]
+    expected = nk.segment(stack[1], 3, seed=0, channel_axis=0).labels
+    np.testing.assert_array_equal(preview.data, expected[None])
+    np.testing.assert_allclose(preview.data_to_world([0, 0, 0]), [4, 0, 0])
+    assert "zcyx k-means labels" not in viewer.layers  # no full result was made
