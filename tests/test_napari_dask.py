@@ -50,3 +50,19 @@ def test_widget_on_a_dask_layer_keeps_the_outputs_lazy(make_napari_viewer, qtbot
     np.testing.assert_array_equal(np.asarray(labels.data), np.where(truth == 1, 0, truth))
     assert labels.features["pixels"].tolist() == [6000, 6000]
     assert widget.results.table.rowCount() == 2
+
+
+def test_apply_model_to_a_dask_layer_keeps_its_labels_lazy(make_napari_viewer):
+    from napari_kmeans._napari.segmentation import apply_model
+
+    viewer = make_napari_viewer()
+    levels = np.array([100, 20000, 50000], np.uint16)
+    volume = levels[np.random.default_rng(1).integers(0, 3, (4, 30, 40))]
+    viewer.add_image(da.from_array(volume, chunks=(2, 15, 20)), name="lazy")
+    model = nk.fit(levels[np.arange(30) % 3].reshape(2, 3, 5), 3, seed=0)
+    (seg,) = apply_model(viewer, "lazy", model)
+    labels = viewer.layers["lazy k-means labels"]
+    assert isinstance(labels.data, da.Array)
+    np.testing.assert_array_equal(np.asarray(labels.data), np.searchsorted(levels, volume) + 1)
+    expected = np.bincount(np.searchsorted(levels, volume).ravel(), minlength=3)
+    assert labels.features["pixels"].tolist() == expected.tolist()

@@ -349,7 +349,7 @@ def test_channel_axis_of_a_zcyx_stack(qtbot, viewer_widget):
     labels = viewer.layers["zcyx k-means labels"]
     np.testing.assert_array_equal(labels.data, nk.segment(stack, 4, seed=0, channel_axis=1).labels)
     np.testing.assert_allclose(labels.data_to_world([2, 10, 10]), [8, 5, 5])
-    assert list(labels.features.columns[2:4]) == ["mean_channel 0", "mean_channel 1"]
+    assert list(labels.features.columns[2:4]) == ["mean_channel_0", "mean_channel_1"]
 
 
 def test_rgba_layer_follows_the_alpha_rule(qtbot, viewer_widget):

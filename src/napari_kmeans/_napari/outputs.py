@@ -89,12 +89,13 @@ def labels_colormap(colors: np.ndarray, label_colors: str):
 
 
 def channel_names_of(inputs: Inputs, n_channels: int) -> list[str]:
+    """Name the channels: red/green/blue, the layers' names, channel_<i> or grey."""
     if (
         len(inputs.sources) == 1
         and inputs.layer_channel_axis is not None
         and not inputs.sources[0].rgb
     ):
-        return [f"channel {c}" for c in range(n_channels)]
+        return [f"channel_{c}" for c in range(n_channels)]
     return channel_names(
         [layer.name for layer in inputs.sources], inputs.sources[0].rgb, n_channels
     )

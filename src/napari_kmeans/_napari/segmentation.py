@@ -13,6 +13,7 @@ No input layer is modified.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from ..cross_check import CrossCheck
 from ..cross_check import cross_check as cv2_cross_check
 from ..progress import ProgressCallback, report
 from . import outputs
-from .inputs import METADATA_KEY, Inputs, LayerRef, read_inputs
+from .inputs import METADATA_KEY, Inputs, LayerRef, is_lazy, read_inputs
 
 DEFAULT_SEED = 0
 # Entries of ``Segmentation.params`` that describe a run rather than choose one: passing
@@ -208,6 +209,19 @@ def prepare_apply(viewer, layers: LayerRef | Sequence[LayerRef]) -> list[Inputs]
     return [read_inputs(viewer, ref) for ref in refs]
 
 
+def _counted(seg: Segmentation) -> Segmentation:
+    """Compute the counts and inertia of ``seg`` if lazy (the labels stay lazy).
+
+    Done in the worker, so that the table and metadata cost nothing in the GUI thread.
+    """
+    if not is_lazy(seg.counts):
+        return seg
+    import dask
+
+    counts, inertia = dask.compute(seg.counts, seg.inertia)
+    return dataclasses.replace(seg, counts=np.asarray(counts), inertia=float(inertia))
+
+
 def predict_all(
     inputs: Sequence[Inputs], model, progress: ProgressCallback | None = None
 ) -> list[Segmentation]:
@@ -216,9 +230,10 @@ def predict_all(
     for done, item in enumerate(inputs):
         report(progress, "applying model", done, len(inputs))
         try:
-            results.append(model.predict(item.image, mask=item.mask, progress=progress))
+            seg = model.predict(item.image, mask=item.mask, progress=progress)
         except ValueError as error:
             raise ValueError(f"layer {item.name!r}: {error}") from None
+        results.append(_counted(seg))
     report(progress, "applying model", len(inputs), len(inputs))
     return results
 
