@@ -18,7 +18,7 @@ from numbers import Integral
 
 import numpy as np
 
-from . import features as ft
+from . import color_spaces
 from . import model as model_
 from .engine import kmeans, make_rng
 from .engine.distances import nearest, own_sqdist
@@ -296,7 +296,7 @@ def suggest_k(
     """
     prepared = prepare_image(image, channel_axis, mask)
     n_channels = prepared.values.shape[1]
-    color_space = ft.check_color_space(color_space, n_channels)
+    color_space = color_spaces.check(color_space, n_channels).name
     if isinstance(sample_size, bool) or not isinstance(sample_size, Integral) or sample_size < 2:
         raise ValueError(f"sample_size={sample_size!r} is not allowed: use an integer >= 2")
     spacing = (1.0,) * len(prepared.table.spatial_shape)
