@@ -44,16 +44,6 @@ RECORD_ONLY = (
 )
 
 
-def call_with_progress(function, *args, progress: ProgressCallback | None, **kwargs):
-    """Call ``function(*args, **kwargs)``, passing ``progress`` when the function takes it.
-
-    For library functions that gain ``progress=`` one after another (``suggest_k``).
-    """
-    if progress is not None and "progress" in inspect.signature(function).parameters:
-        kwargs["progress"] = progress
-    return function(*args, **kwargs)
-
-
 @dataclass(frozen=True, eq=False)
 class SegmentationJob:
     """One run: the inputs read from the layers, the options of ``segment``, the cross-check."""

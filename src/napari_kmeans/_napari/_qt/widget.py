@@ -229,8 +229,7 @@ class KMeansWidget(QWidget):
         seed = self.controls.seed.value
 
         def work(progress):
-            return sg.call_with_progress(
-                suggest_k,
+            return suggest_k(
                 inputs.image,
                 seed=seed,
                 color_space=color_space,
