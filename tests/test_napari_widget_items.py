@@ -586,3 +586,18 @@ def test_preview_of_one_plane_of_a_zcyx_stack(qtbot, viewer_widget):
     np.testing.assert_array_equal(preview.data, expected[None])
     np.testing.assert_allclose(preview.data_to_world([0, 0, 0]), [4, 0, 0])
     assert "zcyx k-means labels" not in viewer.layers  # no full result was made
+
+
+def test_suggest_k_reports_progress_and_stops_for_real(qtbot, viewer_widget):
+    viewer, widget = viewer_widget
+    widget.tasks.abandon_after = 30.0  # no abandoning: suggest_k must stop on its own
+    rng = np.random.default_rng(11)
+    image = rng.random((400, 400, 3), dtype=np.float32)
+    widget.controls.images.value = [viewer.add_image(image, name="noise", rgb=True)]
+    assert widget.suggest() is not None
+    qtbot.waitUntil(lambda: "suggest k" in widget.tasks.status.text(), timeout=30_000)
+    started = time.perf_counter()
+    widget.tasks.cancel()
+    wait_idle(qtbot, widget, 10_000)
+    assert time.perf_counter() - started < 1.0
+    assert widget.k_panel.isHidden() and widget.suggestion is None
