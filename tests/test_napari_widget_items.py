@@ -601,3 +601,20 @@ def test_suggest_k_reports_progress_and_stops_for_real(qtbot, viewer_widget):
     wait_idle(qtbot, widget, 10_000)
     assert time.perf_counter() - started < 1.0
     assert widget.k_panel.isHidden() and widget.suggestion is None
+
+
+def test_cancel_of_the_exact_1d_method_on_a_float_image(qtbot, viewer_widget, notifications):
+    viewer, widget = viewer_widget
+    image = np.random.default_rng(12).random((1000, 1000), dtype=np.float32)
+    widget.controls.images.value = [viewer.add_image(image, name="float")]
+    widget.controls.method.value = "optimal"
+    widget.controls.n_clusters.value = 60
+    assert widget.run() is not None
+    qtbot.wait(500)
+    started = time.perf_counter()
+    widget.tasks.cancel()
+    wait_idle(qtbot, widget, 5_000)
+    assert time.perf_counter() - started < 1.5
+    qtbot.wait(5_000)  # whatever the stage was, its result is dropped
+    assert names(viewer) == ["float"]
+    assert any("cancelled" in str(n.message) for n in notifications)
