@@ -618,3 +618,50 @@ def test_cancel_of_the_exact_1d_method_on_a_float_image(qtbot, viewer_widget, no
     qtbot.wait(5_000)  # whatever the stage was, its result is dropped
     assert names(viewer) == ["float"]
     assert any("cancelled" in str(n.message) for n in notifications)
+
+
+# --- 9. works as napari installs it ------------------------------------------------------------
+
+
+def test_every_button_works_without_the_extras(
+    qtbot, viewer_widget, monkeypatch, tmp_path, notifications
+):
+    from qtpy.QtWidgets import QFileDialog
+
+    for extra in ("matplotlib", "zarr", "tifffile"):  # what napari[pyqt6] does not bring
+        monkeypatch.setitem(sys.modules, extra, None)
+    viewer, widget = viewer_widget
+    monkeypatch.setattr(
+        QFileDialog, "getSaveFileName", lambda *a: (str(tmp_path / a[2].split()[-1]), "")
+    )
+    image = np.stack([bars()] * 3, axis=-1)
+    widget.controls.images.value = [viewer.add_image(image, name="bars", rgb=True)]
+    viewer.add_image(image[::-1].copy(), name="other", rgb=True)
+    widget.controls.n_clusters.value = 3
+    click = lambda button: qtbot.mouseClick(button, Qt.MouseButton.LeftButton)  # noqa: E731
+    click(widget.suggest_button)
+    wait_idle(qtbot, widget, 60_000)
+    click(widget.use_k_button)
+    click(widget.run_button)
+    wait_idle(qtbot, widget)
+    results, models = widget.results, widget.models
+    click(results.export_button)
+    assert list(tmp_path.glob("*.csv"))
+    results.table.selectRow(0)
+    click(results.mask_button)
+    click(results.flip_button)
+    click(results.flip_button)
+    click(models.save_button)
+    saved = list(tmp_path.glob("*.json"))
+    assert saved
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a: (str(saved[0]), ""))
+    click(models.load_button)
+    models.fill_apply_menu()
+    next(a for a in models.apply_menu.actions() if a.text() == "other").trigger()
+    wait_idle(qtbot, widget)
+    click(models.copy_button)
+    results.table.selectAll()
+    click(results.merge_button)
+    assert not errors(notifications)
+    assert "other k-means labels" in viewer.layers
+    assert "segment_layer" in QApplication.clipboard().text()
