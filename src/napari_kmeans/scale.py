@@ -246,13 +246,19 @@ def segment_dask(
 
     Parameters
     ----------
-    image : dask array, laid out as for :func:`napari_kmeans.segment`; it may be chunked along
-        any spatial axis, not along the channel axis.
-    n_clusters, method, color_space, channel_axis, spatial_weight, spacing, seed, n_init, \
-    max_iter, tol, callback, progress : as for :func:`napari_kmeans.segment`.
-    mask : NumPy or dask array of the spatial shape (rechunked like the image).
-    sample_size : pixels to fit on when the exact histogram cannot be used (float images or
+    image : dask.array.Array
+        Laid out as for :func:`napari_kmeans.segment`; it may be chunked along any spatial
+        axis, not along the channel axis.
+    n_clusters : int
+        As for :func:`napari_kmeans.segment`, like every option keyword (``method`` to
+        ``progress``).
+    mask : numpy.ndarray or dask.array.Array, optional
+        Spatial shape (rechunked like the image).
+    sample_size : int
+        Pixels to fit on when the exact histogram cannot be used (float images or
         ``spatial_weight > 0``); every pixel when there are no more than this.
+    **options
+        The keywords of :func:`napari_kmeans.segment`.
 
     Returns
     -------
