@@ -295,6 +295,7 @@ def test_progress_reaches_the_engine_and_labelling_on_every_path(lazy):
     nk.segment(image, 3, seed=0, progress=lambda *a: seen.append(a))
     stages = {s[0] for s in seen}
     assert {"seeding", "lloyd", "labelling"} <= stages
+    assert ("reading" in stages) == lazy
     seen.clear()
     model = nk.fit(image, 3, seed=0, progress=lambda *a: seen.append(a))
     assert {"seeding", "lloyd"} <= {s[0] for s in seen}
@@ -315,3 +316,14 @@ def test_raising_in_progress_stops_a_segmentation():
         nk.segment(img, 3, seed=0, progress=stop)
     with pytest.raises(Stop):
         nk.segment(da.from_array(img, chunks=20), 3, seed=0, progress=stop)
+    reads = []
+
+    def stop_reading(stage, done, total):
+        reads.append(stage)
+        if stage == "reading" and done > 0:
+            raise Stop
+
+    grey = (img * 255).astype(np.uint8)
+    with pytest.raises(Stop):
+        nk.segment(da.from_array(grey, chunks=10), 3, seed=0, progress=stop_reading)
+    assert set(reads) == {"reading"}
