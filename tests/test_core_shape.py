@@ -304,6 +304,13 @@ def test_progress_reaches_the_engine_and_labelling_on_every_path(lazy):
     assert {s[0] for s in seen} == {"labelling"}
 
 
+def test_progress_reaches_the_exact_1d_method():
+    img = np.random.default_rng(6).random((50, 60)).astype(np.float32)
+    seen = []
+    nk.segment(img, 4, method="optimal", seed=0, progress=lambda *a: seen.append(a))
+    assert {"optimal 1-D", "labelling"} <= {s[0] for s in seen}
+
+
 def test_raising_in_progress_stops_a_segmentation():
     class Stop(Exception):
         pass
