@@ -304,6 +304,18 @@ def test_progress_reaches_the_engine_and_labelling_on_every_path(lazy):
     assert {s[0] for s in seen} == {"labelling"}
 
 
+def test_progress_must_be_callable_everywhere():
+    img = np.zeros((4, 4), np.uint8)
+    seg = nk.segment(img, 1, seed=0)
+    for call in (
+        lambda: nk.segment(img, 1, progress="bar"),
+        lambda: seg.model.predict(img, progress="bar"),
+        lambda: nk.cross_check(img, seg, progress="bar"),
+    ):
+        with pytest.raises(ValueError, match="progress='bar'"):
+            call()
+
+
 def test_progress_reaches_the_exact_1d_method():
     img = np.random.default_rng(6).random((50, 60)).astype(np.float32)
     seen = []

@@ -20,6 +20,7 @@ import numpy as np
 
 from . import features as ft
 from .agreement import adjusted_rand_index_of_table, match_clusters
+from .options import check_callable
 from .progress import CROSS_CHECK, ProgressCallback, report
 from .result import Segmentation
 
@@ -214,6 +215,7 @@ def cross_check(
     >>> cross_check(img, segment(img, n_clusters=2, seed=0)).adjusted_rand_index
     1.0
     """
+    check_callable("progress", progress)
     if not hasattr(image, "shape") or not hasattr(image, "dtype"):
         image = np.asarray(image)
     if seg.params.get("image_shape") != list(image.shape):

@@ -22,7 +22,7 @@ from .engine import TooFewDistinctRows, kmeans
 from .engine.distances import nearest, own_sqdist
 from .engine.histogram import Histogram, histogram
 from .engine.optimal1d import optimal_kmeans_1d
-from .options import Options
+from .options import Options, check_callable
 from .progress import LABELLING, ProgressCallback, report
 from .result import (
     PreparedImage,
@@ -190,6 +190,7 @@ class KMeansModel:
         ValueError
             When the image does not fit the model (channels, dtype, dimensions).
         """
+        check_callable("progress", progress)
         if is_dask_array(image):
             from .lazy_labels import lazy_predict
 
