@@ -106,14 +106,10 @@ class KMeansModel:
         return label_dtype(self.n_clusters)
 
     def label(
-        self,
-        values: np.ndarray,
-        spatial_shape: tuple[int, ...],
-        pixels: np.ndarray | None,
-        progress: ProgressCallback | None = None,
+        self, values: np.ndarray, spatial_shape: tuple[int, ...], pixels: np.ndarray | None
     ) -> np.ndarray:
         """Label (1..k) of each pixel: the nearest centre of its features."""
-        return self.assign(values, spatial_shape, pixels, progress)[0]
+        return self.assign(values, spatial_shape, pixels)[0]
 
     def assign(
         self,
