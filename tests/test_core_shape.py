@@ -94,6 +94,7 @@ PUBLIC_KEYWORDS = [
     "spatial_weight",
     "spacing",
     "mask",
+    "standardize",
     "seed",
     "n_init",
     "max_iter",

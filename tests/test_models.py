@@ -26,6 +26,8 @@ COLOURS = [[230, 30, 30], [30, 220, 40], [20, 30, 230], [240, 240, 230]]
         {"color_space": "lab"},
         {"spatial_weight": 0.3},
         {"color_space": "gray", "method": "optimal"},
+        {"standardize": True},
+        {"standardize": True, "spatial_weight": 0.3, "color_space": "oklab"},
     ],
 )
 def test_segment_equals_fit_then_predict(options):

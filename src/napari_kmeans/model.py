@@ -19,6 +19,7 @@ import numpy as np
 from . import color_spaces
 from . import features as ft
 from .engine import TooFewDistinctRows, kmeans
+from .engine.blocks import map_blocks
 from .engine.distances import nearest, own_sqdist
 from .engine.histogram import Histogram, histogram
 from .engine.optimal1d import optimal_kmeans_1d
@@ -50,8 +51,9 @@ def compressible(dtype: np.dtype, color_space: str, spatial_weight: float) -> bo
 class FeatureRecipe:
     """How pixel values (and positions) become feature rows.
 
-    ``value_range`` scales the coordinates (see ``features.coordinate_features``); it is
-    fixed at fitting time so that every later image is featurised the same way.
+    ``value_range`` scales the coordinates (see ``features.coordinate_features``) and
+    ``scale`` (``standardize=True``) divides each colour feature by its spread; both are
+    measured at fitting time, so that every later image is featurised the same way.
     """
 
     color_space: str
@@ -59,18 +61,63 @@ class FeatureRecipe:
     spacing: tuple[float, ...]
     value_range: float
     dtype: np.dtype  # the feature dtype: float32 or float64
+    scale: tuple[float, ...] | None = None  # divisor of each colour feature, None: none
+
+    def color(self, values: np.ndarray) -> np.ndarray:
+        """Colour feature rows of pixel ``values`` (divided by ``scale`` when standardised)."""
+        feats = ft.color_features(values, self.color_space, self.dtype)
+        return _divided(feats, self.scale, values)
 
     def features(
         self, values: np.ndarray, spatial_shape: tuple[int, ...], pixels: np.ndarray | None
     ) -> np.ndarray:
         """Feature rows of pixel ``values``; ``pixels`` are their flat indices (None: all)."""
-        feats = ft.color_features(values, self.color_space, self.dtype)
+        feats = self.color(values)
         if self.spatial_weight == 0:
             return feats
         coords = ft.coordinate_features(
             spatial_shape, self.spacing, self.spatial_weight, self.value_range, pixels, self.dtype
         )
         return np.concatenate([feats, coords], axis=1)
+
+
+def _divided(feats: np.ndarray, scale: tuple[float, ...] | None, values: np.ndarray):
+    """``feats / scale``, in place unless ``feats`` may be the caller's ``values``."""
+    if scale is None:
+        return feats
+    divisors = np.asarray(scale, dtype=feats.dtype)
+    if np.may_share_memory(feats, values):
+        return feats / divisors
+    feats /= divisors
+    return feats
+
+
+def spread(feats: np.ndarray, weights: np.ndarray | None) -> tuple[float, ...]:
+    """Return the standard deviation of each feature column (rows weighted), 1.0 if constant.
+
+    Summed in float64 block by block, shifted by the first row: no temporary grows with the
+    rows.
+
+    Examples
+    --------
+    >>> spread(np.array([[0.0, 5.0], [2.0, 5.0]]), None)
+    (1.0, 1.0)
+    >>> spread(np.array([[0.0], [4.0]]), np.array([3, 1]))
+    (1.7320508075688772,)
+    """
+    shift = feats[0].astype(np.float64)
+
+    def block(rows: slice):
+        centred = feats[rows].astype(np.float64) - shift
+        w = np.ones(len(centred)) if weights is None else weights[rows].astype(np.float64)
+        return w.sum(), w @ centred, w @ (centred * centred)
+
+    parts = map_blocks(block, len(feats))
+    total = sum(p[0] for p in parts)
+    mean = sum(p[1] for p in parts) / total
+    variance = np.maximum(sum(p[2] for p in parts) / total - mean * mean, 0.0)
+    deviation = np.sqrt(variance)
+    return tuple(float(d) if d > 0 else 1.0 for d in deviation)
 
 
 @dataclass(frozen=True, eq=False)
@@ -284,30 +331,39 @@ def pixel_rows(
     spatial_weight: float,
     spacing: tuple[float, ...],
     weights: np.ndarray | None = None,
+    standardize: bool = False,
 ) -> tuple[PixelRows, FeatureRecipe]:
     """Feature rows of the pixels to cluster, and the recipe that made them.
 
     Pooled over ``parts`` (one per image: values, spatial shape, flat indices of the pixels
     or None) and compressed to distinct values when that is exact (see :func:`compressible`).
-    ``weights`` (one part only) count each value row.
+    ``weights`` (one part only) count each value row. With ``standardize`` each colour
+    feature is divided by its :func:`spread` over these pixels, recorded in the recipe.
     """
     values = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
     dtype = ft.feature_dtype(values.dtype)
     if compressible(values.dtype, color_space, spatial_weight):
         hist = histogram(values, weights)
-        recipe = FeatureRecipe(color_space, 0.0, spacing, 0.0, dtype)
-        feats = recipe.features(hist.values, (), None)
-        return PixelRows(hist.values, hist.counts, feats, hist), recipe
+        feats = ft.color_features(hist.values, color_space, dtype)
+        scale = spread(feats, hist.counts) if standardize else None
+        recipe = FeatureRecipe(color_space, 0.0, spacing, 0.0, dtype, scale)
+        return PixelRows(
+            hist.values, hist.counts, _divided(feats, scale, hist.values), hist
+        ), recipe
     if spatial_weight == 0:
-        recipe = FeatureRecipe(color_space, 0.0, spacing, 1.0, dtype)
         feats = ft.color_features(values, color_space, dtype)
-        return PixelRows(values, weights, feats, None), recipe
+        scale = spread(feats, weights) if standardize else None
+        recipe = FeatureRecipe(color_space, 0.0, spacing, 1.0, dtype, scale)
+        return PixelRows(values, weights, _divided(feats, scale, values), None), recipe
     # colour then coordinates, written block by block into one array
     n_colour = color_spaces.get(color_space).n_features(values.shape[1])
     feats = np.empty((len(values), n_colour + len(spacing)), dtype=dtype)
-    ft.color_features(values, color_space, dtype, out=feats[:, :n_colour])
-    value_range = float(np.max(feats[:, :n_colour].max(axis=0) - feats[:, :n_colour].min(axis=0)))
-    recipe = FeatureRecipe(color_space, spatial_weight, spacing, value_range or 1.0, dtype)
+    colour = feats[:, :n_colour]
+    ft.color_features(values, color_space, dtype, out=colour)
+    scale = spread(colour, weights) if standardize else None
+    _divided(colour, scale, values)
+    value_range = float(np.max(colour.max(axis=0) - colour.min(axis=0)))
+    recipe = FeatureRecipe(color_space, spatial_weight, spacing, value_range or 1.0, dtype, scale)
     start = 0
     for part_values, shape, pixels in parts:
         rows = slice(start, start + len(part_values))

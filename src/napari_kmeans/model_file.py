@@ -84,6 +84,7 @@ def load_model(path: str | os.PathLike) -> KMeansModel:
             spacing=tuple(float(v) for v in r["spacing"]),
             value_range=float(r["value_range"]),
             dtype=np.dtype(r["dtype"]),
+            scale=None if r.get("scale") is None else tuple(float(v) for v in r["scale"]),
         )
         centers = np.array(data["centers"], dtype=np.float64)
         palette = np.array(data["palette"], dtype=np.float64)
@@ -98,6 +99,10 @@ def load_model(path: str | os.PathLike) -> KMeansModel:
             and np.isfinite(centers).all()
             and np.isfinite(palette).all()
             and palette.shape[1] == data["params"]["n_channels"]
+            and (
+                recipe.scale is None
+                or all(np.isfinite(recipe.scale) & (np.array(recipe.scale) > 0))
+            )
         )
         if not consistent:
             raise ValueError("centres, palette and counts do not agree")

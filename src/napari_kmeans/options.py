@@ -52,6 +52,7 @@ class Options:
     channel_axis: str | int | None
     spatial_weight: float
     spacing: tuple[float, ...] | None
+    standardize: bool
     seed: int | str
     rng: np.random.Generator
     n_init: int | str
@@ -91,6 +92,7 @@ class Options:
             "channel_axis": self.channel_axis,
             "spatial_weight": self.spatial_weight,
             "spacing": list(spacing),
+            "standardize": self.standardize,
             "seed": self.seed,
             "n_init": self.n_init,
             "max_iter": self.max_iter,
@@ -117,6 +119,13 @@ def check_callable(name: str, value):
     return value
 
 
+def check_flag(name: str, value) -> bool:
+    """Return ``value`` if it is a bool (NumPy's too); ValueError naming ``name`` otherwise."""
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name}={value!r} is not allowed: use True or False")
+    return bool(value)
+
+
 def make_options(
     n_clusters: int = 5,
     *,
@@ -125,6 +134,7 @@ def make_options(
     channel_axis: str | int | None = "auto",
     spatial_weight: float = 0.0,
     spacing=None,
+    standardize: bool = False,
     seed=None,
     n_init: int | str = "auto",
     max_iter: int = 300,
@@ -163,6 +173,7 @@ def make_options(
         channel_axis=ft.check_channel_axis(channel_axis),
         spatial_weight=ft.check_spatial_weight(spatial_weight),
         spacing=spacing,
+        standardize=check_flag("standardize", standardize),
         seed=int(seed) if isinstance(seed, Integral) else "numpy.random.Generator",
         rng=rng,
         n_init=n_init,

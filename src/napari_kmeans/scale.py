@@ -108,17 +108,26 @@ def _no_pixel_left() -> ValueError:
     return ValueError("mask excludes every pixel: include at least n_clusters pixels")
 
 
-def _pooled_histogram(image, mask, layout, spacing, color_space, progress):
+def _pooled_histogram(image, mask, layout, options: Options):
     """Distinct values of every included pixel with their counts, as ``model.pixel_rows``."""
     blocks, masks = block_grids(image, mask, layout)
     parts = [
         dask.delayed(_block_histogram)(b, m, layout)
         for b, m in zip(blocks.ravel(), masks.ravel(), strict=True)
     ]
-    ((distinct, counts),) = compute([_tree_reduce(parts, _merge_histograms)], progress, READING)
+    ((distinct, counts),) = compute(
+        [_tree_reduce(parts, _merge_histograms)], options.progress, READING
+    )
     if len(distinct) == 0:
         raise _no_pixel_left()
-    rows, recipe = model_.pixel_rows([(distinct, (), None)], color_space, 0.0, spacing, counts)
+    rows, recipe = model_.pixel_rows(
+        [(distinct, (), None)],
+        options.color_space,
+        0.0,
+        options.spacing,
+        counts,
+        standardize=options.standardize,
+    )
     return rows, recipe, int(counts.sum())
 
 
@@ -192,9 +201,7 @@ def _fit(image: da.Array, options: Options, mask, sample_size: int):
     o = options.for_image(layout.channels)
     mask = lazy_mask(mask, layout)
     if model_.compressible(image.dtype, o.color_space, o.spatial_weight):
-        rows, recipe, fitted = _pooled_histogram(
-            image, mask, layout, o.spacing, o.color_space, o.progress
-        )
+        rows, recipe, fitted = _pooled_histogram(image, mask, layout, o)
         model = model_.fit_rows(rows, recipe, o)[0]
     else:
         values, pixels = _sample(image, mask, layout, sample_size, o.rng, o.progress)
@@ -204,7 +211,11 @@ def _fit(image: da.Array, options: Options, mask, sample_size: int):
                 "(exclude them with mask=)"
             )
         rows, recipe = model_.pixel_rows(
-            [(values, layout.spatial_shape, pixels)], o.color_space, o.spatial_weight, o.spacing
+            [(values, layout.spatial_shape, pixels)],
+            o.color_space,
+            o.spatial_weight,
+            o.spacing,
+            standardize=o.standardize,
         )
         model = model_.fit_rows(rows, recipe, o)[0]
         fitted = len(values)
