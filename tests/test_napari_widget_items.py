@@ -665,3 +665,42 @@ def test_every_button_works_without_the_extras(
     assert not errors(notifications)
     assert "other k-means labels" in viewer.layers
     assert "segment_layer" in QApplication.clipboard().text()
+
+
+# --- 5. channels of very different ranges -------------------------------------------------------
+
+
+def test_standardise_channels_checkbox(qtbot, make_napari_viewer):
+    viewer = make_napari_viewer()
+    widget = KMeansWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    rng = np.random.default_rng(4)
+    truth = rng.integers(0, 4, (40, 50))
+    small = (np.where(truth % 2, 90, 10) + rng.normal(0, 2, truth.shape)).astype(np.uint16)
+    large = (np.where(truth // 2, 40_000, 20_000) + rng.normal(0, 2_000, truth.shape)).astype(
+        np.uint16
+    )
+    a = viewer.add_image(small, name="nuclei")
+    b = viewer.add_image(large, name="membrane")
+    widget.controls.images.value = [a, b]
+    widget.controls.n_clusters.value = 4
+    assert widget.controls.standardize.tooltip
+    widget.controls.advanced_button.click()
+    widget.controls.standardize.value = True
+    run_and_wait(qtbot, widget)
+    labels = viewer.layers["nuclei + membrane k-means labels"]
+    expected = nk.segment(np.stack([small, large], -1), 4, channel_axis=2, standardize=True, seed=0)
+    np.testing.assert_array_equal(labels.data, expected.labels)
+    assert labels.metadata["napari_kmeans"]["params"]["standardize"] is True
+    # the table's means stay in the image's units
+    np.testing.assert_allclose(labels.features["mean_nuclei"], expected.palette[:, 0])
+    # Copy Python repeats it, and the choice is remembered
+    qtbot.mouseClick(widget.models.copy_button, Qt.MouseButton.LeftButton)
+    code = QApplication.clipboard().text()
+    assert "standardize=True" in code
+    viewer.layers.remove(labels)
+    exec(code, {"viewer": viewer})
+    np.testing.assert_array_equal(
+        viewer.layers["nuclei + membrane k-means labels"].data, expected.labels
+    )
+    assert KMeansWidget(viewer).controls.standardize.value is True

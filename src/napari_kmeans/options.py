@@ -184,6 +184,31 @@ def make_options(
     )
 
 
+def segment_options(params: dict) -> dict:
+    """Return the entries of a run's ``params`` that ``segment`` takes, to repeat the run.
+
+    ``params`` (``Segmentation.params``, ``KMeansModel.params``) also describe the run
+    (channels, dtype, versions, ...): those entries are left out, as is a seed recorded as
+    ``"numpy.random.Generator"`` (a Generator's state is not recorded). The kept names are
+    those of :func:`make_options`'s signature, the one place they are written.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import napari_kmeans as nk
+    >>> seg = nk.segment(np.array([[0, 9, 200]], np.uint8), 2, seed=4)
+    >>> sorted(segment_options(seg.params))  # doctest: +NORMALIZE_WHITESPACE
+    ['channel_axis', 'color_space', 'max_iter', 'method', 'n_clusters', 'n_init', 'seed',
+     'spacing', 'spatial_weight', 'standardize', 'tol']
+    """
+    names = inspect.signature(make_options).parameters
+    return {
+        name: value
+        for name, value in params.items()
+        if name in names and not (name == "seed" and isinstance(value, str))
+    }
+
+
 # ``mask`` is a keyword of the public functions but not an option: it belongs to the image.
 _AFTER = {"mask": "spacing"}
 

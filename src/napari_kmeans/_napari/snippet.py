@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
+from ..options import segment_options
 from .inputs import METADATA_KEY
 
-# The options of segment_layer a run records in its params, in signature order.
-_OPTIONS = (
-    "method",
-    "color_space",
-    "spatial_weight",
-    "spacing",
-    "seed",
-    "n_init",
-    "max_iter",
-    "tol",
-)
+# given from the layer's metadata, not from the core's params
+_FROM_LAYER = ("n_clusters", "channel_axis")
 
 
 def python_snippet(metadata: dict, display: dict | None = None) -> str:
@@ -70,7 +62,7 @@ def python_snippet(metadata: dict, display: dict | None = None) -> str:
         "channel_axis": meta.get("layer_channel_axis"),
         "current_slice": meta.get("role") == "preview",
         "cross_check": meta.get("cross_check") is not None,
-        **{name: params[name] for name in _OPTIONS if name in params},
+        **{k: v for k, v in segment_options(params).items() if k not in _FROM_LAYER},
         **(display or {}),
     }
     lines = ["import napari_kmeans", "napari_kmeans.segment_layer(", "    viewer,"]
