@@ -141,6 +141,9 @@ class KMeansModel:
     inertia: float
     n_iter: int
     params: dict = field(default_factory=dict)
+    # a merged model labels a pixel by its nearest FITTED centre, then that centre's label
+    source_centers: np.ndarray | None = None  # (m, d) the fitted centres, m >= k
+    source_labels: np.ndarray | None = None  # (m,) label (1..k) of each fitted centre
 
     @property
     def n_clusters(self) -> int:
@@ -201,7 +204,11 @@ class KMeansModel:
     ) -> tuple[np.ndarray, np.ndarray, float]:
         """Labels (1..k) of feature rows, weighted pixels per cluster and inertia."""
         columns = np.ascontiguousarray(feats.T)
-        labels = nearest(columns, self.centers)
+        if self.source_centers is None:
+            labels = nearest(columns, self.centers)
+        else:
+            nearest_source = nearest(columns, self.source_centers)
+            labels = (self.source_labels.astype(np.intp) - 1)[nearest_source]
         sq = own_sqdist(columns, labels, self.centers)
         inertia = float(sq.sum() if weights is None else np.einsum("i,i->", sq, weights))
         counts = np.bincount(labels, weights, minlength=self.n_clusters).astype(np.int64)
@@ -308,6 +315,86 @@ class KMeansModel:
                 f"{np.dtype(dtype)} image: convert the image, {hint}"
             )
 
+    def merge(self, groups: Sequence[Sequence[int]]) -> tuple[KMeansModel, np.ndarray]:
+        """Merge clusters: the labels of each group become one cluster.
+
+        A pixel keeps the cluster it had, under its new label: the merged model labels a
+        pixel by its nearest fitted centre, as before, then gives it that centre's new label
+        (a merged cluster need not be convex). A merged cluster's centre and palette are the
+        pixel-weighted means of its members', its count their sum; the inertia (distances to
+        the merged centres) grows by each member's count times its squared distance to the
+        merged centre (exact when centres are their pixels' means, as after Lloyd
+        converged). Labels are numbered darkest first again, as for any model.
+
+        Parameters
+        ----------
+        groups : sequence of sequences of int
+            Disjoint groups of labels (1..k), e.g. ``[[2, 3]]``.
+
+        Returns
+        -------
+        model : KMeansModel
+            The merged model; ``params["n_clusters"]`` is its k and ``params["merged"]``
+            lists the groups of every merge so far (each in the labels it was given).
+        relabel : numpy.ndarray
+            ``(k + 1,)`` new label of each old one (0 stays 0): ``relabel[seg.labels]``.
+
+        Examples
+        --------
+        >>> import napari_kmeans as nk
+        >>> img = np.array([[10, 10, 10, 100, 100, 200]], np.uint8)
+        >>> merged, relabel = nk.fit(img, 3, seed=0).merge([[2, 3]])
+        >>> merged.palette.ravel().tolist(), merged.counts.tolist(), relabel.tolist()
+        ([10.0, 133.33333333333334], [3, 3], [0, 1, 2, 2])
+        >>> merged.predict(img).labels.tolist()
+        [[1, 1, 1, 2, 2, 2]]
+        """
+        k = self.n_clusters
+        chosen = _check_groups(groups, k)
+        group_of = np.arange(k)
+        for group in chosen:
+            group_of[np.asarray(group) - 1] = group[0] - 1
+        members, group_of = np.unique(group_of, return_inverse=True)
+        weights = self.counts.astype(np.float64)
+        totals = np.bincount(group_of, weights, minlength=len(members))
+        # an empty group (no fitted pixel) takes its members' plain mean
+        weights = np.where(totals[group_of] > 0, weights, 1.0)
+        totals = np.bincount(group_of, weights, minlength=len(members))
+
+        def pooled(rows: np.ndarray) -> np.ndarray:
+            sums = np.stack(
+                [np.bincount(group_of, weights * column, len(members)) for column in rows.T],
+                axis=1,
+            )
+            return sums / totals[:, None]
+
+        centers, palette = pooled(self.centers), pooled(self.palette)
+        counts = np.bincount(group_of, self.counts, minlength=len(members)).astype(np.int64)
+        spread = np.sum((self.centers - centers[group_of]) ** 2, axis=1)
+        inertia = self.inertia + float(self.counts.astype(np.float64) @ spread)
+        rank = _dark_to_bright(palette, counts, centers)
+        order = np.argsort(rank)
+        params = {
+            **self.params,
+            "n_clusters": len(members),
+            "merged": [*self.params.get("merged", []), *([chosen] if chosen else [])],
+        }
+        relabel = np.concatenate([[0], rank[group_of] + 1]).astype(label_dtype(len(members)))
+        fitted = self.centers if self.source_centers is None else self.source_centers
+        fitted_labels = np.arange(1, k + 1) if self.source_labels is None else self.source_labels
+        merged = KMeansModel(
+            recipe=self.recipe,
+            centers=centers[order],
+            palette=palette[order],
+            counts=counts[order],
+            inertia=inertia,
+            n_iter=self.n_iter,
+            params=params,
+            source_centers=fitted,
+            source_labels=relabel[fitted_labels],
+        )
+        return merged, relabel
+
     def save(self, path: str | os.PathLike) -> None:
         """Write the model as a small human-readable JSON file (see ``model_file``)."""
         from .model_file import save_model
@@ -397,6 +484,29 @@ def _dark_to_bright(palette: np.ndarray, counts: np.ndarray, centers: np.ndarray
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
     return rank
+
+
+def _check_groups(groups, n_clusters: int) -> list[list[int]]:
+    """Return the groups of two or more labels, sorted; ValueError unless disjoint, 1..k."""
+    message = (
+        f"groups={groups!r} is not allowed: give disjoint groups of labels from 1 to "
+        f"{n_clusters}, e.g. [[2, 3]]"
+    )
+    try:
+        chosen = [sorted({int(label) for label in group}) for group in groups]
+        exact = all(
+            label == int(label) and not isinstance(label, bool)
+            for group in groups
+            for label in group
+        )
+    except (TypeError, ValueError):
+        raise ValueError(message) from None
+    labels = [label for group in chosen for label in group]
+    if not exact or not chosen or len(set(labels)) != len(labels):
+        raise ValueError(message)
+    if not all(1 <= label <= n_clusters for label in labels):
+        raise ValueError(message)
+    return [group for group in chosen if len(group) > 1]
 
 
 def label_dtype(n_clusters: int) -> np.dtype:

@@ -36,6 +36,12 @@ def model_to_dict(model: KMeansModel) -> dict:
     recipe = asdict(model.recipe)
     recipe["dtype"] = str(model.recipe.dtype)
     recipe["spacing"] = list(model.recipe.spacing)
+    merged = {}
+    if model.source_centers is not None:  # a merged model (KMeansModel.merge)
+        merged = {
+            "source_centers": model.source_centers.tolist(),
+            "source_labels": model.source_labels.tolist(),
+        }
     return {
         "format": MODEL_FORMAT,
         "version": MODEL_VERSION,
@@ -46,6 +52,7 @@ def model_to_dict(model: KMeansModel) -> dict:
         "inertia": model.inertia,
         "n_iter": model.n_iter,
         "params": model.params,
+        **merged,
     }
 
 
@@ -106,6 +113,19 @@ def load_model(path: str | os.PathLike) -> KMeansModel:
         )
         if not consistent:
             raise ValueError("centres, palette and counts do not agree")
+        sources = {}
+        if data.get("source_centers") is not None:
+            sources["source_centers"] = np.array(data["source_centers"], dtype=np.float64)
+            sources["source_labels"] = np.array(data["source_labels"], dtype=np.int64)
+            fitted, labels = sources["source_centers"], sources["source_labels"]
+            if not (
+                fitted.ndim == 2
+                and fitted.shape[1] == centers.shape[1]
+                and labels.shape == (len(fitted),)
+                and np.isfinite(fitted).all()
+                and set(labels.tolist()) == set(range(1, k + 1))
+            ):
+                raise ValueError("source_centers and source_labels do not agree")
         return KMeansModel(
             recipe,
             centers,
@@ -114,6 +134,7 @@ def load_model(path: str | os.PathLike) -> KMeansModel:
             float(data["inertia"]),
             int(data["n_iter"]),
             dict(data["params"]),
+            **sources,
         )
     except (KeyError, TypeError, ValueError) as error:
         raise ModelFileError(f"model file '{path}' is corrupted: {error}") from None
