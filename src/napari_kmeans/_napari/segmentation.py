@@ -219,7 +219,15 @@ def predict_all(
     return results
 
 
-def apply_model(viewer, layers: LayerRef | Sequence[LayerRef], model) -> list[Segmentation]:
+def apply_model(
+    viewer,
+    layers: LayerRef | Sequence[LayerRef],
+    model,
+    *,
+    model_path: str | None = None,
+    label_colors: str = "distinct",
+    background: int | None = None,
+) -> list[Segmentation]:
     """Label each image layer with ``model`` and show the layers a run on it would make.
 
     Every layer is labelled by the model's nearest cluster, so a label means the same colour
@@ -234,6 +242,10 @@ def apply_model(viewer, layers: LayerRef | Sequence[LayerRef], model) -> list[Se
         An Image layer or its name, or several; each is labelled on its own.
     model : napari_kmeans.KMeansModel
         From ``seg.model`` of an earlier run or :func:`napari_kmeans.load_model`.
+    model_path : str, optional
+        The file ``model`` was loaded from, recorded for Copy Python.
+    label_colors, background
+        As in :func:`segment_layer`.
 
     Returns
     -------
@@ -243,12 +255,19 @@ def apply_model(viewer, layers: LayerRef | Sequence[LayerRef], model) -> list[Se
     Examples
     --------
     >>> model = napari_kmeans.load_model("stains.json")  # doctest: +SKIP
-    >>> segs = apply_model(viewer, ["slide 1", "slide 2"], model)  # doctest: +SKIP
+    >>> segs = napari_kmeans.apply_model_to_layers(viewer, ["slide 1"], model)  # doctest: +SKIP
     """
     inputs = prepare_apply(viewer, layers)
     results = predict_all(inputs, model)
     for item, seg in zip(inputs, results, strict=True):
-        outputs.show(viewer, item, seg)
+        outputs.show(
+            viewer,
+            item,
+            seg,
+            label_colors=label_colors,
+            background=background,
+            applied_model={"path": model_path},
+        )
     return results
 
 

@@ -293,11 +293,17 @@ class KMeansWidget(QWidget):
         if labels is None or labels not in self.viewer.layers:
             show_info("Run a k-means segmentation first: its labels layer is gone.")
             return None
+        before = labels.metadata[METADATA_KEY].get("model")
         try:
             merge.merge_clusters(self.viewer, labels, self.results.table.selected_labels())
         except ValueError as error:
             show_info(str(error).capitalize())
             return None
+        if before is not None and self.models.model is before:  # Save and Apply follow
+            models = self.models
+            models.set_model(
+                labels.metadata[METADATA_KEY]["model"], models.model_source, models.model_layers
+            )
         self.results.show_layer(labels)
         return labels
 
