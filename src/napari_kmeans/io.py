@@ -30,20 +30,35 @@ Examples
 
 from __future__ import annotations
 
+import io
 import os
-import struct
+from numbers import Integral
 from pathlib import Path
 from typing import NamedTuple
 
 import cv2
 import numpy as np
 
-__all__ = ["SUPPORTED_EXTENSIONS", "ImageLoadError", "load_image", "save_image"]
+from .image_headers import JPEG_MAGIC, TIFF_MAGICS, TiffPage, header_pixels, tiff_pages
+from .safe_files import read_regular_file, write_bytes
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "MAX_PIXELS_VARIABLE",
+    "SUPPORTED_EXTENSIONS",
+    "ImageLoadError",
+    "load_image",
+    "pixel_budget",
+    "save_image",
+]
 
 _PIXEL_TYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
-_JPEG_MAGIC = b"\xff\xd8\xff"
-_TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic TIFF and BigTIFF
-_TIFF_SAMPLES_PER_PIXEL = 277
+_SWAP_BLOCK_BYTES = 4 * 2**20  # the red/blue swap holds one channel of this many bytes
+
+#: Pixels :func:`load_image` decodes at most unless told otherwise (16384 × 16384).
+DEFAULT_MAX_PIXELS = 2**28
+#: Environment variable that sets the pixel budget (an integer >= 1).
+MAX_PIXELS_VARIABLE = "NAPARI_KMEANS_MAX_PIXELS"
 
 
 class ImageLoadError(ValueError):
@@ -99,14 +114,63 @@ if _HAS_EXR:
     _WRITABLE[".exr"] = _Writable(("float32",), (1, 3, 4))
 
 
-def load_image(path: str | os.PathLike[str]) -> np.ndarray:
+def pixel_budget(max_pixels: int | None = None) -> int:
+    """The most pixels :func:`load_image` decodes: ``max_pixels``, else the environment.
+
+    Parameters
+    ----------
+    max_pixels : int or None
+        An integer >= 1; None reads the environment variable ``NAPARI_KMEANS_MAX_PIXELS``,
+        and without it gives :data:`DEFAULT_MAX_PIXELS`.
+
+    Returns
+    -------
+    int
+        The budget, in pixels (all pages of a stack together).
+
+    Raises
+    ------
+    ValueError
+        If ``max_pixels`` or the environment variable is not an integer >= 1.
+
+    Examples
+    --------
+    >>> pixel_budget(1000)
+    1000
+    >>> pixel_budget() == DEFAULT_MAX_PIXELS  # doctest: +SKIP
+    True
+    """
+    name = "max_pixels"
+    if max_pixels is None:
+        text = os.environ.get(MAX_PIXELS_VARIABLE)
+        if text is None:
+            return DEFAULT_MAX_PIXELS
+        name = f"the environment variable {MAX_PIXELS_VARIABLE}"
+        try:
+            max_pixels = int(text)
+        except ValueError:
+            max_pixels = text  # reported below
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, Integral) or max_pixels < 1:
+        raise ValueError(f"{name}={max_pixels!r} is not allowed: it must be an integer >= 1")
+    return int(max_pixels)
+
+
+def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> np.ndarray:
     """Load an image file as an RGB(A) array, keeping its pixel type.
+
+    The file is checked before it costs anything: it must be a regular file (a FIFO or a
+    device such as ``/dev/zero`` is refused without being read), and a PNG, JPEG, TIFF or
+    BMP whose header claims more than the pixel budget is refused before decoding. Decoding
+    needs about the decoded size in memory, plus the file's bytes.
 
     Parameters
     ----------
     path : str or os.PathLike
         Any file OpenCV can decode (see :data:`SUPPORTED_EXTENSIONS`); the format is
         recognised from the content, not the extension.
+    max_pixels : int or None
+        The pixel budget (all pages together), see :func:`pixel_budget`; None: the
+        environment variable ``NAPARI_KMEANS_MAX_PIXELS`` or :data:`DEFAULT_MAX_PIXELS`.
 
     Returns
     -------
@@ -118,8 +182,11 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     Raises
     ------
     ImageLoadError
-        If the path is missing or a directory, the file is empty, truncated or not an image,
-        or holds a pixel type or layout listed as unsupported in the module notes.
+        If the path is missing, a directory or not a regular file, the file is empty,
+        truncated or not an image, larger than the pixel budget, or holds a pixel type or
+        layout listed as unsupported in the module notes.
+    ValueError
+        If ``max_pixels`` is not an integer >= 1.
 
     Examples
     --------
@@ -127,52 +194,53 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     >>> image.shape, image.dtype  # doctest: +SKIP
     ((512, 512, 3), dtype('uint8'))
     """
+    budget = pixel_budget(max_pixels)
     path = Path(path)
-    if path.is_dir():
-        raise ImageLoadError(f"cannot load image '{path}': it is a directory, not a file")
     try:
-        data = path.read_bytes()
+        data = read_regular_file(path)
     except FileNotFoundError:
         raise ImageLoadError(f"cannot load image '{path}': no such file") from None
+    except IsADirectoryError:
+        raise ImageLoadError(f"cannot load image '{path}': it is a directory, not a file") from None
     except OSError as error:
-        raise ImageLoadError(f"cannot load image '{path}': {error.strerror or error}") from error
+        raise ImageLoadError(f"cannot load image '{path}': {error.strerror or error}") from None
     if not data:
         raise ImageLoadError(f"cannot load image '{path}': the file is empty")
+    pixels = header_pixels(data)
+    if pixels is not None and pixels > budget:
+        raise ImageLoadError(
+            f"cannot load image '{path}': its header says {pixels:,} pixels, more than the "
+            f"budget of {budget:,}; if there is memory for it, raise the budget with "
+            f"load_image(..., max_pixels=N), the command's --max-pixels N or the environment "
+            f"variable {MAX_PIXELS_VARIABLE}=N"
+        )
 
     buffer = np.frombuffer(data, np.uint8)
     try:
-        if data[:4] in _TIFF_MAGICS:
-            pages = _decode_tiff_pages(buffer, data, path)
-        elif data[:3] == _JPEG_MAGIC:
-            pages = [cv2.imdecode(buffer, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)]
+        if data[:4] in TIFF_MAGICS:
+            image = _decode_tiff(buffer, data, path)
+        elif data[:3] == JPEG_MAGIC:
+            image = cv2.imdecode(buffer, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
         else:
-            pages = [cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)]
+            image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
     except cv2.error as error:
         reason = str(error).strip().splitlines()[-1]
         raise ImageLoadError(f"cannot load image '{path}': OpenCV failed: {reason}") from error
-    if not pages or pages[0] is None:
+    if image is None:
         raise ImageLoadError(
             f"cannot load image '{path}': OpenCV cannot decode it (not an image, an "
             "unsupported variant of the format, or truncated or corrupt data)"
         )
-
-    pages = [_swap_red_blue(_checked(page, path)) for page in pages]
-    if len(pages) == 1:
-        return pages[0]
-    layouts = {(page.shape, page.dtype.name) for page in pages}
-    if len(layouts) > 1:
-        raise ImageLoadError(
-            f"cannot load image '{path}': its {len(pages)} TIFF pages differ in shape or "
-            f"dtype ({sorted(layouts)}), so they cannot be stacked"
-        )
-    return np.stack(pages)
+    return image if data[:4] in TIFF_MAGICS else _to_rgb_in_place(_checked(image, path))
 
 
-def save_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
+def save_image(path: str | os.PathLike[str], image: np.ndarray, *, overwrite: bool = True) -> None:
     """Write a grey, RGB or RGBA array to an image file chosen by the path's extension.
 
     The array is encoded in memory by ``cv2.imencode`` and written by Python, so non-ASCII
-    paths work. The folder must already exist (it is not created).
+    paths work. The file is written under a temporary name in the same folder and renamed
+    when complete, so an error or Ctrl-C never leaves a partial file (nor destroys an older
+    one). The folder must already exist (it is not created).
 
     Parameters
     ----------
@@ -183,7 +251,9 @@ def save_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
     image : numpy.ndarray
         ``(height, width)`` grey, or ``(height, width, 1 | 3 | 4)`` grey/RGB/RGBA, in RGB(A)
         order. ``uint8`` fits every format; ``uint16`` needs PNG, TIFF, JPEG 2000 or PGM/PPM;
-        ``float32`` needs TIFF (or EXR). The array is not modified.
+        ``float32`` needs TIFF (or EXR). Either byte order. The array is not modified.
+    overwrite : bool
+        Whether an existing file at ``path`` may be replaced (False: ``FileExistsError``).
 
     Raises
     ------
@@ -191,7 +261,8 @@ def save_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
         If the extension is not writable, or the format cannot hold the array's dtype or
         channel count (the message names the path and the formats that can).
     OSError
-        If the file cannot be written (for instance, its folder does not exist).
+        If the file cannot be written (for instance, its folder does not exist), or exists
+        and ``overwrite`` is False (``FileExistsError``).
 
     Examples
     --------
@@ -235,7 +306,11 @@ def save_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
             f"formats that can (for {dtype}): {', '.join(holders)}"
         )
 
-    bgr = _swap_red_blue(np.ascontiguousarray(image))
+    native = image.dtype.newbyteorder("=")  # OpenCV reads memory in this machine's order
+    if channels in (3, 4):  # a copy, which the swap works on in place
+        bgr = _to_rgb_in_place(np.array(image, dtype=native, order="C"))
+    else:
+        bgr = np.ascontiguousarray(image, dtype=native)
     try:
         ok, encoded = cv2.imencode(extension, bgr)
     except cv2.error as error:
@@ -243,37 +318,91 @@ def save_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
         raise ValueError(f"cannot save image '{path}': OpenCV failed: {reason}") from error
     if not ok:
         raise ValueError(f"cannot save image '{path}': OpenCV could not encode it as {extension}")
-    path.write_bytes(encoded.tobytes())
+    write_bytes(path, encoded.tobytes(), overwrite=overwrite)
 
 
-def _decode_tiff_pages(buffer: np.ndarray, data: bytes, path: Path) -> list[np.ndarray]:
-    if _tiff_samples_per_pixel(data) == 2:
+def _decode_tiff(buffer: np.ndarray, data: bytes, path: Path) -> np.ndarray | None:
+    """Every page of a TIFF, stacked when there are several, in RGB(A) order."""
+    pages = tiff_pages(data) or [TiffPage()]
+    if pages[0].first("samples_per_pixel", 1) == 2:
         raise ImageLoadError(
             f"cannot load image '{path}': TIFF with 2 samples per pixel (grey + alpha or two "
             "channels) is not supported, because OpenCV drops the second sample and reduces "
             "it to 8 bits; save it as RGBA, or with one channel per page"
         )
-    ok, pages = cv2.imdecodemulti(buffer, cv2.IMREAD_UNCHANGED)
-    return list(pages) if ok else []
+    if any(_opencv_misreads(page) for page in pages):
+        return _decode_tiff_with_tifffile(data, path, len(pages))
+
+    def decode(index: int) -> np.ndarray | None:
+        ok, decoded = cv2.imdecodemulti(buffer, cv2.IMREAD_UNCHANGED, None, (index, index + 1))
+        if not ok or not decoded:
+            return None
+        return _to_rgb_in_place(_checked(decoded[0], path))
+
+    return _stack_pages(decode, len(pages), path)
 
 
-def _tiff_samples_per_pixel(data: bytes) -> int:
-    """SamplesPerPixel of the first page of a classic TIFF (1 when absent or not found)."""
-    order = "<" if data[:2] == b"II" else ">"
+def _opencv_misreads(page: TiffPage) -> bool:
+    """True for pages OpenCV decodes wrongly: 8-bit with unassociated alpha (it multiplies
+    the colours by alpha) and colour planes stored separately (16-bit ones come out grey)."""
+    samples = page.first("samples_per_pixel", 1)
+    unassociated_alpha = 2 in page.get("extra_samples", ())
+    return samples > 1 and (
+        page.first("planar_configuration", 1) == 2
+        or (unassociated_alpha and page.first("bits_per_sample", 1) == 8)
+    )
+
+
+def _decode_tiff_with_tifffile(data: bytes, path: Path, n_pages: int) -> np.ndarray | None:
     try:
-        version, first_page = struct.unpack_from(order + "HI", data, 2)
-        if version != 42:  # BigTIFF: left to OpenCV
-            return 1
-        (n_entries,) = struct.unpack_from(order + "H", data, first_page)
-        for index in range(n_entries):
-            tag, kind, _, value = struct.unpack_from(
-                order + "HHI4s", data, first_page + 2 + 12 * index
+        import tifffile
+    except ImportError:
+        raise ImageLoadError(
+            f"cannot load image '{path}': this TIFF has unassociated alpha or separate colour "
+            "planes, which OpenCV decodes wrongly (colours multiplied by alpha, or grey); "
+            "install tifffile to read it: pip install tifffile"
+        ) from None
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tiff:
+
+            def decode(index: int) -> np.ndarray:
+                page = tiff.pages[index]
+                array = page.asarray()
+                if page.planarconfig == 2 and page.samplesperpixel > 1:
+                    array = np.ascontiguousarray(np.moveaxis(array, 0, -1))
+                return _checked(array, path)
+
+            return _stack_pages(decode, min(n_pages, len(tiff.pages)), path)
+    except ImageLoadError:
+        raise
+    except Exception as error:  # tifffile raises many kinds for corrupt data
+        raise ImageLoadError(
+            f"cannot load image '{path}': tifffile cannot decode it ({error})"
+        ) from error
+
+
+def _stack_pages(decode, n_pages: int, path: Path) -> np.ndarray | None:
+    """Decoded pages stacked one at a time into one array (no second copy of the stack)."""
+    first = decode(0)
+    if first is None or n_pages == 1:
+        return first
+    stack = np.empty((n_pages, *first.shape), first.dtype)
+    stack[0] = first
+    del first
+    for index in range(1, n_pages):
+        page = decode(index)
+        if page is None:
+            raise ImageLoadError(
+                f"cannot load image '{path}': page {index + 1} of {n_pages} cannot be decoded"
             )
-            if tag == _TIFF_SAMPLES_PER_PIXEL:
-                return struct.unpack_from(order + ("H" if kind == 3 else "I"), value)[0]
-    except struct.error:  # truncated header: OpenCV reports it
-        return 1
-    return 1
+        if page.shape != stack.shape[1:] or page.dtype != stack.dtype:
+            raise ImageLoadError(
+                f"cannot load image '{path}': its {n_pages} TIFF pages differ in shape or "
+                f"dtype (page 1: {stack.shape[1:]} {stack.dtype}, page {index + 1}: "
+                f"{page.shape} {page.dtype}), so they cannot be stacked"
+            )
+        stack[index] = page
+    return stack
 
 
 def _checked(image: np.ndarray, path: Path) -> np.ndarray:
@@ -290,10 +419,16 @@ def _checked(image: np.ndarray, path: Path) -> np.ndarray:
     return image
 
 
-def _swap_red_blue(image: np.ndarray) -> np.ndarray:
-    """BGR(A) ⇄ RGB(A): the same channel swap in both directions; grey is returned as is."""
-    if image.ndim == 3 and image.shape[2] == 3:
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    if image.ndim == 3 and image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+def _to_rgb_in_place(image: np.ndarray) -> np.ndarray:
+    """BGR(A) ⇄ RGB(A) in place, a block of rows at a time (the same swap both ways);
+    grey is returned as is. ``image`` must be an array this module owns."""
+    if image.ndim < 3 or image.shape[-1] not in (3, 4):
+        return image
+    rows = image.reshape(-1, *image.shape[-2:])
+    step = max(1, _SWAP_BLOCK_BYTES // max(1, rows[0].nbytes))
+    for start in range(0, len(rows), step):
+        block = rows[start : start + step]
+        red = block[..., 2].copy()
+        block[..., 2] = block[..., 0]
+        block[..., 0] = red
     return image
