@@ -34,7 +34,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["Staged", "check_regular_file", "read_regular_file", "staged", "write_bytes", "write_text"]
+__all__ = [
+    "Staged",
+    "check_regular_file",
+    "read_regular_file",
+    "staged",
+    "write_bytes",
+    "write_text",
+]
 
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
@@ -138,13 +145,17 @@ class Staged:
         return temporary
 
     def commit(self) -> None:
-        """Rename every staged output into place (Ctrl-C is held off while renaming)."""
+        """Rename every staged output into place (Ctrl-C is held off while renaming).
+
+        Temporary paths that were never written (a writer that refused) are skipped.
+        """
+        written = [(tmp, dest) for tmp, dest in self._staged if os.path.lexists(tmp)]
         with _interrupts_deferred():
             if not self.overwrite:
-                for _, destination in self._staged:
+                for _, destination in written:
                     if os.path.lexists(destination):
                         raise FileExistsError(errno.EEXIST, "File exists", str(destination))
-            for temporary, destination in self._staged:
+            for temporary, destination in written:
                 _publish(temporary, destination, self.overwrite)
             self._staged.clear()
 
