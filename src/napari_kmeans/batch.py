@@ -50,13 +50,6 @@ def run_jobs(
 
     Returns the exit status: 1 if any job failed.
     """
-    for job in jobs:
-        if job.prefix.name != job.image.stem:
-            print(
-                f"note: {job.image}: outputs named {job.prefix.name}_* (another input has "
-                "the same name)",
-                file=sys.stderr,
-            )
     failed = done = 0
     disable = True if no_progress else None  # None: only when stderr is a terminal
     with tqdm(jobs, desc=desc, unit="image", file=sys.stderr, disable=disable) as bar:
@@ -180,6 +173,12 @@ def plan_outputs(images: Sequence[Path], out_dir: Path | None) -> list[Job]:
             f"outputs of {', '.join(clashes)} would overwrite one another even after adding "
             "their folder names: rename them or run them with different --out folders"
         )
+    for image, name in zip(unique, names, strict=True):
+        if name != image.stem:
+            print(
+                f"note: {image}: outputs named {name}_* (another input has the same name)",
+                file=sys.stderr,
+            )
     return [
         Job(image, folder / name)
         for image, folder, name in zip(unique, folders, names, strict=True)

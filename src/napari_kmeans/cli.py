@@ -526,7 +526,8 @@ def run_apply(args: argparse.Namespace) -> int:
 
 def _inputs(jobs: list[Job], args: argparse.Namespace) -> list[tuple[Path, str]]:
     """Every file the run reads, with the option that names it."""
-    inputs = [(job.image, "IMAGE") for job in jobs]
+    # a folder that is not a Zarr store is refused when loaded: nothing is read from it
+    inputs = [(job.image, "IMAGE") for job in jobs if is_zarr(job.image) or not job.image.is_dir()]
     if args.mask is not None:
         inputs.append((args.mask, "--mask"))
     if getattr(args, "model", None) is not None:
