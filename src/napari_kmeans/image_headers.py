@@ -79,7 +79,7 @@ def header_pixels(data: bytes) -> int | None:
         if data[:2] == b"BM":
             width, height = struct.unpack_from("<ii", data, 18)
             return abs(width) * abs(height)
-    except struct.error:
+    except (struct.error, OverflowError):  # truncated, or offsets past any file
         return None
     return None
 
@@ -140,7 +140,7 @@ def tiff_pages(data: bytes) -> list[TiffPage]:
             (offset,) = struct.unpack_from(
                 order + offset_code, data, entries + entry_size * n_entries
             )
-    except struct.error:
+    except (struct.error, OverflowError):  # truncated, or offsets past any file
         pass
     return pages
 

@@ -163,8 +163,10 @@ def _model_from_dict(data: dict) -> KMeansModel:
     )
     centers = _matrix(data, "centers", None, n_features)
     k = len(centers)
-    if not np.isfinite(centers.astype(recipe.dtype)).all():
-        raise _FieldError("centers", f"must be finite numbers in {feature_dtype}")
+    # squared distances between features and centres must stay finite in the feature dtype
+    limit = float(np.sqrt(np.finfo(recipe.dtype).max / n_features)) / 2
+    if np.abs(centers).max() > limit:
+        raise _FieldError("centers", f"must lie within ±{limit:.3g} for {feature_dtype} features")
     palette = _matrix(data, "palette", k, n_channels)
     counts = _member(data, "counts", list)
     if len(counts) != k:
