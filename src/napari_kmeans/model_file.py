@@ -167,6 +167,11 @@ def _model_from_dict(data: dict) -> KMeansModel:
     limit = float(np.sqrt(np.finfo(recipe.dtype).max / n_features)) / 2
     if np.abs(centers).max() > limit:
         raise _FieldError("centers", f"must lie within ±{limit:.3g} for {feature_dtype} features")
+    if spatial_weight * value_range > limit:  # the largest coordinate feature
+        raise _FieldError(
+            "recipe.spatial_weight",
+            f"times recipe.value_range must be at most {limit:.3g} for {feature_dtype} features",
+        )
     palette = _matrix(data, "palette", k, n_channels)
     counts = _member(data, "counts", list)
     if len(counts) != k:
