@@ -142,21 +142,19 @@ def _image_for(model) -> np.ndarray:
     """A small image of the kind ``model`` was fitted on, built from its fields."""
     params, recipe = model.params, model.recipe
     dtype = np.dtype(params["fitted_dtype"])
-    spatial = (3,) * len(recipe.spacing)
+    spatial = (2,) * len(recipe.spacing)  # sides of 2: never mistaken for RGB by "auto"
     rng = np.random.default_rng(0)
+    shape = (*spatial, params["n_channels"])
     if dtype.kind == "f":
-        values = rng.random((*spatial, params["n_channels"])).astype(dtype)
+        values = rng.random(shape).astype(dtype)
     else:
-        info = np.iinfo(dtype)
-        values = rng.integers(
-            max(info.min, 0), min(info.max, 255), (*spatial, params["n_channels"])
-        )
+        values = rng.integers(max(np.iinfo(dtype).min, 0), min(np.iinfo(dtype).max, 255), shape)
         values = values.astype(dtype)
     axis = params["channel_axis"]
-    if axis is None or (axis == "auto" and params["n_channels"] == 1):
-        return values[..., 0]
-    if axis == "auto":
+    if axis in ("auto", "rgb") and params["n_channels"] == 3:
         return values
+    if axis is None or axis == "auto":
+        return values[..., 0]
     return np.moveaxis(values, -1, axis)
 
 

@@ -38,7 +38,7 @@ from .batch import (
     segment_lazily,
     write_outputs,
 )
-from .features import COLOR_SPACES
+from .color_spaces import COLOR_SPACES
 from .io import MAX_PIXELS_VARIABLE, ImageLoadError
 from .model_file import ModelFileError, load_model, save_model
 from .output_guard import real_path

@@ -406,6 +406,11 @@ def _stack_pages(decode, n_pages: int, path: Path) -> np.ndarray | None:
 
 
 def _checked(image: np.ndarray, path: Path) -> np.ndarray:
+    if image.ndim not in (2, 3) or image.size == 0:
+        raise ImageLoadError(
+            f"cannot load image '{path}': it decodes to shape {image.shape}, not an image "
+            "(corrupt or truncated data)"
+        )
     if image.dtype not in _PIXEL_TYPES:
         raise ImageLoadError(
             f"cannot load image '{path}': pixel type {image.dtype.name} is not supported "

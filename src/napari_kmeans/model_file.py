@@ -19,6 +19,7 @@ from dataclasses import asdict
 
 import numpy as np
 
+from . import color_spaces
 from . import features as ft
 from .model import FeatureRecipe, KMeansModel
 from .safe_files import read_regular_file, write_text
@@ -134,7 +135,7 @@ def _model_from_dict(data: dict) -> KMeansModel:
     n_channels = _integer(params, "params.n_channels", minimum=1)
     color_space = _member(recipe_data, "recipe.color_space", str)
     try:
-        ft.check_color_space(color_space, n_channels)
+        space = color_spaces.check(color_space, n_channels)
     except ValueError as error:
         raise _FieldError(
             "recipe.color_space", f"does not fit params.n_channels: {error}"
@@ -158,9 +159,7 @@ def _model_from_dict(data: dict) -> KMeansModel:
     )
     _check_layout(params, n_channels, len(spacing))
 
-    n_features = (1 if color_space == "gray" else 3 if color_space == "lab" else n_channels) + (
-        len(spacing) if spatial_weight > 0 else 0
-    )
+    n_features = space.n_features(n_channels) + (len(spacing) if spatial_weight > 0 else 0)
     centers = _matrix(data, "centers", None, n_features)
     k = len(centers)
     # squared distances between features and centres must stay finite in the feature dtype
@@ -196,26 +195,19 @@ def _model_from_dict(data: dict) -> KMeansModel:
 
 
 def _check_layout(params: dict, n_channels: int, spatial_ndim: int) -> None:
-    """The channel axis and fitted dtype must describe images ``predict`` can label."""
-    channel_axis = params.get("channel_axis", _MISSING)
-    if channel_axis is _MISSING:
+    """Refuse a channel axis or fitted dtype that describes no image ``predict`` can label."""
+    if "channel_axis" not in params:
         raise _FieldError("params.channel_axis", "is missing")
-    if channel_axis == "auto":
-        if n_channels not in (1, 3) or (n_channels == 3 and spatial_ndim < 2):
-            raise _FieldError(
-                "params.n_channels",
-                f"is {n_channels}: with channel_axis 'auto' it is 1 (grey), or 3 (RGB(A)) "
-                "with at least 2 spatial axes",
-            )
-    elif channel_axis is None:
-        if n_channels != 1:
-            raise _FieldError("params.n_channels", "must be 1 when channel_axis is null")
-    elif isinstance(channel_axis, bool) or not isinstance(channel_axis, int):
-        raise _FieldError("params.channel_axis", "must be 'auto', null or an integer")
-    elif not -(spatial_ndim + 1) <= channel_axis <= spatial_ndim:
+    channel_axis = params["channel_axis"]
+    try:
+        layout = ft.channel_layout(_shape_for(channel_axis, n_channels, spatial_ndim), channel_axis)
+    except (ValueError, TypeError) as error:
+        raise _FieldError("params.channel_axis", f"is not usable: {error}") from None
+    if layout.n_channels != n_channels or len(layout.spatial_shape) != spatial_ndim:
         raise _FieldError(
             "params.channel_axis",
-            f"is {channel_axis}: out of range for images of {spatial_ndim} spatial axes",
+            f"is {channel_axis!r}, which gives no image of {n_channels} channel(s) and "
+            f"{spatial_ndim} spatial axes (params.n_channels, recipe.spacing)",
         )
     fitted = params.get("fitted_dtype")
     try:
@@ -228,7 +220,15 @@ def _check_layout(params: dict, n_channels: int, spatial_ndim: int) -> None:
         )
 
 
-_MISSING = object()
+def _shape_for(channel_axis, n_channels: int, spatial_ndim: int) -> tuple[int, ...]:
+    """The shape of a small image the model would be applied to (spatial sides of 2)."""
+    spatial = [2] * spatial_ndim
+    if isinstance(channel_axis, bool) or channel_axis is None or isinstance(channel_axis, str):
+        colour = n_channels in (3, 4) and channel_axis in ("auto", "rgb")
+        return (*spatial, n_channels) if colour else tuple(spatial)
+    if isinstance(channel_axis, int) and -(spatial_ndim + 1) <= channel_axis <= spatial_ndim:
+        spatial.insert(channel_axis % (spatial_ndim + 1), n_channels)
+    return tuple(spatial)
 
 
 def _member(container: dict, field: str, kind: type):

@@ -19,7 +19,7 @@ class TooFewDistinctRows(ValueError):
 
 
 def _draw(cumulative: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
-    """Indices drawn with probability proportional to the increments of ``cumulative``."""
+    """Draw indices with probability proportional to the increments of ``cumulative``."""
     targets = rng.uniform(size=size) * cumulative[-1]
     return np.minimum(np.searchsorted(cumulative, targets, side="right"), len(cumulative) - 1)
 
@@ -34,13 +34,15 @@ def greedy_kmeans_plusplus(
     n_clusters: int,
     weights: np.ndarray,
     rng: np.random.Generator,
+    start: np.ndarray | None = None,
 ) -> np.ndarray:
     """Choose ``n_clusters`` starting centres among the rows (columns of ``columns``, ``(d, n)``).
 
     Each step draws ``2 + ⌊ln k⌋`` candidates with probability proportional to
     ``weight × D²`` (D: distance to the nearest centre chosen so far) and keeps the one that
     lowers the total weighted potential most. With integer weights this draws from the same
-    distribution as plain k-means++ on the rows repeated ``weight`` times.
+    distribution as plain k-means++ on the rows repeated ``weight`` times. Given ``start``
+    (``(m, d)`` centres, m <= n_clusters), the seeding continues from those centres.
 
     Returns
     -------
@@ -54,10 +56,13 @@ def greedy_kmeans_plusplus(
     10.0
     """
     n_trials = 2 + int(math.log(n_clusters))
-    first = columns[:, _draw(np.cumsum(weights), rng, 1)[0]]
-    centers = [first.astype(np.float64)]
-    closest = _sqdist_all(columns, first)
-    for _ in range(1, n_clusters):
+    if start is None:
+        start = columns[:, _draw(np.cumsum(weights), rng, 1)[0]][None]
+    centers = [c.astype(np.float64) for c in start]
+    closest = _sqdist_all(columns, centers[0])
+    for center in centers[1:]:
+        np.minimum(closest, _sqdist_all(columns, center), out=closest)
+    for _ in range(len(centers), n_clusters):
         cumulative = np.cumsum(weights * closest)
         if not cumulative[-1] > 0:
             raise TooFewDistinctRows(
