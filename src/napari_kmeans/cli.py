@@ -39,7 +39,7 @@ from .batch import (
     write_outputs,
 )
 from .color_spaces import COLOR_SPACES
-from .io import MAX_PIXELS_VARIABLE, ImageLoadError
+from .io import DEFAULT_MAX_PIXELS, MAX_PIXELS_VARIABLE, ImageLoadError
 from .model_file import ModelFileError, load_model, save_model
 from .output_guard import real_path
 from .safe_files import Staged
@@ -134,8 +134,14 @@ Segment each IMAGE by k-means clustering of its pixels and write, per image:
 
 <name> is the input's file name without extension. Inputs from different folders with the
 same name get the distinguishing part of their folder prepended (a/img.png, b/img.png ->
-a_img_*, b_img_*), so no output overwrites another; an output that would overwrite an input
-is an error for that input.
+a_img_*, b_img_*), so no output overwrites another.
+
+Nothing is lost: before any work the command refuses (exit 2, naming the path) an output that
+would replace or contain an input (IMAGE, --mask, --model), two outputs at one path, and any
+existing file unless --overwrite is given. Each file is written under a temporary name
+beside it and renamed when complete; an image's files appear together or not at all, so an
+error, a full disk or Ctrl-C (exit 130) leaves no partial output. Inputs must be regular
+files; images larger than --max-pixels are refused from their header, before decoding.
 
 A multi-page TIFF is segmented as one stack (all pages clustered together, so a label means
 the same colour on every page); its labels and recolored image are written as multi-page
@@ -148,7 +154,8 @@ beside it (result.zarr -> result_clusters.json); no recolored image is written. 
 takes exactly one IMAGE.
 
 A file that cannot be read or segmented is reported as "error: <path>: <reason>" and the
-others are still processed. Exit status: 0 all written, 1 some input failed, 2 usage error.
+others are still processed. Exit status: 0 all written, 1 some input failed, 2 usage error,
+130 interrupted.
 """
 
 _SEGMENT_EXAMPLES = """\
@@ -312,7 +319,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="N",
         help="refuse images (and masks) of more than N pixels, checked from the file's "
-        f"header before decoding (default: ${MAX_PIXELS_VARIABLE}, else 268435456 = "
+        f"header before decoding (default: ${MAX_PIXELS_VARIABLE}, else {DEFAULT_MAX_PIXELS} = "
         "16384 x 16384)",
     )
 
@@ -357,8 +364,9 @@ the same colour in every output file. Writes the same files as 'segment' (<name>
 
 A model file that is missing, corrupt or from a newer version is a usage error (exit 2). An
 IMAGE that does not fit the model (other channels, dtype or colour space) is reported as
-"error: <path>: <reason>" and the others are still processed. Exit status: 0 all written,
-1 some input failed, 2 usage error.
+"error: <path>: <reason>" and the others are still processed. Outputs are guarded and
+written as for 'segment' (--overwrite, no partial files). Exit status: 0 all written,
+1 some input failed, 2 usage error, 130 interrupted.
 """
 
 
