@@ -22,7 +22,6 @@ from hypothesis import strategies as st  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hostile_corpus  # noqa: E402
-
 from napari_kmeans.io import ImageLoadError, load_image  # noqa: E402
 from napari_kmeans.model_file import ModelFileError, load_model  # noqa: E402
 

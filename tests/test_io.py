@@ -634,7 +634,8 @@ def test_save_image_on_a_full_disk_leaves_no_partial_file(tmp_path):
         resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))
         for name in ("old.png", "new.png"):
             try:
-                save_image({str(tmp_path)!r} + "/" + name, rng.integers(0, 255, (64, 64, 3), np.uint8))
+                noise = rng.integers(0, 255, (64, 64, 3), np.uint8)
+                save_image({str(tmp_path)!r} + "/" + name, noise)
             except OSError as error:
                 print("failed:", error.errno)
         """

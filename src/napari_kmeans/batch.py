@@ -1,6 +1,8 @@
-"""The file side of the ``napari-kmeans`` command: naming outputs, segmenting or labelling
-one file, writing its labels, recoloured image and JSON summary, and running a batch with
-per-file errors under a progress bar."""
+"""The file side of the ``napari-kmeans`` command.
+
+Naming outputs, segmenting or labelling one file, writing its labels, recoloured image and
+JSON summary, and running a batch with per-file errors under a progress bar.
+"""
 
 from __future__ import annotations
 
@@ -80,9 +82,10 @@ def guard_outputs(
     save_model: Path | None,
     overwrite: bool,
 ) -> None:
-    """Refuse the run (UsageError naming the path) before any work if an output would
-    replace or hold an input, two outputs collide, or, without ``overwrite``, a file that
-    the run certainly writes exists already.
+    """Refuse the run (UsageError naming the path) before any work if its outputs are unsafe.
+
+    Unsafe: an output would replace or hold an input, two outputs collide, or, without
+    ``overwrite``, a file that the run certainly writes exists already.
 
     ``lazy_labels(job)`` is the Zarr labels path of a job segmented chunk by chunk, None for
     an in-memory job. ``inputs`` lists (path, what) of every file read.
@@ -110,10 +113,12 @@ def guard_outputs(
 
 
 def is_zarr(path: Path | None) -> bool:
+    """Tell whether ``path`` names a Zarr store (by its ``.zarr`` suffix)."""
     return path is not None and path.suffix.lower() == ".zarr"
 
 
 def prepare_out_dir(out: Path | None) -> Path | None:
+    """Create the ``--out`` folder if missing (UsageError when it cannot be)."""
     if out is None:
         return None
     try:
@@ -124,7 +129,7 @@ def prepare_out_dir(out: Path | None) -> Path | None:
 
 
 def load_mask(path: Path, max_pixels: int | None = None) -> np.ndarray:
-    """A boolean mask from an image file: non-zero in any colour channel (alpha ignored)."""
+    """Load a boolean mask from an image file: non-zero in any colour channel, alpha ignored."""
     try:
         mask = load_image(path, max_pixels=max_pixels)
     except ValueError as error:
@@ -258,7 +263,7 @@ def lazy_labels_path(job: Job) -> Path:
 
 
 def summary_path(job: Job) -> Path:
-    """The JSON summary of a job."""
+    """Return where the JSON summary of a job goes."""
     return Path(f"{job.prefix}_clusters.json")
 
 
@@ -340,13 +345,15 @@ def _save_recolored(stem: str, extension: str, seg: Segmentation, outputs: Stage
 
 
 def _is_single_page(array: np.ndarray) -> bool:
-    """True if ``save_image`` writes ``array`` as one image that reads back with this shape."""
+    """Tell whether ``save_image`` writes ``array`` as one image of this shape."""
     return array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))
 
 
 def _save_tiff_pages(path: Path, array: np.ndarray, colour: bool) -> None:
-    """A multi-page TIFF, one page per index of the leading axes; ``colour``: the last axis
-    holds RGB(A) (as ``load_image`` returns colour stacks), written in OpenCV's BGR(A) order.
+    """Write a multi-page TIFF, one page per index of the leading axes.
+
+    ``colour``: the last axis holds RGB(A) (as ``load_image`` returns colour stacks),
+    written in OpenCV's BGR(A) order.
     """
     page_shape = array.shape[-3:] if colour else array.shape[-2:]
     pages = array.astype(array.dtype.newbyteorder("="), copy=False).reshape(-1, *page_shape)
@@ -360,8 +367,10 @@ def _save_tiff_pages(path: Path, array: np.ndarray, colour: bool) -> None:
 
 
 def _reason(error: Exception, path: Path) -> str:
-    """The error message without the "cannot load image '<path>': " the caller prints already;
-    the kind of error too when it is not a ValueError or OSError (a bug, memory, ...)."""
+    """Say why a job failed, without the "cannot load image '<path>': " printed already.
+
+    The kind of error is named too when it is not a ValueError or OSError (a bug, memory).
+    """
     if isinstance(error, FileExistsError):
         return f"{error.filename} exists: nothing of this image was written (use --overwrite)"
     text = str(error).removeprefix(f"cannot load image '{path}': ")

@@ -422,7 +422,7 @@ _COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``napari-kmeans`` parser with every subcommand of ``_COMMANDS``."""
+    """Build the ``napari-kmeans`` parser with every subcommand of ``_COMMANDS``."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Image segmentation by k-means++ clustering of pixels.",

@@ -1,4 +1,4 @@
-"""What an image file's header says about its pixels, read before anything is decoded.
+r"""What an image file's header says about its pixels, read before anything is decoded.
 
 :func:`header_pixels` gives the number of pixels a PNG, JPEG, TIFF (every page, classic and
 BigTIFF) or BMP will decode to, so that a file claiming a huge size is refused before it costs
@@ -9,7 +9,7 @@ Examples
 --------
 >>> import struct, zlib
 >>> ihdr = struct.pack(">IIBBBBB", 20000, 30000, 16, 2, 0, 0, 0)
->>> png = b"\\x89PNG\\r\\n\\x1a\\n" + struct.pack(">I", 13) + b"IHDR" + ihdr
+>>> png = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + ihdr
 >>> header_pixels(png)
 600000000
 """
@@ -43,7 +43,7 @@ class TiffPage(dict):
     """The tags of one TIFF page that matter here, each a tuple of ints (absent: missing)."""
 
     def first(self, name: str, default: int) -> int:
-        """The first value of tag ``name``, or ``default``."""
+        """Return the first value of tag ``name``, or ``default``."""
         values = self.get(name) or (default,)
         return values[0]
 
@@ -107,14 +107,14 @@ def _jpeg_pixels(data: bytes) -> int | None:
 
 
 def tiff_pages(data: bytes) -> list[TiffPage]:
-    """The pages of a classic TIFF or BigTIFF, with the tags of ``_TAGS``.
+    r"""List the pages of a classic TIFF or BigTIFF, with the tags of ``_TAGS``.
 
     Reading stops at the end of the chain of pages, at a loop, or where the data is
     truncated (the pages read so far are returned).
 
     Examples
     --------
-    >>> tiff_pages(b"II*\\x00\\x00\\x00\\x00\\x00")
+    >>> tiff_pages(b"II*\x00\x00\x00\x00\x00")
     []
     """
     order = "<" if data[:2] == b"II" else ">"

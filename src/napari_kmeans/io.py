@@ -115,7 +115,7 @@ if _HAS_EXR:
 
 
 def pixel_budget(max_pixels: int | None = None) -> int:
-    """The most pixels :func:`load_image` decodes: ``max_pixels``, else the environment.
+    """Return the most pixels :func:`load_image` decodes: ``max_pixels``, else the environment.
 
     Parameters
     ----------
@@ -343,8 +343,11 @@ def _decode_tiff(buffer: np.ndarray, data: bytes, path: Path) -> np.ndarray | No
 
 
 def _opencv_misreads(page: TiffPage) -> bool:
-    """True for pages OpenCV decodes wrongly: 8-bit with unassociated alpha (it multiplies
-    the colours by alpha) and colour planes stored separately (16-bit ones come out grey)."""
+    """Tell whether OpenCV decodes this page wrongly.
+
+    It does for 8-bit with unassociated alpha (it multiplies the colours by alpha) and for
+    colour planes stored separately (16-bit ones come out grey).
+    """
     samples = page.first("samples_per_pixel", 1)
     unassociated_alpha = 2 in page.get("extra_samples", ())
     return samples > 1 and (
@@ -382,7 +385,7 @@ def _decode_tiff_with_tifffile(data: bytes, path: Path, n_pages: int) -> np.ndar
 
 
 def _stack_pages(decode, n_pages: int, path: Path) -> np.ndarray | None:
-    """Decoded pages stacked one at a time into one array (no second copy of the stack)."""
+    """Stack decoded pages one at a time into one array (no second copy of the stack)."""
     first = decode(0)
     if first is None or n_pages == 1:
         return first
@@ -425,8 +428,10 @@ def _checked(image: np.ndarray, path: Path) -> np.ndarray:
 
 
 def _to_rgb_in_place(image: np.ndarray) -> np.ndarray:
-    """BGR(A) ⇄ RGB(A) in place, a block of rows at a time (the same swap both ways);
-    grey is returned as is. ``image`` must be an array this module owns."""
+    """Swap BGR(A) ⇄ RGB(A) in place, a block of rows at a time (the same swap both ways).
+
+    Grey is returned as is. ``image`` must be an array this module owns.
+    """
     if image.ndim < 3 or image.shape[-1] not in (3, 4):
         return image
     rows = image.reshape(-1, *image.shape[-2:])

@@ -77,8 +77,11 @@ def open_lazy(path, *, channel_axis=None) -> da.Array:
 
 
 def _tiff_store(path: Path):
-    """The Zarr store of a TIFF's only series; pages of different shapes are refused, as
-    :func:`~napari_kmeans.io.load_image` refuses them, instead of reading the first alone."""
+    """Open the Zarr store of a TIFF's only series.
+
+    Pages of different shapes are refused, as :func:`~napari_kmeans.io.load_image` refuses
+    them, instead of reading the first alone.
+    """
     import tifffile
 
     check_regular_file(path)  # a FIFO would block, a device never end

@@ -221,7 +221,7 @@ def _check_layout(params: dict, n_channels: int, spatial_ndim: int) -> None:
 
 
 def _shape_for(channel_axis, n_channels: int, spatial_ndim: int) -> tuple[int, ...]:
-    """The shape of a small image the model would be applied to (spatial sides of 2)."""
+    """Return the shape of a small image the model would label (spatial sides of 2)."""
     spatial = [2] * spatial_ndim
     if isinstance(channel_axis, bool) or channel_axis is None or isinstance(channel_axis, str):
         colour = n_channels in (3, 4) and channel_axis in ("auto", "rgb")
@@ -251,7 +251,7 @@ def _raw(container, field: str, index: int | None):
 
 
 def _number(container, field: str, index: int | None = None, positive: bool = False) -> float:
-    """A finite number >= 0 (> 0 when ``positive``)."""
+    """Return a finite number >= 0 (> 0 when ``positive``)."""
     value = _raw(container, field, index)
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     value = float(value) if ok and abs(value) < 1e308 else float("nan")

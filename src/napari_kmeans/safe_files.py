@@ -53,7 +53,7 @@ _KINDS = (
 
 
 def read_regular_file(path: str | os.PathLike[str]) -> bytes:
-    """The bytes of ``path``, refusing anything but a regular file before opening it.
+    """Read ``path``, refusing anything but a regular file before opening it.
 
     A FIFO would block forever and a device such as ``/dev/zero`` never ends, so they are
     refused from ``os.stat`` (symbolic links are followed) without being opened.
@@ -135,7 +135,7 @@ class Staged:
         self._staged: list[tuple[Path, Path]] = []
 
     def path(self, destination: str | os.PathLike[str]) -> Path:
-        """A fresh temporary path beside ``destination`` (same suffix), to write into."""
+        """Return a fresh temporary path beside ``destination`` (same suffix), to write into."""
         destination = Path(destination)
         token = secrets.token_hex(4)
         temporary = destination.with_name(
@@ -166,9 +166,11 @@ class Staged:
         self._staged.clear()
 
     def __enter__(self) -> Staged:
+        """Start staging."""
         return self
 
     def __exit__(self, kind, error, traceback) -> None:
+        """Commit when the block ended normally, else discard."""
         if kind is None:
             try:
                 self.commit()
@@ -181,7 +183,7 @@ class Staged:
 
 @contextmanager
 def staged(destination: str | os.PathLike[str], *, overwrite: bool = True) -> Iterator[Path]:
-    """A temporary path to write ``destination`` into, renamed into place on success.
+    """Yield a temporary path to write ``destination`` into, renamed into place on success.
 
     Examples
     --------
