@@ -214,3 +214,51 @@ def test_load_model_on_mutated_json_raises_only_model_file_error(tmp_path, data)
     file = tmp_path / "mutated.json"
     file.write_text(json.dumps(hostile_corpus.replaced(SEED_MODEL, path, value)), encoding="utf-8")
     _load_model_or_refuse(file)
+
+
+def _write_model(tmp_path: Path, document, name: str = "model.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(document) if not isinstance(document, str) else document)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [
+        (("params", "channel_axis"), hostile_corpus.REMOVE, "params.channel_axis"),
+        (("params", "fitted_dtype"), "u1", "params.fitted_dtype"),
+        (("params", "n_channels"), 4, "params.channel_axis"),
+        (("recipe", "spacing"), [1.0, 1.0, 1.0], "centers[0]"),
+        (("recipe", "dtype"), "int8", "recipe.dtype"),
+        (("recipe", "value_range"), -1, "recipe.value_range"),
+        (("centers",), [[1e300, 0, 0, 0, 0]] * 3, "centers"),
+        (("counts",), [1, 2], "counts"),
+        (("counts", 0), 1.5, "counts[0]"),
+        (("palette", 1), [1, 2], "palette[1]"),
+        (("n_iter",), True, "n_iter"),
+        (("inertia",), float("inf"), "inertia"),
+    ],
+)
+def test_a_bad_field_is_a_model_file_error_naming_the_file_and_field(tmp_path, path, value, field):
+    # each of these was accepted by load_model before issue 10, or raised another error
+    file = _write_model(tmp_path, hostile_corpus.replaced(SEED_MODEL, path, value))
+    with pytest.raises(ModelFileError) as raised:
+        load_model(file)
+    assert str(file) in str(raised.value) and f"field '{field}'" in str(raised.value)
+
+
+def test_deeply_nested_json_is_a_model_file_error(tmp_path):
+    file = _write_model(tmp_path, MODELS["nested.json"])
+    with pytest.raises(ModelFileError, match="nested too deeply"):
+        load_model(file)
+
+
+def test_a_saved_model_loads_whole_and_labels_as_before(tmp_path):
+    import napari_kmeans as nk
+
+    image = np.random.default_rng(1).integers(0, 256, (10, 12, 3), dtype=np.uint8)
+    for options in ({}, {"spatial_weight": 0.5}, {"color_space": "lab"}, {"channel_axis": 2}):
+        model = nk.fit(image, n_clusters=3, seed=0, **options)
+        model.save(tmp_path / "m.json")
+        loaded = load_model(tmp_path / "m.json")
+        np.testing.assert_array_equal(loaded.predict(image).labels, model.predict(image).labels)

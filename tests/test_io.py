@@ -692,3 +692,46 @@ def test_a_tiff_stack_is_not_held_twice(tmp_path):
     )
     nbytes, growth = _peak_growth(path, f"load_image({str(path)!r})")
     assert nbytes == 16 * 2 * 10**6 and growth < 1.5 * nbytes, growth
+
+
+# ---------------------------------------------------------------- lazy_io: same refusals
+
+
+def test_lazy_tiff_with_pages_of_different_shapes_is_refused_like_load_image(tmp_path):
+    from napari_kmeans.lazy_io import open_lazy
+
+    tifffile = pytest.importorskip("tifffile")
+    path = tmp_path / "uneven.tif"
+    with tifffile.TiffWriter(path) as writer:
+        writer.write(_random_image((4, 5), np.uint8))
+        writer.write(_random_image((6, 5), np.uint8))
+    for load in (load_image, open_lazy):
+        with pytest.raises(ImageLoadError, match="differ in shape") as raised:
+            load(path)
+        assert str(path) in str(raised.value)
+
+
+def test_lazy_tiff_must_be_a_regular_file(tmp_path):
+    from napari_kmeans.lazy_io import open_lazy
+
+    fifo = tmp_path / "pipe.tif"
+    os.mkfifo(fifo)
+    with pytest.raises(ImageLoadError, match="FIFO"):
+        open_lazy(fifo)
+
+
+def test_write_labels_zarr_never_replaces_a_store_unless_told(tmp_path):
+    da = pytest.importorskip("dask.array")
+    zarr = pytest.importorskip("zarr")
+    from napari_kmeans.lazy_io import write_labels_zarr
+
+    store = tmp_path / "labels.zarr"
+    zarr.create_array(store, data=np.full((2, 3), 7, np.uint8))
+    (store / "mine.txt").write_text("keep")
+    with pytest.raises(FileExistsError):
+        write_labels_zarr(da.ones((4, 6), np.uint8, chunks=3), store, progress=False)
+    assert (store / "mine.txt").read_text() == "keep"
+    assert zarr.open_array(store)[:].tolist() == [[7] * 3] * 2
+    write_labels_zarr(da.ones((4, 6), np.uint8, chunks=3), store, progress=False, overwrite=True)
+    assert int(zarr.open_array(store)[:].sum()) == 24 and not (store / "mine.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.zarr"]
