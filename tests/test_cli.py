@@ -992,3 +992,10 @@ def test_writing_on_a_full_disk_leaves_old_files_whole_and_no_partial_ones(tmp_p
     assert child.returncode == 1, err
     assert model.read_bytes() == old_model
     assert sorted(p.name for p in tmp_path.iterdir()) == ["first", "model.json", "x.png"]
+
+
+def test_save_model_into_a_missing_folder_is_a_usage_error(tmp_path, capsys):
+    image = write(tmp_path / "x.png", blobs())
+    code, out = run(capsys, image, "-k", "2", "--save-model", tmp_path / "no" / "m.json")
+    assert code == 2 and "its folder does not exist" in out.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png"]

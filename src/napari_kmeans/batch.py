@@ -62,8 +62,8 @@ def run_jobs(
                 done += 1
             except KeyboardInterrupt:
                 tqdm.write(
-                    f"interrupted: outputs of {done} of {len(jobs)} images written, none of "
-                    f"{job.image}",
+                    f"interrupted at {job.image}: its files are all written or none; "
+                    f"{done} of {len(jobs)} images were done before it",
                     file=sys.stderr,
                 )
                 raise
@@ -104,6 +104,8 @@ def guard_outputs(
                 certain.append(files[0])  # labels of a non-TIFF input: always PNG
         outputs += [(file, f"an output of {job.image}") for file in files]
     if save_model is not None:
+        if not real_path(save_model).parent.is_dir():
+            raise UsageError(f"--save-model {save_model}: its folder does not exist")
         outputs.append((save_model, "--save-model"))
         certain.append(save_model)
     try:
@@ -372,7 +374,8 @@ def _reason(error: Exception, path: Path) -> str:
     The kind of error is named too when it is not a ValueError or OSError (a bug, memory).
     """
     if isinstance(error, FileExistsError):
-        return f"{error.filename} exists: nothing of this image was written (use --overwrite)"
+        existing = error.filename2 or error.filename  # os.link names the destination second
+        return f"{existing} exists: nothing of this image was written (use --overwrite)"
     text = str(error).removeprefix(f"cannot load image '{path}': ")
     if isinstance(error, (ValueError, OSError)) and text:
         return text
