@@ -735,3 +735,24 @@ def test_write_labels_zarr_never_replaces_a_store_unless_told(tmp_path):
     write_labels_zarr(da.ones((4, 6), np.uint8, chunks=3), store, progress=False, overwrite=True)
     assert int(zarr.open_array(store)[:].sum()) == 24 and not (store / "mine.txt").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.zarr"]
+
+
+@pytest.mark.parametrize("make", [_png_header_only, _tiff_header_only], ids=["png", "tiff"])
+def test_budget_is_checked_before_the_file_is_read(tmp_path, make):
+    # an 8 GiB sparse file behind a bomb header, loaded in a child limited to 1 GiB of memory
+    path = _write(tmp_path / "huge.img", make(20000, 20000))
+    with open(path, "r+b") as file:
+        file.truncate(8 * 2**30)
+    result = _in_subprocess(
+        f"""
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30))
+        from napari_kmeans.io import ImageLoadError, load_image
+        try:
+            load_image({str(path)!r})
+        except ImageLoadError as error:
+            print("refused:", error)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert "refused:" in result.stdout and "400,000,000 pixels" in result.stdout

@@ -16,9 +16,10 @@ Examples
 
 from __future__ import annotations
 
+import os
 import struct
 
-__all__ = ["TIFF_MAGICS", "TiffPage", "header_pixels", "tiff_pages"]
+__all__ = ["TIFF_MAGICS", "FileView", "TiffPage", "header_pixels", "tiff_pages"]
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -48,13 +49,54 @@ class TiffPage(dict):
         return values[0]
 
 
-def header_pixels(data: bytes) -> int | None:
-    """Pixels the image in ``data`` decodes to (all pages), or None if not known.
+class FileView:
+    """The bytes of an open file, read on demand by slicing (``view[a:b]``), never whole.
 
     Parameters
     ----------
-    data : bytes
-        The file's content (only the header is looked at).
+    fd : int
+        A file descriptor open for reading (read with ``os.pread``: its position is kept).
+    size : int
+        The file's size in bytes.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = tempfile.mkstemp()[1]
+    >>> with open(path, "wb") as file:
+    ...     _ = file.write(b"0123456789")
+    >>> with open(path, "rb") as file:
+    ...     FileView(file.fileno(), 10)[2:5]
+    b'234'
+    """
+
+    def __init__(self, fd: int, size: int):
+        self._fd, self._size = fd, size
+
+    def __len__(self) -> int:
+        """Return the file's size."""
+        return self._size
+
+    def __getitem__(self, index: slice) -> bytes:
+        """Read the bytes of a slice (shorter at the end of the file, as for ``bytes``)."""
+        start, stop, _ = index.indices(self._size)
+        return os.pread(self._fd, max(0, stop - start), start) if stop > start else b""
+
+
+def _unpack(code: str, data, offset: int) -> tuple:
+    """Unpack ``code`` at ``offset`` of bytes or a :class:`FileView` (struct.error if short)."""
+    if offset < 0:
+        raise struct.error("negative offset")
+    return struct.unpack(code, data[offset : offset + struct.calcsize(code)])
+
+
+def header_pixels(data) -> int | None:
+    r"""Return the pixels the image in ``data`` decodes to (all pages), or None if not known.
+
+    Parameters
+    ----------
+    data : bytes or FileView
+        The file's content; only the header is read (a TIFF's pages wherever they are).
 
     Returns
     -------
@@ -67,38 +109,40 @@ def header_pixels(data: bytes) -> int | None:
     >>> header_pixels(b"not an image") is None
     True
     """
+    head = data[:16]
     try:
-        if data[:8] == PNG_MAGIC and data[12:16] == b"IHDR":
-            width, height = struct.unpack_from(">II", data, 16)
+        if head[:8] == PNG_MAGIC and head[12:16] == b"IHDR":
+            width, height = _unpack(">II", data, 16)
             return width * height
-        if data[:3] == JPEG_MAGIC:
+        if head[:3] == JPEG_MAGIC:
             return _jpeg_pixels(data)
-        if data[:4] in TIFF_MAGICS:
+        if head[:4] in TIFF_MAGICS:
             pages = tiff_pages(data)
             return sum(p.first("width", 0) * p.first("height", 0) for p in pages) or None
-        if data[:2] == b"BM":
-            width, height = struct.unpack_from("<ii", data, 18)
+        if head[:2] == b"BM":
+            width, height = _unpack("<ii", data, 18)
             return abs(width) * abs(height)
     except (struct.error, OverflowError):  # truncated, or offsets past any file
         return None
     return None
 
 
-def _jpeg_pixels(data: bytes) -> int | None:
+def _jpeg_pixels(data) -> int | None:
     position = 2
     while position + 4 <= len(data):
-        if data[position] != 0xFF:
+        marker_bytes = data[position : position + 4]
+        if marker_bytes[0] != 0xFF:
             return None
-        marker = data[position + 1]
+        marker = marker_bytes[1]
         if marker == 0xFF:  # fill byte
             position += 1
             continue
         if marker in (0x01, *range(0xD0, 0xD8)):  # markers without a length
             position += 2
             continue
-        (length,) = struct.unpack_from(">H", data, position + 2)
+        (length,) = struct.unpack(">H", marker_bytes[2:4])
         if marker in _JPEG_SOF:
-            height, width = struct.unpack_from(">HH", data, position + 5)
+            height, width = _unpack(">HH", data, position + 5)
             return width * height
         if marker == 0xDA:  # start of scan without a frame header
             return None
@@ -106,50 +150,52 @@ def _jpeg_pixels(data: bytes) -> int | None:
     return None
 
 
-def tiff_pages(data: bytes) -> list[TiffPage]:
+def tiff_pages(data) -> list[TiffPage]:
     r"""List the pages of a classic TIFF or BigTIFF, with the tags of ``_TAGS``.
 
     Reading stops at the end of the chain of pages, at a loop, or where the data is
-    truncated (the pages read so far are returned).
+    truncated (the pages read so far are returned). ``data`` is bytes or a
+    :class:`FileView` (one read per page, and one per tag whose values lie elsewhere).
 
     Examples
     --------
     >>> tiff_pages(b"II*\x00\x00\x00\x00\x00")
     []
     """
-    order = "<" if data[:2] == b"II" else ">"
-    big = data[2:4] in (b"+\x00", b"\x00+")
-    offset_code, count_code, entry_size, field_size = (
-        ("Q", "Q", 20, 8) if big else ("I", "H", 12, 4)
-    )
+    head = data[:4]
+    order = "<" if head[:2] == b"II" else ">"
+    big = head[2:4] in (b"+\x00", b"\x00+")
+    offset_code, count_code, entry_size = ("Q", "Q", 20) if big else ("I", "H", 12)
     pages: list[TiffPage] = []
     seen: set[int] = set()
     try:
-        (offset,) = struct.unpack_from(order + offset_code, data, 8 if big else 4)
+        (offset,) = _unpack(order + offset_code, data, 8 if big else 4)
         while offset and offset not in seen and len(pages) < _MAX_TIFF_PAGES:
             seen.add(offset)
-            (n_entries,) = struct.unpack_from(order + count_code, data, offset)
-            entries = offset + struct.calcsize(count_code)
+            (n_entries,) = _unpack(order + count_code, data, offset)
+            start = offset + struct.calcsize(count_code)
+            size = entry_size * n_entries + struct.calcsize(offset_code)
+            ifd = data[start : start + size]  # the page's entries and the next page's offset
             page = TiffPage()
             for index in range(n_entries):
-                start = entries + entry_size * index
-                tag, kind = struct.unpack_from(order + "HH", data, start)
+                tag, kind = _unpack(order + "HH", ifd, entry_size * index)
                 if tag in _TAGS and kind in _TYPES:
-                    page[_TAGS[tag]] = _tag_values(data, order, start, big, kind, field_size)
+                    entry = ifd[entry_size * index : entry_size * (index + 1)]
+                    page[_TAGS[tag]] = _tag_values(data, entry, order, big, kind)
             pages.append(page)
-            (offset,) = struct.unpack_from(
-                order + offset_code, data, entries + entry_size * n_entries
-            )
+            (offset,) = _unpack(order + offset_code, ifd, entry_size * n_entries)
     except (struct.error, OverflowError):  # truncated, or offsets past any file
         pass
     return pages
 
 
-def _tag_values(data: bytes, order: str, start: int, big: bool, kind: int, field_size: int):
-    (count,) = struct.unpack_from(order + ("Q" if big else "I"), data, start + 4)
+def _tag_values(data, entry: bytes, order: str, big: bool, kind: int) -> tuple:
+    pointer = "Q" if big else "I"
+    (count,) = _unpack(order + pointer, entry, 4)
     count = min(count, 16)  # these tags hold a value per sample at most
     code = f"{order}{count}{_TYPES[kind]}"
-    value_at = start + (12 if big else 8)
-    if struct.calcsize(code) > field_size:
-        (value_at,) = struct.unpack_from(order + ("Q" if big else "I"), data, value_at)
-    return struct.unpack_from(code, data, value_at)
+    field = entry[12:] if big else entry[8:]
+    if struct.calcsize(code) <= len(field):
+        return _unpack(code, field, 0)
+    (value_at,) = _unpack(order + pointer, field, 0)
+    return _unpack(code, data, value_at)

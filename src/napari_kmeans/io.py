@@ -39,8 +39,15 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from .image_headers import JPEG_MAGIC, TIFF_MAGICS, TiffPage, header_pixels, tiff_pages
-from .safe_files import read_regular_file, write_bytes
+from .image_headers import (
+    JPEG_MAGIC,
+    TIFF_MAGICS,
+    FileView,
+    TiffPage,
+    header_pixels,
+    tiff_pages,
+)
+from .safe_files import open_regular_file, write_bytes
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -197,7 +204,17 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -
     budget = pixel_budget(max_pixels)
     path = Path(path)
     try:
-        data = read_regular_file(path)
+        with open_regular_file(path) as file:
+            size = os.fstat(file.fileno()).st_size
+            pixels = header_pixels(FileView(file.fileno(), size))  # reads the header only
+            if pixels is not None and pixels > budget:
+                raise ImageLoadError(
+                    f"cannot load image '{path}': its header says {pixels:,} pixels, more "
+                    f"than the budget of {budget:,}; if there is memory for it, raise the "
+                    "budget with load_image(..., max_pixels=N), the command's --max-pixels N "
+                    f"or the environment variable {MAX_PIXELS_VARIABLE}=N"
+                )
+            data = file.read()
     except FileNotFoundError:
         raise ImageLoadError(f"cannot load image '{path}': no such file") from None
     except IsADirectoryError:
@@ -206,14 +223,6 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -
         raise ImageLoadError(f"cannot load image '{path}': {error.strerror or error}") from None
     if not data:
         raise ImageLoadError(f"cannot load image '{path}': the file is empty")
-    pixels = header_pixels(data)
-    if pixels is not None and pixels > budget:
-        raise ImageLoadError(
-            f"cannot load image '{path}': its header says {pixels:,} pixels, more than the "
-            f"budget of {budget:,}; if there is memory for it, raise the budget with "
-            f"load_image(..., max_pixels=N), the command's --max-pixels N or the environment "
-            f"variable {MAX_PIXELS_VARIABLE}=N"
-        )
 
     buffer = np.frombuffer(data, np.uint8)
     try:

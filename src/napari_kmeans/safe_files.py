@@ -33,6 +33,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 __all__ = [
     "Staged",
@@ -82,9 +83,39 @@ def read_regular_file(path: str | os.PathLike[str]) -> bytes:
     ...
     OSError: [Errno 22] a character device, not a regular file: '/dev/zero'
     """
-    check_regular_file(path)
-    with open(path, "rb") as file:
+    with open_regular_file(path) as file:
         return file.read()
+
+
+def open_regular_file(path: str | os.PathLike[str]) -> BinaryIO:
+    """Open ``path`` for binary reading, refusing anything but a regular file.
+
+    The path is checked with ``os.stat`` before it is opened (a device is never opened),
+    opened without blocking (a FIFO swapped in meanwhile cannot hang) and checked again on
+    the open file.
+
+    Raises
+    ------
+    OSError
+        As :func:`read_regular_file`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile() as named:
+    ...     _ = named.write(b"abc"); named.flush()
+    ...     with open_regular_file(named.name) as file:
+    ...         file.read()
+    b'abc'
+    """
+    check_regular_file(path)
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        _check_mode(os.fstat(descriptor).st_mode, path)
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return os.fdopen(descriptor, "rb")
 
 
 def check_regular_file(path: str | os.PathLike[str]) -> None:
@@ -97,7 +128,10 @@ def check_regular_file(path: str | os.PathLike[str]) -> None:
     ...
     IsADirectoryError: [Errno 21] a directory, not a regular file: '/'
     """
-    mode = os.stat(path).st_mode
+    _check_mode(os.stat(path).st_mode, path)
+
+
+def _check_mode(mode: int, path) -> None:
     if not stat.S_ISREG(mode):
         kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
         error = IsADirectoryError if stat.S_ISDIR(mode) else OSError
