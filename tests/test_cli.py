@@ -999,3 +999,14 @@ def test_save_model_into_a_missing_folder_is_a_usage_error(tmp_path, capsys):
     code, out = run(capsys, image, "-k", "2", "--save-model", tmp_path / "no" / "m.json")
     assert code == 2 and "its folder does not exist" in out.err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png"]
+
+
+def test_channel_axis_rgb_keeps_alpha_out_of_the_clusters(tmp_path, capsys):
+    rgba = blobs(channels=4)
+    image = write(tmp_path / "x.png", rgba)
+    code, out = run(capsys, image, "-k", "3", "--channel-axis", "rgb", "--seed", "2")
+    assert code == 0, out.err
+    expected = nk.segment(rgba, 3, seed=2, channel_axis="rgb")
+    np.testing.assert_array_equal(read(tmp_path / "x_labels.png"), expected.labels)
+    assert summary(tmp_path / "x_clusters.json")["params"]["channel_axis"] == "rgb"
+    assert np.array(summary(tmp_path / "x_clusters.json")["palette"]).shape == (3, 3)

@@ -87,13 +87,14 @@ def _non_negative_float(text: str) -> float:
 
 
 def _channel_axis(text: str) -> str | int | None:
-    if text.lower() in ("auto", "none"):
-        return None if text.lower() == "none" else "auto"
+    words = {"auto": "auto", "rgb": "rgb", "none": None}
+    if text.lower() in words:
+        return words[text.lower()]
     try:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not allowed: use 'auto', 'none' or an axis index"
+            f"{text!r} is not allowed: use 'auto', 'rgb', 'none' or an axis index"
         ) from None
 
 
@@ -210,10 +211,11 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
         "--channel-axis",
         type=_channel_axis,
         default="auto",
-        metavar="{auto,none,INT}",
-        help="auto: a last axis of 3 or 4 is RGB(A); none: every value is one "
-        "pixel; INT: that axis holds the channels (e.g. 0 for a stack "
-        "whose pages are channels)",
+        metavar="{auto,rgb,none,INT}",
+        help="auto: a last axis of 3 or 4 is RGB(A) on images of 3 or more "
+        "dimensions; rgb: the last axis is RGB(A) (alpha kept, never "
+        "clustered); none: every value is one pixel; INT: that axis holds "
+        "the channels, all data (e.g. 0 for a stack whose pages are channels)",
     )
     parser.add_argument(
         "--spatial-weight",
