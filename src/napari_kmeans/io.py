@@ -61,6 +61,7 @@ __all__ = [
 
 _PIXEL_TYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
 _SWAP_BLOCK_BYTES = 4 * 2**20  # the red/blue swap holds one channel of this many bytes
+_PAGE_GROUP_BYTES = 64 * 2**20  # TIFF pages decoded together while stacking
 
 #: Pixels :func:`load_image` decodes at most unless told otherwise (16384 × 16384).
 DEFAULT_MAX_PIXELS = 2**28
@@ -342,11 +343,9 @@ def _decode_tiff(buffer: np.ndarray, data: bytes, path: Path) -> np.ndarray | No
     if any(_opencv_misreads(page) for page in pages):
         return _decode_tiff_with_tifffile(data, path, len(pages))
 
-    def decode(index: int) -> np.ndarray | None:
-        ok, decoded = cv2.imdecodemulti(buffer, cv2.IMREAD_UNCHANGED, None, (index, index + 1))
-        if not ok or not decoded:
-            return None
-        return _to_rgb_in_place(_checked(decoded[0], path))
+    def decode(start: int, stop: int) -> list[np.ndarray]:
+        ok, decoded = cv2.imdecodemulti(buffer, cv2.IMREAD_UNCHANGED, None, (start, stop))
+        return [_to_rgb_in_place(_checked(page, path)) for page in decoded] if ok else []
 
     return _stack_pages(decode, len(pages), path)
 
@@ -377,12 +376,14 @@ def _decode_tiff_with_tifffile(data: bytes, path: Path, n_pages: int) -> np.ndar
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tiff:
 
-            def decode(index: int) -> np.ndarray:
-                page = tiff.pages[index]
-                array = page.asarray()
-                if page.planarconfig == 2 and page.samplesperpixel > 1:
-                    array = np.ascontiguousarray(np.moveaxis(array, 0, -1))
-                return _checked(array, path)
+            def decode(start: int, stop: int) -> list[np.ndarray]:
+                arrays = []
+                for page in tiff.pages[start:stop]:
+                    array = page.asarray()
+                    if page.planarconfig == 2 and page.samplesperpixel > 1:
+                        array = np.ascontiguousarray(np.moveaxis(array, 0, -1))
+                    arrays.append(_checked(array, path))
+                return arrays
 
             return _stack_pages(decode, min(n_pages, len(tiff.pages)), path)
     except ImageLoadError:
@@ -394,26 +395,37 @@ def _decode_tiff_with_tifffile(data: bytes, path: Path, n_pages: int) -> np.ndar
 
 
 def _stack_pages(decode, n_pages: int, path: Path) -> np.ndarray | None:
-    """Stack decoded pages one at a time into one array (no second copy of the stack)."""
-    first = decode(0)
-    if first is None or n_pages == 1:
-        return first
-    stack = np.empty((n_pages, *first.shape), first.dtype)
-    stack[0] = first
+    """Stack decoded pages into one array, a few at a time (no second copy of the stack).
+
+    ``decode(start, stop)`` returns the pages ``start`` to ``stop - 1`` (fewer when some
+    cannot be decoded). Pages come in groups of ``_PAGE_GROUP_BYTES`` or an eighth of the
+    stack, whichever is larger: OpenCV needs about twice a group while decoding it, and
+    walks the chain of pages from the start at every call, so there are at most 8 calls.
+    """
+    first = decode(0, 1)
+    if not first or n_pages == 1:
+        return first[0] if first else None
+    stack = np.empty((n_pages, *first[0].shape), first[0].dtype)
+    stack[0] = first[0]
+    group = max(1, _PAGE_GROUP_BYTES // stack[0].nbytes, -(-n_pages // 8))
     del first
-    for index in range(1, n_pages):
-        page = decode(index)
-        if page is None:
+    for start in range(1, n_pages, group):
+        stop = min(n_pages, start + group)
+        pages = decode(start, stop)
+        if len(pages) < stop - start:
             raise ImageLoadError(
-                f"cannot load image '{path}': page {index + 1} of {n_pages} cannot be decoded"
+                f"cannot load image '{path}': page {start + len(pages) + 1} of {n_pages} "
+                "cannot be decoded"
             )
-        if page.shape != stack.shape[1:] or page.dtype != stack.dtype:
-            raise ImageLoadError(
-                f"cannot load image '{path}': its {n_pages} TIFF pages differ in shape or "
-                f"dtype (page 1: {stack.shape[1:]} {stack.dtype}, page {index + 1}: "
-                f"{page.shape} {page.dtype}), so they cannot be stacked"
-            )
-        stack[index] = page
+        for index, page in enumerate(pages, start):
+            if page.shape != stack.shape[1:] or page.dtype != stack.dtype:
+                raise ImageLoadError(
+                    f"cannot load image '{path}': its {n_pages} TIFF pages differ in shape or "
+                    f"dtype (page 1: {stack.shape[1:]} {stack.dtype}, page {index + 1}: "
+                    f"{page.shape} {page.dtype}), so they cannot be stacked"
+                )
+            stack[index] = page
+        del pages
     return stack
 
 
