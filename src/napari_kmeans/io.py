@@ -16,7 +16,16 @@ Decisions worth knowing:
 - Grey + alpha PNGs come back as RGBA with the grey value in R, G and B (OpenCV's own
   choice, kept because the rest of the package understands RGB(A) only). TIFFs with two samples
   per pixel are refused: OpenCV would silently drop the second sample and reduce to 8 bits.
-- Multi-page TIFFs are read whole, as a ``(pages, height, width[, channels])`` stack.
+- Multi-page TIFFs are read whole, as a ``(pages, height, width[, channels])`` stack,
+  decoded a group of pages at a time straight into it.
+- TIFFs OpenCV misreads go through ``tifffile`` (an optional dependency; without it they are
+  refused, never misread): 8-bit RGBA with unassociated alpha, which OpenCV returns with the
+  colours multiplied by alpha (PIL, tifffile and GIMP write it), and separate colour planes.
+- Inputs are checked before they cost anything: regular files only (a FIFO or a device is
+  refused without being read), and a pixel budget read from the PNG, JPEG, TIFF or BMP
+  header before the file is read (:func:`pixel_budget`).
+- Files are written atomically (a temporary name beside the destination, then a rename),
+  in this machine's byte order whatever the array's.
 
 Examples
 --------
