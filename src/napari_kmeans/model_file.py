@@ -178,9 +178,8 @@ def _model_from_dict(data: dict) -> KMeansModel:
     counts = np.array([_integer(counts, f"counts[{i}]", index=i) for i in range(k)], np.int64)
     if "n_clusters" in params and _integer(params, "params.n_clusters", minimum=1) != k:
         raise _FieldError("params.n_clusters", f"is not the number of centres ({k})")
-    for name, minimum in (("max_iter", 1),):
-        if name in params:
-            _integer(params, f"params.{name}", minimum=minimum)
+    if "max_iter" in params:  # cross_check reads these from a predicted segmentation
+        _integer(params, "params.max_iter", minimum=1)
     if "tol" in params:
         _number(params, "params.tol")
     return KMeansModel(
