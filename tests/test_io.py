@@ -770,3 +770,11 @@ def test_budget_is_checked_before_the_file_is_read(tmp_path, make):
     )
     assert result.returncode == 0, result.stderr
     assert "refused:" in result.stdout and "400,000,000 pixels" in result.stdout
+
+
+def test_opencv_own_pixel_limit_is_explained(tmp_path):
+    # a BMP header of 40000 x 40000 (1.6e9 pixels): past our budget when raised, OpenCV refuses
+    info = struct.pack("<IiiHHIIiiII", 40, 40000, 40000, 1, 24, 0, 0, 2835, 2835, 0, 0)
+    path = _write(tmp_path / "big.bmp", b"BM" + struct.pack("<IHHI", 54, 0, 0, 54) + info)
+    with pytest.raises(ImageLoadError, match="OPENCV_IO_MAX_IMAGE_PIXELS"):
+        load_image(path, max_pixels=2 * 10**9)

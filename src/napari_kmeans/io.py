@@ -244,6 +244,11 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -
             image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
     except cv2.error as error:
         reason = str(error).strip().splitlines()[-1]
+        if "CV_IO_MAX_IMAGE_PIXELS" in reason:  # OpenCV's own limit, 2**30 unless raised
+            reason = (
+                "the image has more pixels than OpenCV decodes (2**30 unless the environment "
+                "variable OPENCV_IO_MAX_IMAGE_PIXELS was set before Python started)"
+            )
         raise ImageLoadError(f"cannot load image '{path}': OpenCV failed: {reason}") from error
     if image is None:
         raise ImageLoadError(
