@@ -518,8 +518,11 @@ def test_header_claiming_a_huge_image_is_refused_before_decoding(tmp_path, make)
 
 def test_pixel_budget_argument_and_environment(tmp_path, monkeypatch):
     rgb = _random_image((30, 50, 3), np.uint8)
-    for extension in (".png", ".jpg", ".tif", ".bmp"):
-        path = _write(tmp_path / f"small{extension}", _encode(extension, rgb))
+    for extension, params in [
+        *((e, ()) for e in (".png", ".jpg", ".tif", ".bmp", ".ppm", ".webp")),
+        (".webp", (cv2.IMWRITE_WEBP_QUALITY, 80)),  # lossy WebP: a VP8 chunk, not VP8L
+    ]:
+        path = _write(tmp_path / f"small{extension}", _encode(extension, rgb, params))
         with pytest.raises(ImageLoadError, match="1,500 pixels, more than the budget of 1,499"):
             load_image(path, max_pixels=1499)
         assert load_image(path, max_pixels=1500).shape == (30, 50, 3)

@@ -1,9 +1,10 @@
 r"""What an image file's header says about its pixels, read before anything is decoded.
 
 :func:`header_pixels` gives the number of pixels a PNG, JPEG, TIFF (every page, classic and
-BigTIFF) or BMP will decode to, so that a file claiming a huge size is refused before it costs
-memory; :func:`tiff_pages` gives the few TIFF tags that decide how a TIFF must be decoded.
-Truncated or inconsistent headers give what could be read: the decoder reports the damage.
+BigTIFF), BMP, WebP or PBM/PGM/PPM will decode to, so that a file claiming a huge size is
+refused before it costs memory; :func:`tiff_pages` gives the few TIFF tags that decide how a
+TIFF must be decoded. Truncated or inconsistent headers give what could be read: the decoder
+reports the damage.
 
 Examples
 --------
@@ -25,6 +26,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
 TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic TIFF and BigTIFF
 _MAX_TIFF_PAGES = 100_000
+_PNM_HEADER_BYTES = 1024  # magic, comments, width and height fit in this
 # JPEG start-of-frame markers: C0-CF except DHT (C4), JPG (C8) and DAC (CC)
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 # TIFF tags read: name -> tag number
@@ -101,8 +103,8 @@ def header_pixels(data) -> int | None:
     Returns
     -------
     int or None
-        Width × height (summed over the pages of a TIFF) for PNG, JPEG, TIFF and BMP; None
-        for other formats or when the header is too damaged to say.
+        Width × height (summed over the pages of a TIFF) for PNG, JPEG, TIFF, BMP, WebP and
+        PBM/PGM/PPM; None for other formats or when the header is too damaged to say.
 
     Examples
     --------
@@ -122,9 +124,41 @@ def header_pixels(data) -> int | None:
         if head[:2] == b"BM":
             width, height = _unpack("<ii", data, 18)
             return abs(width) * abs(height)
+        if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+            return _webp_pixels(data[12:30])
+        if len(head) >= 2 and head[:1] == b"P" and head[1:2] in b"123456":
+            return _pnm_pixels(data[2:_PNM_HEADER_BYTES])
     except (struct.error, OverflowError):  # truncated, or offsets past any file
         return None
     return None
+
+
+def _webp_pixels(chunk: bytes) -> int | None:
+    """Canvas size from the first chunk of a WebP file (VP8X, VP8L or VP8)."""
+    kind = chunk[:4]
+    if kind == b"VP8X":
+        width = int.from_bytes(chunk[12:15], "little") + 1
+        height = int.from_bytes(chunk[15:18], "little") + 1
+        return width * height if len(chunk) >= 18 else None
+    if kind == b"VP8L" and len(chunk) >= 13 and chunk[8] == 0x2F:
+        (bits,) = struct.unpack("<I", chunk[9:13])
+        return ((bits & 0x3FFF) + 1) * (((bits >> 14) & 0x3FFF) + 1)
+    if kind == b"VP8 " and len(chunk) >= 18:
+        width, height = struct.unpack("<HH", chunk[14:18])
+        return (width & 0x3FFF) * (height & 0x3FFF)
+    return None
+
+
+def _pnm_pixels(text: bytes) -> int | None:
+    """Width × height from a PBM/PGM/PPM header (after the two-byte magic number)."""
+    fields = []
+    for line in text.split(b"\n"):
+        fields += line.split(b"#", 1)[0].split()
+        if len(fields) >= 2:
+            break
+    if len(fields) < 2 or not all(field.isdigit() for field in fields[:2]):
+        return None
+    return int(fields[0]) * int(fields[1])
 
 
 def _jpeg_pixels(data) -> int | None:

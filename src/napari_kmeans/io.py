@@ -22,8 +22,8 @@ Decisions worth knowing:
   refused, never misread): 8-bit RGBA with unassociated alpha, which OpenCV returns with the
   colours multiplied by alpha (PIL, tifffile and GIMP write it), and separate colour planes.
 - Inputs are checked before they cost anything: regular files only (a FIFO or a device is
-  refused without being read), and a pixel budget read from the PNG, JPEG, TIFF or BMP
-  header before the file is read (:func:`pixel_budget`).
+  refused without being read), and a pixel budget read from the PNG, JPEG, TIFF, BMP, WebP
+  or PBM/PGM/PPM header before the file is read (:func:`pixel_budget`).
 - Files are written atomically (a temporary name beside the destination, then a rename),
   in this machine's byte order whatever the array's.
 
@@ -176,9 +176,11 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -
     """Load an image file as an RGB(A) array, keeping its pixel type.
 
     The file is checked before it costs anything: it must be a regular file (a FIFO or a
-    device such as ``/dev/zero`` is refused without being read), and a PNG, JPEG, TIFF or
-    BMP whose header claims more than the pixel budget is refused before decoding. Decoding
-    needs about the decoded size in memory, plus the file's bytes.
+    device such as ``/dev/zero`` is refused without being read), and a PNG, JPEG, TIFF, BMP,
+    WebP or PBM/PGM/PPM whose header claims more than the pixel budget is refused before the
+    file is read. Memory: the file's bytes and what OpenCV's decoder needs (briefly about
+    twice the image for PNG and JPEG); no copy is made after decoding, and a TIFF stack is
+    filled a group of pages at a time.
 
     Parameters
     ----------
