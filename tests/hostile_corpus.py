@@ -13,7 +13,7 @@ What it holds:
   and associated alpha, big-endian, float32, separate planes), BMP, WebP;
 - each seed truncated at every offset of its first 64 bytes and at 24 offsets beyond;
 - random bytes behind each format's magic number, and files of one repeated byte;
-- headers claiming huge images (PNG, JPEG, TIFF, BigTIFF, BMP) with no pixel data;
+- headers claiming huge images (PNG, JPEG, TIFF, BigTIFF, BMP, PPM, WebP), no pixel data;
 - TIFFs of pixel types the package refuses (int8, int16, int32, uint32, float16, float64);
 - model files: a valid one, deeply nested JSON, and one mutation per field (removed, null,
   wrong type, negative, NaN, infinite, huge, empty, wrong shape).
@@ -130,6 +130,14 @@ def bomb_headers() -> dict[str, bytes]:
         "bomb.tif": _tiff_header(side, side, big=False),
         "bomb_big.tif": _tiff_header(side, side, big=True),
         "bomb.bmp": _bmp_header(side, side),
+        "bomb.ppm": b"P6\n# a comment\n100000 100000\n255\n",
+        "bomb.webp": b"RIFF"
+        + struct.pack("<I", 22)
+        + b"WEBP"
+        + b"VP8X"
+        + struct.pack("<I", 10)
+        + b"\x00\x00\x00\x00"
+        + (side - 1).to_bytes(3, "little") * 2,
     }
 
 
