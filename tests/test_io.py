@@ -657,7 +657,7 @@ def _peak_growth(path: Path, load: str) -> tuple[int, int]:
         import re
         import cv2
         import numpy as np
-        import napari_kmeans.io as io_module
+        import napari_kmeans.image_decode as decode_module
         from napari_kmeans.io import load_image
 
         def status(field):
@@ -697,7 +697,7 @@ def test_a_tiff_stack_is_not_held_twice(tmp_path):
         tmp_path / "stack.tif",
         _tiff(pages.astype(np.uint16), photometric="minisblack", compression="zlib"),
     )
-    load = f"(setattr(io_module, '_PAGE_GROUP_BYTES', 4 * 2**20), load_image({str(path)!r}))[1]"
+    load = f"(setattr(decode_module, '_PAGE_GROUP_BYTES', 4 * 2**20), load_image({str(path)!r}))[1]"
     nbytes, growth = _peak_growth(path, load)
     assert nbytes == 16 * 2 * 10**6 and growth < 1.5 * nbytes, growth
     np.testing.assert_array_equal(load_image(path), pages)
