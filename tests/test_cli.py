@@ -736,9 +736,8 @@ def test_zarr_out_that_holds_the_input_is_refused_before_any_work(tmp_path, caps
     for extra in ((), ("--overwrite",)):
         code, out = run(capsys, project / "raw.zarr", "-k", "3", "--out", project, *extra)
         assert code == 2
-        assert f"{project} (an output of {project / 'raw.zarr'}) would replace the folder" in (
-            out.err
-        )
+        output = f"{project} (an output of {project / 'raw.zarr'})"
+        assert f"{output} would replace a folder holding the IMAGE" in out.err
         assert listing(tmp_path) == before
         np.testing.assert_array_equal(zarr.open_array(project / "raw.zarr")[:], stack)
     # nor may the labels go inside the input store

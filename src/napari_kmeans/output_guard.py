@@ -79,7 +79,9 @@ def check_outputs(
             if real == real_input:
                 raise OutputConflict(f"{output} ({what}) would replace the {kind} {path}")
             if real_input.is_relative_to(real):
-                raise OutputConflict(f"{output} ({what}) would replace the folder of {kind} {path}")
+                raise OutputConflict(
+                    f"{output} ({what}) would replace a folder holding the {kind} {path}"
+                )
             if real.is_relative_to(real_input):
                 raise OutputConflict(f"{output} ({what}) would be written inside the {kind} {path}")
         if real in seen:
