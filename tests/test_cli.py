@@ -915,6 +915,27 @@ def test_ctrl_c_leaves_no_partial_output_and_exits_130(tmp_path):
     assert listing(tmp_path) == ["x.png"]  # not even a temporary file
 
 
+def test_ctrl_c_during_apply_leaves_earlier_images_whole_and_exits_130(tmp_path):
+    model = tmp_path / "model.json"
+    assert main(["segment", str(write(tmp_path / "ref.png", blobs())), "-k", "3",
+                 "--save-model", str(model), "--out", str(tmp_path / "ref"),
+                 "--no-progress"]) == 0  # fmt: skip
+    images = [write(tmp_path / f"{name}.png", blobs(seed=seed)) for seed, name in enumerate("ab")]
+    script = _PAUSE_AFTER_FIRST_FILE.replace(  # pause at b's first file, not a's
+        "original(*args, **kwargs)\n",
+        "original(*args, **kwargs)\n    if not Path(args[0]).name.startswith('.b_'):\n"
+        "        return\n",
+    ).replace("import time\n", "import time\nfrom pathlib import Path\n")
+    args = ("apply", "--model", str(model), *map(str, images), "--out", str(tmp_path / "out"))
+    child = _child(script, *args, "--no-progress")
+    _wait_for(child, "WROTE")
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err
+    assert "1 of 2 images were done before it" in err
+    assert listing(tmp_path / "out") == ["a_clusters.json", "a_labels.png", "a_recolored.png"]
+
+
 # The child writes chunks of a Zarr store, says so after the first, then waits.
 _PAUSE_AFTER_FIRST_CHUNK = """
 import time
