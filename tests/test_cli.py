@@ -402,6 +402,28 @@ def test_an_output_never_overwrites_an_input(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png", "x_labels.png"]
 
 
+def test_tiff_outputs_open_without_imagecodecs(tmp_path, capsys):
+    """napari's own reader decodes TIFFs with tifffile, which reads LZW (OpenCV's default)
+    only with the optional imagecodecs package: our outputs must not need it."""
+    tifffile = pytest.importorskip("tifffile")
+    pages = np.stack([blobs(channels=1, seed=s) for s in range(2)])
+    ok, encoded = cv2.imencodemulti(".tif", list(pages))
+    (tmp_path / "stack.tif").write_bytes(encoded.tobytes())
+    write(tmp_path / "photo.tif", blobs(seed=3))
+    code, out = run(capsys, tmp_path / "stack.tif", tmp_path / "photo.tif", "-k", "3")
+    assert code == 0, out.err
+    # a single image's labels are PNG; stacks and the recoloured TIFFs are TIFF
+    for name in ("stack_labels", "stack_recolored", "photo_recolored"):
+        with tifffile.TiffFile(tmp_path / f"{name}.tif") as tif:
+            assert all(page.compression == 8 for page in tif.pages), name  # Adobe Deflate
+            decoded = tif.asarray()
+        ok, pages_read = cv2.imreadmulti(str(tmp_path / f"{name}.tif"), flags=cv2.IMREAD_UNCHANGED)
+        expected = np.stack(pages_read) if len(pages_read) > 1 else pages_read[0]
+        if expected.ndim == decoded.ndim and expected.shape[-1:] == (3,):
+            expected = expected[..., ::-1]  # OpenCV gives BGR
+        np.testing.assert_array_equal(decoded, expected)
+
+
 def test_multi_page_tiff_is_one_stack(tmp_path, capsys):
     pages = [blobs(channels=1, seed=s) for s in range(3)]
     ok, encoded = cv2.imencodemulti(".tif", pages)

@@ -22,7 +22,7 @@ from . import load_image, segment
 from .api import Segmentation
 from .cross_check import CrossCheck
 from .features import resolve_channel_axis
-from .io import save_image
+from .io import encode_params, save_image
 from .output_guard import OutputConflict, check_outputs, real_path
 from .safe_files import Staged, write_bytes, write_text
 
@@ -362,7 +362,9 @@ def _save_tiff_pages(path: Path, array: np.ndarray, colour: bool) -> None:
     if colour:
         code = cv2.COLOR_RGB2BGR if page_shape[-1] == 3 else cv2.COLOR_RGBA2BGRA
         pages = [cv2.cvtColor(page, code) for page in pages]
-    ok, encoded = cv2.imencodemulti(".tif", list(np.ascontiguousarray(pages)))
+    ok, encoded = cv2.imencodemulti(
+        ".tif", list(np.ascontiguousarray(pages)), encode_params(".tif")
+    )
     if not ok:
         raise ValueError(f"cannot save image '{path}': OpenCV could not encode it as TIFF")
     write_bytes(path, encoded.tobytes())

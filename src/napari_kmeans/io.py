@@ -225,6 +225,24 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -
     return decode_image(data, path)
 
 
+def encode_params(extension: str) -> list[int]:
+    """OpenCV encoder flags for ``extension``: TIFFs are Deflate-compressed.
+
+    OpenCV's default TIFF compression is LZW, which ``tifffile`` (and so napari's own reader)
+    decodes only with the optional ``imagecodecs`` package; Deflate needs only zlib.
+
+    Examples
+    --------
+    >>> encode_params(".tif") == [cv2.IMWRITE_TIFF_COMPRESSION, 8]
+    True
+    >>> encode_params(".png")
+    []
+    """
+    if extension.lower() in (".tif", ".tiff"):
+        return [cv2.IMWRITE_TIFF_COMPRESSION, 8]  # 8: Adobe Deflate
+    return []
+
+
 def save_image(path: str | os.PathLike[str], image: np.ndarray, *, overwrite: bool = True) -> None:
     """Write a grey, RGB or RGBA array to an image file chosen by the path's extension.
 
@@ -303,7 +321,7 @@ def save_image(path: str | os.PathLike[str], image: np.ndarray, *, overwrite: bo
     else:
         bgr = np.ascontiguousarray(image, dtype=native)
     try:
-        ok, encoded = cv2.imencode(extension, bgr)
+        ok, encoded = cv2.imencode(extension, bgr, encode_params(extension))
     except cv2.error as error:
         reason = str(error).strip().splitlines()[-1]
         raise ValueError(f"cannot save image '{path}': OpenCV failed: {reason}") from error
