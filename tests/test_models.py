@@ -243,3 +243,13 @@ def test_merge_refuses_bad_groups(groups):
     model = nk.fit(MERGE_IMAGE, 4, seed=0)
     with pytest.raises(ValueError, match="groups=.* is not allowed"):
         model.merge(groups)
+
+
+def test_a_merged_model_file_with_inconsistent_sources_is_refused(tmp_path):
+    merged, _ = nk.fit(MERGE_IMAGE, 4, seed=0).merge([[1, 3]])
+    merged.save(tmp_path / "m.json")
+    data = json.loads((tmp_path / "m.json").read_text())
+    data["source_labels"] = [1, 1, 1, 1]
+    (tmp_path / "m.json").write_text(json.dumps(data))
+    with pytest.raises(nk.ModelFileError, match="source_labels"):
+        nk.load_model(tmp_path / "m.json")

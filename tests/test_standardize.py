@@ -1,5 +1,7 @@
 """standardize=True: each channel divided by its spread at fit time, on every path."""
 
+import json
+
 import dask.array as da
 import numpy as np
 import pytest
@@ -124,3 +126,16 @@ def test_spatial_weight_is_scaled_to_the_standardised_range():
 def test_standardize_must_be_a_bool():
     with pytest.raises(ValueError, match="standardize='yes' is not allowed"):
         nk.segment(np.zeros((4, 4), np.uint8), 1, standardize="yes")
+
+
+@pytest.mark.parametrize(
+    "scale, field", [([1.0], r"recipe\.scale'"), ([1.0, -2.0], r"recipe\.scale\[1\]")]
+)
+def test_a_model_file_with_unusable_divisors_is_refused(tmp_path, scale, field):
+    img, _ = two_ranges(np.random.default_rng(9), (10, 10))
+    nk.fit(img, 2, channel_axis=2, standardize=True, seed=0).save(tmp_path / "m.json")
+    data = json.loads((tmp_path / "m.json").read_text())
+    data["recipe"]["scale"] = scale
+    (tmp_path / "m.json").write_text(json.dumps(data))
+    with pytest.raises(nk.ModelFileError, match=field):
+        nk.load_model(tmp_path / "m.json")
