@@ -400,3 +400,22 @@ def test_predict_on_a_dask_array_stays_lazy_and_matches_in_memory():
     read.clear()
     seg.labels.blocks[1, 0, 1].compute()
     assert read == [(1, 0, 1)]
+
+
+def test_one_sample_is_drawn_across_several_dask_arrays():
+    from napari_kmeans.options import make_options
+    from napari_kmeans.scale import fit_dask
+
+    rng = np.random.default_rng(23)
+    a, _ = phase_image(rng, (40, 50), [[0.1], [0.5], [0.9]], 0.02, np.float32)
+    b, truth_b = phase_image(rng, (30, 60), [[0.1], [0.5], [0.9]], 0.02, np.float32)
+    images = [da.from_array(a, chunks=20), da.from_array(b, chunks=30)]
+    model = fit_dask(images, make_options(3, seed=0), [None, None], 400)
+    assert model.params["fitted_pixels"] == 400
+    assert model.counts.sum() == a.size + b.size  # statistics over every pixel of both
+    np.testing.assert_allclose(model.palette.ravel(), [0.1, 0.5, 0.9], atol=0.01)
+    labels_b = model.predict(b).labels
+    assert adjusted_rand_score(truth_b.ravel(), labels_b.ravel()) == 1.0
+    # the same seed draws the same sample
+    again = fit_dask(images, make_options(3, seed=0), [None, None], 400)
+    np.testing.assert_array_equal(again.centers, model.centers)
