@@ -370,8 +370,8 @@ class KMeansModel:
 
         centers, palette = pooled(self.centers), pooled(self.palette)
         counts = np.bincount(group_of, self.counts, minlength=len(members)).astype(np.int64)
-        spread = np.sum((self.centers - centers[group_of]) ** 2, axis=1)
-        inertia = self.inertia + float(self.counts.astype(np.float64) @ spread)
+        moved = np.sum((self.centers - centers[group_of]) ** 2, axis=1)  # to the merged centre
+        inertia = self.inertia + float(self.counts.astype(np.float64) @ moved)
         rank = _dark_to_bright(palette, counts, centers)
         order = np.argsort(rank)
         params = {
