@@ -783,3 +783,20 @@ def test_copy_python_of_an_applied_model_loads_its_file(qtbot, viewer_widget, tm
     exec(code, {"viewer": viewer})
     np.testing.assert_array_equal(viewer.layers["b k-means labels"].data, applied)
     np.testing.assert_array_equal(applied, viewer.layers["a k-means labels"].data[:, ::-1])
+
+
+def test_merging_an_older_result_makes_its_model_the_one_to_save(qtbot, viewer_widget, tmp_path):
+    viewer, widget = viewer_widget
+    a = viewer.add_image(bars(), name="a")
+    b = viewer.add_image(bars()[:, ::-1].copy(), name="b")
+    for layer, k in ((a, 3), (b, 2)):
+        widget.controls.images.value = [layer]
+        widget.controls.n_clusters.value = k
+        run_and_wait(qtbot, widget)
+    viewer.layers.selection.active = viewer.layers["a k-means labels"]
+    widget.results.table.selectAll()
+    qtbot.mouseClick(widget.results.merge_button, Qt.MouseButton.LeftButton)
+    saved = nk.load_model(widget.models.save_model(str(tmp_path / "a merged.json")))
+    assert saved.n_clusters == 1
+    np.testing.assert_allclose(saved.palette.ravel(), [bars().mean()])
+    assert widget.models.model_source == "a"

@@ -293,17 +293,15 @@ class KMeansWidget(QWidget):
         if labels is None or labels not in self.viewer.layers:
             show_info("Run a k-means segmentation first: its labels layer is gone.")
             return None
-        before = labels.metadata[METADATA_KEY].get("model")
         try:
             merge.merge_clusters(self.viewer, labels, self.results.table.selected_labels())
         except ValueError as error:
             show_info(str(error).capitalize())
             return None
-        if before is not None and self.models.model is before:  # Save and Apply follow
-            models = self.models
-            models.set_model(
-                labels.metadata[METADATA_KEY]["model"], models.model_source, models.model_layers
-            )
+        # Save model and Apply model now use the merged model of this layer
+        meta = labels.metadata[METADATA_KEY]
+        sources = [layer for layer in self.viewer.layers if str(layer.unique_id) in meta["inputs"]]
+        self.models.set_model(meta["model"], " + ".join(meta["source_layers"]), sources)
         self.results.show_layer(labels)
         return labels
 
