@@ -58,8 +58,12 @@ def segment(image, n_clusters: int = 5, *, mask=None, **options) -> Segmentation
     seed : None, int or numpy.random.Generator
         With None a seed is drawn and recorded in ``params["seed"]``, so any result can be
         reproduced.
-    n_init, max_iter, tol : int or "auto", int, float
-        As in :func:`napari_kmeans.kmeans`.
+    n_init : int or "auto"
+        Runs from different seedings, the best kept; as in :func:`napari_kmeans.kmeans`.
+    max_iter : int
+        Maximum Lloyd iterations per run.
+    tol : float
+        Stop a run when the centres move less than this (relative to the data's variance).
     callback : callable, optional
         ``callback(iteration, inertia)`` after every Lloyd iteration; raise in it to stop.
     progress : callable, optional
@@ -70,6 +74,12 @@ def segment(image, n_clusters: int = 5, *, mask=None, **options) -> Segmentation
     -------
     Segmentation
         Labels, palette, recoloured image, centres, counts, inertia, params and the model.
+
+    Raises
+    ------
+    ValueError
+        When an option, the image or the mask is not allowed (the message names the
+        argument, its value and what is allowed).
 
     Notes
     -----
@@ -133,18 +143,56 @@ def _fit(images: Sequence[PreparedImage], options: Options):
 def fit(images, n_clusters: int = 5, *, mask=None, **options) -> KMeansModel:
     """Fit a k-means model on one image or on the pooled pixels of several.
 
-    Takes the options of :func:`segment`; ``images`` is an array or a list of arrays of the
-    same dtype and number of channels, and ``mask`` an array (one image) or a list with one
-    mask (or None) per image. Integer images are pooled exactly through their histograms.
+    Integer images are pooled exactly through their histograms.
     ``segment(image, ...)`` gives the same result as ``fit(image, ...).predict(image)``.
     Dask arrays (one or several; NumPy arrays beside them are wrapped) are fitted as
     :func:`napari_kmeans.scale.segment_dask` fits one, chunk by chunk: on the exact pooled
     histogram for integers, else on one sample drawn from the pixels of all of them.
 
+    Parameters
+    ----------
+    images : array_like or list of array_like
+        One image, or several of the same dtype and number of channels; never modified.
+    n_clusters : int
+        Number of clusters k, as in :func:`segment`.
+    method : {"kmeans++", "optimal"}
+        As in :func:`segment`.
+    color_space : {"rgb", "lab", "oklab", "gray"}
+        As in :func:`segment`.
+    channel_axis : "auto", "rgb", None or int
+        As in :func:`segment`.
+    spatial_weight : float
+        As in :func:`segment`.
+    spacing : sequence of float, optional
+        As in :func:`segment`.
+    mask : array_like or list, optional
+        One mask for one image, or a list with one mask (or None) per image; as in
+        :func:`segment`.
+    standardize : bool
+        As in :func:`segment`.
+    seed : None, int or numpy.random.Generator
+        As in :func:`segment`.
+    n_init : int or "auto"
+        As in :func:`segment`.
+    max_iter : int
+        As in :func:`segment`.
+    tol : float
+        As in :func:`segment`.
+    callback : callable, optional
+        As in :func:`segment`.
+    progress : callable, optional
+        As in :func:`segment`.
+
     Returns
     -------
     KMeansModel
         The ordered clusters and their feature recipe, to ``predict`` any image with.
+
+    Raises
+    ------
+    ValueError
+        When an option, an image or a mask is not allowed, or the images do not share
+        their dtype and number of channels.
 
     Examples
     --------

@@ -33,7 +33,19 @@ _PAGE_GROUP_BYTES = 64 * 2**20  # TIFF pages decoded together while stacking
 
 
 class ImageLoadError(ValueError):
-    """An image file could not be loaded; the message names the path and the reason."""
+    """An image file could not be loaded; the message names the path and the reason.
+
+    A ``ValueError``, raised by :func:`napari_kmeans.load_image`.
+
+    Examples
+    --------
+    >>> import napari_kmeans as nk
+    >>> try:
+    ...     nk.load_image("no_such_image.png")
+    ... except nk.ImageLoadError as err:
+    ...     print(err)
+    cannot load image 'no_such_image.png': no such file
+    """
 
 
 def decode_image(data: bytes, path: str | os.PathLike[str]) -> np.ndarray:

@@ -124,7 +124,30 @@ def spread(feats: np.ndarray, weights: np.ndarray | None) -> tuple[float, ...]:
 class KMeansModel:
     """Ordered clusters (label 1 darkest), their feature recipe and fitting settings.
 
-    Everything needed to label any other image the same way.
+    Everything needed to label any other image the same way. Made by
+    :func:`napari_kmeans.fit`, :func:`napari_kmeans.load_model` or :meth:`merge`.
+
+    Attributes
+    ----------
+    recipe : FeatureRecipe
+        How pixel values (and positions) become feature rows.
+    centers : numpy.ndarray
+        ``(k, d)`` cluster centres in feature space, darkest cluster first.
+    palette : numpy.ndarray
+        ``(k, C)`` mean original value of each cluster.
+    counts : numpy.ndarray
+        ``(k,)`` fitted pixels per cluster.
+    inertia : float
+        Sum of squared feature distances of the fitted pixels to their centre.
+    n_iter : int
+        Lloyd iterations of the best run (0 for ``method="optimal"``).
+    params : dict
+        JSON-serialisable parameters of the fit.
+    source_centers : numpy.ndarray or None
+        ``(m, d)`` the fitted centres of a merged model (m >= k), None otherwise: a merged
+        model labels a pixel by its nearest fitted centre, then that centre's label.
+    source_labels : numpy.ndarray or None
+        ``(m,)`` label (1..k) of each fitted centre of a merged model, None otherwise.
 
     Examples
     --------
@@ -158,7 +181,29 @@ class KMeansModel:
     def label(
         self, values: np.ndarray, spatial_shape: tuple[int, ...], pixels: np.ndarray | None
     ) -> np.ndarray:
-        """Label (1..k) of each pixel: the nearest centre of its features."""
+        """Label (1..k) of each pixel: the nearest centre of its features.
+
+        Parameters
+        ----------
+        values : numpy.ndarray
+            ``(n, C)`` channel values of the pixels, one row per pixel.
+        spatial_shape : tuple of int
+            Spatial shape of the image the pixels come from.
+        pixels : numpy.ndarray or None
+            Flat indices of the rows in that image; None: all of them, in order.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n,)`` labels, of :attr:`label_dtype`.
+
+        Examples
+        --------
+        >>> import napari_kmeans as nk
+        >>> model = nk.fit(np.array([[0, 10, 200, 210]], np.uint8), n_clusters=2, seed=0)
+        >>> model.label(np.array([[3], [250]], np.uint8), (2,), None).tolist()
+        [1, 2]
+        """
         return self.assign(values, spatial_shape, pixels)[0]
 
     def assign(
@@ -174,6 +219,34 @@ class KMeansModel:
         all of them, in order). Integer values without spatial features are labelled through
         their distinct values; other pixels in blocks of ``LABEL_BLOCK_ROWS``, reporting
         progress (stage ``LABELLING``) after each: raise in ``progress`` to stop.
+
+        Parameters
+        ----------
+        values : numpy.ndarray
+            ``(n, C)`` channel values of the pixels, one row per pixel.
+        spatial_shape : tuple of int
+            Spatial shape of the image the pixels come from.
+        pixels : numpy.ndarray or None
+            Flat indices of the rows in that image; None: all of them, in order.
+        progress : callable, optional
+            ``progress(stage, done, total)``; raise in it to stop.
+
+        Returns
+        -------
+        labels : numpy.ndarray
+            ``(n,)`` label (1..k) of each pixel, of :attr:`label_dtype`.
+        counts : numpy.ndarray
+            ``(k,)`` int64 pixels per cluster.
+        inertia : float
+            Sum of the pixels' squared feature distances to their centre.
+
+        Examples
+        --------
+        >>> import napari_kmeans as nk
+        >>> model = nk.fit(np.array([[0, 10, 200, 210]], np.uint8), n_clusters=2, seed=0)
+        >>> labels, counts, inertia = model.assign(np.array([[3], [250]], np.uint8), (2,), None)
+        >>> labels.tolist(), counts.tolist(), inertia
+        ([1, 2], [1, 1], 2029.0)
         """
         n = len(values)
         report(progress, LABELLING, 0, n)
@@ -239,6 +312,14 @@ class KMeansModel:
         ------
         ValueError
             When the image does not fit the model (channels, dtype, dimensions).
+
+        Examples
+        --------
+        >>> import napari_kmeans as nk
+        >>> model = nk.fit(np.array([[0, 10, 200, 210]], np.uint8), n_clusters=2, seed=0)
+        >>> seg = model.predict(np.array([[5, 250], [0, 0]], np.uint8))
+        >>> seg.labels.tolist(), seg.counts.tolist()
+        ([[1, 2], [1, 1]], [3, 1])
         """
         check_callable("progress", progress)
         if is_dask_array(image):
@@ -263,7 +344,38 @@ class KMeansModel:
         inertia: float,
         started: float,
     ) -> Segmentation:
-        """Build the :class:`Segmentation` of a prepared image labelled by this model."""
+        """Build the :class:`Segmentation` of a prepared image labelled by this model.
+
+        Parameters
+        ----------
+        prepared : PreparedImage
+            The image, as :func:`napari_kmeans.result.prepare_image` returns it.
+        flat_labels : numpy.ndarray
+            Label of every pixel of the image, flat (0 where excluded).
+        counts : numpy.ndarray
+            ``(k,)`` pixels per cluster.
+        inertia : float
+            Sum of the pixels' squared feature distances to their centre.
+        started : float
+            ``time.perf_counter()`` when the work began, for ``seconds``.
+
+        Returns
+        -------
+        Segmentation
+            Labels, recoloured image and this model's palette and centres.
+
+        Examples
+        --------
+        >>> import time
+        >>> import napari_kmeans as nk
+        >>> from napari_kmeans.result import prepare_image
+        >>> model = nk.fit(np.array([[0, 10, 200, 210]], np.uint8), n_clusters=2, seed=0)
+        >>> prepared = prepare_image(np.array([[0, 250]], np.uint8), "auto", None)
+        >>> flat = model.label(prepared.values, (1, 2), None)
+        >>> seg = model.segmentation(prepared, flat, np.array([1, 1]), 0.0, time.perf_counter())
+        >>> seg.recolored.tolist()
+        [[5, 205]]
+        """
         image = prepared.image
         params = {
             **self.params,
@@ -287,7 +399,32 @@ class KMeansModel:
         )
 
     def check_fits(self, layout: ft.ChannelLayout, dtype) -> None:
-        """Raise ValueError when an image of this layout and dtype cannot use the model."""
+        """Raise ValueError when an image of this layout and dtype cannot use the model.
+
+        Parameters
+        ----------
+        layout : ChannelLayout
+            The image's channel layout (:func:`napari_kmeans.features.channel_layout`).
+        dtype : numpy.dtype
+            The image's dtype.
+
+        Raises
+        ------
+        ValueError
+            When the channels, the number of dimensions or (for a colour space whose
+            features depend on the dtype's range) the dtype differ from the fitted images'.
+
+        Examples
+        --------
+        >>> import napari_kmeans as nk
+        >>> from napari_kmeans.features import channel_layout
+        >>> model = nk.fit(np.array([[0, 10, 200, 210]], np.uint8), n_clusters=2, seed=0)
+        >>> model.check_fits(channel_layout((4, 4), "auto"), np.uint8)
+        >>> model.check_fits(channel_layout((4, 4, 3), "auto"), np.uint8)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: the model was fitted on images with 1 channel(s), this image has 3 ...
+        """
         p = self.params
         if layout.n_channels != p["n_channels"]:
             raise ValueError(
@@ -396,7 +533,23 @@ class KMeansModel:
         return merged, relabel
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the model as a small human-readable JSON file (see ``model_file``)."""
+        """Write the model as a small human-readable JSON file (see ``model_file``).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write; an existing file is replaced.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import napari_kmeans as nk
+        >>> model = nk.fit(np.array([[0, 10, 200, 210]], np.uint8), n_clusters=2, seed=0)
+        >>> path = os.path.join(tempfile.mkdtemp(), "model.json")
+        >>> model.save(path)
+        >>> nk.load_model(path).palette.ravel().tolist()
+        [5.0, 205.0]
+        """
         from .model_file import save_model
 
         save_model(self, path)

@@ -30,11 +30,41 @@ MODEL_VERSION = 1
 
 
 class ModelFileError(ValueError):
-    """A model file could not be read; the message names the file and the reason."""
+    """A model file could not be read; the message names the file and the reason.
+
+    A ``ValueError``, raised by :func:`load_model`.
+
+    Examples
+    --------
+    >>> try:
+    ...     load_model("no_such_model.json")
+    ... except ModelFileError as err:
+    ...     print(err)
+    cannot read model file 'no_such_model.json': No such file or directory
+    """
 
 
 def model_to_dict(model: KMeansModel) -> dict:
-    """JSON-serialisable content of the model file."""
+    """Return the JSON-serialisable content of the model file.
+
+    Parameters
+    ----------
+    model : KMeansModel
+        The fitted model.
+
+    Returns
+    -------
+    dict
+        Format name and version, recipe, centres, palette, counts, inertia, params.
+
+    Examples
+    --------
+    >>> import napari_kmeans as nk
+    >>> model = nk.fit(np.array([[0, 10, 200, 210]], np.uint8), n_clusters=2, seed=0)
+    >>> content = model_to_dict(model)
+    >>> content["format"], content["counts"]
+    ('napari-kmeans-model', [2, 2])
+    """
     recipe = asdict(model.recipe)
     recipe["dtype"] = str(model.recipe.dtype)
     recipe["spacing"] = list(model.recipe.spacing)
@@ -73,6 +103,18 @@ def save_model(model: KMeansModel, path: str | os.PathLike, *, overwrite: bool =
         Destination file.
     overwrite : bool
         Whether an existing file at ``path`` may be replaced (False: ``FileExistsError``).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import napari_kmeans as nk
+    >>> model = nk.fit(np.array([[0, 10, 200, 210]], np.uint8), n_clusters=2, seed=0)
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.json")
+    >>> save_model(model, path)
+    >>> save_model(model, path, overwrite=False)
+    Traceback (most recent call last):
+    ...
+    FileExistsError: ...
     """
     text = json.dumps(model_to_dict(model), indent=1)
     write_text(path, text + "\n", overwrite=overwrite)
@@ -99,6 +141,16 @@ def load_model(path: str | os.PathLike) -> KMeansModel:
     ModelFileError
         A ``ValueError`` naming the file, and the field when one is wrong, when the file is
         missing, not a model, corrupted or from a newer format version.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import napari_kmeans as nk
+    >>> model = nk.fit(np.array([[0, 10, 200, 210]], np.uint8), n_clusters=2, seed=0)
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.json")
+    >>> model.save(path)
+    >>> load_model(path).palette.ravel().tolist()
+    [5.0, 205.0]
     """
     try:
         data = json.loads(read_regular_file(path).decode("utf-8"))

@@ -47,6 +47,15 @@ class Segmentation:
         Wall time of :func:`segment` or :meth:`KMeansModel.predict`.
     model : KMeansModel
         The fitted :class:`~napari_kmeans.model.KMeansModel`, to apply to other images.
+
+    Examples
+    --------
+    >>> from napari_kmeans import segment
+    >>> seg = segment(np.array([[0, 10, 200, 210]], np.uint8), n_clusters=2, seed=0)
+    >>> seg.labels.tolist(), seg.palette.ravel().tolist(), seg.recolored.tolist()
+    ([[1, 1, 2, 2]], [5.0, 205.0], [[5, 5, 205, 205]])
+    >>> seg.counts.tolist(), seg.inertia, seg.n_clusters
+    ([2, 2], 100.0, 2)
     """
 
     labels: np.ndarray
@@ -62,11 +71,17 @@ class Segmentation:
 
     @property
     def n_clusters(self) -> int:
-        """Number of clusters k."""
+        """int: Number of clusters k."""
         return len(self.counts)
 
     def to_dict(self) -> dict:
-        """JSON-serialisable summary: params, palette, centers, counts, inertia, n_iter, seconds.
+        """Return a JSON-serialisable summary of the segmentation.
+
+        Returns
+        -------
+        dict
+            ``params``, ``palette``, ``centers``, ``counts``, ``inertia``, ``n_iter`` and
+            ``seconds``; lazy (dask) counts are computed.
 
         Examples
         --------

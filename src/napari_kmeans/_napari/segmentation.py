@@ -244,7 +244,9 @@ def apply_model(
         From ``seg.model`` of an earlier run or :func:`napari_kmeans.load_model`.
     model_path : str, optional
         The file ``model`` was loaded from, recorded for Copy Python.
-    label_colors, background
+    label_colors : {"distinct", "cluster"}
+        As in :func:`segment_layer`.
+    background : int, optional
         As in :func:`segment_layer`.
 
     Returns
