@@ -41,9 +41,23 @@ METHODS = ("kmeans++", "optimal")
 class Options:
     """Checked options of a segmentation or a fit (see :func:`napari_kmeans.segment`).
 
-    ``seed`` is the seed to record (drawn when None was given; ``"numpy.random.Generator"``
-    when a Generator was given) and ``rng`` the Generator to draw from. ``spacing`` is None
-    (all 1) until :meth:`for_image` checks it against an image.
+    Made by :func:`make_options`; the fields are the keywords of
+    :func:`napari_kmeans.segment` once checked, except:
+
+    Attributes
+    ----------
+    seed : int or str
+        The seed to record: drawn when None was given, ``"numpy.random.Generator"`` when a
+        Generator was given.
+    rng : numpy.random.Generator
+        The Generator to draw from.
+    spacing : tuple of float or None
+        None (all 1) until :meth:`for_image` checks it against an image.
+
+    Examples
+    --------
+    >>> make_options(2, seed=7).seed
+    7
     """
 
     n_clusters: int
@@ -62,7 +76,29 @@ class Options:
     progress: ProgressCallback | None
 
     def for_image(self, layout: ft.ChannelLayout) -> Options:
-        """Check these options against an image's channel layout; fill in the spacing."""
+        """Check these options against an image's channel layout; fill in the spacing.
+
+        Parameters
+        ----------
+        layout : ChannelLayout
+            The image's channel layout (:func:`napari_kmeans.features.channel_layout`).
+
+        Returns
+        -------
+        Options
+            A copy with ``spacing`` a tuple of one float per spatial axis.
+
+        Raises
+        ------
+        ValueError
+            When the colour space, the spacing or the method does not suit the image.
+
+        Examples
+        --------
+        >>> from napari_kmeans.features import channel_layout
+        >>> make_options(2).for_image(channel_layout((4, 5), "auto")).spacing
+        (1.0, 1.0)
+        """
         space = color_spaces.check(self.color_space, layout.n_channels)
         spacing = ft.check_spacing(self.spacing, len(layout.spatial_shape))
         one_feature = space.n_features(layout.n_channels) == 1
@@ -81,7 +117,31 @@ class Options:
         fitted_images: int,
         fitted_pixels: int,
     ) -> dict:
-        """Return the JSON parameters of a model fitted with these options."""
+        """Return the JSON parameters of a model fitted with these options.
+
+        Parameters
+        ----------
+        layout : ChannelLayout
+            Channel layout of the fitted images.
+        fitted_dtype : numpy.dtype
+            Their dtype.
+        fitted_images : int
+            How many images were fitted.
+        fitted_pixels : int
+            How many pixels were clustered.
+
+        Returns
+        -------
+        dict
+            Every option, the channels, feature names, fitted data and library versions.
+
+        Examples
+        --------
+        >>> from napari_kmeans.features import channel_layout
+        >>> params = make_options(2, seed=1).params(channel_layout((4, 5), "auto"), "uint8", 1, 20)
+        >>> params["features"], params["fitted_pixels"]
+        (['value'], 20)
+        """
         space = color_spaces.get(self.color_space)
         spacing = self.spacing or (1.0,) * len(layout.spatial_shape)
         coordinates = [f"axis {i}" for i in range(len(spacing))] if self.spatial_weight else []
@@ -113,14 +173,68 @@ def _check_n_clusters(n_clusters) -> int:
 
 
 def check_callable(name: str, value):
-    """Return ``value`` if it is callable or None; ValueError naming ``name`` otherwise."""
+    """Return ``value`` if it is callable or None; ValueError naming ``name`` otherwise.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : callable or None
+        The argument.
+
+    Returns
+    -------
+    callable or None
+        ``value``.
+
+    Raises
+    ------
+    ValueError
+        When ``value`` is neither callable nor None.
+
+    Examples
+    --------
+    >>> check_callable("progress", print) is print
+    True
+    >>> check_callable("progress", 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: progress=3 is not allowed: give a function or None
+    """
     if value is not None and not callable(value):
         raise ValueError(f"{name}={value!r} is not allowed: give a function or None")
     return value
 
 
 def check_flag(name: str, value) -> bool:
-    """Return ``value`` if it is a bool (NumPy's too); ValueError naming ``name`` otherwise."""
+    """Return ``value`` if it is a bool (NumPy's too); ValueError naming ``name`` otherwise.
+
+    Parameters
+    ----------
+    name : str
+        The argument's name, for the message.
+    value : bool or numpy.bool_
+        The argument.
+
+    Returns
+    -------
+    bool
+        ``value`` as a Python bool.
+
+    Raises
+    ------
+    ValueError
+        When ``value`` is not a bool.
+
+    Examples
+    --------
+    >>> check_flag("standardize", np.True_)
+    True
+    >>> check_flag("standardize", 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: standardize=1 is not allowed: use True or False
+    """
     if not isinstance(value, bool | np.bool_):
         raise ValueError(f"{name}={value!r} is not allowed: use True or False")
     return bool(value)
@@ -148,10 +262,44 @@ def make_options(
     naming the argument, its value and what is allowed. With ``seed=None`` a seed is drawn
     here and recorded, so any result can be reproduced.
 
+    Parameters
+    ----------
+    n_clusters : int
+        Number of clusters k, >= 1.
+    method : {"kmeans++", "optimal"}
+        As in :func:`napari_kmeans.segment`.
+    color_space : {"rgb", "lab", "oklab", "gray"}
+        As in :func:`napari_kmeans.segment`.
+    channel_axis : "auto", "rgb", None or int
+        As in :func:`napari_kmeans.segment`.
+    spatial_weight : float
+        As in :func:`napari_kmeans.segment`.
+    spacing : sequence of float, optional
+        As in :func:`napari_kmeans.segment`; checked later by :meth:`Options.for_image`.
+    standardize : bool
+        As in :func:`napari_kmeans.segment`.
+    seed : None, int or numpy.random.Generator
+        As in :func:`napari_kmeans.segment`.
+    n_init : int or "auto"
+        As in :func:`napari_kmeans.segment`.
+    max_iter : int
+        As in :func:`napari_kmeans.segment`.
+    tol : float
+        As in :func:`napari_kmeans.segment`.
+    callback : callable, optional
+        As in :func:`napari_kmeans.segment`.
+    progress : callable, optional
+        As in :func:`napari_kmeans.segment`.
+
     Returns
     -------
     Options
         The checked record; :meth:`Options.for_image` completes the checks for an image.
+
+    Raises
+    ------
+    ValueError
+        When an option is not allowed.
 
     Examples
     --------
@@ -192,6 +340,16 @@ def segment_options(params: dict) -> dict:
     ``"numpy.random.Generator"`` (a Generator's state is not recorded). The kept names are
     those of :func:`make_options`'s signature, the one place they are written.
 
+    Parameters
+    ----------
+    params : dict
+        The parameters recorded by a run.
+
+    Returns
+    -------
+    dict
+        The entries to pass to ``segment(image, **entries)``.
+
     Examples
     --------
     >>> import numpy as np
@@ -219,6 +377,26 @@ def takes_options(func: Callable) -> Callable:
     The keywords of :func:`make_options` join ``func``'s own keyword-only parameters in one
     signature, which ``help()`` shows and every call is bound against (unknown keywords raise
     ``TypeError`` as usual); ``func`` receives the options given as ``**options``.
+
+    Parameters
+    ----------
+    func : callable
+        ``func(image, n_clusters=5, *, mask=None, **options)``.
+
+    Returns
+    -------
+    callable
+        ``func`` with the full keyword signature.
+
+    Examples
+    --------
+    >>> @takes_options
+    ... def show(image, n_clusters=5, *, mask=None, **options):
+    ...     return options
+    >>> show(None, 2, seed=3)
+    {'seed': 3}
+    >>> list(inspect.signature(show).parameters)[:4]
+    ['image', 'n_clusters', 'method', 'color_space']
     """
     own = inspect.signature(func, eval_str=True).parameters.values()
     leading = [p for p in own if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
