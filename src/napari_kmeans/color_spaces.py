@@ -52,6 +52,12 @@ class ColorSpace:
     dtype_independent : bool
         The features mean the same for every dtype (values are scaled by the dtype's range):
         a model fitted on one dtype applies to images of another.
+
+    Examples
+    --------
+    >>> space = get("gray")
+    >>> space.channels, space.feature_names(3), space.histogram
+    ((1, 3), ('luma',), True)
     """
 
     name: str
@@ -63,11 +69,43 @@ class ColorSpace:
     dtype_independent: bool
 
     def accepts(self, n_channels: int) -> bool:
-        """Whether images with ``n_channels`` colour channels can use this space."""
+        """Tell whether images with ``n_channels`` colour channels can use this space.
+
+        Parameters
+        ----------
+        n_channels : int
+            Colour channels of the image, alpha excluded.
+
+        Returns
+        -------
+        bool
+            True when the space accepts them.
+
+        Examples
+        --------
+        >>> get("lab").accepts(3), get("lab").accepts(1)
+        (True, False)
+        """
         return self.channels is None or n_channels in self.channels
 
     def feature_names(self, n_channels: int) -> tuple[str, ...]:
-        """Names of the features made from ``n_channels`` colour channels."""
+        """Return the names of the features made from ``n_channels`` colour channels.
+
+        Parameters
+        ----------
+        n_channels : int
+            Colour channels of the image, alpha excluded.
+
+        Returns
+        -------
+        tuple of str
+            One name per feature.
+
+        Examples
+        --------
+        >>> get("rgb").feature_names(3), get("rgb").feature_names(2)
+        (('R', 'G', 'B'), ('channel 0', 'channel 1'))
+        """
         if self.features is not None:
             return self.features
         if n_channels == 3:
@@ -77,7 +115,23 @@ class ColorSpace:
         return tuple(f"channel {i}" for i in range(n_channels))
 
     def n_features(self, n_channels: int) -> int:
-        """Count the features made from ``n_channels`` colour channels."""
+        """Count the features made from ``n_channels`` colour channels.
+
+        Parameters
+        ----------
+        n_channels : int
+            Colour channels of the image, alpha excluded.
+
+        Returns
+        -------
+        int
+            The number of features.
+
+        Examples
+        --------
+        >>> get("gray").n_features(3), get("rgb").n_features(3)
+        (1, 3)
+        """
         return len(self.feature_names(n_channels))
 
 
@@ -95,7 +149,25 @@ def _unit_values(values: np.ndarray, name: str) -> np.ndarray:
 
 
 def own_values(values: np.ndarray, out_dtype: np.dtype) -> np.ndarray:
-    """Use the pixel values themselves as features (the ``rgb`` space)."""
+    """Use the pixel values themselves as features (the ``rgb`` space).
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        ``(m, C)`` pixel values.
+    out_dtype : numpy.dtype
+        The feature dtype.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``values`` as ``out_dtype`` (not copied when already of that dtype).
+
+    Examples
+    --------
+    >>> own_values(np.array([[1, 2, 3]], np.uint8), np.float32).tolist()
+    [[1.0, 2.0, 3.0]]
+    """
     return values.astype(out_dtype, copy=False)
 
 
@@ -149,19 +221,77 @@ COLOR_SPACES: dict[str, ColorSpace] = {
 
 
 def get(name) -> ColorSpace:
-    """Return the registry entry called ``name``; ValueError naming the allowed names otherwise."""
+    """Return the registry entry called ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A colour space name, e.g. ``"lab"``.
+
+    Returns
+    -------
+    ColorSpace
+        Its registry entry.
+
+    Raises
+    ------
+    ValueError
+        Naming the allowed names, when ``name`` is not one of them.
+
+    Examples
+    --------
+    >>> get("lab").label
+    'CIELAB'
+    >>> get("hsv")
+    Traceback (most recent call last):
+    ...
+    ValueError: color_space='hsv' is not allowed: use one of ('rgb', 'lab', 'oklab', 'gray')
+    """
     if not isinstance(name, str) or name not in COLOR_SPACES:
         raise ValueError(f"color_space={name!r} is not allowed: use one of {tuple(COLOR_SPACES)}")
     return COLOR_SPACES[name]
 
 
 def choices(n_channels: int) -> list[ColorSpace]:
-    """List the spaces that accept ``n_channels`` colour channels (alpha excluded)."""
+    """List the spaces that accept ``n_channels`` colour channels (alpha excluded).
+
+    Parameters
+    ----------
+    n_channels : int
+        Colour channels of the image, alpha excluded.
+
+    Returns
+    -------
+    list of ColorSpace
+        In registry order.
+
+    Examples
+    --------
+    >>> [space.name for space in choices(1)]
+    ['rgb', 'gray']
+    """
     return [space for space in COLOR_SPACES.values() if space.accepts(n_channels)]
 
 
 def check(name, n_channels: int) -> ColorSpace:
     """Return the entry called ``name``, checked against ``n_channels`` colour channels.
+
+    Parameters
+    ----------
+    name : str
+        A colour space name.
+    n_channels : int
+        Colour channels of the image, alpha excluded.
+
+    Returns
+    -------
+    ColorSpace
+        Its registry entry.
+
+    Raises
+    ------
+    ValueError
+        When ``name`` is unknown or does not accept ``n_channels`` channels.
 
     Examples
     --------
