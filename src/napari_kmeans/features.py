@@ -31,6 +31,12 @@ class PixelTable:
         Shape of the image without its channel axis.
     channel_axis : int or None
         The channel axis of the original image (non-negative), or None.
+
+    Examples
+    --------
+    >>> t = pixel_table(np.arange(8, dtype=np.uint8).reshape(2, 1, 4), "auto")
+    >>> t.values.tolist(), t.alpha.tolist(), t.spatial_shape, t.channel_axis
+    ([[0, 1, 2], [4, 5, 6]], [3, 7], (2, 1), 2)
     """
 
     values: np.ndarray
@@ -53,6 +59,11 @@ class ChannelLayout:
         The last channel is alpha: kept in ``recolored``, never clustered.
     spatial_shape : tuple of int
         Shape of the image without its channel axis.
+
+    Examples
+    --------
+    >>> channel_layout((5, 6, 3), "auto")
+    ChannelLayout(axis=2, n_channels=3, alpha=False, spatial_shape=(5, 6))
     """
 
     axis: int | None
@@ -61,7 +72,24 @@ class ChannelLayout:
     spatial_shape: tuple[int, ...]
 
     def table(self, image: np.ndarray) -> PixelTable:
-        """Split ``image`` (or a chunk of it, channels whole) into per-pixel channel rows."""
+        """Split ``image`` (or a chunk of it, channels whole) into per-pixel channel rows.
+
+        Parameters
+        ----------
+        image : numpy.ndarray
+            An image of this layout, or a chunk of one with its channels whole.
+
+        Returns
+        -------
+        PixelTable
+            Colour rows, alpha apart.
+
+        Examples
+        --------
+        >>> layout = channel_layout((2, 2, 4), "auto")
+        >>> layout.table(np.zeros((1, 2, 4), np.uint8)).values.shape
+        (2, 3)
+        """
         if self.axis is None:
             return PixelTable(image.reshape(-1, 1), None, image.shape, None)
         channels_last = np.moveaxis(image, self.axis, -1)
@@ -76,7 +104,32 @@ CHANNEL_AXIS_WORDS = ("auto", "rgb")
 
 
 def check_channel_axis(channel_axis) -> str | int | None:
-    """``channel_axis`` if it is ``"auto"``, ``"rgb"``, None or an int; ValueError otherwise."""
+    """Return ``channel_axis`` if it is ``"auto"``, ``"rgb"``, None or an int.
+
+    Parameters
+    ----------
+    channel_axis : "auto", "rgb", None or int
+        The argument to check.
+
+    Returns
+    -------
+    str, int or None
+        ``channel_axis`` (an int as a Python int).
+
+    Raises
+    ------
+    ValueError
+        For any other value.
+
+    Examples
+    --------
+    >>> check_channel_axis(np.int64(0))
+    0
+    >>> check_channel_axis("last")
+    Traceback (most recent call last):
+    ...
+    ValueError: channel_axis='last' is not allowed: use 'auto', 'rgb', None or an axis index
+    """
     if channel_axis is None or (
         isinstance(channel_axis, str) and channel_axis in CHANNEL_AXIS_WORDS
     ):
@@ -97,6 +150,23 @@ def channel_layout(shape: tuple[int, ...], channel_axis) -> ChannelLayout:
     RGB or RGBA (napari's ``rgb=True``). With either, a fourth channel is alpha: kept, never
     clustered. An int names a channel axis whose channels are all data (no alpha), as in
     multichannel microscopy; ``None`` means every element is one value.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Shape of the image.
+    channel_axis : "auto", "rgb", None or int
+        Where the channels are.
+
+    Returns
+    -------
+    ChannelLayout
+        Channel axis, number of colour channels, alpha and spatial shape.
+
+    Raises
+    ------
+    ValueError
+        When ``channel_axis`` is not allowed or does not fit ``shape``.
 
     Examples
     --------
@@ -133,6 +203,18 @@ def channel_layout(shape: tuple[int, ...], channel_axis) -> ChannelLayout:
 def resolve_channel_axis(image, channel_axis) -> int | None:
     """Return the channel axis of ``image`` (anything with a ``shape``): an int >= 0, or None.
 
+    Parameters
+    ----------
+    image : array_like
+        NumPy, dask or any array with a ``shape``.
+    channel_axis : "auto", "rgb", None or int
+        As in :func:`napari_kmeans.segment` (see :func:`channel_layout`).
+
+    Returns
+    -------
+    int or None
+        The non-negative channel axis, or None for no channels.
+
     Examples
     --------
     >>> resolve_channel_axis(np.zeros((5, 6, 3)), "auto")
@@ -148,6 +230,18 @@ def pixel_table(image: np.ndarray, channel_axis) -> PixelTable:
 
     See :func:`channel_layout` for ``channel_axis`` and the alpha rule.
 
+    Parameters
+    ----------
+    image : numpy.ndarray
+        The image.
+    channel_axis : "auto", "rgb", None or int
+        As in :func:`napari_kmeans.segment` (see :func:`channel_layout`).
+
+    Returns
+    -------
+    PixelTable
+        Colour rows, alpha apart, and the spatial shape.
+
     Examples
     --------
     >>> t = pixel_table(np.zeros((2, 3, 4), np.uint8), "auto")
@@ -158,7 +252,23 @@ def pixel_table(image: np.ndarray, channel_axis) -> PixelTable:
 
 
 def feature_dtype(dtype: np.dtype) -> np.dtype:
-    """float32 when it holds every value of ``dtype`` exactly enough, else float64."""
+    """Return float32 when it holds every value of ``dtype`` exactly enough, else float64.
+
+    Parameters
+    ----------
+    dtype : numpy.dtype
+        The image's dtype.
+
+    Returns
+    -------
+    numpy.dtype
+        The feature dtype: float32 for 8/16-bit integers, float16 and float32.
+
+    Examples
+    --------
+    >>> [str(feature_dtype(t)) for t in (np.uint8, np.uint16, np.int32, np.float32)]
+    ['float32', 'float32', 'float64', 'float32']
+    """
     dtype = np.dtype(dtype)
     small = dtype.kind in "ui" and dtype.itemsize <= 2
     return np.dtype(np.float32 if small or dtype in (np.float16, np.float32) else np.float64)
@@ -167,11 +277,27 @@ def feature_dtype(dtype: np.dtype) -> np.dtype:
 def color_features(
     values: np.ndarray, color_space: str, out_dtype: np.dtype, out: np.ndarray | None = None
 ) -> np.ndarray:
-    """Feature rows of pixel values ``(m, C)`` in a colour space of the registry.
+    """Return the feature rows of pixel values ``(m, C)`` in a colour space of the registry.
 
     Converted block by block, so temporary arrays stay small (see
     :mod:`napari_kmeans.color_spaces` for the spaces); written into ``out`` (``(m, d)``)
     when given, else into a new array (the ``rgb`` space may return ``values`` itself).
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        ``(m, C)`` pixel values, alpha excluded.
+    color_space : str
+        A name of the registry.
+    out_dtype : numpy.dtype
+        The feature dtype.
+    out : numpy.ndarray, optional
+        ``(m, d)`` array to write the features into.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(m, d)`` features: ``out`` when given.
 
     Examples
     --------
@@ -193,7 +319,32 @@ def color_features(
 
 
 def check_spatial_weight(spatial_weight) -> float:
-    """Return ``spatial_weight`` as a float; ValueError unless it is finite and >= 0."""
+    """Return ``spatial_weight`` as a float; ValueError unless it is finite and >= 0.
+
+    Parameters
+    ----------
+    spatial_weight : float
+        The argument to check.
+
+    Returns
+    -------
+    float
+        ``spatial_weight``.
+
+    Raises
+    ------
+    ValueError
+        When it is not a finite number >= 0.
+
+    Examples
+    --------
+    >>> check_spatial_weight(1)
+    1.0
+    >>> check_spatial_weight(-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: spatial_weight=-1 is not allowed: it must be a finite number >= 0
+    """
     if (
         isinstance(spatial_weight, bool)
         or not isinstance(spatial_weight, Real)
@@ -207,7 +358,30 @@ def check_spatial_weight(spatial_weight) -> float:
 
 
 def check_spacing(spacing, spatial_ndim: int) -> tuple[float, ...]:
-    """Per-axis pixel/voxel spacing, one positive number per spatial axis (default all 1)."""
+    """Return the per-axis pixel/voxel spacing, one positive number per spatial axis.
+
+    Parameters
+    ----------
+    spacing : sequence of float or None
+        The argument to check; None: all 1.
+    spatial_ndim : int
+        Number of spatial axes of the image.
+
+    Returns
+    -------
+    tuple of float
+        One spacing per spatial axis.
+
+    Raises
+    ------
+    ValueError
+        Unless ``spacing`` is None or ``spatial_ndim`` positive finite numbers.
+
+    Examples
+    --------
+    >>> check_spacing(None, 2), check_spacing([2, 0.5], 2)
+    ((1.0, 1.0), (2.0, 0.5))
+    """
     if spacing is None:
         return (1.0,) * spatial_ndim
     values = tuple(np.atleast_1d(np.asarray(spacing, dtype=object)).tolist())
@@ -231,11 +405,33 @@ def coordinate_features(
     dtype: np.dtype,
     out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """``(m, ndim)`` scaled coordinates of the chosen pixels (all when ``pixels`` is None).
+    """Return the ``(m, ndim)`` scaled coordinates of the chosen pixels (all for None).
 
     Scaled so that ``weight`` 1 makes the image's largest physical extent weigh as much as
     ``value_range`` (SLIC-style compactness). Computed block by block, into ``out`` when
     given: no temporary grows with the image.
+
+    Parameters
+    ----------
+    spatial_shape : tuple of int
+        Spatial shape of the image.
+    spacing : tuple of float
+        Pixel/voxel size per spatial axis.
+    weight : float
+        The spatial weight.
+    value_range : float
+        Range of the colour features the coordinates are scaled against.
+    pixels : numpy.ndarray or None
+        Flat indices of the chosen pixels; None: all, in order.
+    dtype : numpy.dtype
+        The feature dtype.
+    out : numpy.ndarray, optional
+        ``(m, ndim)`` array to write the coordinates into.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(m, ndim)`` coordinates: ``out`` when given.
 
     Examples
     --------
@@ -260,7 +456,30 @@ def coordinate_features(
 
 
 def mask_rows(mask, spatial_shape: tuple[int, ...]) -> np.ndarray | None:
-    """Flat indices of the included pixels (mask non-zero), or None for no mask."""
+    """Return the flat indices of the included pixels (mask non-zero), or None for no mask.
+
+    Parameters
+    ----------
+    mask : array_like or None
+        Spatial shape of the image; non-zero pixels are included.
+    spatial_shape : tuple of int
+        Spatial shape of the image.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        Flat indices of the included pixels, None when ``mask`` is None.
+
+    Raises
+    ------
+    ValueError
+        When the mask's shape or dtype does not fit, or it excludes every pixel.
+
+    Examples
+    --------
+    >>> mask_rows(np.array([[True, False], [False, True]]), (2, 2)).tolist()
+    [0, 3]
+    """
     if mask is None:
         return None
     mask = np.asarray(mask)
