@@ -39,9 +39,28 @@ LABEL_BLOCK_ROWS = 1 << 18
 
 
 def compressible(dtype: np.dtype, color_space: str, spatial_weight: float) -> bool:
-    """Whether pixels can be clustered (and labelled) through their distinct values.
+    """Tell whether pixels can be clustered (and labelled) through their distinct values.
 
     Exact for integer images whose features depend on the pixel value alone.
+
+    Parameters
+    ----------
+    dtype : numpy.dtype
+        The image's dtype.
+    color_space : str
+        A name of the colour-space registry.
+    spatial_weight : float
+        The spatial weight (coordinates make every pixel distinct).
+
+    Returns
+    -------
+    bool
+        True for integer images, no spatial features and a histogram-friendly space.
+
+    Examples
+    --------
+    >>> compressible(np.uint8, "lab", 0.0), compressible(np.float32, "rgb", 0.0)
+    (True, False)
     """
     space = color_spaces.get(color_space)
     return np.dtype(dtype).kind in "ui" and spatial_weight == 0 and space.histogram
@@ -54,6 +73,27 @@ class FeatureRecipe:
     ``value_range`` scales the coordinates (see ``features.coordinate_features``) and
     ``scale`` (``standardize=True``) divides each colour feature by its spread; both are
     measured at fitting time, so that every later image is featurised the same way.
+
+    Attributes
+    ----------
+    color_space : str
+        A name of the colour-space registry.
+    spatial_weight : float
+        Weight of the coordinates (0: colour only).
+    spacing : tuple of float
+        Pixel/voxel size per spatial axis.
+    value_range : float
+        Range of the colour features the coordinates are scaled against.
+    dtype : numpy.dtype
+        The feature dtype: float32 or float64.
+    scale : tuple of float or None
+        Divisor of each colour feature (``standardize=True``), None: none.
+
+    Examples
+    --------
+    >>> recipe = FeatureRecipe("rgb", 1.0, (1.0,), 10.0, np.dtype(np.float64))
+    >>> recipe.features(np.array([[4], [6]], np.uint8), (2,), None).tolist()
+    [[4.0, 0.0], [6.0, 10.0]]
     """
 
     color_space: str
@@ -64,14 +104,52 @@ class FeatureRecipe:
     scale: tuple[float, ...] | None = None  # divisor of each colour feature, None: none
 
     def color(self, values: np.ndarray) -> np.ndarray:
-        """Colour feature rows of pixel ``values`` (divided by ``scale`` when standardised)."""
+        """Return the colour feature rows of pixel ``values`` (divided by any ``scale``).
+
+        Parameters
+        ----------
+        values : numpy.ndarray
+            ``(m, C)`` pixel values, alpha excluded.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(m, d)`` colour features.
+
+        Examples
+        --------
+        >>> recipe = FeatureRecipe("rgb", 0.0, (1.0,), 1.0, np.dtype(np.float64), (2.0,))
+        >>> recipe.color(np.array([[4], [6]], np.uint8)).tolist()
+        [[2.0], [3.0]]
+        """
         feats = ft.color_features(values, self.color_space, self.dtype)
         return _divided(feats, self.scale, values)
 
     def features(
         self, values: np.ndarray, spatial_shape: tuple[int, ...], pixels: np.ndarray | None
     ) -> np.ndarray:
-        """Feature rows of pixel ``values``; ``pixels`` are their flat indices (None: all)."""
+        """Return the feature rows of pixel ``values``: colour, then coordinates if weighted.
+
+        Parameters
+        ----------
+        values : numpy.ndarray
+            ``(m, C)`` pixel values, alpha excluded.
+        spatial_shape : tuple of int
+            Spatial shape of the image the pixels come from.
+        pixels : numpy.ndarray or None
+            Flat indices of the pixels in that image; None: all, in order.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(m, d)`` features.
+
+        Examples
+        --------
+        >>> recipe = FeatureRecipe("rgb", 1.0, (1.0,), 10.0, np.dtype(np.float64))
+        >>> recipe.features(np.array([[6]], np.uint8), (2,), np.array([1])).tolist()
+        [[6.0, 10.0]]
+        """
         feats = self.color(values)
         if self.spatial_weight == 0:
             return feats
@@ -97,6 +175,18 @@ def spread(feats: np.ndarray, weights: np.ndarray | None) -> tuple[float, ...]:
 
     Summed in float64 block by block, shifted by the first row: no temporary grows with the
     rows.
+
+    Parameters
+    ----------
+    feats : numpy.ndarray
+        ``(m, d)`` feature rows.
+    weights : numpy.ndarray or None
+        ``(m,)`` weight of each row; None: 1 each.
+
+    Returns
+    -------
+    tuple of float
+        One standard deviation per column (1.0 for a constant column).
 
     Examples
     --------
@@ -557,7 +647,26 @@ class KMeansModel:
 
 @dataclass(frozen=True)
 class PixelRows:
-    """What k-means runs on: pixel values as rows, with weights when they are compressed."""
+    """What k-means runs on: pixel values as rows, with weights when they are compressed.
+
+    Attributes
+    ----------
+    values : numpy.ndarray
+        ``(m, C)`` original values.
+    weights : numpy.ndarray or None
+        ``(m,)`` pixel counts; None when every row is one pixel.
+    features : numpy.ndarray
+        ``(m, d)`` feature rows.
+    histogram : Histogram or None
+        The way back to every pixel, when compressed.
+
+    Examples
+    --------
+    >>> part = (np.array([[3], [3], [9]], np.uint8), (3,), None)
+    >>> rows, _ = pixel_rows([part], "rgb", 0.0, (1.0,))
+    >>> rows.values.ravel().tolist(), rows.weights.tolist()
+    ([3, 9], [2, 1])
+    """
 
     values: np.ndarray  # (m, C) original values
     weights: np.ndarray | None  # (m,) pixel counts, None when every row is one pixel
@@ -573,12 +682,42 @@ def pixel_rows(
     weights: np.ndarray | None = None,
     standardize: bool = False,
 ) -> tuple[PixelRows, FeatureRecipe]:
-    """Feature rows of the pixels to cluster, and the recipe that made them.
+    """Return the feature rows of the pixels to cluster, and the recipe that made them.
 
     Pooled over ``parts`` (one per image: values, spatial shape, flat indices of the pixels
     or None) and compressed to distinct values when that is exact (see :func:`compressible`).
     ``weights`` (one part only) count each value row. With ``standardize`` each colour
     feature is divided by its :func:`spread` over these pixels, recorded in the recipe.
+
+    Parameters
+    ----------
+    parts : sequence of tuple
+        One ``(values, spatial_shape, pixels)`` per image: ``(m, C)`` values, the spatial
+        shape and the flat indices of the pixels (None: all).
+    color_space : str
+        A name of the colour-space registry.
+    spatial_weight : float
+        Weight of the coordinates (0: colour only).
+    spacing : tuple of float
+        Pixel/voxel size per spatial axis.
+    weights : numpy.ndarray, optional
+        ``(m,)`` count of each value row (one part only).
+    standardize : bool
+        Divide each colour feature by its spread.
+
+    Returns
+    -------
+    rows : PixelRows
+        The rows to cluster.
+    recipe : FeatureRecipe
+        How they were made, to featurise any later image the same way.
+
+    Examples
+    --------
+    >>> part = (np.array([[0], [10]], np.uint8), (2,), None)
+    >>> rows, recipe = pixel_rows([part], "rgb", 1.0, (1.0,))
+    >>> rows.features.tolist(), recipe.value_range
+    ([[0.0, 0.0], [10.0, 10.0]], 10.0)
     """
     values = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
     dtype = ft.feature_dtype(values.dtype)
@@ -663,7 +802,17 @@ def _check_groups(groups, n_clusters: int) -> list[list[int]]:
 
 
 def label_dtype(n_clusters: int) -> np.dtype:
-    """uint8 for labels up to 255, uint16 up to 65,535, uint32 beyond.
+    """Return uint8 for labels up to 255, uint16 up to 65,535, uint32 beyond.
+
+    Parameters
+    ----------
+    n_clusters : int
+        The largest label k.
+
+    Returns
+    -------
+    numpy.dtype
+        The smallest unsigned integer type that holds 0..k.
 
     Examples
     --------
@@ -678,7 +827,38 @@ def label_dtype(n_clusters: int) -> np.dtype:
 def fit_rows(
     rows: PixelRows, recipe: FeatureRecipe, options: Options
 ) -> tuple[KMeansModel, np.ndarray]:
-    """Cluster the rows; return the ordered model and each row's label (1..k)."""
+    """Cluster the rows; return the ordered model and each row's label (1..k).
+
+    Parameters
+    ----------
+    rows : PixelRows
+        The rows to cluster (:func:`pixel_rows`).
+    recipe : FeatureRecipe
+        How they were made.
+    options : Options
+        The checked options (n_clusters, method, seed, iterations, callbacks).
+
+    Returns
+    -------
+    model : KMeansModel
+        The clusters ordered darkest first (``params`` still empty).
+    labels : numpy.ndarray
+        Label (1..k) of each row.
+
+    Raises
+    ------
+    ValueError
+        When ``n_clusters`` is more than the distinct rows.
+
+    Examples
+    --------
+    >>> from napari_kmeans.options import make_options
+    >>> part = (np.array([[200], [0], [9]], np.uint8), (3,), None)
+    >>> rows, recipe = pixel_rows([part], "rgb", 0.0, (1.0,))
+    >>> model, labels = fit_rows(rows, recipe, make_options(2, seed=0))
+    >>> model.palette.ravel().tolist(), labels.tolist()
+    ([4.5, 200.0], [1, 1, 2])
+    """
     feats, weights = rows.features, rows.weights
     n_clusters, method = options.n_clusters, options.method
     if weights is not None:  # distinct values with their pixel counts
