@@ -104,14 +104,50 @@ class Segmentation:
 
 
 def is_dask_array(image) -> bool:
-    """Tell a dask array, without importing dask (one exists only if dask is imported)."""
+    """Tell a dask array, without importing dask (one exists only if dask is imported).
+
+    Parameters
+    ----------
+    image : object
+        Anything.
+
+    Returns
+    -------
+    bool
+        True for a ``dask.array.Array``.
+
+    Examples
+    --------
+    >>> is_dask_array(np.zeros(3))
+    False
+    """
     dask_array = sys.modules.get("dask.array")
     return dask_array is not None and isinstance(image, dask_array.Array)
 
 
 @dataclass(frozen=True)
 class PreparedImage:
-    """An image's pixels as rows, with the mask applied and checked."""
+    """An image's pixels as rows, with the mask applied and checked.
+
+    Attributes
+    ----------
+    image : numpy.ndarray
+        The image.
+    layout : ChannelLayout
+        Its channel layout.
+    table : PixelTable
+        Its pixels as rows, alpha apart.
+    included : numpy.ndarray or None
+        Flat indices of the clustered pixels; None for all.
+    values : numpy.ndarray
+        ``(m, C)`` values of the clustered pixels.
+
+    Examples
+    --------
+    >>> p = prepare_image(np.array([[1, 2], [3, 4]], np.uint8), "auto", [[1, 0], [0, 1]])
+    >>> p.included.tolist(), p.values.ravel().tolist()
+    ([0, 3], [1, 4])
+    """
 
     image: np.ndarray
     layout: ft.ChannelLayout
@@ -121,14 +157,53 @@ class PreparedImage:
 
 
 def check_image(image) -> np.ndarray:
-    """``image`` as a NumPy array of a supported dtype and non-empty shape."""
+    """Return ``image`` as a NumPy array of a supported dtype and non-empty shape.
+
+    Parameters
+    ----------
+    image : array_like
+        The image.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``image`` (not copied when already an array).
+
+    Raises
+    ------
+    ValueError
+        For an unsupported dtype or an empty image.
+
+    Examples
+    --------
+    >>> check_image([[1, 2]]).shape
+    (1, 2)
+    """
     image = np.asarray(image)
     check_image_type(image)
     return image
 
 
 def check_image_type(image) -> None:
-    """Refuse dtypes and shapes ``segment`` cannot use (NumPy and dask arrays alike)."""
+    """Refuse dtypes and shapes ``segment`` cannot use (NumPy and dask arrays alike).
+
+    Parameters
+    ----------
+    image : numpy.ndarray or dask.array.Array
+        The image.
+
+    Raises
+    ------
+    ValueError
+        Unless the dtype is an integer or float of at most 8 bytes and the image not empty.
+
+    Examples
+    --------
+    >>> check_image_type(np.zeros(3, complex))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: image has dtype complex128: use unsigned/signed integers or floats ...
+    """
     if image.dtype.kind not in "uif" or image.dtype.itemsize > 8:
         raise ValueError(
             f"image has dtype {image.dtype}: use unsigned/signed integers or floats "
@@ -139,7 +214,32 @@ def check_image_type(image) -> None:
 
 
 def prepare_image(image, channel_axis, mask) -> PreparedImage:
-    """Check ``image`` and ``mask`` and split the image into rows of channel values."""
+    """Check ``image`` and ``mask`` and split the image into rows of channel values.
+
+    Parameters
+    ----------
+    image : array_like
+        The image.
+    channel_axis : "auto", "rgb", None or int
+        As in :func:`napari_kmeans.segment`.
+    mask : array_like or None
+        Spatial shape; non-zero pixels are clustered.
+
+    Returns
+    -------
+    PreparedImage
+        The image, its layout, its rows and the clustered pixels.
+
+    Raises
+    ------
+    ValueError
+        For a bad image, channel axis or mask, or a clustered pixel that is not finite.
+
+    Examples
+    --------
+    >>> prepare_image(np.zeros((2, 3, 3), np.uint8), "auto", None).values.shape
+    (6, 3)
+    """
     image = check_image(image)
     layout = ft.channel_layout(image.shape, channel_axis)
     table = layout.table(image)
@@ -155,7 +255,26 @@ def prepare_image(image, channel_axis, mask) -> PreparedImage:
 
 
 def spread_labels(prepared: PreparedImage, pixel_labels: np.ndarray) -> np.ndarray:
-    """Labels of the clustered pixels as a flat array over every pixel (0 where excluded)."""
+    """Return the labels of the clustered pixels as a flat array over every pixel.
+
+    Parameters
+    ----------
+    prepared : PreparedImage
+        The image the pixels come from.
+    pixel_labels : numpy.ndarray
+        Label of each clustered pixel.
+
+    Returns
+    -------
+    numpy.ndarray
+        Label of every pixel of the image, flat, 0 where the mask excluded it.
+
+    Examples
+    --------
+    >>> p = prepare_image(np.array([[1, 2], [3, 4]], np.uint8), "auto", [[1, 0], [0, 1]])
+    >>> spread_labels(p, np.array([1, 2], np.uint8)).tolist()
+    [1, 0, 0, 2]
+    """
     if prepared.included is None:
         return pixel_labels
     flat = np.zeros(len(prepared.table.values), dtype=pixel_labels.dtype)
@@ -189,7 +308,33 @@ def recolor(
     palette: np.ndarray,
     masked: bool,
 ) -> np.ndarray:
-    """Replace every clustered pixel's channels by its palette colour in a copy of the image."""
+    """Replace every clustered pixel's channels by its palette colour in a copy of the image.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        The image (never modified).
+    table : PixelTable
+        Its pixels as rows, alpha apart.
+    flat_labels : numpy.ndarray
+        Label of every pixel, flat (0 where excluded).
+    palette : numpy.ndarray
+        ``(k, C)`` colour of each cluster.
+    masked : bool
+        Whether some pixels were excluded: those keep their values.
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape and dtype as ``image``; alpha unchanged.
+
+    Examples
+    --------
+    >>> img = np.array([[1, 2, 9]], np.uint8)
+    >>> p = prepare_image(img, "auto", None)
+    >>> recolor(img, p.table, np.array([1, 1, 2]), np.array([[1.5], [9.0]]), False).tolist()
+    [[2, 2, 9]]
+    """
     n_channels = table.values.shape[1]
     colours = _cast_like(np.concatenate([np.zeros((1, n_channels)), palette]), image.dtype)
     rows = _gather_rows(colours, flat_labels)
