@@ -283,12 +283,62 @@ def fit_dask(
 
     Integer images without spatial features are pooled exactly through their histograms;
     otherwise one sample of ``sample_size`` pixels is drawn from all of them.
+
+    Parameters
+    ----------
+    images : list of dask.array.Array
+        Images of the same dtype and number of channels.
+    options : Options
+        The checked options.
+    masks : list
+        One mask (NumPy or dask array, or None) per image.
+    sample_size : int
+        Pixels to fit on when the exact histogram cannot be used.
+
+    Returns
+    -------
+    KMeansModel
+        The fitted model, its ``params`` recording the fit.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> from napari_kmeans.options import make_options
+    >>> img = da.from_array(np.array([[0, 10, 200, 210]], np.uint8), chunks=2)
+    >>> fit_dask([img], make_options(2, seed=0), [None], 1000).palette.ravel().tolist()
+    [5.0, 205.0]
     """
     return _fit(images, options, masks, sample_size)[0]
 
 
 def dask_segmentation(image: da.Array, options: Options, mask, sample_size: int) -> Segmentation:
-    """:func:`segment_dask` for checked ``options``."""
+    """Segment a dask array as :func:`segment_dask` does, with checked ``options``.
+
+    Parameters
+    ----------
+    image : dask.array.Array
+        The image.
+    options : Options
+        The checked options.
+    mask : numpy.ndarray, dask.array.Array or None
+        Spatial shape; non-zero pixels are clustered.
+    sample_size : int
+        Pixels to fit on when the exact histogram cannot be used.
+
+    Returns
+    -------
+    Segmentation
+        Lazy ``labels`` and ``recolored``, as :func:`segment_dask` returns.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> from napari_kmeans.options import make_options
+    >>> img = da.from_array(np.array([[0, 10, 200, 210]], np.uint8), chunks=2)
+    >>> seg = dask_segmentation(img, make_options(2, seed=0), None, 1000)
+    >>> seg.labels.compute().tolist()
+    [[1, 1, 2, 2]]
+    """
     started = time.perf_counter()
     model, (source,) = _fit([image], options, [mask], sample_size)
     return lazy_segmentation(
@@ -323,15 +373,36 @@ def segment_dask(
         Laid out as for :func:`napari_kmeans.segment`; it may be chunked along any spatial
         axis, not along the channel axis.
     n_clusters : int
-        As for :func:`napari_kmeans.segment`, like every option keyword (``method`` to
-        ``progress``).
+        As in :func:`napari_kmeans.segment`.
+    method : {"kmeans++", "optimal"}
+        As in :func:`napari_kmeans.segment`.
+    color_space : {"rgb", "lab", "oklab", "gray"}
+        As in :func:`napari_kmeans.segment`.
+    channel_axis : "auto", "rgb", None or int
+        As in :func:`napari_kmeans.segment`.
+    spatial_weight : float
+        As in :func:`napari_kmeans.segment`.
+    spacing : sequence of float, optional
+        As in :func:`napari_kmeans.segment`.
     mask : numpy.ndarray or dask.array.Array, optional
         Spatial shape (rechunked like the image).
     sample_size : int
         Pixels to fit on when the exact histogram cannot be used (float images or
         ``spatial_weight > 0``); every pixel when there are no more than this.
-    **options
-        The keywords of :func:`napari_kmeans.segment`.
+    standardize : bool
+        As in :func:`napari_kmeans.segment`.
+    seed : None, int or numpy.random.Generator
+        As in :func:`napari_kmeans.segment`.
+    n_init : int or "auto"
+        As in :func:`napari_kmeans.segment`.
+    max_iter : int
+        As in :func:`napari_kmeans.segment`.
+    tol : float
+        As in :func:`napari_kmeans.segment`.
+    callback : callable, optional
+        As in :func:`napari_kmeans.segment`.
+    progress : callable, optional
+        As in :func:`napari_kmeans.segment`.
 
     Returns
     -------
