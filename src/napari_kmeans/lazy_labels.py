@@ -31,7 +31,23 @@ from .result import Segmentation, check_image_type, recolor
 
 @dataclasses.dataclass(frozen=True)
 class ChunkLayout:
-    """Where a dask image keeps its channels and how its spatial axes are chunked."""
+    """Where a dask image keeps its channels and how its spatial axes are chunked.
+
+    Attributes
+    ----------
+    channels : ChannelLayout
+        The image's channel layout.
+    spatial_chunks : tuple of tuple of int
+        The chunks of the spatial axes (dask's ``chunks`` without the channel axis).
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> img = da.from_array(np.array([[0, 10], [200, 210]], np.uint8), chunks=1)
+    >>> layout = chunk_layout(img, "auto")
+    >>> layout.spatial_chunks, layout.axis, layout.spatial_shape
+    (((1, 1), (1, 1)), None, (2, 2))
+    """
 
     channels: ft.ChannelLayout
     spatial_chunks: tuple[tuple[int, ...], ...]
@@ -47,21 +63,103 @@ class ChunkLayout:
         return self.channels.spatial_shape
 
     def offset(self, block_id: tuple[int, ...]) -> tuple[int, ...]:
-        """Spatial index of the first pixel of the chunk at ``block_id`` (spatial grid)."""
+        """Return the spatial index of the first pixel of the chunk at ``block_id``.
+
+        Parameters
+        ----------
+        block_id : tuple of int
+            Index of the chunk on the spatial grid.
+
+        Returns
+        -------
+        tuple of int
+            Index of the chunk's first pixel in the image.
+
+        Examples
+        --------
+        >>> import dask.array as da
+        >>> img = da.from_array(np.array([[0, 10], [200, 210]], np.uint8), chunks=1)
+        >>> layout = chunk_layout(img, "auto")
+        >>> layout.offset((1, 1))
+        (1, 1)
+        """
         return tuple(sum(c[:i]) for c, i in zip(self.spatial_chunks, block_id, strict=True))
 
     def spatial(self, blocks: np.ndarray) -> np.ndarray:
-        """Return the grid of a full-ndim array's chunks without the channel axis (one chunk)."""
+        """Return the grid of a full-ndim array's chunks without the channel axis (one chunk).
+
+        Parameters
+        ----------
+        blocks : numpy.ndarray
+            Object array of the image's chunks (``image.to_delayed()``).
+
+        Returns
+        -------
+        numpy.ndarray
+            The same grid on the spatial axes only.
+
+        Examples
+        --------
+        >>> import dask.array as da
+        >>> img = da.from_array(np.array([[0, 10], [200, 210]], np.uint8), chunks=1)
+        >>> layout = chunk_layout(img, "auto")
+        >>> layout.spatial(img.to_delayed()).shape
+        (2, 2)
+        """
         return blocks if self.axis is None else np.take(blocks, 0, axis=self.axis)
 
     def block_shape(self, block: np.ndarray) -> tuple[int, ...]:
-        """Spatial shape of one chunk of the image."""
+        """Return the spatial shape of one chunk of the image.
+
+        Parameters
+        ----------
+        block : numpy.ndarray
+            One chunk, channels included.
+
+        Returns
+        -------
+        tuple of int
+            Its shape without the channel axis.
+
+        Examples
+        --------
+        >>> import dask.array as da
+        >>> layout = chunk_layout(da.zeros((4, 6, 3), np.uint8, chunks=(2, 3, 3)), "auto")
+        >>> layout.block_shape(np.zeros((2, 3, 3)))
+        (2, 3)
+        """
         shape = block.shape
         return shape if self.axis is None else shape[: self.axis] + shape[self.axis + 1 :]
 
 
 def chunk_layout(image: da.Array, channel_axis) -> ChunkLayout:
-    """Return the layout of a dask image; every chunk must hold all channels."""
+    """Return the layout of a dask image; every chunk must hold all channels.
+
+    Parameters
+    ----------
+    image : dask.array.Array
+        The image.
+    channel_axis : "auto", "rgb", None or int
+        As in :func:`napari_kmeans.segment`.
+
+    Returns
+    -------
+    ChunkLayout
+        Channel layout and spatial chunks.
+
+    Raises
+    ------
+    ValueError
+        For an unsupported dtype, a bad channel axis or chunks that split the channels.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> chunk_layout(da.zeros((4, 6, 3), np.uint8, chunks=(2, 3, 1)), "auto")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: channel_axis='auto': the image is chunked along its channel axis 2 ...
+    """
     check_image_type(image)
     channels = ft.channel_layout(image.shape, channel_axis)
     axis = channels.axis
@@ -77,7 +175,33 @@ def chunk_layout(image: da.Array, channel_axis) -> ChunkLayout:
 
 
 def lazy_mask(mask, layout: ChunkLayout) -> da.Array | None:
-    """Return the mask as a boolean dask array chunked like the image's spatial axes."""
+    """Return the mask as a boolean dask array chunked like the image's spatial axes.
+
+    Parameters
+    ----------
+    mask : array_like, dask.array.Array or None
+        Spatial shape; non-zero pixels are included.
+    layout : ChunkLayout
+        The image's layout (:func:`chunk_layout`).
+
+    Returns
+    -------
+    dask.array.Array or None
+        The boolean mask, None when ``mask`` is None.
+
+    Raises
+    ------
+    ValueError
+        When the mask's shape or dtype does not fit.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> img = da.from_array(np.array([[0, 10], [200, 210]], np.uint8), chunks=1)
+    >>> layout = chunk_layout(img, "auto")
+    >>> lazy_mask([[1, 0], [0, 1]], layout).chunks
+    ((1, 1), (1, 1))
+    """
     if mask is None:
         return None
     if not isinstance(mask, da.Array):
@@ -101,7 +225,33 @@ def _with_channel_axis(spatial: da.Array, layout: ChunkLayout) -> da.Array:
 
 
 def block_grids(image: da.Array, mask: da.Array | None, layout: ChunkLayout):
-    """Delayed chunks of the image and of the mask (None), on the spatial grid."""
+    """Return the delayed chunks of the image and of the mask (None), on the spatial grid.
+
+    Parameters
+    ----------
+    image : dask.array.Array
+        The image.
+    mask : dask.array.Array or None
+        Its mask, from :func:`lazy_mask`.
+    layout : ChunkLayout
+        The image's layout (:func:`chunk_layout`).
+
+    Returns
+    -------
+    blocks : numpy.ndarray
+        Object array of the image's delayed chunks.
+    masks : numpy.ndarray
+        Object array of the mask's delayed chunks, or of None.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> img = da.from_array(np.array([[0, 10], [200, 210]], np.uint8), chunks=1)
+    >>> layout = chunk_layout(img, "auto")
+    >>> blocks, masks = block_grids(img, None, layout)
+    >>> blocks.shape, masks[0, 0] is None
+    ((2, 2), True)
+    """
     blocks = layout.spatial(image.to_delayed())
     masks = np.full(blocks.shape, None, dtype=object) if mask is None else mask.to_delayed()
     return blocks, masks
@@ -111,7 +261,33 @@ def block_grids(image: da.Array, mask: da.Array | None, layout: ChunkLayout):
 
 
 def block_rows(block: np.ndarray, mask_block, layout: ChunkLayout):
-    """Return the included pixels' channel values in a chunk and flat indices (None: all)."""
+    """Return the included pixels' channel values in a chunk and flat indices (None: all).
+
+    Parameters
+    ----------
+    block : numpy.ndarray
+        One chunk of the image.
+    mask_block : numpy.ndarray or None
+        The same chunk of the mask (spatial axes only).
+    layout : ChunkLayout
+        The image's layout (:func:`chunk_layout`).
+
+    Returns
+    -------
+    values : numpy.ndarray
+        ``(m, C)`` channel values of the included pixels.
+    included : numpy.ndarray or None
+        Their flat indices in the chunk; None for all.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> img = da.from_array(np.array([[0, 10], [200, 210]], np.uint8), chunks=1)
+    >>> layout = chunk_layout(img, "auto")
+    >>> values, included = block_rows(np.array([[3, 4]]), np.array([[0, 1]]), layout)
+    >>> values.tolist(), included.tolist()
+    ([[4]], [1])
+    """
     values = layout.channels.table(block).values
     if mask_block is None:
         return values, None
@@ -120,7 +296,29 @@ def block_rows(block: np.ndarray, mask_block, layout: ChunkLayout):
 
 
 def global_pixels(included, block_shape, offset, spatial_shape) -> np.ndarray:
-    """Flat indices in the whole image of a chunk's pixels (``included``: local flat indices)."""
+    """Return the flat indices in the whole image of a chunk's pixels.
+
+    Parameters
+    ----------
+    included : numpy.ndarray or None
+        Local flat indices of the pixels in the chunk; None: all.
+    block_shape : tuple of int
+        Spatial shape of the chunk.
+    offset : tuple of int
+        Index of its first pixel in the image.
+    spatial_shape : tuple of int
+        Spatial shape of the image.
+
+    Returns
+    -------
+    numpy.ndarray
+        Flat indices in the image.
+
+    Examples
+    --------
+    >>> global_pixels(None, (1, 2), (1, 2), (3, 4)).tolist()
+    [6, 7]
+    """
     local = np.arange(int(np.prod(block_shape))) if included is None else included
     coords = np.unravel_index(local, block_shape)
     shifted = tuple(c + o for c, o in zip(coords, offset, strict=True))
@@ -150,7 +348,45 @@ def _block_labels(block, mask_block=None, *, model, layout: ChunkLayout, block_i
 
 
 def block_stats(block, mask_block, offset, *, model, layout: ChunkLayout):
-    """Per-cluster pixel counts and value sums, the inertia and the non-finite pixels."""
+    """Return a chunk's per-cluster pixel counts and value sums, inertia and non-finite pixels.
+
+    Parameters
+    ----------
+    block : numpy.ndarray
+        One chunk of the image.
+    mask_block : numpy.ndarray or None
+        The same chunk of the mask (spatial axes only).
+    offset : tuple of int
+        Index of the chunk's first pixel in the image.
+    model : KMeansModel
+        The model labelling the pixels.
+    layout : ChunkLayout
+        The image's layout (:func:`chunk_layout`).
+
+    Returns
+    -------
+    counts : numpy.ndarray or None
+        ``(k,)`` pixels per cluster; None when some pixel is not finite.
+    sums : numpy.ndarray or None
+        ``(k, C)`` sums of the channel values per cluster; None likewise.
+    inertia : float
+        Sum of the pixels' squared feature distances to their centre.
+    n_bad : int
+        Pixels with a NaN or infinite value (then nothing else is computed).
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> img = da.from_array(np.array([[0, 10], [200, 210]], np.uint8), chunks=1)
+    >>> layout = chunk_layout(img, "auto")
+    >>> import napari_kmeans as nk
+    >>> model = nk.fit(np.array([[0, 10, 200, 210]], np.uint8), n_clusters=2, seed=0)
+    >>> counts, sums, inertia, n_bad = block_stats(
+    ...     np.array([[0, 250]], np.uint8), None, (0, 0), model=model, layout=layout
+    ... )
+    >>> counts.tolist(), sums.tolist(), inertia, n_bad
+    ([1, 1], [[0.0], [250.0]], 2050.0, 0)
+    """
     block_shape = layout.block_shape(block)
     values, included = block_rows(block, mask_block, layout)
     k = model.n_clusters
@@ -171,7 +407,35 @@ def block_stats(block, mask_block, offset, *, model, layout: ChunkLayout):
 
 
 def image_statistics(image, mask, layout: ChunkLayout, model) -> list[dask.delayed]:
-    """Delayed :func:`block_stats` of every chunk."""
+    """Return the delayed :func:`block_stats` of every chunk.
+
+    Parameters
+    ----------
+    image : dask.array.Array
+        The image.
+    mask : dask.array.Array or None
+        Its mask, from :func:`lazy_mask`.
+    layout : ChunkLayout
+        The image's layout (:func:`chunk_layout`).
+    model : KMeansModel
+        The model labelling the pixels.
+
+    Returns
+    -------
+    list of dask.delayed.Delayed
+        One per chunk.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> img = da.from_array(np.array([[0, 10], [200, 210]], np.uint8), chunks=1)
+    >>> layout = chunk_layout(img, "auto")
+    >>> import napari_kmeans as nk
+    >>> model = nk.fit(np.array([[0, 10, 200, 210]], np.uint8), n_clusters=2, seed=0)
+    >>> stats = image_statistics(img, None, layout, model)
+    >>> sum(s.compute()[0] for s in stats).tolist()
+    [2, 2]
+    """
     blocks, masks = block_grids(image, mask, layout)
     stats = partial(block_stats, model=model, layout=layout)
     return [
@@ -181,10 +445,33 @@ def image_statistics(image, mask, layout: ChunkLayout, model) -> list[dask.delay
 
 
 def compute(tasks: list, progress: ProgressCallback | None, stage: str) -> tuple:
-    """``dask.compute(*tasks)``, reporting finished tasks as ``progress(stage, done, total)``.
+    """Run ``dask.compute(*tasks)``, reporting finished tasks to ``progress``.
 
     Reports come from dask's local schedulers (a distributed ``Client`` runs without them);
     an exception raised in ``progress`` stops the computation.
+
+    Parameters
+    ----------
+    tasks : list
+        Dask collections or delayed objects.
+    progress : callable or None
+        ``progress(stage, done, total)``; raise in it to stop.
+    stage : str
+        The stage name to report.
+
+    Returns
+    -------
+    tuple
+        The computed results, one per task.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> seen = []
+    >>> compute([da.ones(4, chunks=2).sum()], lambda *a: seen.append(a), "sum")
+    (np.float64(4.0),)
+    >>> seen[-1][0], seen[-1][1] == seen[-1][2]
+    ('sum', True)
     """
     if progress is None:
         return dask.compute(*tasks)
@@ -205,7 +492,25 @@ def compute(tasks: list, progress: ProgressCallback | None, stage: str) -> tuple
 
 
 def check_finite(stats) -> None:
-    """Raise ValueError when some chunk's statistics found NaN or infinite pixels."""
+    """Raise ValueError when some chunk's statistics found NaN or infinite pixels.
+
+    Parameters
+    ----------
+    stats : sequence of tuple
+        :func:`block_stats` of the chunks.
+
+    Raises
+    ------
+    ValueError
+        Counting the pixels that are not finite.
+
+    Examples
+    --------
+    >>> check_finite([(None, None, 0.0, 2)])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: image contains NaN or infinite values in 2 pixel(s): ...
+    """
     bad = sum(s[3] for s in stats)
     if bad:
         raise ValueError(
@@ -235,7 +540,43 @@ def _block_recolored(block, labels_block, *, palette, layout: ChunkLayout, maske
 def lazy_segmentation(
     model, image: da.Array, layout: ChunkLayout, mask, counts, inertia, params: dict, started
 ) -> Segmentation:
-    """Build the :class:`Segmentation` of a dask image: lazy labels and recoloured image."""
+    """Build the :class:`Segmentation` of a dask image: lazy labels and recoloured image.
+
+    Parameters
+    ----------
+    model : KMeansModel
+        The model labelling the pixels.
+    image : dask.array.Array
+        The image.
+    layout : ChunkLayout
+        The image's layout (:func:`chunk_layout`).
+    mask : dask.array.Array or None
+        Its mask, from :func:`lazy_mask`.
+    counts : numpy.ndarray or dask.array.Array
+        ``(k,)`` pixels per cluster.
+    inertia : float or dask.array.Array
+        Sum of the pixels' squared feature distances to their centre.
+    params : dict
+        The parameters to record.
+    started : float
+        ``time.perf_counter()`` when the work began, for ``seconds``.
+
+    Returns
+    -------
+    Segmentation
+        Lazy ``labels`` and ``recolored``; the rest as given or from the model.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> img = da.from_array(np.array([[0, 10], [200, 210]], np.uint8), chunks=1)
+    >>> layout = chunk_layout(img, "auto")
+    >>> import napari_kmeans as nk
+    >>> model = nk.fit(np.array([[0, 10, 200, 210]], np.uint8), n_clusters=2, seed=0)
+    >>> seg = lazy_segmentation(model, img, layout, None, model.counts, 0.0, {}, 0.0)
+    >>> seg.recolored.compute().tolist()
+    [[5, 5], [205, 205]]
+    """
     mask_nd = None if mask is None else _with_channel_axis(mask, layout)
     labels = da.map_blocks(
         partial(_block_labels, model=model, layout=layout),
@@ -270,7 +611,36 @@ def lazy_segmentation(
 
 
 def lazy_predict(model, image: da.Array, mask) -> Segmentation:
-    """``model.predict`` for a dask array: labels, recoloured image, counts and inertia lazy."""
+    """Label a dask array with ``model``: labels, recoloured image, counts and inertia lazy.
+
+    What :meth:`KMeansModel.predict <napari_kmeans.model.KMeansModel.predict>` does for a
+    dask array.
+
+    Parameters
+    ----------
+    model : KMeansModel
+        The model labelling the pixels.
+    image : dask.array.Array
+        Laid out as the fitted images.
+    mask : array_like, dask.array.Array or None
+        Spatial shape; non-zero pixels are labelled, the others get label 0.
+
+    Returns
+    -------
+    Segmentation
+        ``labels``, ``recolored``, ``counts`` and ``inertia`` are dask arrays.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> img = da.from_array(np.array([[0, 10], [200, 210]], np.uint8), chunks=1)
+    >>> layout = chunk_layout(img, "auto")
+    >>> import napari_kmeans as nk
+    >>> model = nk.fit(np.array([[0, 10, 200, 210]], np.uint8), n_clusters=2, seed=0)
+    >>> seg = lazy_predict(model, img, None)
+    >>> seg.labels.compute().tolist(), seg.counts.compute().tolist()
+    ([[1, 1], [2, 2]], [2, 2])
+    """
     started = time.perf_counter()
     layout = chunk_layout(image, model.params["channel_axis"])
     model.check_fits(layout.channels, image.dtype)

@@ -71,7 +71,7 @@ class Segmentation:
 
     @property
     def n_clusters(self) -> int:
-        """int: Number of clusters k."""
+        """Number of clusters k."""
         return len(self.counts)
 
     def to_dict(self) -> dict:
