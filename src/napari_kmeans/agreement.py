@@ -10,6 +10,21 @@ def adjusted_rand_index(labels_a: np.ndarray, labels_b: np.ndarray) -> float:
 
     1.0 for identical partitions (whatever the label names), about 0 for chance agreement.
 
+    Parameters
+    ----------
+    labels_a, labels_b : array_like
+        Two labelings of the same items, any shape (flattened), any label values.
+
+    Returns
+    -------
+    float
+        The adjusted Rand index, at most 1.0.
+
+    Raises
+    ------
+    ValueError
+        When the labelings have different numbers of items.
+
     Examples
     --------
     >>> adjusted_rand_index(np.array([0, 0, 1, 1]), np.array([5, 5, 2, 2]))
@@ -30,6 +45,16 @@ def adjusted_rand_index_of_table(contingency: np.ndarray) -> float:
 
     ``contingency[i, j]`` counts the items labelled ``i`` by one labeling and ``j`` by the
     other; a table lets a caller count large labelings block by block.
+
+    Parameters
+    ----------
+    contingency : array_like
+        ``(n_a, n_b)`` counts of items per pair of labels.
+
+    Returns
+    -------
+    float
+        The adjusted Rand index, at most 1.0.
 
     Examples
     --------
@@ -54,11 +79,25 @@ def adjusted_rand_index_of_table(contingency: np.ndarray) -> float:
 
 
 def match_clusters(cost: np.ndarray) -> np.ndarray:
-    """Minimum-cost one-to-one matching of the rows of a square cost matrix to its columns.
+    """Match the rows of a square cost matrix one to one to its columns, at minimum cost.
 
     The Hungarian algorithm with potentials (Kuhn 1955, Jonker–Volgenant style shortest
-    augmenting paths), O(k³) with the inner loop vectorised. Returns ``col`` such that row
-    ``i`` is matched to column ``col[i]``.
+    augmenting paths), O(k³) with the inner loop vectorised.
+
+    Parameters
+    ----------
+    cost : array_like
+        ``(k, k)`` cost of matching row ``i`` to column ``j``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``col`` such that row ``i`` is matched to column ``col[i]``.
+
+    Raises
+    ------
+    ValueError
+        When ``cost`` is not square.
 
     Examples
     --------

@@ -226,10 +226,20 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -
 
 
 def encode_params(extension: str) -> list[int]:
-    """OpenCV encoder flags for ``extension``: TIFFs are Deflate-compressed.
+    """Return OpenCV's encoder flags for ``extension``: TIFFs are Deflate-compressed.
 
     OpenCV's default TIFF compression is LZW, which ``tifffile`` (and so napari's own reader)
     decodes only with the optional ``imagecodecs`` package; Deflate needs only zlib.
+
+    Parameters
+    ----------
+    extension : str
+        The file's extension, dot included (any case).
+
+    Returns
+    -------
+    list of int
+        Flags for ``cv2.imencode``; empty for OpenCV's defaults.
 
     Examples
     --------

@@ -41,6 +41,12 @@ def report(progress: ProgressCallback | None, stage: str, done: int, total: int)
         What is running (one of the stage names of this module).
     done, total : int
         Work done so far and in all, in any unit the stage counts in.
+
+    Examples
+    --------
+    >>> report(lambda *args: print(args), LABELLING, 12, 10)
+    ('labelling', 10, 10)
+    >>> report(None, LABELLING, 1, 10)
     """
     if progress is not None:
         total = max(int(total), 0)

@@ -94,6 +94,16 @@ def open_regular_file(path: str | os.PathLike[str]) -> BinaryIO:
     opened without blocking (a FIFO swapped in meanwhile cannot hang) and checked again on
     the open file.
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to open.
+
+    Returns
+    -------
+    BinaryIO
+        The open file, to close (a context manager).
+
     Raises
     ------
     OSError
@@ -120,6 +130,16 @@ def open_regular_file(path: str | os.PathLike[str]) -> BinaryIO:
 
 def check_regular_file(path: str | os.PathLike[str]) -> None:
     """Raise the ``OSError`` of :func:`read_regular_file` unless ``path`` is a regular file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The path to check (symbolic links are followed).
+
+    Raises
+    ------
+    OSError
+        As :func:`read_regular_file`.
 
     Examples
     --------
@@ -169,7 +189,23 @@ class Staged:
         self._staged: list[tuple[Path, Path]] = []
 
     def path(self, destination: str | os.PathLike[str]) -> Path:
-        """Return a fresh temporary path beside ``destination`` (same suffix), to write into."""
+        """Return a fresh temporary path beside ``destination`` (same suffix), to write into.
+
+        Parameters
+        ----------
+        destination : str or os.PathLike
+            Where the output goes on :meth:`commit`.
+
+        Returns
+        -------
+        pathlib.Path
+            A hidden temporary name in the same folder.
+
+        Examples
+        --------
+        >>> Staged().path("out/labels.tif").name  # doctest: +ELLIPSIS
+        '.labels....partial.tif'
+        """
         destination = Path(destination)
         token = secrets.token_hex(4)
         temporary = destination.with_name(
@@ -182,6 +218,21 @@ class Staged:
         """Rename every staged output into place (Ctrl-C is held off while renaming).
 
         Temporary paths that were never written (a writer that refused) are skipped.
+
+        Raises
+        ------
+        FileExistsError
+            With ``overwrite=False``, when a destination exists (nothing is published).
+
+        Examples
+        --------
+        >>> import pathlib, tempfile
+        >>> target = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+        >>> outputs = Staged()
+        >>> _ = outputs.path(target).write_text("a")
+        >>> outputs.commit()
+        >>> target.read_text()
+        'a'
         """
         written = [(tmp, dest) for tmp, dest in self._staged if os.path.lexists(tmp)]
         with _interrupts_deferred():
@@ -194,7 +245,18 @@ class Staged:
             self._staged.clear()
 
     def discard(self) -> None:
-        """Delete every staged output that was written."""
+        """Delete every staged output that was written.
+
+        Examples
+        --------
+        >>> import pathlib, tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> outputs = Staged()
+        >>> _ = outputs.path(folder / "a.txt").write_text("a")
+        >>> outputs.discard()
+        >>> list(folder.iterdir())
+        []
+        """
         for temporary, _ in self._staged:
             _remove(temporary)
         self._staged.clear()
@@ -219,6 +281,18 @@ class Staged:
 def staged(destination: str | os.PathLike[str], *, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path to write ``destination`` into, renamed into place on success.
 
+    Parameters
+    ----------
+    destination : str or os.PathLike
+        The output's final path.
+    overwrite : bool
+        Whether an existing ``destination`` may be replaced (False: ``FileExistsError``).
+
+    Yields
+    ------
+    pathlib.Path
+        A hidden temporary path in the same folder; deleted if the block raises.
+
     Examples
     --------
     >>> import pathlib, tempfile
@@ -233,7 +307,25 @@ def staged(destination: str | os.PathLike[str], *, overwrite: bool = True) -> It
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = True) -> None:
-    """Write ``data`` to ``path`` atomically (flushed to disk before the rename)."""
+    """Write ``data`` to ``path`` atomically (flushed to disk before the rename).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write; its folder must exist.
+    data : bytes
+        The content.
+    overwrite : bool
+        Whether an existing file at ``path`` may be replaced (False: ``FileExistsError``).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "a.bin"
+    >>> write_bytes(target, b"ab")
+    >>> target.read_bytes()
+    b'ab'
+    """
     with staged(path, overwrite=overwrite) as temporary:
         with open(temporary, "xb") as file:
             file.write(data)
@@ -242,7 +334,25 @@ def write_bytes(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = 
 
 
 def write_text(path: str | os.PathLike[str], text: str, *, overwrite: bool = True) -> None:
-    """Write ``text`` as UTF-8 to ``path`` atomically."""
+    """Write ``text`` as UTF-8 to ``path`` atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write; its folder must exist.
+    text : str
+        The content.
+    overwrite : bool
+        Whether an existing file at ``path`` may be replaced (False: ``FileExistsError``).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "a.txt"
+    >>> write_text(target, "é")
+    >>> len(target.read_bytes()), target.read_text(encoding="utf-8")
+    (2, 'é')
+    """
     write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
 
 
