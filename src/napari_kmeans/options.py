@@ -42,17 +42,39 @@ class Options:
     """Checked options of a segmentation or a fit (see :func:`napari_kmeans.segment`).
 
     Made by :func:`make_options`; the fields are the keywords of
-    :func:`napari_kmeans.segment` once checked, except:
+    :func:`napari_kmeans.segment` once checked.
 
     Attributes
     ----------
+    n_clusters : int
+        Number of clusters k.
+    method : str
+        ``"kmeans++"`` or ``"optimal"``.
+    color_space : str
+        A name of the colour-space registry.
+    channel_axis : "auto", "rgb", int or None
+        Where the channels are.
+    spatial_weight : float
+        Weight of the coordinates (0: colour only).
+    spacing : tuple of float or None
+        None (all 1) until :meth:`for_image` checks it against an image.
+    standardize : bool
+        Divide each colour feature by its spread.
     seed : int or str
         The seed to record: drawn when None was given, ``"numpy.random.Generator"`` when a
         Generator was given.
     rng : numpy.random.Generator
         The Generator to draw from.
-    spacing : tuple of float or None
-        None (all 1) until :meth:`for_image` checks it against an image.
+    n_init : int or "auto"
+        Runs from different seedings.
+    max_iter : int
+        Maximum Lloyd iterations per run.
+    tol : float
+        Relative tolerance on the centres' movement.
+    callback : callable or None
+        ``callback(iteration, inertia)`` after every Lloyd iteration.
+    progress : callable or None
+        ``progress(stage, done, total)`` during long stages.
 
     Examples
     --------
