@@ -12,6 +12,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from ..progress import ProgressCallback
 from .lloyd import IterationCallback, run_lloyd
 from .seeding import TooFewDistinctRows, greedy_kmeans_plusplus
 
@@ -116,7 +117,7 @@ AUTO_STARTS = 3  # k-means++ starts of n_init="auto"
 
 
 def _plusplus_start(
-    columns, w, weights, n_clusters, max_iter, tol_abs, rng, n_starts: int, callback
+    columns, w, n_clusters, max_iter, tol_abs, rng, n_starts: int, callback, progress
 ) -> np.ndarray:
     """Starting centres from greedy k-means++.
 
@@ -135,10 +136,11 @@ def _plusplus_start(
                 run_lloyd(
                     sample,
                     sample_w,
-                    greedy_kmeans_plusplus(sample, n_clusters, weights[rows], rng),
+                    greedy_kmeans_plusplus(sample, n_clusters, sample_w, rng, progress),
                     max_iter,
                     tol_abs,
                     callback,
+                    progress,
                 )
                 for _ in range(n_starts)
             ]
@@ -146,7 +148,7 @@ def _plusplus_start(
             pass  # a sample too uniform for k clusters: seed on every row instead
         else:
             return min(runs, key=lambda run: run.inertia).centers
-    return greedy_kmeans_plusplus(columns, n_clusters, weights, rng)
+    return greedy_kmeans_plusplus(columns, n_clusters, w, rng, progress)
 
 
 def kmeans(
@@ -159,6 +161,7 @@ def kmeans(
     tol: float = 1e-5,
     seed=None,
     callback: IterationCallback | None = None,
+    progress: ProgressCallback | None = None,
 ) -> KMeansResult:
     """Weighted k-means on feature rows: greedy k-means++ seeding, then Lloyd.
 
@@ -186,6 +189,9 @@ def kmeans(
     callback : ``callback(iteration, inertia)`` after every Lloyd assignment, counting from 1
         in each run (a sample's warm-start runs included); an exception raised in it stops
         the run and propagates (progress bars, cancel buttons).
+    progress : ``progress(stage, done, total)`` (see ``napari_kmeans.progress``): stage
+        SEEDING per chosen centre, LLOYD per iteration (total ``max_iter``), and between
+        blocks of rows; an exception raised in it stops the work and propagates.
 
     Returns
     -------
@@ -219,16 +225,18 @@ def kmeans(
             raise ValueError(f"n_init={n_init} is not allowed with an explicit init: use 1")
     rng = make_rng(seed)
 
-    weights = np.ones(n) if w is None else w
     # Rows are not centred: labels must come out of exactly the arithmetic that labels any
-    # later image with these centres (KMeansModel.predict).
-    columns = np.ascontiguousarray(X.T)
-    total = weights.sum()
-    variance = 0.0
-    for column in columns:
-        mean = np.einsum("i,i->", weights, column) / total
-        centred = column - column.dtype.type(mean)
-        variance += np.einsum("i,i,i->", weights, centred, centred) / total / d
+    # later image with these centres (KMeansModel.predict). The kernels read the rows as
+    # they are: columns are a view.
+    columns = X.T
+    if w is None:
+        variance = sum(float(np.var(column, dtype=np.float64)) for column in columns) / d
+    else:
+        total = w.sum()
+        variance = 0.0
+        for column in columns:
+            centred = column - column.dtype.type(np.einsum("i,i->", w, column) / total)
+            variance += np.einsum("i,i,i->", w, centred, centred) / total / d
     tol_abs = tol * float(variance)
 
     if n_init == "auto":  # three starts: on a sample when there is one, else whole runs
@@ -247,13 +255,13 @@ def kmeans(
                 centers = _plusplus_start(
                     columns,
                     w,
-                    weights,
                     n_clusters,
                     max_iter,
                     tol_abs,
                     rng,
                     sample_starts,
                     callback,
+                    progress,
                 )
             except TooFewDistinctRows:
                 n_distinct = _distinct_count(X, w)
@@ -262,7 +270,7 @@ def kmeans(
                     f"(with positive weight): use at most {n_distinct} clusters",
                     n_distinct,
                 ) from None
-        run = run_lloyd(columns, w, centers, max_iter, tol_abs, callback)
+        run = run_lloyd(columns, w, centers, max_iter, tol_abs, callback, progress)
         if best is None or run.inertia < best.inertia:
             best = run
     return KMeansResult(
