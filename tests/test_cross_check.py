@@ -1,14 +1,20 @@
 """Cross-check with cv2.kmeans, and the agreement measures against scikit-learn and SciPy."""
 
 import itertools
+import time
+import tracemalloc
 
+import dask.array as da
 import numpy as np
+import psutil
 import pytest
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score
 
 import napari_kmeans as nk
 from napari_kmeans.agreement import adjusted_rand_index, match_clusters
+from napari_kmeans.model import FeatureRecipe
+from napari_kmeans.scale import segment_dask
 
 
 def colour_blobs(seed, shape=(60, 80)):
@@ -83,3 +89,76 @@ def test_adjusted_rand_index_matches_scikit_learn(seed):
     a = rng.integers(0, int(rng.integers(1, 6)), 200)
     b = np.where(rng.random(200) < 0.7, a, rng.integers(0, 4, 200))
     assert adjusted_rand_index(a, b) == pytest.approx(adjusted_rand_score(a, b), abs=1e-12)
+
+
+def test_cross_check_uses_the_model_recipe_of_a_spatial_dask_fit_on_a_sample():
+    # One outlier pixel outside the sample: the fit scaled coordinates by the sample's
+    # colour range (1.0); re-deriving it from every pixel gave 5.0, an inertia ratio of 7
+    # and an adjusted Rand index of 0.7 for a correct segmentation.
+    rng = np.random.default_rng(0)
+    img = np.zeros((200, 200), np.float32)
+    img[:, 100:] = 1.0
+    img = np.clip(img + rng.normal(0, 0.05, img.shape).astype(np.float32), 0, 1)
+    img[7, 3] = 5.0
+    lazy = da.from_array(img, chunks=50)
+    seg = segment_dask(lazy, 3, spatial_weight=1.0, sample_size=2000, seed=0)
+    assert seg.model.recipe.value_range == pytest.approx(1.0, abs=0.05)
+    check = nk.cross_check(img, seg)
+    assert check.inertia_ratio < 1.05
+    assert check.adjusted_rand_index > 0.95
+    # the same on the dask array itself
+    assert nk.cross_check(lazy, seg).inertia_ratio == pytest.approx(check.inertia_ratio)
+
+
+def test_cross_check_reports_progress_and_stops_while_opencv_runs():
+    rng = np.random.default_rng(0)
+    img = rng.random((1000, 1000, 3)).astype(np.float32)
+    centers = rng.random((64, 3))
+    model = nk.KMeansModel(
+        FeatureRecipe("rgb", 0.0, (1.0, 1.0), 1.0, np.dtype(np.float32)),
+        centers,
+        centers.copy(),
+        np.ones(64, np.int64),
+        0.0,
+        1,
+        {
+            "channel_axis": "auto",
+            "n_channels": 3,
+            "fitted_dtype": "float32",
+            "tol": 0.0,
+            "max_iter": 10_000,
+        },
+    )
+    seg = model.predict(img)
+    seen, stopped = [], {}
+    children = {p.pid for p in psutil.Process().children()}
+
+    class Stop(Exception):
+        pass
+
+    def progress(stage, done, total):
+        seen.append((stage, done, total))
+        if done == total // 3 and "at" not in stopped:  # features written: OpenCV is running
+            stopped["at"] = time.perf_counter()
+        if "at" in stopped and time.perf_counter() - stopped["at"] > 0.5:
+            raise Stop
+
+    with pytest.raises(Stop):
+        nk.cross_check(img, seg, progress=progress)
+    assert time.perf_counter() - stopped["at"] < 1.5
+    assert {s[0] for s in seen} == {"cross-check"}
+    dones = [s[1] for s in seen]
+    assert dones == sorted(dones) and all(s[1] <= s[2] for s in seen)
+    assert {p.pid for p in psutil.Process().children()} == children  # OpenCV's is gone
+
+
+def test_cross_check_memory_is_bounded_by_blocks_not_by_the_image():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (1500, 2000, 3), dtype=np.uint8)  # 9 MB, 3 MP
+    seg = nk.segment(img, 4, seed=0, spatial_weight=0.5)
+    tracemalloc.start()
+    nk.cross_check(img, seg)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    # before: float32 features, float64 copies and label inverses of every pixel (> 10x)
+    assert peak < 2.5 * img.nbytes

@@ -51,3 +51,30 @@ def test_coordinates_follow_spacing_and_mask():
     )
     scale = 100.0 / 4  # largest physical extent: y spans (3 - 1) * 2 = 4, x spans 4
     np.testing.assert_allclose(coords, [[0, 0], [1 * 2 * scale, 2 * scale], [4 * scale, 4 * scale]])
+
+
+def test_spatial_feature_rows_are_built_without_image_sized_temporaries():
+    import tracemalloc
+
+    from napari_kmeans.model import pixel_rows
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (1000, 1500, 3), dtype=np.uint8)
+    values = img.reshape(-1, 3)
+    tracemalloc.start()
+    rows, recipe = pixel_rows([(values, img.shape[:2], None)], "lab", 0.5, (1.0, 2.0))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert rows.features.shape == (values.shape[0], 5)
+    # before: int64 indices and coordinates of every pixel, then a concatenated copy (2.6x)
+    assert peak < 1.3 * rows.features.nbytes
+    # the rows are the colour features and the scaled coordinates, as one would compute them
+    lab = ft.color_features(values[:7], "lab", np.float32)
+    np.testing.assert_allclose(rows.features[:7, :3], lab)
+    value_range = np.ptp(ft.color_features(values, "lab", np.float32), axis=0).max()
+    assert recipe.value_range == pytest.approx(value_range)
+    extent = max(999 * 1.0, 1499 * 2.0)
+    scale = 0.5 * value_range / extent
+    y, x = np.unravel_index(np.arange(7), img.shape[:2])
+    np.testing.assert_allclose(rows.features[:7, 3], y * 1.0 * scale, rtol=1e-6)
+    np.testing.assert_allclose(rows.features[:7, 4], x * 2.0 * scale, rtol=1e-6)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import napari_kmeans as nk
+from napari_kmeans.model import FeatureRecipe
 
 
 def colour_image(rng, shape, colours, noise=4):
@@ -138,3 +139,57 @@ def test_fit_bad_arguments():
         nk.fit([img, img.astype(np.uint16)], 1)
     with pytest.raises(ValueError, match="mask has 1 entries for 2 images"):
         nk.fit([img, img], 1, mask=[None])
+
+
+def _direct_model(centers_1d, dtype=np.float64, ndim=1):
+    """A model built without fitting: one feature, the given centres."""
+    centers = np.asarray(centers_1d, np.float64)[:, None]
+    return nk.KMeansModel(
+        FeatureRecipe("rgb", 0.0, (1.0,) * ndim, 1.0, np.dtype(dtype)),
+        centers,
+        centers.copy(),
+        np.ones(len(centers), np.int64),
+        0.0,
+        1,
+        {"channel_axis": None, "n_channels": 1, "fitted_dtype": np.dtype(dtype).name},
+    )
+
+
+def test_labels_are_wide_enough_for_any_number_of_clusters():
+    k = 70_000
+    model = _direct_model(np.arange(k, dtype=np.float64))
+    image = np.array([0.0, 255.0, 256.0, 65_535.0, 65_536.0, 69_999.0, 69_999.4])
+    seg = model.predict(image)
+    assert seg.labels.dtype == np.uint32
+    np.testing.assert_array_equal(seg.labels, [1, 256, 257, 65_536, 65_537, 70_000, 70_000])
+    assert _direct_model(np.arange(300.0)).predict(np.array([299.0])).labels.dtype == np.uint16
+    assert _direct_model(np.arange(255.0)).predict(np.array([254.0])).labels.dtype == np.uint8
+
+
+def test_labelling_reports_progress_in_blocks_and_stops_on_the_callback():
+    rng = np.random.default_rng(0)
+    image = rng.random((1200, 1000))  # float: every pixel is its own row
+    model = _direct_model([0.25, 0.75], ndim=2)
+    seen = []
+    seg = model.predict(image, progress=lambda *a: seen.append(a))
+    assert {s[0] for s in seen} == {"labelling"}
+    assert len(seen) > 3 and seen[-1][1] == seen[-1][2] == image.size
+    assert [s[1] for s in seen] == sorted(s[1] for s in seen)
+    np.testing.assert_array_equal(seg.labels, np.where(image < 0.5, 1, 2))
+
+    class Stop(Exception):
+        pass
+
+    calls = []
+
+    def stop_at_second(stage, done, total):
+        calls.append(done)
+        if len(calls) == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        model.predict(image, progress=stop_at_second)
+    assert len(calls) == 2
+    seen.clear()
+    nk.segment(image.astype(np.float32), 2, seed=0, progress=lambda *a: seen.append(a))
+    assert "labelling" in {s[0] for s in seen}

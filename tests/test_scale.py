@@ -322,3 +322,52 @@ def test_segment_dispatches_dask_arrays_and_importing_the_package_does_not_impor
     code = "import sys, napari_kmeans, napari_kmeans.cli; print('dask' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_fit_on_a_dask_array_fits_like_segment_dask():
+    rng = np.random.default_rng(21)
+    img, _ = phase_image(rng, (3, 30, 40), [[10], [100], [200]], 3, np.uint8)
+    lazy = da.from_array(img, chunks=(1, 15, 20))
+    model = nk.fit(lazy, 3, seed=0)  # integers: the exact histogram, like in memory
+    np.testing.assert_allclose(model.centers, nk.fit(img, 3, seed=0).centers)
+    # floats: a sample of the default size, then statistics over every pixel
+    floats = rng.random((1100, 1000), dtype=np.float32)
+    lazy = da.from_array(floats, chunks=(550, 500))
+    model = nk.fit(lazy, 2, seed=3)
+    seg = segment_dask(lazy, 2, seed=3)
+    assert model.params["fitted_pixels"] == 1_000_000 == seg.params["fitted_pixels"]
+    np.testing.assert_array_equal(model.centers, seg.centers)
+    np.testing.assert_array_equal(model.counts, seg.counts)
+    with pytest.raises(ValueError, match="one dask array at a time"):
+        nk.fit([lazy, lazy], 2)
+
+
+def test_predict_on_a_dask_array_stays_lazy_and_matches_in_memory():
+    rng = np.random.default_rng(22)
+    img, _ = phase_image(rng, (4, 20, 30), [[10], [100], [200]], 3, np.uint8)
+    model = nk.fit(img[:1], 3, seed=0)
+    read = []
+    lock = threading.Lock()
+
+    def reading(block, block_info=None):
+        with lock:
+            read.append(block_info[0]["chunk-location"])
+        return block
+
+    image = da.from_array(img, chunks=(2, 10, 15)).map_blocks(reading, dtype=img.dtype)
+    mask = np.ones(img.shape, bool)
+    mask[0, :5] = False
+    seg = model.predict(image, mask=mask)
+    assert read == []  # nothing computed yet
+    for lazy in (seg.labels, seg.recolored, seg.counts, seg.inertia):
+        assert isinstance(lazy, da.Array)
+    eager = model.predict(img, mask=mask)
+    labels, counts, inertia = dask.compute(seg.labels, seg.counts, seg.inertia)
+    np.testing.assert_array_equal(labels, eager.labels)
+    np.testing.assert_array_equal(counts, eager.counts)
+    assert float(inertia) == pytest.approx(eager.inertia, rel=1e-9)
+    np.testing.assert_array_equal(seg.recolored.compute(), eager.recolored)
+    assert seg.to_dict()["counts"] == eager.counts.tolist()
+    read.clear()
+    seg.labels.blocks[1, 0, 1].compute()
+    assert read == [(1, 0, 1)]

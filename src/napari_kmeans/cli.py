@@ -38,7 +38,7 @@ from .batch import (
     segment_lazily,
     write_outputs,
 )
-from .features import COLOR_SPACES
+from .color_spaces import COLOR_SPACES
 from .io import ImageLoadError
 
 PROG = "napari-kmeans"

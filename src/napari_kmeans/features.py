@@ -1,4 +1,6 @@
-"""Pixels ⇄ feature rows: channel layout, colour spaces, mask and pixel coordinates.
+"""Pixels ⇄ feature rows: channel layout and alpha, colour features, mask, coordinates.
+
+Colour spaces themselves are entries of :mod:`napari_kmeans.color_spaces`.
 
 Everything here is a pure function of arrays; ``api.segment`` strings them together.
 """
@@ -8,12 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from numbers import Integral, Real
 
-import cv2
 import numpy as np
 
-COLOR_SPACES = ("rgb", "lab", "gray")
-# ITU-R BT.601 luma, the weights of OpenCV's RGB2GRAY.
-LUMA = np.array([0.299, 0.587, 0.114])
+from . import color_spaces
+from .engine.blocks import map_blocks
 
 
 @dataclass(frozen=True)
@@ -22,10 +22,15 @@ class PixelTable:
 
     Attributes
     ----------
-    values : (n, C) channel values (alpha excluded), pixels in C order of the spatial axes.
-    alpha : (n,) alpha values, or None.
-    spatial_shape : shape of the image without its channel axis.
-    channel_axis : the channel axis of the original image (non-negative), or None.
+    values : np.ndarray
+        ``(n, C)`` colour channel values (alpha excluded), pixels in C order of the spatial
+        axes.
+    alpha : np.ndarray or None
+        ``(n,)`` alpha values, or None.
+    spatial_shape : tuple of int
+        Shape of the image without its channel axis.
+    channel_axis : int or None
+        The channel axis of the original image (non-negative), or None.
     """
 
     values: np.ndarray
@@ -34,11 +39,99 @@ class PixelTable:
     channel_axis: int | None
 
 
-def resolve_channel_axis(image: np.ndarray, channel_axis) -> int | None:
-    """The image's channel axis as a non-negative int, or None.
+@dataclass(frozen=True)
+class ChannelLayout:
+    """Where an image keeps its channels, and whether the last one is alpha.
+
+    Attributes
+    ----------
+    axis : int or None
+        The channel axis (non-negative), or None when every element is one value.
+    n_channels : int
+        Colour (data) channels, alpha excluded.
+    alpha : bool
+        The last channel is alpha: kept in ``recolored``, never clustered.
+    spatial_shape : tuple of int
+        Shape of the image without its channel axis.
+    """
+
+    axis: int | None
+    n_channels: int
+    alpha: bool
+    spatial_shape: tuple[int, ...]
+
+    def table(self, image: np.ndarray) -> PixelTable:
+        """Split ``image`` (or a chunk of it, channels whole) into per-pixel channel rows."""
+        if self.axis is None:
+            return PixelTable(image.reshape(-1, 1), None, image.shape, None)
+        channels_last = np.moveaxis(image, self.axis, -1)
+        spatial_shape = channels_last.shape[:-1]
+        rows = channels_last.reshape(-1, channels_last.shape[-1])
+        if self.alpha:
+            return PixelTable(rows[:, :-1], rows[:, -1], spatial_shape, self.axis)
+        return PixelTable(rows, None, spatial_shape, self.axis)
+
+
+CHANNEL_AXIS_WORDS = ("auto", "rgb")
+
+
+def check_channel_axis(channel_axis) -> str | int | None:
+    """``channel_axis`` if it is ``"auto"``, ``"rgb"``, None or an int; ValueError otherwise."""
+    if channel_axis is None or (
+        isinstance(channel_axis, str) and channel_axis in CHANNEL_AXIS_WORDS
+    ):
+        return channel_axis
+    if isinstance(channel_axis, bool) or not isinstance(channel_axis, Integral):
+        raise ValueError(
+            f"channel_axis={channel_axis!r} is not allowed: use 'auto', 'rgb', None or an "
+            "axis index"
+        )
+    return int(channel_axis)
+
+
+def channel_layout(shape: tuple[int, ...], channel_axis) -> ChannelLayout:
+    """Resolve a ``channel_axis`` argument for an image of ``shape``.
 
     ``"auto"`` treats a last axis of length 3 or 4 as RGB(A) when the image has at least three
-    dimensions, as napari guesses; ``None`` means every element is one value.
+    dimensions, as napari guesses, and is ``None`` otherwise. ``"rgb"`` says the last axis is
+    RGB or RGBA (napari's ``rgb=True``). With either, a fourth channel is alpha: kept, never
+    clustered. An int names a channel axis whose channels are all data (no alpha), as in
+    multichannel microscopy; ``None`` means every element is one value.
+
+    Examples
+    --------
+    >>> channel_layout((5, 6, 4), "auto")
+    ChannelLayout(axis=2, n_channels=3, alpha=True, spatial_shape=(5, 6))
+    >>> channel_layout((5, 6, 4), 2).alpha
+    False
+    >>> channel_layout((5, 4), "auto").axis is None
+    True
+    """
+    shape = tuple(int(n) for n in shape)
+    ndim = len(shape)
+    channel_axis = check_channel_axis(channel_axis)
+    if channel_axis == "auto":
+        channel_axis = "rgb" if ndim >= 3 and shape[-1] in (3, 4) else None
+    if channel_axis is None:
+        return ChannelLayout(None, 1, False, shape)
+    if channel_axis == "rgb":
+        if ndim < 2 or shape[-1] not in (3, 4):
+            raise ValueError(
+                f"channel_axis='rgb' needs a last axis of 3 (RGB) or 4 (RGBA) channels and at "
+                f"least one spatial axis; this image has shape {shape}"
+            )
+        return ChannelLayout(ndim - 1, 3, shape[-1] == 4, shape[:-1])
+    if not -ndim <= channel_axis < ndim or ndim < 2:
+        raise ValueError(
+            f"channel_axis={channel_axis} is out of range for an image of shape {shape}: "
+            f"it must leave at least one spatial axis, between {-ndim} and {ndim - 1}"
+        )
+    axis = channel_axis % ndim
+    return ChannelLayout(axis, shape[axis], False, shape[:axis] + shape[axis + 1 :])
+
+
+def resolve_channel_axis(image, channel_axis) -> int | None:
+    """Return the channel axis of ``image`` (anything with a ``shape``): an int >= 0, or None.
 
     Examples
     --------
@@ -47,27 +140,13 @@ def resolve_channel_axis(image: np.ndarray, channel_axis) -> int | None:
     >>> resolve_channel_axis(np.zeros((5, 3)), "auto") is None
     True
     """
-    if isinstance(channel_axis, str) and channel_axis == "auto":
-        return image.ndim - 1 if image.ndim >= 3 and image.shape[-1] in (3, 4) else None
-    if channel_axis is None:
-        return None
-    if isinstance(channel_axis, bool) or not isinstance(channel_axis, Integral):
-        raise ValueError(
-            f"channel_axis={channel_axis!r} is not allowed: use 'auto', None or an axis index"
-        )
-    if not -image.ndim <= channel_axis < image.ndim or image.ndim < 2:
-        raise ValueError(
-            f"channel_axis={channel_axis} is out of range for an image of shape {image.shape}: "
-            f"it must leave at least one spatial axis, between {-image.ndim} and {image.ndim - 1}"
-        )
-    return int(channel_axis) % image.ndim
+    return channel_layout(image.shape, channel_axis).axis
 
 
 def pixel_table(image: np.ndarray, channel_axis) -> PixelTable:
     """Split ``image`` into per-pixel channel rows (alpha apart) and its spatial shape.
 
-    Alpha is recognised only with ``channel_axis="auto"`` and 4 channels (RGBA); with an
-    explicit axis every channel is data, as in multichannel microscopy.
+    See :func:`channel_layout` for ``channel_axis`` and the alpha rule.
 
     Examples
     --------
@@ -75,33 +154,7 @@ def pixel_table(image: np.ndarray, channel_axis) -> PixelTable:
     >>> t.values.shape, t.alpha.shape, t.spatial_shape
     ((6, 3), (6,), (2, 3))
     """
-    axis = resolve_channel_axis(image, channel_axis)
-    if axis is None:
-        return PixelTable(image.reshape(-1, 1), None, image.shape, None)
-    channels_last = np.moveaxis(image, axis, -1)
-    spatial_shape = channels_last.shape[:-1]
-    rows = channels_last.reshape(-1, channels_last.shape[-1])
-    is_rgba = isinstance(channel_axis, str) and rows.shape[1] == 4
-    if is_rgba:
-        return PixelTable(rows[:, :3], rows[:, 3], spatial_shape, axis)
-    return PixelTable(rows, None, spatial_shape, axis)
-
-
-def check_color_space(color_space, n_channels: int) -> str:
-    """Validate ``color_space`` for an image with ``n_channels`` (alpha excluded)."""
-    if color_space not in COLOR_SPACES:
-        raise ValueError(f"color_space={color_space!r} is not allowed: use one of {COLOR_SPACES}")
-    if color_space == "lab" and n_channels != 3:
-        raise ValueError(
-            f"color_space='lab' needs an RGB image (3 channels), this one has {n_channels}: "
-            "use 'rgb' or 'gray'"
-        )
-    if color_space == "gray" and n_channels not in (1, 3):
-        raise ValueError(
-            f"color_space='gray' needs 1 or 3 (RGB) channels, this image has {n_channels}: "
-            "use 'rgb'"
-        )
-    return color_space
+    return channel_layout(image.shape, channel_axis).table(image)
 
 
 def feature_dtype(dtype: np.dtype) -> np.dtype:
@@ -111,39 +164,36 @@ def feature_dtype(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float32 if small or dtype in (np.float16, np.float32) else np.float64)
 
 
-def _unit_scale(dtype: np.dtype) -> float:
-    """The value that maps to 1.0 when converting to the [0, 1] range OpenCV's Lab expects."""
-    return float(np.iinfo(dtype).max) if dtype.kind in "ui" else 1.0
+def color_features(
+    values: np.ndarray, color_space: str, out_dtype: np.dtype, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Feature rows of pixel values ``(m, C)`` in a colour space of the registry.
 
-
-def color_features(values: np.ndarray, color_space: str, out_dtype: np.dtype) -> np.ndarray:
-    """Feature rows of pixel values ``(m, C)`` in the given colour space.
-
-    ``rgb`` keeps the image's own values; ``gray`` is BT.601 luma in the image's units (one
-    channel is used as is); ``lab`` is CIELAB (L* 0–100) through OpenCV, from integers scaled by
-    their dtype maximum or from floats that must lie in [0, 1].
+    Converted block by block, so temporary arrays stay small (see
+    :mod:`napari_kmeans.color_spaces` for the spaces); written into ``out`` (``(m, d)``)
+    when given, else into a new array (the ``rgb`` space may return ``values`` itself).
 
     Examples
     --------
     >>> color_features(np.array([[255, 255, 255]], np.uint8), "lab", np.float64).round(1).tolist()
     [[100.0, 0.0, 0.0]]
     """
-    if color_space == "rgb" or (color_space == "gray" and values.shape[1] == 1):
-        return values.astype(out_dtype, copy=False)
-    if color_space == "gray":
-        luma = LUMA.astype(out_dtype)
-        return np.einsum("ij,j->i", values.astype(out_dtype, copy=False), luma)[:, None]
-    unit = values.astype(np.float32) / np.float32(_unit_scale(values.dtype))
-    if values.dtype.kind == "f" and len(unit) and (unit.min() < 0 or unit.max() > 1):
-        raise ValueError(
-            "color_space='lab' needs float images with values in [0, 1]; this one spans "
-            f"[{unit.min():g}, {unit.max():g}]: rescale it or use 'rgb'"
-        )
-    lab = cv2.cvtColor(unit.reshape(1, -1, 3), cv2.COLOR_RGB2Lab)
-    return lab.reshape(-1, 3).astype(out_dtype, copy=False)
+    space = color_spaces.get(color_space)
+    out_dtype = np.dtype(out_dtype)
+    if out is None:
+        if space.convert is color_spaces.own_values:  # no temporaries: convert in one go
+            return space.convert(values, out_dtype)
+        out = np.empty((len(values), space.n_features(values.shape[1])), dtype=out_dtype)
+
+    def block(s: slice) -> None:
+        out[s] = space.convert(values[s], out_dtype)
+
+    map_blocks(block, len(values))
+    return out
 
 
 def check_spatial_weight(spatial_weight) -> float:
+    """Return ``spatial_weight`` as a float; ValueError unless it is finite and >= 0."""
     if (
         isinstance(spatial_weight, bool)
         or not isinstance(spatial_weight, Real)
@@ -179,11 +229,13 @@ def coordinate_features(
     value_range: float,
     pixels: np.ndarray | None,
     dtype: np.dtype,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """``(m, ndim)`` scaled coordinates of the chosen pixels (all when ``pixels`` is None).
 
     Scaled so that ``weight`` 1 makes the image's largest physical extent weigh as much as
-    ``value_range`` (SLIC-style compactness).
+    ``value_range`` (SLIC-style compactness). Computed block by block, into ``out`` when
+    given: no temporary grows with the image.
 
     Examples
     --------
@@ -192,13 +244,19 @@ def coordinate_features(
     """
     dtype = np.dtype(dtype)
     extent = max((n - 1) * s for n, s in zip(spatial_shape, spacing, strict=True)) or 1.0
-    scale = weight * value_range / extent
-    flat = np.arange(int(np.prod(spatial_shape))) if pixels is None else pixels
-    coords = np.unravel_index(flat, spatial_shape)
-    return np.stack(
-        [c.astype(dtype) * dtype.type(s * scale) for c, s in zip(coords, spacing, strict=True)],
-        axis=1,
-    )
+    scales = [s * weight * value_range / extent for s in spacing]
+    n = int(np.prod(spatial_shape)) if pixels is None else len(pixels)
+    if out is None:
+        out = np.empty((n, len(spatial_shape)), dtype=dtype)
+
+    def block(rows: slice) -> None:
+        flat = np.arange(rows.start, rows.stop) if pixels is None else pixels[rows]
+        coords = np.unravel_index(flat, spatial_shape)
+        for j, (c, scale) in enumerate(zip(coords, scales, strict=True)):
+            out[rows, j] = c.astype(dtype) * dtype.type(scale)
+
+    map_blocks(block, n)
+    return out
 
 
 def mask_rows(mask, spatial_shape: tuple[int, ...]) -> np.ndarray | None:

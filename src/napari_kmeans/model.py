@@ -1,5 +1,6 @@
-"""A fitted k-means model of pixel values: how features are made, the ordered clusters, and
-how any pixel is labelled.
+"""A fitted k-means model of pixel values: features, ordered clusters, labelling.
+
+The model holds how features are made, the ordered clusters, and how any pixel is labelled.
 
 ``segment`` fits a model on an image and labels the same image; ``fit`` + ``predict`` apply
 one model to many images; the dask path fits on a histogram pooled over chunks and labels
@@ -15,13 +16,34 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import color_spaces
 from . import features as ft
 from .engine import TooFewDistinctRows, kmeans
 from .engine.distances import nearest, own_sqdist
 from .engine.histogram import Histogram, histogram
-from .engine.lloyd import IterationCallback
 from .engine.optimal1d import optimal_kmeans_1d
-from .result import PreparedImage, Segmentation, prepare_image, recolor, spread_labels
+from .options import Options
+from .progress import LABELLING, ProgressCallback, report
+from .result import (
+    PreparedImage,
+    Segmentation,
+    is_dask_array,
+    prepare_image,
+    recolor,
+    spread_labels,
+)
+
+# Pixels labelled per block when every pixel is its own row (progress and memory step).
+LABEL_BLOCK_ROWS = 1 << 18
+
+
+def compressible(dtype: np.dtype, color_space: str, spatial_weight: float) -> bool:
+    """Whether pixels can be clustered (and labelled) through their distinct values.
+
+    Exact for integer images whose features depend on the pixel value alone.
+    """
+    space = color_spaces.get(color_space)
+    return np.dtype(dtype).kind in "ui" and spatial_weight == 0 and space.histogram
 
 
 @dataclass(frozen=True)
@@ -53,8 +75,9 @@ class FeatureRecipe:
 
 @dataclass(frozen=True, eq=False)
 class KMeansModel:
-    """Ordered clusters (label 1 darkest), the recipe that makes their features and the
-    settings they were fitted with: everything needed to label any other image the same way.
+    """Ordered clusters (label 1 darkest), their feature recipe and fitting settings.
+
+    Everything needed to label any other image the same way.
 
     Examples
     --------
@@ -74,52 +97,108 @@ class KMeansModel:
 
     @property
     def n_clusters(self) -> int:
+        """Number of clusters k."""
         return len(self.centers)
 
     @property
     def label_dtype(self) -> np.dtype:
-        return np.dtype(np.uint8 if self.n_clusters <= 255 else np.uint16)
+        """The smallest unsigned integer type that holds every label 0..k."""
+        return label_dtype(self.n_clusters)
 
     def label(
-        self, values: np.ndarray, spatial_shape: tuple[int, ...], pixels: np.ndarray | None
+        self,
+        values: np.ndarray,
+        spatial_shape: tuple[int, ...],
+        pixels: np.ndarray | None,
+        progress: ProgressCallback | None = None,
     ) -> np.ndarray:
         """Label (1..k) of each pixel: the nearest centre of its features."""
-        return self.assign(values, spatial_shape, pixels)[0]
+        return self.assign(values, spatial_shape, pixels, progress)[0]
 
     def assign(
-        self, values: np.ndarray, spatial_shape: tuple[int, ...], pixels: np.ndarray | None
+        self,
+        values: np.ndarray,
+        spatial_shape: tuple[int, ...],
+        pixels: np.ndarray | None,
+        progress: ProgressCallback | None = None,
     ) -> tuple[np.ndarray, np.ndarray, float]:
         """Labels (1..k) of pixel ``values``, pixels per cluster and their inertia.
 
-        Integer values without spatial features are labelled through their distinct values.
+        ``pixels`` are the flat indices of the rows in an image of ``spatial_shape`` (None:
+        all of them, in order). Integer values without spatial features are labelled through
+        their distinct values; other pixels in blocks of ``LABEL_BLOCK_ROWS``, reporting
+        progress (stage ``LABELLING``) after each: raise in ``progress`` to stop.
         """
-        if values.dtype.kind in "ui" and self.recipe.spatial_weight == 0:
+        n = len(values)
+        report(progress, LABELLING, 0, n)
+        recipe = self.recipe
+        if compressible(values.dtype, recipe.color_space, recipe.spatial_weight):
             hist = histogram(values)
-            rows, weights = hist.values, hist.counts
-            feats = self.recipe.features(rows, (), None)
-        else:
-            hist, weights = None, None
-            feats = self.recipe.features(values, spatial_shape, pixels)
+            labels, counts, inertia = self._nearest(
+                recipe.features(hist.values, (), None), hist.counts
+            )
+            labels = hist.take(labels)
+            report(progress, LABELLING, n, n)
+            return labels, counts, inertia
+        labels = np.empty(n, dtype=self.label_dtype)
+        counts = np.zeros(self.n_clusters, dtype=np.int64)
+        inertia = 0.0
+        for start in range(0, n, LABEL_BLOCK_ROWS):
+            rows = slice(start, min(start + LABEL_BLOCK_ROWS, n))
+            where = np.arange(rows.start, rows.stop) if pixels is None else pixels[rows]
+            feats = recipe.features(values[rows], spatial_shape, where)
+            labels[rows], block_counts, block_inertia = self._nearest(feats, None)
+            counts += block_counts
+            inertia += block_inertia
+            report(progress, LABELLING, rows.stop, n)
+        return labels, counts, inertia
+
+    def _nearest(
+        self, feats: np.ndarray, weights: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """Labels (1..k) of feature rows, weighted pixels per cluster and inertia."""
         columns = np.ascontiguousarray(feats.T)
         labels = nearest(columns, self.centers)
         sq = own_sqdist(columns, labels, self.centers)
         inertia = float(sq.sum() if weights is None else np.einsum("i,i->", sq, weights))
         counts = np.bincount(labels, weights, minlength=self.n_clusters).astype(np.int64)
-        labels = (labels + 1).astype(self.label_dtype)
-        return (labels if hist is None else hist.take(labels)), counts, inertia
+        return (labels + 1).astype(self.label_dtype), counts, inertia
 
-    def predict(self, image, *, mask=None) -> Segmentation:
+    def predict(
+        self, image, *, mask=None, progress: ProgressCallback | None = None
+    ) -> Segmentation:
         """Label ``image`` with this model: same features, same centres, same palette.
 
-        Returns a :class:`Segmentation` whose counts and inertia are those of ``image``.
-        Raises ``ValueError`` when the image does not fit the model (channels, dtype,
-        dimensions).
+        Parameters
+        ----------
+        image : array
+            NumPy or dask array laid out as the fitted images (channels, dimensions).
+        mask : array, optional
+            Spatial shape; non-zero pixels are labelled, the others get label 0.
+        progress : callable, optional
+            ``progress(stage, done, total)`` while labelling; raise in it to stop.
+
+        Returns
+        -------
+        Segmentation
+            Counts and inertia are those of ``image``. For a dask ``image``, ``labels``,
+            ``recolored``, ``counts`` and ``inertia`` are lazy dask arrays: nothing is
+            computed until asked.
+
+        Raises
+        ------
+        ValueError
+            When the image does not fit the model (channels, dtype, dimensions).
         """
+        if is_dask_array(image):
+            from .lazy_labels import lazy_predict
+
+            return lazy_predict(self, image, mask)
         started = time.perf_counter()
         prepared = prepare_image(image, self.params["channel_axis"], mask)
-        self._check_fits(prepared)
+        self.check_fits(prepared.layout, prepared.image.dtype)
         labels, counts, inertia = self.assign(
-            prepared.values, prepared.table.spatial_shape, prepared.included
+            prepared.values, prepared.layout.spatial_shape, prepared.included, progress
         )
         return self.segmentation(
             prepared, spread_labels(prepared, labels), counts, inertia, started
@@ -133,7 +212,7 @@ class KMeansModel:
         inertia: float,
         started: float,
     ) -> Segmentation:
-        """The :class:`Segmentation` of a prepared image labelled by this model."""
+        """Build the :class:`Segmentation` of a prepared image labelled by this model."""
         image = prepared.image
         params = {
             **self.params,
@@ -156,25 +235,33 @@ class KMeansModel:
             model=self,
         )
 
-    def _check_fits(self, prepared: PreparedImage) -> None:
+    def check_fits(self, layout: ft.ChannelLayout, dtype) -> None:
+        """Raise ValueError when an image of this layout and dtype cannot use the model."""
         p = self.params
-        n_channels = prepared.values.shape[1]
-        if n_channels != p["n_channels"]:
+        if layout.n_channels != p["n_channels"]:
             raise ValueError(
                 f"the model was fitted on images with {p['n_channels']} channel(s), this image "
-                f"has {n_channels} (channel_axis={p['channel_axis']!r})"
+                f"has {layout.n_channels} (channel_axis={p['channel_axis']!r})"
             )
-        if len(prepared.table.spatial_shape) != len(self.recipe.spacing):
+        if len(layout.spatial_shape) != len(self.recipe.spacing):
             raise ValueError(
                 f"the model was fitted on {len(self.recipe.spacing)}-D images, this image is "
-                f"{len(prepared.table.spatial_shape)}-D"
+                f"{len(layout.spatial_shape)}-D"
             )
-        dtype = str(prepared.image.dtype)
-        if self.recipe.color_space != "lab" and dtype != p["fitted_dtype"]:
+        space = color_spaces.get(self.recipe.color_space)
+        if not space.dtype_independent and str(np.dtype(dtype)) != p["fitted_dtype"]:
+            independent = [
+                repr(s.name) for s in color_spaces.choices(layout.n_channels) if s.dtype_independent
+            ]
+            hint = (
+                f"or fit with color_space={' or '.join(independent)}"
+                if independent
+                else f"to {p['fitted_dtype']}"
+            )
             raise ValueError(
                 f"the model was fitted on {p['fitted_dtype']} images in color_space="
                 f"{self.recipe.color_space!r}, whose values mean something else in this "
-                f"{dtype} image: convert the image, or fit with color_space='lab'"
+                f"{np.dtype(dtype)} image: convert the image, {hint}"
             )
 
     def save(self, path: str | os.PathLike) -> None:
@@ -201,28 +288,43 @@ def pixel_rows(
     spacing: tuple[float, ...],
     weights: np.ndarray | None = None,
 ) -> tuple[PixelRows, FeatureRecipe]:
-    """Feature rows of the pixels to cluster, pooled over ``parts`` (one per image:
-    values, spatial shape, flat indices of the pixels or None) and compressed to distinct
-    values when that is exact. ``weights`` (one part only) count each value row."""
+    """Feature rows of the pixels to cluster, and the recipe that made them.
+
+    Pooled over ``parts`` (one per image: values, spatial shape, flat indices of the pixels
+    or None) and compressed to distinct values when that is exact (see :func:`compressible`).
+    ``weights`` (one part only) count each value row.
+    """
     values = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
     dtype = ft.feature_dtype(values.dtype)
-    if values.dtype.kind in "ui" and spatial_weight == 0:
+    if compressible(values.dtype, color_space, spatial_weight):
         hist = histogram(values, weights)
         recipe = FeatureRecipe(color_space, 0.0, spacing, 0.0, dtype)
         feats = recipe.features(hist.values, (), None)
         return PixelRows(hist.values, hist.counts, feats, hist), recipe
-    colour = ft.color_features(values, color_space, dtype)
-    value_range = float(np.ptp(colour, axis=0).max()) if spatial_weight > 0 else 0.0
+    if spatial_weight == 0:
+        recipe = FeatureRecipe(color_space, 0.0, spacing, 1.0, dtype)
+        feats = ft.color_features(values, color_space, dtype)
+        return PixelRows(values, weights, feats, None), recipe
+    # colour then coordinates, written block by block into one array
+    n_colour = color_spaces.get(color_space).n_features(values.shape[1])
+    feats = np.empty((len(values), n_colour + len(spacing)), dtype=dtype)
+    ft.color_features(values, color_space, dtype, out=feats[:, :n_colour])
+    value_range = float(np.max(feats[:, :n_colour].max(axis=0) - feats[:, :n_colour].min(axis=0)))
     recipe = FeatureRecipe(color_space, spatial_weight, spacing, value_range or 1.0, dtype)
-    if spatial_weight > 0:
-        coords = [
-            ft.coordinate_features(
-                shape, spacing, spatial_weight, recipe.value_range, pixels, dtype
-            )
-            for _, shape, pixels in parts
-        ]
-        colour = np.concatenate([colour, np.concatenate(coords)], axis=1)
-    return PixelRows(values, weights, colour, None), recipe
+    start = 0
+    for part_values, shape, pixels in parts:
+        rows = slice(start, start + len(part_values))
+        ft.coordinate_features(
+            shape,
+            spacing,
+            spatial_weight,
+            recipe.value_range,
+            pixels,
+            dtype,
+            out=feats[rows, n_colour:],
+        )
+        start = rows.stop
+    return PixelRows(values, weights, feats, None), recipe
 
 
 def _too_many_clusters(n_clusters: int, n_distinct: int, what: str) -> ValueError:
@@ -233,7 +335,7 @@ def _too_many_clusters(n_clusters: int, n_distinct: int, what: str) -> ValueErro
 
 
 def _brightness(palette: np.ndarray) -> np.ndarray:
-    return palette @ ft.LUMA if palette.shape[1] == 3 else palette.mean(axis=1)
+    return palette @ color_spaces.LUMA if palette.shape[1] == 3 else palette.mean(axis=1)
 
 
 def _dark_to_bright(palette: np.ndarray, counts: np.ndarray, centers: np.ndarray) -> np.ndarray:
@@ -244,19 +346,25 @@ def _dark_to_bright(palette: np.ndarray, counts: np.ndarray, centers: np.ndarray
     return rank
 
 
+def label_dtype(n_clusters: int) -> np.dtype:
+    """uint8 for labels up to 255, uint16 up to 65,535, uint32 beyond.
+
+    Examples
+    --------
+    >>> [str(label_dtype(k)) for k in (255, 256, 65535, 65536)]
+    ['uint8', 'uint16', 'uint16', 'uint32']
+    """
+    if n_clusters <= 255:
+        return np.dtype(np.uint8)
+    return np.dtype(np.uint16 if n_clusters <= 65535 else np.uint32)
+
+
 def fit_rows(
-    rows: PixelRows,
-    recipe: FeatureRecipe,
-    n_clusters: int,
-    method: str,
-    n_init,
-    max_iter: int,
-    tol: float,
-    rng: np.random.Generator,
-    callback: IterationCallback | None,
+    rows: PixelRows, recipe: FeatureRecipe, options: Options
 ) -> tuple[KMeansModel, np.ndarray]:
     """Cluster the rows; return the ordered model and each row's label (1..k)."""
     feats, weights = rows.features, rows.weights
+    n_clusters, method = options.n_clusters, options.method
     if weights is not None:  # distinct values with their pixel counts
         what = "colours" if rows.values.shape[1] > 1 else "values"
     else:
@@ -280,11 +388,12 @@ def fit_rows(
                 feats,
                 n_clusters,
                 sample_weight=weights,
-                n_init=n_init,
-                max_iter=max_iter,
-                tol=tol,
-                seed=rng,
-                callback=callback,
+                n_init=options.n_init,
+                max_iter=options.max_iter,
+                tol=options.tol,
+                seed=options.rng,
+                callback=options.callback,
+                progress=options.progress,
             )
         except TooFewDistinctRows as err:
             raise _too_many_clusters(n_clusters, err.n_distinct, "feature vectors") from None

@@ -19,7 +19,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from . import features as ft
+from . import color_spaces
 from .model import FeatureRecipe, KMeansModel
 from .versions import library_versions
 
@@ -79,9 +79,7 @@ def load_model(path: str | os.PathLike) -> KMeansModel:
     try:
         r = data["recipe"]
         recipe = FeatureRecipe(
-            color_space=ft.check_color_space(
-                r["color_space"], 3 if r["color_space"] == "lab" else 1
-            ),
+            color_space=color_spaces.get(r["color_space"]).name,
             spatial_weight=float(r["spatial_weight"]),
             spacing=tuple(float(v) for v in r["spacing"]),
             value_range=float(r["value_range"]),

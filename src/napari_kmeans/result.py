@@ -1,9 +1,12 @@
-"""What a segmentation returns, and the per-image steps around the engine: preparing an
-image's pixels and painting the palette back onto it."""
+"""What a segmentation returns, and the per-image steps around the engine.
+
+Preparing an image's pixels, and painting the palette back onto it.
+"""
 
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +22,8 @@ class Segmentation:
     Attributes
     ----------
     labels : spatial shape of the image; 1..k ordered from the darkest cluster to the
-        brightest, 0 only where the mask excluded the pixel. uint8 for k <= 255, else uint16.
+        brightest, 0 only where the mask excluded the pixel. uint8 for k <= 255, uint16 for
+        k <= 65,535, else uint32.
     palette : (k, C) float64 mean original value of each cluster, in the image's units and
         channel order (alpha excluded).
     recolored : same shape and dtype as the image, every pixel replaced by its cluster's
@@ -27,6 +31,8 @@ class Segmentation:
     centers : (k, d) cluster centres in feature space (what k-means optimised).
     counts : (k,) pixels per cluster.
     inertia : sum over pixels of the squared feature distance to their centre (float64).
+        For ``KMeansModel.predict`` on a dask array, ``counts`` and ``inertia`` are lazy
+        dask arrays like ``labels`` and ``recolored``: nothing is computed until asked.
     n_iter : Lloyd iterations of the best run (0 for ``method="optimal"``).
     params : JSON-serialisable parameters, including the seed actually used and versions.
     seconds : wall time of :func:`segment` or :meth:`KMeansModel.predict`.
@@ -46,6 +52,7 @@ class Segmentation:
 
     @property
     def n_clusters(self) -> int:
+        """Number of clusters k."""
         return len(self.counts)
 
     def to_dict(self) -> dict:
@@ -62,8 +69,8 @@ class Segmentation:
             "params": self.params,
             "palette": self.palette.tolist(),
             "centers": self.centers.tolist(),
-            "counts": self.counts.tolist(),
-            "inertia": self.inertia,
+            "counts": np.asarray(self.counts).tolist(),  # computes lazy (dask) counts
+            "inertia": float(self.inertia),
             "n_iter": self.n_iter,
             "seconds": self.seconds,
         }
@@ -71,11 +78,18 @@ class Segmentation:
         return summary
 
 
+def is_dask_array(image) -> bool:
+    """Tell a dask array, without importing dask (one exists only if dask is imported)."""
+    dask_array = sys.modules.get("dask.array")
+    return dask_array is not None and isinstance(image, dask_array.Array)
+
+
 @dataclass(frozen=True)
 class PreparedImage:
     """An image's pixels as rows, with the mask applied and checked."""
 
     image: np.ndarray
+    layout: ft.ChannelLayout
     table: ft.PixelTable
     included: np.ndarray | None  # flat indices of the clustered pixels, None for all
     values: np.ndarray  # (m, C) values of the clustered pixels
@@ -102,7 +116,8 @@ def check_image_type(image) -> None:
 def prepare_image(image, channel_axis, mask) -> PreparedImage:
     """Check ``image`` and ``mask`` and split the image into rows of channel values."""
     image = check_image(image)
-    table = ft.pixel_table(image, channel_axis)
+    layout = ft.channel_layout(image.shape, channel_axis)
+    table = layout.table(image)
     included = ft.mask_rows(mask, table.spatial_shape)
     values = table.values if included is None else table.values[included]
     if image.dtype.kind == "f" and not np.isfinite(values).all():
@@ -111,7 +126,7 @@ def prepare_image(image, channel_axis, mask) -> PreparedImage:
             f"image contains NaN or infinite values in {bad} pixel(s): every clustered pixel "
             "must be finite (exclude them with mask=)"
         )
-    return PreparedImage(image, table, included, values)
+    return PreparedImage(image, layout, table, included, values)
 
 
 def spread_labels(prepared: PreparedImage, pixel_labels: np.ndarray) -> np.ndarray:
@@ -131,8 +146,10 @@ def _cast_like(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 
 def _gather_rows(table: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """``table[index]`` for a small ``(m, C)`` table, each row moved as one opaque item
-    (about twice as fast as NumPy's row-wise fancy indexing on large images)."""
+    """Return ``table[index]`` for a small ``(m, C)`` table, each row moved as one item.
+
+    About twice as fast as NumPy's row-wise fancy indexing on large images.
+    """
     table = np.ascontiguousarray(table)
     items = table.view(np.dtype((np.void, table.dtype.itemsize * table.shape[1]))).ravel()
     out = np.empty(len(index), dtype=items.dtype)
@@ -147,7 +164,7 @@ def recolor(
     palette: np.ndarray,
     masked: bool,
 ) -> np.ndarray:
-    """The image with every clustered pixel's channels replaced by its palette colour."""
+    """Replace every clustered pixel's channels by its palette colour in a copy of the image."""
     n_channels = table.values.shape[1]
     colours = _cast_like(np.concatenate([np.zeros((1, n_channels)), palette]), image.dtype)
     rows = _gather_rows(colours, flat_labels)

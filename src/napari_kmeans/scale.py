@@ -26,61 +26,35 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from functools import partial
 from numbers import Integral
 
 import dask
 import dask.array as da
 import numpy as np
 
-from . import api
-from . import features as ft
 from . import model as model_
 from .engine.histogram import histogram
-from .engine.lloyd import IterationCallback
-from .result import Segmentation, check_image_type, recolor
+from .lazy_labels import (
+    ChunkLayout,
+    block_grids,
+    block_rows,
+    check_finite,
+    chunk_layout,
+    compute,
+    global_pixels,
+    image_statistics,
+    lazy_mask,
+    lazy_segmentation,
+)
+from .model import KMeansModel
+from .options import Options, make_options, takes_options
+from .progress import LABELLING
+from .result import Segmentation
 
 __all__ = ["segment_dask"]
 
 DEFAULT_SAMPLE_SIZE = 1_000_000
 _MERGE_FAN_IN = 8
-
-
-@dataclasses.dataclass(frozen=True)
-class _Layout:
-    """Where the channels are and how the spatial axes are chunked."""
-
-    axis: int | None  # channel axis of the image (non-negative)
-    block_channel_axis: str | int | None  # what ``ft.pixel_table`` needs for one chunk
-    n_channels: int  # colour channels, alpha excluded
-    spatial_shape: tuple[int, ...]
-    spatial_chunks: tuple[tuple[int, ...], ...]
-
-    def offset(self, block_id: tuple[int, ...]) -> tuple[int, ...]:
-        return tuple(sum(c[:i]) for c, i in zip(self.spatial_chunks, block_id, strict=True))
-
-    def spatial(self, blocks: np.ndarray) -> np.ndarray:
-        """The grid of a full-ndim array's chunks without the channel axis (one chunk)."""
-        return blocks if self.axis is None else np.take(blocks, 0, axis=self.axis)
-
-
-def _layout(image: da.Array, channel_axis) -> _Layout:
-    axis = ft.resolve_channel_axis(image, channel_axis)
-    if axis is None:
-        return _Layout(None, None, 1, image.shape, image.chunks)
-    if len(image.chunks[axis]) > 1:
-        raise ValueError(
-            f"channel_axis={channel_axis!r}: the image is chunked along its channel axis "
-            f"{axis} (chunks {image.chunks[axis]}); every chunk must hold all channels: "
-            f"rechunk first, e.g. image.rechunk({{{axis}: -1}})"
-        )
-    n_channels = image.shape[axis]
-    rgba = isinstance(channel_axis, str) and n_channels == 4
-    spatial_shape = image.shape[:axis] + image.shape[axis + 1 :]
-    spatial_chunks = image.chunks[:axis] + image.chunks[axis + 1 :]
-    # "auto" found a full last axis of 3 or 4 channels: a chunk resolves it the same way
-    block_axis = "auto" if isinstance(channel_axis, str) else axis
-    return _Layout(axis, block_axis, n_channels - rgba, spatial_shape, spatial_chunks)
 
 
 def _check_sample_size(sample_size) -> int:
@@ -89,58 +63,8 @@ def _check_sample_size(sample_size) -> int:
     return int(sample_size)
 
 
-def _lazy_mask(mask, layout: _Layout) -> da.Array | None:
-    """The mask as a boolean dask array chunked like the image's spatial axes."""
-    if mask is None:
-        return None
-    if not isinstance(mask, da.Array):
-        mask = np.asarray(mask)
-    if mask.shape != layout.spatial_shape:
-        raise ValueError(
-            f"mask has shape {mask.shape}: it must have the image's spatial shape "
-            f"{layout.spatial_shape}"
-        )
-    if mask.dtype.kind not in "biuf":
-        raise ValueError(f"mask has dtype {mask.dtype}: use booleans (True = included)")
-    if isinstance(mask, da.Array):
-        return mask.rechunk(layout.spatial_chunks) != 0
-    # chunk first: a broadcast mask (a 2-D mask over a stack) is never made whole
-    return da.from_array(mask, chunks=layout.spatial_chunks) != 0
-
-
-def _with_channel_axis(spatial: da.Array, layout: _Layout) -> da.Array:
-    """A spatial array with a length-1 channel axis, to broadcast against the image's chunks."""
-    return spatial if layout.axis is None else da.expand_dims(spatial, layout.axis)
-
-
-# --------------------------------------------------------------------------- one chunk
-
-
-def _block_rows(block: np.ndarray, mask_block, layout: _Layout):
-    """The included pixels' channel values in a chunk and their flat indices (None: all)."""
-    values = ft.pixel_table(block, layout.block_channel_axis).values
-    if mask_block is None:
-        return values, None
-    included = np.flatnonzero(mask_block)
-    return values[included], included
-
-
-def _global_pixels(included, block_shape, offset, spatial_shape) -> np.ndarray:
-    """Flat indices in the whole image of a chunk's pixels (``included``: local flat indices)."""
-    local = np.arange(int(np.prod(block_shape))) if included is None else included
-    coords = np.unravel_index(local, block_shape)
-    shifted = tuple(c + o for c, o in zip(coords, offset, strict=True))
-    return np.ravel_multi_index(shifted, spatial_shape)
-
-
-def _squeeze(mask_block, layout: _Layout):
-    if mask_block is None or layout.axis is None:
-        return mask_block
-    return np.take(mask_block, 0, axis=layout.axis)
-
-
-def _block_histogram(block, mask_block, layout: _Layout):
-    values, _ = _block_rows(block, mask_block, layout)
+def _block_histogram(block, mask_block, layout: ChunkLayout):
+    values, _ = block_rows(block, mask_block, layout)
     if len(values) == 0:
         return values, np.zeros(0, np.int64)
     counted = histogram(values)
@@ -160,69 +84,15 @@ def _merge_histograms(parts):
     return merged.values, summed.astype(np.int64)
 
 
-def _block_sample(block, mask_block, ranks, offset, layout: _Layout):
+def _block_sample(block, mask_block, ranks, offset, layout: ChunkLayout):
     """Values and global flat indices of the chunk's included pixels of the given ranks."""
-    values, included = _block_rows(block, mask_block, layout)
+    values, included = block_rows(block, mask_block, layout)
     chosen = ranks if included is None else included[ranks]
-    block_shape = _spatial_shape(block, layout)
-    return values[ranks], _global_pixels(chosen, block_shape, offset, layout.spatial_shape)
-
-
-def _spatial_shape(block: np.ndarray, layout: _Layout) -> tuple[int, ...]:
-    shape = block.shape
-    return shape if layout.axis is None else shape[: layout.axis] + shape[layout.axis + 1 :]
-
-
-def _block_labels(block, mask_block=None, *, model, layout: _Layout, block_id=None):
-    mask_block = _squeeze(mask_block, layout)
-    block_shape = _spatial_shape(block, layout)
-    values, included = _block_rows(block, mask_block, layout)
-    pixels = None
-    if model.recipe.spatial_weight > 0:
-        offset = layout.offset(block_id)
-        pixels = _global_pixels(included, block_shape, offset, layout.spatial_shape)
-    labels = model.label(values, layout.spatial_shape, pixels)
-    if included is None:
-        return labels.reshape(block_shape)
-    flat = np.zeros(int(np.prod(block_shape)), dtype=model.label_dtype)
-    flat[included] = labels
-    return flat.reshape(block_shape)
-
-
-def _block_stats(block, mask_block, offset, *, model, layout: _Layout):
-    """Per-cluster pixel counts and value sums, the inertia and the non-finite pixels."""
-    block_shape = _spatial_shape(block, layout)
-    values, included = _block_rows(block, mask_block, layout)
-    k = model.n_clusters
-    if values.dtype.kind == "f":
-        finite = np.isfinite(values).all(axis=1)
-        if not finite.all():
-            return None, None, 0.0, int((~finite).sum())
-    pixels = None
-    if model.recipe.spatial_weight > 0:
-        pixels = _global_pixels(included, block_shape, offset, layout.spatial_shape)
-    labels, counts, inertia = model.assign(values, layout.spatial_shape, pixels)
-    labels = labels.astype(np.intp) - 1
-    sums = np.stack(
-        [np.bincount(labels, weights=values[:, j], minlength=k) for j in range(values.shape[1])],
-        axis=1,
-    )
-    return counts, sums, inertia, 0
-
-
-def _block_recolored(block, labels_block, *, palette, layout: _Layout, masked: bool):
-    table = ft.pixel_table(block, layout.block_channel_axis)
-    return recolor(block, table, labels_block.ravel(), palette, masked)
+    block_shape = layout.block_shape(block)
+    return values[ranks], global_pixels(chosen, block_shape, offset, layout.spatial_shape)
 
 
 # --------------------------------------------------------------------------- fitting
-
-
-def _block_grids(image: da.Array, mask: da.Array | None, layout: _Layout):
-    """Delayed chunks of the image and of the mask (None), on the spatial grid."""
-    blocks = layout.spatial(image.to_delayed())
-    masks = np.full(blocks.shape, None, dtype=object) if mask is None else mask.to_delayed()
-    return blocks, masks
 
 
 def _tree_reduce(parts: list, combine):
@@ -240,7 +110,7 @@ def _no_pixel_left() -> ValueError:
 
 def _pooled_histogram(image, mask, layout, spacing, color_space):
     """Distinct values of every included pixel with their counts, as ``model.pixel_rows``."""
-    blocks, masks = _block_grids(image, mask, layout)
+    blocks, masks = block_grids(image, mask, layout)
     parts = [
         dask.delayed(_block_histogram)(b, m, layout)
         for b, m in zip(blocks.ravel(), masks.ravel(), strict=True)
@@ -265,8 +135,8 @@ def _sample_ranks(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
 
 
 def _sample(image, mask, layout, sample_size, rng):
-    """A random sample of the included pixels: values and flat indices, in image order."""
-    blocks, masks = _block_grids(image, mask, layout)
+    """Draw a random sample of the included pixels: values and flat indices, in image order."""
+    blocks, masks = block_grids(image, mask, layout)
     grid = list(np.ndindex(blocks.shape))
     if mask is None:
         sizes = [
@@ -299,23 +169,10 @@ def _sample(image, mask, layout, sample_size, rng):
     return values[order], pixels[order]
 
 
-def _all_pixel_statistics(image, mask, layout, model):
-    """Counts, palette and inertia of ``model`` over every included pixel (one pass)."""
-    blocks, masks = _block_grids(image, mask, layout)
-    stats = dask.compute(
-        *[
-            dask.delayed(partial(_block_stats, model=model, layout=layout))(
-                blocks[index], masks[index], layout.offset(index)
-            )
-            for index in np.ndindex(blocks.shape)
-        ]
-    )
-    bad = sum(s[3] for s in stats)
-    if bad:
-        raise ValueError(
-            f"image contains NaN or infinite values in {bad} pixel(s): every clustered pixel "
-            "must be finite (exclude them with mask=)"
-        )
+def _all_pixel_statistics(image, mask, layout, model: KMeansModel, progress) -> KMeansModel:
+    """Compute counts, palette and inertia of ``model`` over every included pixel (one pass)."""
+    stats = compute(image_statistics(image, mask, layout, model), progress, LABELLING)
+    check_finite(stats)
     counts = np.sum([s[0] for s in stats], axis=0)
     sums = np.sum([s[1] for s in stats], axis=0)
     inertia = float(sum(s[2] for s in stats))
@@ -327,25 +184,63 @@ def _all_pixel_statistics(image, mask, layout, model):
     )
 
 
+def _fit(image: da.Array, options: Options, mask, sample_size: int):
+    """Fit a dask image (statistics over every pixel); also return its layout and lazy mask."""
+    sample_size = _check_sample_size(sample_size)
+    layout = chunk_layout(image, options.channel_axis)
+    o = options.for_image(layout.channels)
+    mask = lazy_mask(mask, layout)
+    if model_.compressible(image.dtype, o.color_space, o.spatial_weight):
+        rows, recipe, fitted = _pooled_histogram(image, mask, layout, o.spacing, o.color_space)
+        model = model_.fit_rows(rows, recipe, o)[0]
+    else:
+        values, pixels = _sample(image, mask, layout, sample_size, o.rng)
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            raise ValueError(
+                "image contains NaN or infinite values: every clustered pixel must be finite "
+                "(exclude them with mask=)"
+            )
+        rows, recipe = model_.pixel_rows(
+            [(values, layout.spatial_shape, pixels)], o.color_space, o.spatial_weight, o.spacing
+        )
+        model = model_.fit_rows(rows, recipe, o)[0]
+        fitted = len(values)
+        model = _all_pixel_statistics(image, mask, layout, model, o.progress)
+    params = {
+        **o.params(layout.channels, image.dtype, 1, fitted),
+        "masked": mask is not None,
+        "image_shape": list(image.shape),
+        "image_dtype": str(image.dtype),
+        "sample_size": sample_size,
+    }
+    return dataclasses.replace(model, params=params), layout, mask
+
+
+def fit_dask(image: da.Array, options: Options, mask, sample_size: int) -> KMeansModel:
+    """Fit the model ``segment_dask`` fits, for checked ``options`` (``nk.fit`` on dask)."""
+    return _fit(image, options, mask, sample_size)[0]
+
+
+def dask_segmentation(image: da.Array, options: Options, mask, sample_size: int) -> Segmentation:
+    """:func:`segment_dask` for checked ``options``."""
+    started = time.perf_counter()
+    model, layout, mask = _fit(image, options, mask, sample_size)
+    return lazy_segmentation(
+        model, image, layout, mask, model.counts, model.inertia, model.params, started
+    )
+
+
 # --------------------------------------------------------------------------- public
 
 
+@takes_options
 def segment_dask(
     image: da.Array,
     n_clusters: int = 5,
     *,
-    method: str = "kmeans++",
-    color_space: str = "rgb",
-    channel_axis="auto",
-    spatial_weight: float = 0.0,
-    spacing=None,
     mask=None,
-    seed=None,
-    n_init="auto",
-    max_iter: int = 300,
-    tol: float = 1e-5,
-    callback: IterationCallback | None = None,
     sample_size: int = DEFAULT_SAMPLE_SIZE,
+    **options,
 ) -> Segmentation:
     """Segment a dask array by k-means; ``labels`` and ``recolored`` stay lazy.
 
@@ -353,8 +248,8 @@ def segment_dask(
     ----------
     image : dask array, laid out as for :func:`napari_kmeans.segment`; it may be chunked along
         any spatial axis, not along the channel axis.
-    n_clusters, method, color_space, channel_axis, spatial_weight, spacing, seed, n_init,
-    max_iter, tol, callback : as for :func:`napari_kmeans.segment`.
+    n_clusters, method, color_space, channel_axis, spatial_weight, spacing, seed, n_init, \
+    max_iter, tol, callback, progress : as for :func:`napari_kmeans.segment`.
     mask : NumPy or dask array of the spatial shape (rechunked like the image).
     sample_size : pixels to fit on when the exact histogram cannot be used (float images or
         ``spatial_weight > 0``); every pixel when there are no more than this.
@@ -384,83 +279,4 @@ def segment_dask(
     >>> seg.labels.chunks, seg.counts.tolist()
     (((4,), (4, 4)), [16, 16])
     """
-    started = time.perf_counter()
-    check_image_type(image)
-    sample_size = _check_sample_size(sample_size)
-    layout = _layout(image, channel_axis)
-    o = api.check_options(
-        n_clusters,
-        method,
-        color_space,
-        spatial_weight,
-        spacing,
-        seed,
-        n_init,
-        max_iter,
-        tol,
-        n_channels=layout.n_channels,
-        spatial_ndim=len(layout.spatial_shape),
-    )
-    lazy_mask = _lazy_mask(mask, layout)
-
-    def fit(rows, recipe):
-        return model_.fit_rows(
-            rows, recipe, o.n_clusters, o.method, o.n_init, o.max_iter, o.tol, o.rng, callback
-        )[0]
-
-    if image.dtype.kind in "ui" and o.spatial_weight == 0:
-        rows, recipe, fitted = _pooled_histogram(image, lazy_mask, layout, o.spacing, o.color_space)
-        model = fit(rows, recipe)
-    else:
-        values, pixels = _sample(image, lazy_mask, layout, sample_size, o.rng)
-        if values.dtype.kind == "f" and not np.isfinite(values).all():
-            raise ValueError(
-                "image contains NaN or infinite values: every clustered pixel must be finite "
-                "(exclude them with mask=)"
-            )
-        rows, recipe = model_.pixel_rows(
-            [(values, layout.spatial_shape, pixels)], o.color_space, o.spatial_weight, o.spacing
-        )
-        model = fit(rows, recipe)
-        fitted = len(values)
-        model = _all_pixel_statistics(image, lazy_mask, layout, model)
-
-    mask_nd = None if lazy_mask is None else _with_channel_axis(lazy_mask, layout)
-    labels = da.map_blocks(
-        partial(_block_labels, model=model, layout=layout),
-        image,
-        *([] if mask_nd is None else [mask_nd]),
-        drop_axis=[] if layout.axis is None else [layout.axis],
-        chunks=layout.spatial_chunks,
-        dtype=model.label_dtype,
-        meta=np.empty((0,) * len(layout.spatial_shape), model.label_dtype),
-        token="napari-kmeans-labels",
-    )
-    recolored = da.map_blocks(
-        partial(_block_recolored, palette=model.palette, layout=layout, masked=mask is not None),
-        image,
-        _with_channel_axis(labels, layout),
-        dtype=image.dtype,
-        meta=np.empty((0,) * image.ndim, image.dtype),
-        token="napari-kmeans-recolored",
-    )
-    params = {
-        **o.params(channel_axis, layout.n_channels, image.dtype, 1, fitted),
-        "masked": mask is not None,
-        "image_shape": list(image.shape),
-        "image_dtype": str(image.dtype),
-        "sample_size": sample_size,
-    }
-    model = dataclasses.replace(model, params=params)
-    return Segmentation(
-        labels=labels,
-        palette=model.palette,
-        recolored=recolored,
-        centers=model.centers,
-        counts=model.counts,
-        inertia=model.inertia,
-        n_iter=model.n_iter,
-        params=params,
-        seconds=time.perf_counter() - started,
-        model=model,
-    )
+    return dask_segmentation(image, make_options(n_clusters, **options), mask, sample_size)

@@ -48,7 +48,7 @@ class SegmentationJob:
     name: str
     sources: tuple[Image, ...]
     image: np.ndarray
-    channel_axis: int | None
+    channel_axis: str | int | None
     mask: np.ndarray | None
     options: dict
     cross_check: bool
@@ -196,7 +196,7 @@ def prepare(
     first = sources[0]
     if len(sources) == 1:
         image = _layer_data(first)
-        channel_axis = image.ndim - 1 if first.rgb else None
+        channel_axis = "rgb" if first.rgb else None  # RGBA: alpha kept, never clustered
     else:
         arrays = [_layer_data(layer) for layer in sources]
         if any(_is_lazy(a) for a in arrays):

@@ -2,6 +2,10 @@
 
 NumPy releases the GIL inside its kernels, so blocks of a few tens of thousands of rows keep
 every core busy while memory stays bounded by the block size, not by the image.
+
+The pool is made on first use and forgotten in a forked child (``os.register_at_fork``): a
+child inherits the pool object but none of its threads, so submitting to it would wait
+forever. The child makes its own pool when it first needs one.
 """
 
 from __future__ import annotations
@@ -15,6 +19,15 @@ T = TypeVar("T")
 
 BLOCK_ROWS = 1 << 16
 _pool: ThreadPoolExecutor | None = None
+
+
+def _forget_pool() -> None:
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; Windows has no fork
+    os.register_at_fork(after_in_child=_forget_pool)
 
 
 def _executor() -> ThreadPoolExecutor:

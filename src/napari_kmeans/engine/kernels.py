@@ -99,8 +99,10 @@ def centre_geometry(centers, slack, limit):
 
 @numba.njit(**_JIT)
 def _scan_all(X, i, centers):
-    """Nearest, second-nearest centre and third-nearest distance of row ``i``: every centre
-    in index order (ties to the lowest index), without branches."""
+    """Nearest, second-nearest centre and third-nearest distance of row ``i``.
+
+    Every centre is looked at, in index order (ties to the lowest index), without branches.
+    """
     best, best2 = 0, np.inf
     second, second2, third2 = 0, np.inf, np.inf
     for c in range(centers.shape[0]):

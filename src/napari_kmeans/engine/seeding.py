@@ -30,6 +30,7 @@ def greedy_kmeans_plusplus(
     n_clusters: int,
     weights: np.ndarray | None,
     rng: np.random.Generator,
+    start: np.ndarray | None = None,
     progress: ProgressCallback | None = None,
 ) -> np.ndarray:
     """Choose ``n_clusters`` starting centres among the rows (columns of ``columns``, ``(d, n)``).
@@ -37,7 +38,8 @@ def greedy_kmeans_plusplus(
     Each step draws ``2 + ⌊ln k⌋`` candidates with probability proportional to
     ``weight × D²`` (D: float64 distance to the nearest centre chosen so far) and keeps the
     one that lowers the total weighted potential most. With integer weights this draws from
-    the same distribution as plain k-means++ on the rows repeated ``weight`` times.
+    the same distribution as plain k-means++ on the rows repeated ``weight`` times. Given
+    ``start`` (``(m, d)`` centres, m <= n_clusters), the seeding continues from those centres.
     ``progress(SEEDING, chosen, n_clusters)`` is called after each centre and between blocks
     of rows; an exception raised in it stops the seeding.
 
@@ -73,7 +75,10 @@ def greedy_kmeans_plusplus(
         )
         centers.append(point)
 
-    add(rows[_draw(np.cumsum(draw_weights), rng, 1)[0]].astype(np.float64))
+    if start is None:
+        start = rows[_draw(np.cumsum(draw_weights), rng, 1)]
+    for center in start:
+        add(np.array(center, dtype=np.float64))
     while len(centers) < n_clusters:
         check()
         cumulative = np.cumsum(draw_weights * closest)

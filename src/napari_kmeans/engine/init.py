@@ -1,0 +1,184 @@
+"""Starting centres of Lloyd's iterations: the one place that turns ``init`` into centres.
+
+``init`` is either ``"k-means++"`` (greedy weighted k-means++, see ``seeding``) or an explicit
+``(k, d)`` array of centres. On many rows, k-means++ starts are first converged on a sample
+(a warm start), so that Lloyd on every row begins near a good optimum, where Hamerly's bounds
+skip almost every row.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+
+from ..progress import ProgressCallback
+from .lloyd import IterationCallback, run_lloyd
+from .seeding import TooFewDistinctRows, greedy_kmeans_plusplus
+
+__all__ = ["AUTO_STARTS", "SAMPLE_ABOVE", "SAMPLE_SIZE", "check_init", "count_runs", "start"]
+
+# Above this many rows, k-means++ seeding and the first Lloyd iterations run on a sample of
+# a sixteenth of the rows, at most SAMPLE_SIZE.
+SAMPLE_ABOVE = 1 << 17
+SAMPLE_SIZE = 1 << 16
+AUTO_STARTS = 3  # k-means++ starts of n_init="auto"
+
+
+def check_init(init, n_clusters: int, n_features: int, n_init) -> np.ndarray | None:
+    """Validate ``init``: the explicit starting centres as float64, or None for k-means++.
+
+    Parameters
+    ----------
+    init : str or array_like
+        ``"k-means++"`` or an explicit ``(n_clusters, n_features)`` array of finite numbers.
+    n_clusters, n_features : int
+        The shape an explicit ``init`` must have.
+    n_init : int or str
+        The validated number of runs: an explicit ``init`` allows only 1 or ``"auto"``.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        A float64 copy of the explicit centres, or None for k-means++.
+
+    Examples
+    --------
+    >>> check_init("k-means++", 2, 1, "auto") is None
+    True
+    >>> check_init([[0], [1]], 2, 1, 1).tolist()
+    [[0.0], [1.0]]
+    """
+    if isinstance(init, str):
+        if init == "k-means++":
+            return None
+        raise ValueError(f"init={init!r} is not allowed: use 'k-means++' or a (k, d) array")
+    centers = np.array(init, dtype=np.float64)
+    if centers.shape != (n_clusters, n_features) or not np.isfinite(centers).all():
+        raise ValueError(
+            f"init has shape {centers.shape}: an explicit init must be a finite "
+            f"(n_clusters, n_features) = ({n_clusters}, {n_features}) array"
+        )
+    if n_init not in ("auto", 1):
+        raise ValueError(f"n_init={n_init} is not allowed with an explicit init: use 1")
+    return centers
+
+
+def count_runs(n_init, n_rows: int, explicit: bool) -> tuple[int, int]:
+    """Whole Lloyd runs to make, and k-means++ starts converged on a sample before each.
+
+    ``n_init="auto"`` tries ``AUTO_STARTS`` starts: whole runs on up to ``SAMPLE_ABOVE``
+    rows, starts on a sample (only the best continuing on every row) on more. An explicit
+    ``init`` makes one run.
+
+    Examples
+    --------
+    >>> count_runs("auto", 100, False), count_runs("auto", 10**6, False), count_runs(4, 10, False)
+    ((3, 1), (1, 3), (4, 1))
+    """
+    if explicit:
+        return 1, 1
+    if isinstance(n_init, Integral):
+        return int(n_init), 1
+    return (1, AUTO_STARTS) if n_rows > SAMPLE_ABOVE else (AUTO_STARTS, 1)
+
+
+def _distinguishable_failure(columns: np.ndarray, weights: np.ndarray, n_clusters: int):
+    """Explain why k-means++ found fewer than ``n_clusters`` points apart from each other."""
+    rows = columns.T[weights > 0]
+    n_distinct = len(np.unique(rows, axis=0))
+    if n_distinct < n_clusters:
+        return TooFewDistinctRows(
+            f"n_clusters={n_clusters} is more than the {n_distinct} distinct rows of X "
+            f"(with positive weight): use at most {n_distinct} clusters",
+            n_distinct,
+        )
+    return ValueError(
+        f"n_clusters={n_clusters}: X has {n_distinct} distinct rows, but fewer than "
+        f"{n_clusters} of them are apart by more than {columns.dtype} rounding of their squared "
+        "distances (values spanning too many orders of magnitude): use fewer clusters or "
+        "float64 rows"
+    )
+
+
+def start(
+    init: np.ndarray | None,
+    columns: np.ndarray,
+    sample_weight: np.ndarray | None,
+    n_clusters: int,
+    n_starts: int,
+    max_iter: int,
+    tol_abs: float,
+    rng: np.random.Generator,
+    callback: IterationCallback | None = None,
+    progress: ProgressCallback | None = None,
+) -> np.ndarray:
+    """Return the starting centres of one run: ``init``, or the best of ``n_starts`` k-means++.
+
+    Parameters
+    ----------
+    init : numpy.ndarray or None
+        Explicit centres (returned as they are) or None for k-means++.
+    columns : numpy.ndarray
+        The rows as ``(d, n)`` C-contiguous columns.
+    sample_weight : numpy.ndarray or None
+        ``(n,)`` weights, None for all ones.
+    n_clusters : int
+        Number of centres.
+    n_starts : int
+        k-means++ seedings to converge on a sample and choose from; on at most
+        ``SAMPLE_ABOVE`` rows (or a sample too uniform for ``n_clusters``) one seeding on
+        every row is returned instead.
+    max_iter, tol_abs : int, float
+        Lloyd's stopping rules on the sample (``tol_abs``: summed squared centre shift).
+    rng : numpy.random.Generator
+        The draws of the seedings and of the sample.
+    callback : callable, optional
+        ``callback(iteration, inertia)`` after each Lloyd assignment on the sample.
+    progress : callable, optional
+        ``progress(stage, done, total)``, passed to the seeding and to Lloyd on the sample.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_clusters, d)`` float64 starting centres.
+
+    Examples
+    --------
+    >>> cols = np.array([[0.0, 0.1, 10.0]])
+    >>> float(start(None, cols, None, 2, 1, 10, 0.0, np.random.default_rng(0)).max())
+    10.0
+    """
+    if init is not None:
+        return init
+    n = columns.shape[1]
+    weights = np.ones(n) if sample_weight is None else sample_weight
+    if n_clusters > n:
+        raise ValueError(f"n_clusters={n_clusters} is more than the {n} rows of X")
+    if n > SAMPLE_ABOVE:
+        rows = np.sort(rng.choice(n, min(SAMPLE_SIZE, n // 16), replace=False))
+        sample = np.ascontiguousarray(columns[:, rows])
+        sample_w = None if sample_weight is None else sample_weight[rows]
+        try:
+            runs = [
+                run_lloyd(
+                    sample,
+                    sample_w,
+                    greedy_kmeans_plusplus(
+                        sample, n_clusters, weights[rows], rng, progress=progress
+                    ),
+                    max_iter,
+                    tol_abs,
+                    callback,
+                    progress,
+                )
+                for _ in range(n_starts)
+            ]
+        except TooFewDistinctRows:
+            pass  # a sample too uniform for k clusters: seed on every row instead
+        else:
+            return min(runs, key=lambda run: run.inertia).centers
+    try:
+        return greedy_kmeans_plusplus(columns, n_clusters, weights, rng, progress=progress)
+    except TooFewDistinctRows:
+        raise _distinguishable_failure(columns, weights, n_clusters) from None

@@ -1,0 +1,288 @@
+"""A fitted model applied to a dask array chunk by chunk: lazy labels, lazy recoloured image.
+
+Used by :meth:`KMeansModel.predict <napari_kmeans.model.KMeansModel.predict>` on a dask
+array and by :func:`napari_kmeans.scale.segment_dask`. Nothing here imports the model module
+(the model is passed in), so the model can hand dask arrays over without an import cycle.
+
+Examples
+--------
+>>> import dask.array as da
+>>> import napari_kmeans as nk
+>>> model = nk.fit(np.array([[10, 12, 200, 210]], np.uint8), n_clusters=2, seed=0)
+>>> seg = model.predict(da.from_array(np.array([[11, 205]] * 4, np.uint8), chunks=2))
+>>> type(seg.labels).__name__, seg.labels.compute()[0].tolist(), seg.counts.compute().tolist()
+('Array', [1, 2], [4, 4])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from functools import partial
+
+import dask
+import dask.array as da
+import numpy as np
+
+from . import features as ft
+from .progress import ProgressCallback, report
+from .result import Segmentation, check_image_type, recolor
+
+
+@dataclasses.dataclass(frozen=True)
+class ChunkLayout:
+    """Where a dask image keeps its channels and how its spatial axes are chunked."""
+
+    channels: ft.ChannelLayout
+    spatial_chunks: tuple[tuple[int, ...], ...]
+
+    @property
+    def axis(self) -> int | None:
+        """The channel axis (non-negative), or None."""
+        return self.channels.axis
+
+    @property
+    def spatial_shape(self) -> tuple[int, ...]:
+        """Shape of the image without its channel axis."""
+        return self.channels.spatial_shape
+
+    def offset(self, block_id: tuple[int, ...]) -> tuple[int, ...]:
+        """Spatial index of the first pixel of the chunk at ``block_id`` (spatial grid)."""
+        return tuple(sum(c[:i]) for c, i in zip(self.spatial_chunks, block_id, strict=True))
+
+    def spatial(self, blocks: np.ndarray) -> np.ndarray:
+        """Return the grid of a full-ndim array's chunks without the channel axis (one chunk)."""
+        return blocks if self.axis is None else np.take(blocks, 0, axis=self.axis)
+
+    def block_shape(self, block: np.ndarray) -> tuple[int, ...]:
+        """Spatial shape of one chunk of the image."""
+        shape = block.shape
+        return shape if self.axis is None else shape[: self.axis] + shape[self.axis + 1 :]
+
+
+def chunk_layout(image: da.Array, channel_axis) -> ChunkLayout:
+    """Return the layout of a dask image; every chunk must hold all channels."""
+    check_image_type(image)
+    channels = ft.channel_layout(image.shape, channel_axis)
+    axis = channels.axis
+    if axis is None:
+        return ChunkLayout(channels, image.chunks)
+    if len(image.chunks[axis]) > 1:
+        raise ValueError(
+            f"channel_axis={channel_axis!r}: the image is chunked along its channel axis "
+            f"{axis} (chunks {image.chunks[axis]}); every chunk must hold all channels: "
+            f"rechunk first, e.g. image.rechunk({{{axis}: -1}})"
+        )
+    return ChunkLayout(channels, image.chunks[:axis] + image.chunks[axis + 1 :])
+
+
+def lazy_mask(mask, layout: ChunkLayout) -> da.Array | None:
+    """Return the mask as a boolean dask array chunked like the image's spatial axes."""
+    if mask is None:
+        return None
+    if not isinstance(mask, da.Array):
+        mask = np.asarray(mask)
+    if mask.shape != layout.spatial_shape:
+        raise ValueError(
+            f"mask has shape {mask.shape}: it must have the image's spatial shape "
+            f"{layout.spatial_shape}"
+        )
+    if mask.dtype.kind not in "biuf":
+        raise ValueError(f"mask has dtype {mask.dtype}: use booleans (True = included)")
+    if isinstance(mask, da.Array):
+        return mask.rechunk(layout.spatial_chunks) != 0
+    # chunk first: a broadcast mask (a 2-D mask over a stack) is never made whole
+    return da.from_array(mask, chunks=layout.spatial_chunks) != 0
+
+
+def _with_channel_axis(spatial: da.Array, layout: ChunkLayout) -> da.Array:
+    """Add a length-1 channel axis, to broadcast against the image's chunks."""
+    return spatial if layout.axis is None else da.expand_dims(spatial, layout.axis)
+
+
+def block_grids(image: da.Array, mask: da.Array | None, layout: ChunkLayout):
+    """Delayed chunks of the image and of the mask (None), on the spatial grid."""
+    blocks = layout.spatial(image.to_delayed())
+    masks = np.full(blocks.shape, None, dtype=object) if mask is None else mask.to_delayed()
+    return blocks, masks
+
+
+# --------------------------------------------------------------------------- one chunk
+
+
+def block_rows(block: np.ndarray, mask_block, layout: ChunkLayout):
+    """Return the included pixels' channel values in a chunk and flat indices (None: all)."""
+    values = layout.channels.table(block).values
+    if mask_block is None:
+        return values, None
+    included = np.flatnonzero(mask_block)
+    return values[included], included
+
+
+def global_pixels(included, block_shape, offset, spatial_shape) -> np.ndarray:
+    """Flat indices in the whole image of a chunk's pixels (``included``: local flat indices)."""
+    local = np.arange(int(np.prod(block_shape))) if included is None else included
+    coords = np.unravel_index(local, block_shape)
+    shifted = tuple(c + o for c, o in zip(coords, offset, strict=True))
+    return np.ravel_multi_index(shifted, spatial_shape)
+
+
+def _squeeze(mask_block, layout: ChunkLayout):
+    if mask_block is None or layout.axis is None:
+        return mask_block
+    return np.take(mask_block, 0, axis=layout.axis)
+
+
+def _block_labels(block, mask_block=None, *, model, layout: ChunkLayout, block_id=None):
+    mask_block = _squeeze(mask_block, layout)
+    block_shape = layout.block_shape(block)
+    values, included = block_rows(block, mask_block, layout)
+    pixels = None
+    if model.recipe.spatial_weight > 0:
+        offset = layout.offset(block_id)
+        pixels = global_pixels(included, block_shape, offset, layout.spatial_shape)
+    labels = model.label(values, layout.spatial_shape, pixels)
+    if included is None:
+        return labels.reshape(block_shape)
+    flat = np.zeros(int(np.prod(block_shape)), dtype=model.label_dtype)
+    flat[included] = labels
+    return flat.reshape(block_shape)
+
+
+def block_stats(block, mask_block, offset, *, model, layout: ChunkLayout):
+    """Per-cluster pixel counts and value sums, the inertia and the non-finite pixels."""
+    block_shape = layout.block_shape(block)
+    values, included = block_rows(block, mask_block, layout)
+    k = model.n_clusters
+    if values.dtype.kind == "f":
+        finite = np.isfinite(values).all(axis=1)
+        if not finite.all():
+            return None, None, 0.0, int((~finite).sum())
+    pixels = None
+    if model.recipe.spatial_weight > 0:
+        pixels = global_pixels(included, block_shape, offset, layout.spatial_shape)
+    labels, counts, inertia = model.assign(values, layout.spatial_shape, pixels)
+    labels = labels.astype(np.intp) - 1
+    sums = np.stack(
+        [np.bincount(labels, weights=values[:, j], minlength=k) for j in range(values.shape[1])],
+        axis=1,
+    )
+    return counts, sums, inertia, 0
+
+
+def image_statistics(image, mask, layout: ChunkLayout, model) -> list[dask.delayed]:
+    """Delayed :func:`block_stats` of every chunk."""
+    blocks, masks = block_grids(image, mask, layout)
+    stats = partial(block_stats, model=model, layout=layout)
+    return [
+        dask.delayed(stats)(blocks[index], masks[index], layout.offset(index))
+        for index in np.ndindex(blocks.shape)
+    ]
+
+
+def compute(tasks: list, progress: ProgressCallback | None, stage: str) -> tuple:
+    """``dask.compute(*tasks)``, reporting finished tasks as ``progress(stage, done, total)``.
+
+    Reports come from dask's local schedulers (a distributed ``Client`` runs without them);
+    an exception raised in ``progress`` stops the computation.
+    """
+    if progress is None:
+        return dask.compute(*tasks)
+    from dask.callbacks import Callback
+
+    state = {"done": 0, "total": 0}
+
+    def start(dsk) -> None:
+        state["total"] = len(dsk)
+        report(progress, stage, 0, state["total"])
+
+    def posttask(*_args) -> None:
+        state["done"] += 1
+        report(progress, stage, state["done"], state["total"])
+
+    with Callback(start=start, posttask=posttask):
+        return dask.compute(*tasks)
+
+
+def check_finite(stats) -> None:
+    """Raise ValueError when some chunk's statistics found NaN or infinite pixels."""
+    bad = sum(s[3] for s in stats)
+    if bad:
+        raise ValueError(
+            f"image contains NaN or infinite values in {bad} pixel(s): every clustered pixel "
+            "must be finite (exclude them with mask=)"
+        )
+
+
+def _total_counts(*stats) -> np.ndarray:
+    check_finite(stats)
+    return np.sum([s[0] for s in stats], axis=0).astype(np.int64)
+
+
+def _total_inertia(*stats) -> np.ndarray:
+    check_finite(stats)
+    return np.array(float(sum(s[2] for s in stats)))
+
+
+def _block_recolored(block, labels_block, *, palette, layout: ChunkLayout, masked: bool):
+    table = layout.channels.table(block)
+    return recolor(block, table, labels_block.ravel(), palette, masked)
+
+
+# --------------------------------------------------------------------------- whole image
+
+
+def lazy_segmentation(
+    model, image: da.Array, layout: ChunkLayout, mask, counts, inertia, params: dict, started
+) -> Segmentation:
+    """Build the :class:`Segmentation` of a dask image: lazy labels and recoloured image."""
+    mask_nd = None if mask is None else _with_channel_axis(mask, layout)
+    labels = da.map_blocks(
+        partial(_block_labels, model=model, layout=layout),
+        image,
+        *([] if mask_nd is None else [mask_nd]),
+        drop_axis=[] if layout.axis is None else [layout.axis],
+        chunks=layout.spatial_chunks,
+        dtype=model.label_dtype,
+        meta=np.empty((0,) * len(layout.spatial_shape), model.label_dtype),
+        token="napari-kmeans-labels",
+    )
+    recolored = da.map_blocks(
+        partial(_block_recolored, palette=model.palette, layout=layout, masked=mask is not None),
+        image,
+        _with_channel_axis(labels, layout),
+        dtype=image.dtype,
+        meta=np.empty((0,) * image.ndim, image.dtype),
+        token="napari-kmeans-recolored",
+    )
+    return Segmentation(
+        labels=labels,
+        palette=model.palette,
+        recolored=recolored,
+        centers=model.centers,
+        counts=counts,
+        inertia=inertia,
+        n_iter=model.n_iter,
+        params=params,
+        seconds=time.perf_counter() - started,
+        model=model,
+    )
+
+
+def lazy_predict(model, image: da.Array, mask) -> Segmentation:
+    """``model.predict`` for a dask array: labels, recoloured image, counts and inertia lazy."""
+    started = time.perf_counter()
+    layout = chunk_layout(image, model.params["channel_axis"])
+    model.check_fits(layout.channels, image.dtype)
+    mask = lazy_mask(mask, layout)
+    stats = image_statistics(image, mask, layout, model)
+    k = model.n_clusters
+    counts = da.from_delayed(dask.delayed(_total_counts)(*stats), (k,), np.int64)
+    inertia = da.from_delayed(dask.delayed(_total_inertia)(*stats), (), np.float64)
+    params = {
+        **model.params,
+        "masked": mask is not None,
+        "image_shape": list(image.shape),
+        "image_dtype": str(image.dtype),
+    }
+    return lazy_segmentation(model, image, layout, mask, counts, inertia, params, started)

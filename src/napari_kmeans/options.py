@@ -1,0 +1,206 @@
+"""The options of a segmentation: one record, checked once where a call enters the library.
+
+:func:`make_options` is the one place the option keywords are written; :func:`takes_options`
+gives ``segment``, ``fit`` and ``segment_dask`` that keyword signature (``help()`` shows it),
+and :meth:`Options.for_image` adds the checks that need the image. The in-memory and dask
+paths then pass the :class:`Options` record whole.
+
+Examples
+--------
+>>> o = make_options(3, color_space="lab", seed=0)
+>>> o.n_clusters, o.color_space, o.seed
+(3, 'lab', 0)
+>>> make_options(0)
+Traceback (most recent call last):
+...
+ValueError: n_clusters=0 is not allowed: it must be an integer >= 1
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from numbers import Integral
+
+import numpy as np
+
+from . import color_spaces
+from . import features as ft
+from .engine import check_iteration_options, make_rng
+from .engine.lloyd import IterationCallback
+from .progress import ProgressCallback
+from .versions import library_versions
+
+METHODS = ("kmeans++", "optimal")
+
+
+@dataclass(frozen=True)
+class Options:
+    """Checked options of a segmentation or a fit (see :func:`napari_kmeans.segment`).
+
+    ``seed`` is the seed to record (drawn when None was given; ``"numpy.random.Generator"``
+    when a Generator was given) and ``rng`` the Generator to draw from. ``spacing`` is None
+    (all 1) until :meth:`for_image` checks it against an image.
+    """
+
+    n_clusters: int
+    method: str
+    color_space: str
+    channel_axis: str | int | None
+    spatial_weight: float
+    spacing: tuple[float, ...] | None
+    seed: int | str
+    rng: np.random.Generator
+    n_init: int | str
+    max_iter: int
+    tol: float
+    callback: IterationCallback | None
+    progress: ProgressCallback | None
+
+    def for_image(self, layout: ft.ChannelLayout) -> Options:
+        """Check these options against an image's channel layout; fill in the spacing."""
+        space = color_spaces.check(self.color_space, layout.n_channels)
+        spacing = ft.check_spacing(self.spacing, len(layout.spatial_shape))
+        one_feature = space.n_features(layout.n_channels) == 1
+        if self.method == "optimal" and (not one_feature or self.spatial_weight > 0):
+            raise ValueError(
+                "method='optimal' needs exactly one feature: a one-channel image or "
+                f"color_space='gray', and spatial_weight=0 (got {layout.n_channels} channels, "
+                f"color_space={self.color_space!r}, spatial_weight={self.spatial_weight})"
+            )
+        return dataclasses.replace(self, spacing=spacing)
+
+    def params(
+        self,
+        layout: ft.ChannelLayout,
+        fitted_dtype,
+        fitted_images: int,
+        fitted_pixels: int,
+    ) -> dict:
+        """Return the JSON parameters of a model fitted with these options."""
+        space = color_spaces.get(self.color_space)
+        spacing = self.spacing or (1.0,) * len(layout.spatial_shape)
+        coordinates = [f"axis {i}" for i in range(len(spacing))] if self.spatial_weight else []
+        return {
+            "n_clusters": self.n_clusters,
+            "method": self.method,
+            "color_space": self.color_space,
+            "channel_axis": self.channel_axis,
+            "spatial_weight": self.spatial_weight,
+            "spacing": list(spacing),
+            "seed": self.seed,
+            "n_init": self.n_init,
+            "max_iter": self.max_iter,
+            "tol": self.tol,
+            "n_channels": layout.n_channels,
+            "features": [*space.feature_names(layout.n_channels), *coordinates],
+            "fitted_dtype": str(fitted_dtype),
+            "fitted_images": fitted_images,
+            "fitted_pixels": int(fitted_pixels),
+            "versions": library_versions(),
+        }
+
+
+def _check_n_clusters(n_clusters) -> int:
+    if isinstance(n_clusters, bool) or not isinstance(n_clusters, Integral) or n_clusters < 1:
+        raise ValueError(f"n_clusters={n_clusters!r} is not allowed: it must be an integer >= 1")
+    return int(n_clusters)
+
+
+def _check_callable(name: str, value):
+    if value is not None and not callable(value):
+        raise ValueError(f"{name}={value!r} is not allowed: give a function or None")
+    return value
+
+
+def make_options(
+    n_clusters: int = 5,
+    *,
+    method: str = "kmeans++",
+    color_space: str = "rgb",
+    channel_axis: str | int | None = "auto",
+    spatial_weight: float = 0.0,
+    spacing=None,
+    seed=None,
+    n_init: int | str = "auto",
+    max_iter: int = 300,
+    tol: float = 1e-5,
+    callback: IterationCallback | None = None,
+    progress: ProgressCallback | None = None,
+) -> Options:
+    """Check the options that do not depend on the image and return them as one record.
+
+    Takes the keywords of :func:`napari_kmeans.segment` (``mask`` apart); raises ValueError
+    naming the argument, its value and what is allowed. With ``seed=None`` a seed is drawn
+    here and recorded, so any result can be reproduced.
+
+    Returns
+    -------
+    Options
+        The checked record; :meth:`Options.for_image` completes the checks for an image.
+
+    Examples
+    --------
+    >>> make_options(method="fastest")
+    Traceback (most recent call last):
+    ...
+    ValueError: method='fastest' is not allowed: use one of ('kmeans++', 'optimal')
+    """
+    if method not in METHODS:
+        raise ValueError(f"method={method!r} is not allowed: use one of {METHODS}")
+    n_init, max_iter, tol = check_iteration_options(n_init, max_iter, tol)
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1)[0])
+    rng = make_rng(seed)
+    return Options(
+        n_clusters=_check_n_clusters(n_clusters),
+        method=method,
+        color_space=color_spaces.get(color_space).name,
+        channel_axis=ft.check_channel_axis(channel_axis),
+        spatial_weight=ft.check_spatial_weight(spatial_weight),
+        spacing=spacing,
+        seed=int(seed) if isinstance(seed, Integral) else "numpy.random.Generator",
+        rng=rng,
+        n_init=n_init,
+        max_iter=max_iter,
+        tol=tol,
+        callback=_check_callable("callback", callback),
+        progress=_check_callable("progress", progress),
+    )
+
+
+# ``mask`` is a keyword of the public functions but not an option: it belongs to the image.
+_AFTER = {"mask": "spacing"}
+
+
+def takes_options(func: Callable) -> Callable:
+    """Give ``func(image, n_clusters=5, *, mask=None, **options)`` the option keywords.
+
+    The keywords of :func:`make_options` join ``func``'s own keyword-only parameters in one
+    signature, which ``help()`` shows and every call is bound against (unknown keywords raise
+    ``TypeError`` as usual); ``func`` receives the options given as ``**options``.
+    """
+    own = inspect.signature(func, eval_str=True).parameters.values()
+    leading = [p for p in own if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+    extra = [p for p in own if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    keywords = [
+        p
+        for p in inspect.signature(make_options, eval_str=True).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    for parameter in extra:
+        after = _AFTER.get(parameter.name)
+        names = [p.name for p in keywords]
+        keywords.insert(names.index(after) + 1 if after in names else len(keywords), parameter)
+    signature = inspect.signature(func, eval_str=True).replace(parameters=[*leading, *keywords])
+
+    @functools.wraps(func)
+    def call(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        return func(*bound.args, **bound.kwargs)
+
+    call.__signature__ = signature
+    return call

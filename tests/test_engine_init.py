@@ -1,0 +1,58 @@
+"""Where k-means starts: ``init`` becomes starting centres in one place (engine.init)."""
+
+import importlib
+
+import numpy as np
+import pytest
+
+import napari_kmeans as nk
+from napari_kmeans.engine import init as init_
+from napari_kmeans.engine.lloyd import run_lloyd
+
+
+def test_kmeans_lives_in_its_own_module_and_is_re_exported():
+    assert nk.kmeans is importlib.import_module("napari_kmeans.engine.kmeans").kmeans
+    assert nk.kmeans.__module__ == "napari_kmeans.engine.kmeans"
+
+
+def test_explicit_init_runs_lloyd_from_exactly_that_start():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 2))
+    start = X[:4].copy()
+    res = nk.kmeans(X, 4, init=start, tol=0)
+    ref = run_lloyd(np.ascontiguousarray(X.T), None, start, 300, 0.0)
+    np.testing.assert_array_equal(res.labels, ref.labels)
+    np.testing.assert_array_equal(res.centers, ref.centers)
+
+
+def test_kmeans_plusplus_start_is_the_one_kmeans_uses():
+    """Same generator state: kmeans' first run starts where init.start says."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(500, 3))
+    centers = init_.start(None, np.ascontiguousarray(X.T), None, 5, 1, 300, 0.0, make(7))
+    res = nk.kmeans(X, 5, n_init=1, tol=0, seed=make(7))
+    ref = run_lloyd(np.ascontiguousarray(X.T), None, centers, 300, 0.0)
+    np.testing.assert_array_equal(res.labels, ref.labels)
+
+
+def make(seed):
+    return np.random.default_rng(seed)
+
+
+def test_warm_start_on_a_sample_for_many_rows():
+    n = init_.SAMPLE_ABOVE + 1
+    assert init_.count_runs("auto", n, False) == (1, init_.AUTO_STARTS)
+    assert init_.count_runs("auto", n - 1, False) == (init_.AUTO_STARTS, 1)
+    assert init_.count_runs("auto", n, True) == (1, 1)
+
+
+def test_indistinguishable_rows_do_not_claim_too_few_distinct_rows():
+    # four distinct rows, but three sit so close to 0 next to 1.0 that their squared float64
+    # distances underflow: the message must not say "more than the 4 distinct rows"
+    X = np.array([[1.0], [0.0], [1e-170], [2e-170]])
+    with pytest.raises(ValueError, match="4 distinct rows, but fewer than 4") as err:
+        nk.kmeans(X, 4, seed=0)
+    assert "use at most 4" not in str(err.value)
+    # float32 rows are compared in float64: no float32 row is that close to another
+    tiny = nk.kmeans(np.array([[1.0], [0.0], [1e-30], [2e-30]], np.float32), 4, seed=0)
+    assert sorted(tiny.labels.tolist()) == [0, 1, 2, 3]
