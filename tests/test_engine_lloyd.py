@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from sklearn.cluster import KMeans
 
 from napari_kmeans import kmeans
-from napari_kmeans.engine import blocks
+from napari_kmeans.engine import blocks, kernels
 from napari_kmeans.engine.distances import nearest
 from napari_kmeans.progress import LLOYD, SEEDING
 
@@ -120,6 +120,17 @@ def test_large_k_pruned_search_equals_brute_force():
     np.testing.assert_array_equal(
         nearest(np.ascontiguousarray(X.T), centres), brute_sqdist(X, centres).argmin(1)
     )
+
+
+def test_more_centres_than_kept_in_neighbour_lists():
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(3000, 2))
+    centres = rng.normal(size=(kernels.LISTED_UP_TO + 100, 2))
+    np.testing.assert_array_equal(
+        nearest(np.ascontiguousarray(X.T), centres), brute_sqdist(X, centres).argmin(1)
+    )
+    res = kmeans(X, kernels.LISTED_UP_TO + 10, seed=0, n_init=1)
+    assert_nearest_and_means(X, None, res)
 
 
 def test_results_do_not_depend_on_the_number_of_threads(monkeypatch):

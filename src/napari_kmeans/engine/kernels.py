@@ -46,6 +46,9 @@ EPS = 1e-9  # relative widening of every bound
 # Up to this many centres, a search scans every centre: branch-free, that is faster than
 # the ordered walk when there are few centres to skip.
 SCAN_ALL_UP_TO = 24
+# Above this many centres no neighbour lists are kept (they take k² memory): every search
+# scans every centre, and no row is skipped by the half-gap test.
+LISTED_UP_TO = 1024
 _JIT = {"nogil": True, "cache": True}
 
 
@@ -67,13 +70,16 @@ def centre_geometry(centers, slack, limit):
     is at most ``limit[a]``, nearest first), ``low_gaps (k, k)`` (those gaps minus rounding
     margins), ``count (k,)``, and ``half_gaps (k,)`` (half the lowered gap from each centre to
     its nearest other centre; inf for one centre). Every centre left out of ``a``'s list is
-    more than ``limit[a]`` from ``a``.
+    more than ``limit[a]`` from ``a``. Above ``LISTED_UP_TO`` centres the lists are empty
+    and the half gaps 0.
     """
     k, d = centers.shape
+    count = np.zeros(k, np.int64)
+    if k > LISTED_UP_TO:
+        return np.empty((k, 0), np.int64), np.empty((k, 0)), count, np.zeros(k)
     gaps = np.empty(k)
     order = np.empty((k, k), np.int64)
     low_gaps = np.empty((k, k))
-    count = np.zeros(k, np.int64)
     half_gaps = np.full(k, np.inf)
     near = np.empty(k, np.int64)
     for a in range(k):
@@ -125,7 +131,7 @@ def _search(X, i, centers, a, da2, order, low_gaps, count, limit, slack):
     to every other centre.
     """
     da = np.sqrt(da2) * (1 + EPS) + slack
-    if centers.shape[0] <= SCAN_ALL_UP_TO or 2 * da > limit[a]:
+    if centers.shape[0] <= SCAN_ALL_UP_TO or order.shape[1] == 0 or 2 * da > limit[a]:
         # few centres, or beyond a's neighbour list: look at every centre
         best, best2, second, second2, third2 = _scan_all(X, i, centers)
         rest = np.inf
