@@ -22,7 +22,7 @@ from .engine import TooFewDistinctRows, kmeans
 from .engine.distances import nearest, own_sqdist
 from .engine.histogram import Histogram, histogram
 from .engine.optimal1d import optimal_kmeans_1d
-from .options import Options
+from .options import Options, check_callable
 from .progress import LABELLING, ProgressCallback, report
 from .result import (
     PreparedImage,
@@ -106,14 +106,10 @@ class KMeansModel:
         return label_dtype(self.n_clusters)
 
     def label(
-        self,
-        values: np.ndarray,
-        spatial_shape: tuple[int, ...],
-        pixels: np.ndarray | None,
-        progress: ProgressCallback | None = None,
+        self, values: np.ndarray, spatial_shape: tuple[int, ...], pixels: np.ndarray | None
     ) -> np.ndarray:
         """Label (1..k) of each pixel: the nearest centre of its features."""
-        return self.assign(values, spatial_shape, pixels, progress)[0]
+        return self.assign(values, spatial_shape, pixels)[0]
 
     def assign(
         self,
@@ -190,6 +186,7 @@ class KMeansModel:
         ValueError
             When the image does not fit the model (channels, dtype, dimensions).
         """
+        check_callable("progress", progress)
         if is_dask_array(image):
             from .lazy_labels import lazy_predict
 
@@ -377,7 +374,9 @@ def fit_rows(
         if n_clusters > len(distinct):
             raise _too_many_clusters(n_clusters, len(distinct), "feature values")
         distinct_weights = np.bincount(inverse, weights=weights, minlength=len(distinct))
-        centers_1d, _, inertia = optimal_kmeans_1d(distinct, distinct_weights, n_clusters)
+        centers_1d, _, inertia = optimal_kmeans_1d(
+            distinct, distinct_weights, n_clusters, progress=options.progress
+        )
         centers, n_iter = centers_1d[:, None], 0
         # nearest centre, as for any later image (a value midway between two centres could
         # sit in either run of the optimum; both give the same inertia)
