@@ -93,6 +93,25 @@ def test_property_float32_labels_are_nearest_and_centres_are_means(case):
     assert_nearest_and_means(X, w, res)
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(0, 2**31),
+    st.integers(200, 3000),
+    st.integers(1, 4),
+    st.integers(kernels.SCAN_ALL_UP_TO + 1, 80),
+    st.sampled_from([np.float32, np.float64]),
+)
+def test_property_many_centres_pruned_search_and_bounds(seed, n, d, k, dtype):
+    # more centres than are scanned whole: the ordered search and the bounds decide
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 12, (n, d)).astype(dtype)  # a lattice: many exact ties
+    X[: n // 3] += rng.normal(0, 0.3, (n // 3, d)).astype(dtype)
+    w = rng.integers(1, 4, n).astype(float)
+    k = min(k, len(np.unique(X, axis=0)))
+    res = kmeans(X, k, sample_weight=w, seed=seed, tol=0, n_init=1)
+    assert_nearest_and_means(X, w, res)
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.integers(0, 2**31), st.integers(30, 400), st.integers(1, 4), st.integers(2, 9))
 def test_property_same_start_gives_scikit_learn_lloyd(seed, n, d, k):

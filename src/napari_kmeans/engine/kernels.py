@@ -229,7 +229,9 @@ def update_block(
 
     Every row keeps an upper bound on the distance to its centre, and lower bounds on the
     distance to its second-nearest centre and to every other one: they move by those
-    centres' shifts (the largest shift, for the rest).
+    centres' shifts. For the rest that is the largest shift, or, better, the largest among
+    the centres listed near its own centre ``a``: the others are more than ``limit[a]`` from
+    ``a``, so more than ``limit[a] − u`` from the row.
 
     Returns the number of rows that changed centre.
     """
@@ -239,12 +241,19 @@ def update_block(
             top, top_centre, runner_up = shift[c], c, top
         elif shift[c] > runner_up:
             runner_up = shift[c]
+    listed = order.shape[1] > 0
+    near_shift = np.zeros(len(shift))  # largest shift of the centres listed near each
+    for c in range(len(shift)):
+        for t in range(count[c]):
+            near_shift[c] = max(near_shift[c], shift[order[c, t]])
     changed = 0
     for i in range(start, stop):
         a = labels[i]
         u = upper[i] + shift[a]
         low = lower[i] - shift[second[i]]
         far = rest[i] - (runner_up if a == top_centre else top)
+        if listed:
+            far = max(far, min(rest[i] - near_shift[a], limit[a] - u))
         bound = max(min(low, far), half_gaps[a])
         if u > bound:
             da2 = _sq(X, i, centers, a)
