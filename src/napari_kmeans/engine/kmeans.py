@@ -152,8 +152,8 @@ def kmeans(
     Parameters
     ----------
     X : array_like
-        ``(n, d)`` real numbers. float32 rows are processed in float32, anything else in
-        float64; centre sums and the inertia are always float64.
+        ``(n, d)`` real numbers. float32 rows are stored in float32, anything else in
+        float64; every distance, centre sum and the inertia is computed in float64.
     n_clusters : int
         Number of clusters, 1 <= n_clusters <= number of distinct rows.
     sample_weight : array_like, optional
