@@ -103,26 +103,22 @@ def centre_geometry(centers, slack, limit):
     return order, low_gaps, count, half_gaps
 
 
-@numba.njit(**_JIT)
+@numba.njit(inline="always", **_JIT)
 def _scan_all(X, i, centers):
-    """Nearest, second-nearest centre and third-nearest distance of row ``i``.
+    """Nearest centre of row ``i``, its squared distance and the second-nearest distance.
 
     Every centre is looked at, in index order (ties to the lowest index), without branches.
     """
-    best, best2 = 0, np.inf
-    second, second2, third2 = 0, np.inf, np.inf
+    best, best2, second2 = 0, np.inf, np.inf
     for c in range(centers.shape[0]):
         d2 = _sq(X, i, centers, c)
-        nearer = d2 < best2
-        second = best if nearer else (c if d2 < second2 else second)
-        third2 = min(third2, max(second2, d2))
         second2 = min(second2, max(best2, d2))
-        best = c if nearer else best
+        best = c if d2 < best2 else best
         best2 = min(best2, d2)
-    return best, best2, second, second2, third2
+    return best, best2, second2
 
 
-@numba.njit(**_JIT)
+@numba.njit(inline="always", **_JIT)
 def _search(X, i, centers, a, da2, order, low_gaps, count, limit, slack):
     """Nearest centre of row ``i`` starting from centre ``a`` (squared distance ``da2``).
 
@@ -132,8 +128,11 @@ def _search(X, i, centers, a, da2, order, low_gaps, count, limit, slack):
     """
     da = np.sqrt(da2) * (1 + EPS) + slack
     if centers.shape[0] <= SCAN_ALL_UP_TO or order.shape[1] == 0 or 2 * da > limit[a]:
-        # few centres, or beyond a's neighbour list: look at every centre
-        best, best2, second, second2, third2 = _scan_all(X, i, centers)
+        # Few centres, or beyond a's neighbour list: look at every centre. The second
+        # distance bounds every other centre; "second" is the row's own centre, whose
+        # shift then never makes that bound looser than the rest's.
+        best, best2, second2 = _scan_all(X, i, centers)
+        second, third2 = best, second2
         rest = np.inf
     else:
         # Scanning stops at centres farther from `a` than `da` + the second-nearest
