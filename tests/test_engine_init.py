@@ -47,9 +47,12 @@ def test_warm_start_on_a_sample_for_many_rows():
 
 
 def test_indistinguishable_rows_do_not_claim_too_few_distinct_rows():
-    # four distinct float32 rows, but three sit so close to 0 next to 1.0 that their squared
+    # four distinct rows, but three sit so close to 0 next to 1.0 that their squared float64
     # distances underflow: the message must not say "more than the 4 distinct rows"
-    X = np.array([[1.0], [0.0], [1e-30], [2e-30]], np.float32)
+    X = np.array([[1.0], [0.0], [1e-170], [2e-170]])
     with pytest.raises(ValueError, match="4 distinct rows, but fewer than 4") as err:
         nk.kmeans(X, 4, seed=0)
     assert "use at most 4" not in str(err.value)
+    # float32 rows are compared in float64: no float32 row is that close to another
+    tiny = nk.kmeans(np.array([[1.0], [0.0], [1e-30], [2e-30]], np.float32), 4, seed=0)
+    assert sorted(tiny.labels.tolist()) == [0, 1, 2, 3]

@@ -11,7 +11,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from ..progress import LLOYD, SEEDING, ProgressCallback, report
+from ..progress import ProgressCallback
 from .init import check_init, count_runs, start
 from .lloyd import IterationCallback, run_lloyd
 
@@ -152,8 +152,8 @@ def kmeans(
     Parameters
     ----------
     X : array_like
-        ``(n, d)`` real numbers. float32 rows are processed in float32, anything else in
-        float64; centre sums and the inertia are always float64.
+        ``(n, d)`` real numbers. float32 rows are stored in float32, anything else in
+        float64; every distance, centre sum and the inertia is computed in float64.
     n_clusters : int
         Number of clusters, 1 <= n_clusters <= number of distinct rows.
     sample_weight : array_like, optional
@@ -184,8 +184,9 @@ def kmeans(
         the run and propagates.
     progress : callable, optional
         ``progress(stage, done, total)`` (see ``napari_kmeans.progress``): stage "seeding"
-        before each run's start, "lloyd" after every assignment (total ``max_iter``). An
-        exception raised in it stops the work and propagates (cancel buttons).
+        after each chosen centre (total ``n_clusters``), "lloyd" after every iteration
+        (total ``max_iter``), both also between blocks of rows. An exception raised in it
+        stops the work within a few blocks and propagates (cancel buttons).
 
     Returns
     -------
@@ -226,16 +227,23 @@ def kmeans(
     def on_iteration(iteration: int, inertia: float) -> None:
         if callback is not None:
             callback(iteration, in_caller_units(inertia))
-        report(progress, LLOYD, iteration, max_iter)
 
     runs, sample_starts = count_runs(n_init, n, explicit is not None)
     best = None
-    for run_index in range(runs):
-        report(progress, SEEDING, run_index, runs)
+    for _ in range(runs):
         centers = start(
-            explicit, columns, w, n_clusters, sample_starts, max_iter, tol_abs, rng, on_iteration
+            explicit,
+            columns,
+            w,
+            n_clusters,
+            sample_starts,
+            max_iter,
+            tol_abs,
+            rng,
+            on_iteration,
+            progress,
         )
-        run = run_lloyd(columns, w, centers, max_iter, tol_abs, on_iteration)
+        run = run_lloyd(columns, w, centers, max_iter, tol_abs, on_iteration, progress)
         if best is None or run.inertia < best.inertia:
             best = run
     return KMeansResult(
