@@ -43,6 +43,20 @@ def map_blocks(func: Callable[[slice], T], n_rows: int, block_rows: int = BLOCK_
     Blocks run in parallel when there is more than one; results keep their order, so any
     reduction over them is deterministic.
 
+    Parameters
+    ----------
+    func : callable
+        ``func(rows)`` for a ``slice`` of rows.
+    n_rows : int
+        Number of rows.
+    block_rows : int
+        Rows per block.
+
+    Returns
+    -------
+    list
+        The results of ``func``, one per block, in block order.
+
     Examples
     --------
     >>> map_blocks(lambda s: s.stop - s.start, 5, block_rows=2)

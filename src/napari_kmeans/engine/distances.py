@@ -23,7 +23,24 @@ CHECK_EVERY = 8
 
 
 def as_rows(columns: np.ndarray) -> np.ndarray:
-    """``(n, d)`` float32/float64 rows of ``(d, n)`` columns, without a copy when possible."""
+    """Return ``(n, d)`` float32/float64 rows of ``(d, n)`` columns, copied only if needed.
+
+    Parameters
+    ----------
+    columns : numpy.ndarray
+        ``(d, n)`` feature columns (any layout).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, d)`` rows, C- or F-contiguous; other dtypes become float64.
+
+    Examples
+    --------
+    >>> rows = as_rows(np.array([[1, 2, 3]], np.uint8))
+    >>> rows.shape, rows.dtype
+    ((3, 1), dtype('float64'))
+    """
     rows = columns.T
     if rows.dtype not in (np.float32, np.float64):
         rows = rows.astype(np.float64)
@@ -33,7 +50,19 @@ def as_rows(columns: np.ndarray) -> np.ndarray:
 
 
 def rounding_slack(rows: np.ndarray, centers: np.ndarray) -> float:
-    """Absolute widening of distance bounds: far above float64 rounding at this magnitude.
+    """Return the absolute widening of distance bounds: far above float64 rounding here.
+
+    Parameters
+    ----------
+    rows : numpy.ndarray
+        ``(n, d)`` feature rows.
+    centers : numpy.ndarray
+        ``(k, d)`` centres.
+
+    Returns
+    -------
+    float
+        ``1e-12`` times the largest magnitude of a row or centre coordinate.
 
     Examples
     --------
@@ -49,10 +78,24 @@ def rounding_slack(rows: np.ndarray, centers: np.ndarray) -> float:
 def run_blocks(
     func: Callable[[int, int], T], n_rows: int, check: Callable[[], object] | None = None
 ) -> list[T]:
-    """``[func(start, stop) for each block of rows]`` in block order, on the block threads.
+    """Return ``[func(start, stop) for each block of rows]`` in order, on the block threads.
 
     With ``check``, it is called before every ``CHECK_EVERY`` blocks, so an exception raised
     in it (cancel) stops the work within a few blocks.
+
+    Parameters
+    ----------
+    func : callable
+        ``func(start, stop)`` for a block of rows.
+    n_rows : int
+        Number of rows.
+    check : callable, optional
+        Called without arguments between groups of blocks; raise in it to stop.
+
+    Returns
+    -------
+    list
+        The results of ``func``, one per block, in block order.
 
     Examples
     --------
@@ -74,7 +117,30 @@ def run_blocks(
 def nearest_with_sqdist(
     rows: np.ndarray, centers: np.ndarray, check: Callable[[], object] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest centre (int32, lowest index on ties) of every row and the squared distance."""
+    """Return the nearest centre (lowest index on ties) of every row and the squared distance.
+
+    Parameters
+    ----------
+    rows : numpy.ndarray
+        ``(n, d)`` float32 or float64 rows (:func:`as_rows`).
+    centers : numpy.ndarray
+        ``(k, d)`` centres.
+    check : callable, optional
+        Called without arguments between groups of blocks; raise in it to stop.
+
+    Returns
+    -------
+    labels : numpy.ndarray
+        ``(n,)`` int32 index of the nearest centre.
+    sqdist : numpy.ndarray
+        ``(n,)`` float64 squared distance to it.
+
+    Examples
+    --------
+    >>> labels, sqdist = nearest_with_sqdist(np.array([[0.0], [9.0]]), np.array([[1.0], [10.0]]))
+    >>> labels.tolist(), sqdist.tolist()
+    ([0, 1], [1.0, 1.0])
+    """
     centers = np.ascontiguousarray(centers, dtype=np.float64)
     slack = rounding_slack(rows, centers)
     unlimited = np.full(len(centers), np.inf)
@@ -93,7 +159,19 @@ def nearest_with_sqdist(
 
 
 def nearest(columns: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Nearest centre of every row of ``(d, n)`` columns (lowest index on ties).
+    """Return the nearest centre of every row of ``(d, n)`` columns (lowest index on ties).
+
+    Parameters
+    ----------
+    columns : numpy.ndarray
+        ``(d, n)`` feature columns (any layout).
+    centers : numpy.ndarray
+        ``(k, d)`` centres.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n,)`` int32 index of each row's nearest centre.
 
     Examples
     --------
@@ -104,7 +182,21 @@ def nearest(columns: np.ndarray, centers: np.ndarray) -> np.ndarray:
 
 
 def own_sqdist(columns: np.ndarray, labels: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """float64 squared distance of every row to its own centre ``centers[labels]``.
+    """Return the float64 squared distance of every row to its own centre ``centers[labels]``.
+
+    Parameters
+    ----------
+    columns : numpy.ndarray
+        ``(d, n)`` feature columns (any layout).
+    labels : numpy.ndarray
+        ``(n,)`` index of each row's centre.
+    centers : numpy.ndarray
+        ``(k, d)`` centres.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n,)`` float64 squared distances.
 
     Examples
     --------
@@ -123,7 +215,23 @@ def own_sqdist(columns: np.ndarray, labels: np.ndarray, centers: np.ndarray) -> 
 
 
 def weights_or_empty(sample_weight: np.ndarray | None) -> np.ndarray:
-    """float64 weights, or an empty array standing for "every weight is 1" in the kernels."""
+    """Return float64 weights, or an empty array standing for "every weight is 1".
+
+    Parameters
+    ----------
+    sample_weight : numpy.ndarray or None
+        ``(n,)`` weight of each row, or None.
+
+    Returns
+    -------
+    numpy.ndarray
+        Contiguous float64 weights; empty for None (what the kernels read as all 1).
+
+    Examples
+    --------
+    >>> weights_or_empty(None).size, weights_or_empty(np.array([2, 3])).tolist()
+    (0, [2.0, 3.0])
+    """
     if sample_weight is None:
         return np.empty(0)
     return np.ascontiguousarray(sample_weight, dtype=np.float64)
@@ -132,7 +240,23 @@ def weights_or_empty(sample_weight: np.ndarray | None) -> np.ndarray:
 def exact_inertia(
     columns: np.ndarray, labels: np.ndarray, centers: np.ndarray, sample_weight: np.ndarray | None
 ) -> float:
-    """Weighted sum of squared distances to the assigned centres, computed in float64.
+    """Return the weighted sum of squared distances to the assigned centres, in float64.
+
+    Parameters
+    ----------
+    columns : numpy.ndarray
+        ``(d, n)`` feature columns (any layout).
+    labels : numpy.ndarray
+        ``(n,)`` index of each row's centre.
+    centers : numpy.ndarray
+        ``(k, d)`` centres.
+    sample_weight : numpy.ndarray or None
+        ``(n,)`` weight of each row; None: 1 each.
+
+    Returns
+    -------
+    float
+        The inertia.
 
     Examples
     --------
