@@ -65,11 +65,27 @@ def check_init(init, n_clusters: int, n_features: int, n_init) -> np.ndarray | N
 
 
 def count_runs(n_init, n_rows: int, explicit: bool) -> tuple[int, int]:
-    """Whole Lloyd runs to make, and k-means++ starts converged on a sample before each.
+    """Count the whole Lloyd runs to make, and the k-means++ starts tried on a sample for each.
 
     ``n_init="auto"`` tries ``AUTO_STARTS`` starts: whole runs on up to ``SAMPLE_ABOVE``
     rows, starts on a sample (only the best continuing on every row) on more. An explicit
     ``init`` makes one run.
+
+    Parameters
+    ----------
+    n_init : int or "auto"
+        The checked ``n_init`` of :func:`napari_kmeans.kmeans`.
+    n_rows : int
+        Number of rows to cluster.
+    explicit : bool
+        Whether ``init`` gave the starting centres.
+
+    Returns
+    -------
+    runs : int
+        Whole Lloyd runs, the best kept.
+    starts : int
+        Starts converged on a sample before each run (1: none).
 
     Examples
     --------

@@ -31,7 +31,25 @@ IterationCallback = Callable[[int, float], object]
 
 @dataclass
 class LloydResult:
-    """Centres, labels, exact inertia and iterations of one Lloyd run."""
+    """Centres, labels, exact inertia and iterations of one Lloyd run.
+
+    Attributes
+    ----------
+    centers : numpy.ndarray
+        ``(k, d)`` float64 centres.
+    labels : numpy.ndarray
+        ``(n,)`` int32 nearest centre of each row.
+    inertia : float
+        Weighted sum of squared distances to the nearest centre, in float64.
+    n_iter : int
+        Centre updates made.
+
+    Examples
+    --------
+    >>> r = run_lloyd(np.array([[0.0, 2.0]]), None, np.array([[0.0]]), 10, 0.0)
+    >>> r.centers.tolist(), r.labels.tolist(), r.inertia, r.n_iter
+    ([[1.0]], [0, 0], 2.0, 1)
+    """
 
     centers: np.ndarray  # (k, d) float64
     labels: np.ndarray  # (n,) int32
@@ -171,6 +189,28 @@ def run_lloyd(
     inertia)`` is called after every assignment, ``progress(LLOYD, iteration, max_iter)``
     after every iteration and between blocks of rows; an exception raised in either stops
     the run.
+
+    Parameters
+    ----------
+    columns : numpy.ndarray
+        ``(d, n)`` feature columns (any layout).
+    sample_weight : numpy.ndarray or None
+        ``(n,)`` weight of each row; None: 1 each.
+    centers : numpy.ndarray
+        ``(k, d)`` starting centres (not modified).
+    max_iter : int
+        Maximum centre updates.
+    tol : float
+        Absolute tolerance on the sum of squared centre shifts.
+    callback : callable, optional
+        ``callback(iteration, inertia)`` after every assignment; raise in it to stop.
+    progress : callable, optional
+        ``progress(stage, done, total)``; raise in it to stop.
+
+    Returns
+    -------
+    LloydResult
+        Centres, labels, exact inertia and iterations.
 
     Examples
     --------
