@@ -8,8 +8,9 @@ functions included) and every public method of the exported classes:
   SS05 infinitive verb, PR08/PR09 capitals and full stops of descriptions, ...) that this
   project does not impose;
 - the type slot of every Parameters / Returns / Raises / Attributes entry is a type, not a
-  sentence: short, with no ``": "`` inside and no final full stop (the defect numpydoc's
-  PR05 sees only in Parameters).
+  sentence: short, with no ``": "`` or ``"; "`` inside and no final full stop (the defect
+  numpydoc's PR05 sees only in Parameters), and the entry has a description indented below
+  it (a description written in the type slot leaves none).
 
 Classes are records: the fields of their constructor may be documented under Parameters or
 Attributes (numpydoc allows either for a class), so PR01/PR02 are checked here against both
@@ -40,8 +41,10 @@ CODES = {
     "PR02": "no documented parameter missing from the signature",
     "PR04": "every parameter has a type",
     "PR05": "no type ends with a full stop",
+    "PR07": "every parameter has a description",
     "PR10": "a space on both sides of the colon between name and type",
     "RT01": "a Returns section when something is returned",
+    "RT03": "every returned value has a description",
     "EX01": "an Examples section",
 }
 # for properties: what an attribute needs
@@ -50,6 +53,20 @@ PROPERTY_CODES = {"GL01", "GL02", "GL03", "GL06", "GL08", "SS01", "SS03"}
 CLASS_SKIPPED = {"PR01", "PR02", "RT01"}
 TYPE_SECTIONS = ("Parameters", "Other Parameters", "Returns", "Yields", "Raises", "Attributes")
 MAX_TYPE_LENGTH = 60
+
+
+def type_slot_problems(docstring: str) -> list[str]:
+    """Entries whose type slot holds a sentence, or that have no description below it."""
+    doc = NumpyDocString(docstring)
+    problems = []
+    for section in TYPE_SECTIONS:
+        for entry in doc[section]:
+            slot = entry.type
+            if len(slot) > MAX_TYPE_LENGTH or ": " in slot or "; " in slot or slot.endswith("."):
+                problems.append(f"{section} {entry.name!r}: sentence in the type slot: {slot!r}")
+            elif not "".join(entry.desc).strip():
+                problems.append(f"{section} {entry.name!r} ({slot!r}) has no description")
+    return problems
 
 
 def _public_objects():
@@ -109,9 +126,53 @@ def test_public_docstring_is_numpydoc(name, obj, kind):
         ]
         problems += [f"PR01 {n!r} not documented" for n in missing]
         problems += [f"PR02 {n!r} is not a parameter" for n in unknown]
-    for section in TYPE_SECTIONS:
-        for entry in doc[section]:
-            slot = entry.type
-            if len(slot) > MAX_TYPE_LENGTH or ": " in slot or slot.endswith("."):
-                problems.append(f"{section} {entry.name!r}: sentence in the type slot: {slot!r}")
+    problems += type_slot_problems(inspect.getdoc(obj) or "")
     assert not problems, f"{name}:\n" + "\n".join(problems)
+
+
+# docstrings of this project before the fix (issue 8): descriptions in the type slot
+OLD_STYLE = [
+    """Segment.
+
+    Parameters
+    ----------
+    n_clusters : number of clusters k, 1 <= k <= number of distinct feature vectors.
+    """,
+    """Run k-means.
+
+    Parameters
+    ----------
+    X : (n, d) array of real numbers. float32 rows are processed in float32, anything else in
+        float64.
+    """,
+    """Cluster 1-D values.
+
+    Returns
+    -------
+    inertia : the minimal weighted sum of squared deviations
+    """,
+    """Suggest k.
+
+    Attributes
+    ----------
+    seed : None, int or ``numpy.random.Generator``; the same seed gives the same result
+    """,
+]
+
+
+@pytest.mark.parametrize("docstring", OLD_STYLE)
+def test_a_description_in_the_type_slot_is_refused(docstring):
+    assert type_slot_problems(docstring)
+
+
+def test_a_numpydoc_entry_is_accepted():
+    docstring = """Segment.
+
+    Parameters
+    ----------
+    n_clusters : int
+        Number of clusters k: 1 <= k <= number of distinct feature vectors.
+    channel_axis : "auto", "rgb", None or int
+        Where the channels are.
+    """
+    assert type_slot_problems(docstring) == []

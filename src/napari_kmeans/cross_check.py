@@ -224,6 +224,14 @@ def cross_check(
     Returns
     -------
     CrossCheck
+        Adjusted Rand index, inertia ratio, largest centre distance and wall times.
+
+    Raises
+    ------
+    ValueError
+        When ``image`` is not the image ``seg`` was computed on.
+    RuntimeError
+        When ``cv2.kmeans`` fails in its process.
 
     Examples
     --------
