@@ -67,6 +67,13 @@ def decode_image(data: bytes, path: str | os.PathLike[str]) -> np.ndarray:
     ------
     ImageLoadError
         If the data cannot be decoded, or decodes to a pixel type or layout not supported.
+
+    Examples
+    --------
+    >>> import cv2
+    >>> png = cv2.imencode(".png", np.array([[[0, 0, 255]]], np.uint8))[1].tobytes()
+    >>> decode_image(png, "red.png").tolist()
+    [[[255, 0, 0]]]
     """
     buffer = np.frombuffer(data, np.uint8)
     try:
@@ -213,6 +220,21 @@ def swap_red_blue_in_place(image: np.ndarray) -> np.ndarray:
     """Swap BGR(A) ⇄ RGB(A) in place, a block of rows at a time (the same swap both ways).
 
     Grey is returned as is. ``image`` must be an array the caller owns.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        Grey, BGR(A) or RGB(A) pixels; modified in place.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``image`` itself.
+
+    Examples
+    --------
+    >>> swap_red_blue_in_place(np.array([[[1, 2, 3, 4]]], np.uint8)).tolist()
+    [[[3, 2, 1, 4]]]
     """
     if image.ndim < 3 or image.shape[-1] not in (3, 4):
         return image

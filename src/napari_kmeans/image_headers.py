@@ -43,10 +43,36 @@ _TYPES = {1: "B", 3: "H", 4: "I", 16: "Q"}
 
 
 class TiffPage(dict):
-    """The tags of one TIFF page that matter here, each a tuple of ints (absent: missing)."""
+    """The tags of one TIFF page that matter here, each a tuple of ints (absent: missing).
+
+    Examples
+    --------
+    >>> TiffPage(ImageWidth=(640,)).first("ImageWidth", 0)
+    640
+    """
 
     def first(self, name: str, default: int) -> int:
-        """Return the first value of tag ``name``, or ``default``."""
+        """Return the first value of tag ``name``, or ``default``.
+
+        Parameters
+        ----------
+        name : str
+            The tag's name, e.g. ``"SamplesPerPixel"``.
+        default : int
+            The value of a missing tag.
+
+        Returns
+        -------
+        int
+            The tag's first value.
+
+        Examples
+        --------
+        >>> TiffPage(BitsPerSample=(8, 8, 8)).first("BitsPerSample", 1)
+        8
+        >>> TiffPage().first("SamplesPerPixel", 1)
+        1
+        """
         values = self.get(name) or (default,)
         return values[0]
 
@@ -190,6 +216,16 @@ def tiff_pages(data) -> list[TiffPage]:
     Reading stops at the end of the chain of pages, at a loop, or where the data is
     truncated (the pages read so far are returned). ``data`` is bytes or a
     :class:`FileView` (one read per page, and one per tag whose values lie elsewhere).
+
+    Parameters
+    ----------
+    data : bytes or FileView
+        The file's bytes, from its first byte.
+
+    Returns
+    -------
+    list of TiffPage
+        One per page read, in file order.
 
     Examples
     --------

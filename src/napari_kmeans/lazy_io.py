@@ -36,10 +36,22 @@ def open_lazy(path, *, channel_axis=None) -> da.Array:
     ``segment``) is kept in one chunk. A Zarr group is read at its array ``"0"`` (the full
     resolution of an OME-Zarr image) or its only array.
 
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.tif``/``.tiff`` file, or a Zarr array or group.
+    channel_axis : "auto", None or int
+        The axis kept in one chunk, as for :func:`napari_kmeans.segment`.
+
+    Returns
+    -------
+    dask.array.Array
+        The image, lazy.
+
     Raises
     ------
     ImageLoadError
-        naming the path, when it is missing or not a TIFF/Zarr array.
+        Naming the path, when it is missing or not a TIFF/Zarr array.
 
     Examples
     --------
@@ -148,6 +160,22 @@ def write_labels_zarr(
     when every chunk is written: an interrupted write never looks like a complete store
     (Ctrl-C or an error removes the temporary store). An existing ``path`` is replaced only
     with ``overwrite=True`` (else ``FileExistsError``, before any work).
+
+    Parameters
+    ----------
+    labels : dask.array.Array
+        The labels to compute and write (any array is wrapped).
+    path : str or os.PathLike
+        The Zarr store to create.
+    progress : bool or None
+        Show a progress bar of chunks; None: only when stderr is a terminal.
+    overwrite : bool
+        Whether an existing ``path`` may be replaced.
+
+    Raises
+    ------
+    FileExistsError
+        When ``path`` exists and ``overwrite`` is False.
 
     Examples
     --------

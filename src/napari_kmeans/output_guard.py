@@ -27,14 +27,33 @@ __all__ = ["OutputConflict", "check_outputs", "real_path"]
 
 
 class OutputConflict(Exception):
-    """An output of the planned run conflicts with an input, another output or a file."""
+    """An output of the planned run conflicts with an input, another output or a file.
+
+    Examples
+    --------
+    >>> a = Path("/data/a.png")
+    >>> check_outputs([(a, "the labels")], [(a, "IMAGE")])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    napari_kmeans.output_guard.OutputConflict: ...
+    """
 
 
 def real_path(path: str | os.PathLike[str]) -> Path:
-    """``path`` absolute with symbolic links resolved, also for paths that do not exist.
+    """Return ``path`` absolute with symbolic links resolved, also for paths that do not exist.
 
     Unlike ``Path.resolve`` on Python 3.11, a symbolic-link loop does not raise here (the
     loop is reported later, when the file is opened).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Any path.
+
+    Returns
+    -------
+    pathlib.Path
+        The absolute, resolved path.
 
     Examples
     --------
@@ -70,6 +89,10 @@ def check_outputs(
     OutputConflict
         If an output is an input, inside an input or a folder holding one; if two outputs
         share a path; if a certain output exists and ``overwrite`` is False.
+
+    Examples
+    --------
+    >>> check_outputs([(Path("/data/out/a.tif"), "the labels")], [(Path("/data/a.png"), "IMAGE")])
     """
     real_inputs = {real_path(path): (path, what) for path, what in inputs}
     seen: dict[Path, tuple[Path, str]] = {}
