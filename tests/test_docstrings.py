@@ -39,6 +39,7 @@ CODES = {
     "SS03": "the summary ends with a full stop",
     "PR01": "every parameter of the signature documented",
     "PR02": "no documented parameter missing from the signature",
+    "PR03": "parameters documented in the order of the signature (as help() shows it)",
     "PR04": "every parameter has a type",
     "PR05": "no type ends with a full stop",
     "PR07": "every parameter has a description",

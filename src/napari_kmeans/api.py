@@ -48,13 +48,13 @@ def segment(image, n_clusters: int = 5, *, mask=None, **options) -> Segmentation
         weigh as much as the full range of the colour features. 0: colour only.
     spacing : sequence of float, optional
         Pixel/voxel size per spatial axis for the coordinates (default all 1).
+    mask : array_like, optional
+        Spatial shape; non-zero pixels are clustered, the others get label 0 and keep their
+        value in ``recolored``.
     standardize : bool
         Divide each colour feature by its standard deviation over the fitted pixels, so
         that channels of very different ranges (fluorescence) weigh alike. The divisors are
         kept in the model's recipe; ``palette`` stays in the image's units.
-    mask : array_like, optional
-        Spatial shape; non-zero pixels are clustered, the others get label 0 and keep their
-        value in ``recolored``.
     seed : None, int or numpy.random.Generator
         With None a seed is drawn and recorded in ``params["seed"]``, so any result can be
         reproduced.

@@ -303,7 +303,7 @@ class KMeansModel:
         pixels: np.ndarray | None,
         progress: ProgressCallback | None = None,
     ) -> tuple[np.ndarray, np.ndarray, float]:
-        """Labels (1..k) of pixel ``values``, pixels per cluster and their inertia.
+        """Return the labels (1..k) of pixel ``values``, pixels per cluster and their inertia.
 
         ``pixels`` are the flat indices of the rows in an image of ``spatial_shape`` (None:
         all of them, in order). Integer values without spatial features are labelled through

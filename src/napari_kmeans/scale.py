@@ -386,9 +386,6 @@ def segment_dask(
         As in :func:`napari_kmeans.segment`.
     mask : numpy.ndarray or dask.array.Array, optional
         Spatial shape (rechunked like the image).
-    sample_size : int
-        Pixels to fit on when the exact histogram cannot be used (float images or
-        ``spatial_weight > 0``); every pixel when there are no more than this.
     standardize : bool
         As in :func:`napari_kmeans.segment`.
     seed : None, int or numpy.random.Generator
@@ -403,6 +400,9 @@ def segment_dask(
         As in :func:`napari_kmeans.segment`.
     progress : callable, optional
         As in :func:`napari_kmeans.segment`.
+    sample_size : int
+        Pixels to fit on when the exact histogram cannot be used (float images or
+        ``spatial_weight > 0``); every pixel when there are no more than this.
 
     Returns
     -------
