@@ -115,3 +115,17 @@ def test_as_many_clusters_as_uint16_values_is_fast():
     centers, labels, inertia = optimal_kmeans_1d(values, counts.astype(float), 65535)
     assert time.perf_counter() - started < 10
     assert inertia == 0.5 and len(centers) == 65535
+
+
+def test_segment_reports_the_optimal_stage_and_stops_when_progress_raises():
+    img = np.random.default_rng(7).random((300, 400)).astype(np.float32)
+    seen = []
+    nk.segment(img, n_clusters=4, method="optimal", progress=lambda *a: seen.append(a))
+    assert (OPTIMAL, 3, 3) in seen
+
+    def cancel(stage, done, total):
+        if stage == OPTIMAL:
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        nk.segment(img, n_clusters=4, method="optimal", progress=cancel)

@@ -377,7 +377,9 @@ def fit_rows(
         if n_clusters > len(distinct):
             raise _too_many_clusters(n_clusters, len(distinct), "feature values")
         distinct_weights = np.bincount(inverse, weights=weights, minlength=len(distinct))
-        centers_1d, _, inertia = optimal_kmeans_1d(distinct, distinct_weights, n_clusters)
+        centers_1d, _, inertia = optimal_kmeans_1d(
+            distinct, distinct_weights, n_clusters, progress=options.progress
+        )
         centers, n_iter = centers_1d[:, None], 0
         # nearest centre, as for any later image (a value midway between two centres could
         # sit in either run of the optimum; both give the same inertia)
