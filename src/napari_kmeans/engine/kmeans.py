@@ -116,7 +116,7 @@ def _binary_exponent(X: np.ndarray, init: np.ndarray | None) -> int:
     bit for bit the same arithmetic whatever the data's unit: no squared distance overflows
     (1e19 in float32, 1e300 in float64) or underflows (1e-25) because of the scale alone.
     """
-    peak = float(np.abs(X).max())
+    peak = max(float(X.max()), -float(X.min()))  # no temporary the size of X
     if init is not None:
         peak = max(peak, float(np.abs(init).max()))
     return int(np.frexp(peak)[1]) if peak > 0 else 0

@@ -105,7 +105,7 @@ def _prefix_sums(values: np.ndarray, weights: np.ndarray):
     and scaled by a power of two (exact) so that no square overflows or underflows.
     """
     v = values - np.einsum("i,i->", values, weights) / weights.sum()
-    peak = float(np.abs(v).max())
+    peak = max(float(v.max()), -float(v.min()))
     exponent = int(np.frexp(peak)[1]) if peak > 0 else 0
     v = np.ldexp(v, -exponent)
     W = np.zeros(len(v) + 1)
