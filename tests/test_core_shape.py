@@ -295,12 +295,32 @@ def test_progress_reaches_the_engine_and_labelling_on_every_path(lazy):
     nk.segment(image, 3, seed=0, progress=lambda *a: seen.append(a))
     stages = {s[0] for s in seen}
     assert {"seeding", "lloyd", "labelling"} <= stages
+    assert ("reading" in stages) == lazy
     seen.clear()
     model = nk.fit(image, 3, seed=0, progress=lambda *a: seen.append(a))
     assert {"seeding", "lloyd"} <= {s[0] for s in seen}
     seen.clear()
     model.predict(img, progress=lambda *a: seen.append(a))
     assert {s[0] for s in seen} == {"labelling"}
+
+
+def test_progress_must_be_callable_everywhere():
+    img = np.zeros((4, 4), np.uint8)
+    seg = nk.segment(img, 1, seed=0)
+    for call in (
+        lambda: nk.segment(img, 1, progress="bar"),
+        lambda: seg.model.predict(img, progress="bar"),
+        lambda: nk.cross_check(img, seg, progress="bar"),
+    ):
+        with pytest.raises(ValueError, match="progress='bar'"):
+            call()
+
+
+def test_progress_reaches_the_exact_1d_method():
+    img = np.random.default_rng(6).random((50, 60)).astype(np.float32)
+    seen = []
+    nk.segment(img, 4, method="optimal", seed=0, progress=lambda *a: seen.append(a))
+    assert {"optimal 1-D", "labelling"} <= {s[0] for s in seen}
 
 
 def test_raising_in_progress_stops_a_segmentation():
@@ -315,3 +335,14 @@ def test_raising_in_progress_stops_a_segmentation():
         nk.segment(img, 3, seed=0, progress=stop)
     with pytest.raises(Stop):
         nk.segment(da.from_array(img, chunks=20), 3, seed=0, progress=stop)
+    reads = []
+
+    def stop_reading(stage, done, total):
+        reads.append(stage)
+        if stage == "reading" and done > 0:
+            raise Stop
+
+    grey = (img * 255).astype(np.uint8)
+    with pytest.raises(Stop):
+        nk.segment(da.from_array(grey, chunks=10), 3, seed=0, progress=stop_reading)
+    assert set(reads) == {"reading"}

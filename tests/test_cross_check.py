@@ -1,6 +1,8 @@
 """Cross-check with cv2.kmeans, and the agreement measures against scikit-learn and SciPy."""
 
 import itertools
+import subprocess
+import sys
 import time
 import tracemalloc
 
@@ -162,3 +164,17 @@ def test_cross_check_memory_is_bounded_by_blocks_not_by_the_image():
     tracemalloc.stop()
     # before: float32 features, float64 copies and label inverses of every pixel (> 10x)
     assert peak < 2.5 * img.nbytes
+
+
+def test_cross_check_runs_from_a_script_without_a_main_guard(tmp_path):
+    # multiprocessing's spawn would re-run this script in the child and fail
+    script = tmp_path / "check.py"
+    script.write_text(
+        "import numpy as np, napari_kmeans as nk\n"
+        "img = np.repeat(np.array([[0, 200]], np.uint8), 20, axis=0)\n"
+        "print(nk.cross_check(img, nk.segment(img, 2, seed=0)).adjusted_rand_index)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    assert out.stdout.strip() == "1.0"

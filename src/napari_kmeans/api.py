@@ -24,35 +24,46 @@ def segment(image, n_clusters: int = 5, *, mask=None, **options) -> Segmentation
 
     Parameters
     ----------
-    image : array, 2-D grey, RGB(A) colour or any n-D array, integer or float. Never modified.
-        A dask array is segmented chunk by chunk and gives lazy ``labels`` and ``recolored``
-        (see :func:`napari_kmeans.scale.segment_dask`).
-    n_clusters : number of clusters k, 1 <= k <= number of distinct feature vectors.
-    method : ``"kmeans++"`` (greedy k-means++ seeding + Lloyd) or ``"optimal"`` (globally
-        optimal k-means by dynamic programming; one feature only: one-channel images or
-        ``color_space="gray"``, no spatial weight).
-    color_space : ``"rgb"`` (the image's own values), ``"lab"`` (CIELAB), ``"oklab"`` (Oklab)
-        or ``"gray"`` (luma); see :mod:`napari_kmeans.color_spaces`.
-    channel_axis : ``"auto"`` (a last axis of 3 or 4 on an image of >= 3 dimensions is
-        RGB(A)), ``"rgb"`` (the last axis is RGB(A), as napari's ``rgb=True``), None (no
-        channels) or an int (every channel along that axis is data, no alpha). With
-        ``"auto"`` or ``"rgb"`` a fourth channel is alpha: kept in ``recolored``, never
-        clustered.
-    spatial_weight : >= 0; appends pixel coordinates scaled so that 1 makes the largest image
-        extent weigh as much as the full range of the colour features. 0: colour only.
-    spacing : pixel/voxel size per spatial axis for the coordinates (default all 1).
-    mask : array of the spatial shape; non-zero pixels are clustered, the others get label 0
-        and keep their value in ``recolored``.
-    seed : None, int or ``numpy.random.Generator``. With None a seed is drawn and recorded in
-        ``params["seed"]``, so any result can be reproduced.
-    n_init, max_iter, tol : as in :func:`napari_kmeans.kmeans`.
-    callback : ``callback(iteration, inertia)`` after every Lloyd iteration; raise in it to stop.
-    progress : ``progress(stage, done, total)`` during long stages (see
+    image : array_like
+        2-D grey, RGB(A) colour or any n-D array, integer or float; never modified. A dask
+        array is segmented chunk by chunk and gives lazy ``labels`` and ``recolored`` (see
+        :func:`napari_kmeans.scale.segment_dask`).
+    n_clusters : int
+        Number of clusters k, 1 <= k <= number of distinct feature vectors.
+    method : {"kmeans++", "optimal"}
+        Greedy k-means++ seeding + Lloyd, or globally optimal k-means by dynamic programming
+        (one feature only: one-channel images or ``color_space="gray"``, no spatial weight).
+    color_space : {"rgb", "lab", "oklab", "gray"}
+        The image's own values, CIELAB, Oklab or luma: the entries of
+        :mod:`napari_kmeans.color_spaces`.
+    channel_axis : "auto", "rgb", None or int
+        ``"auto"``: a last axis of 3 or 4 on an image of >= 3 dimensions is RGB(A);
+        ``"rgb"``: the last axis is RGB(A), as napari's ``rgb=True``; None: no channels; an
+        int: every channel along that axis is data (no alpha). With ``"auto"`` or ``"rgb"``
+        a fourth channel is alpha: kept in ``recolored``, never clustered.
+    spatial_weight : float
+        >= 0; appends pixel coordinates scaled so that 1 makes the largest image extent
+        weigh as much as the full range of the colour features. 0: colour only.
+    spacing : sequence of float, optional
+        Pixel/voxel size per spatial axis for the coordinates (default all 1).
+    mask : array_like, optional
+        Spatial shape; non-zero pixels are clustered, the others get label 0 and keep their
+        value in ``recolored``.
+    seed : None, int or numpy.random.Generator
+        With None a seed is drawn and recorded in ``params["seed"]``, so any result can be
+        reproduced.
+    n_init, max_iter, tol : int or "auto", int, float
+        As in :func:`napari_kmeans.kmeans`.
+    callback : callable, optional
+        ``callback(iteration, inertia)`` after every Lloyd iteration; raise in it to stop.
+    progress : callable, optional
+        ``progress(stage, done, total)`` during long stages (see
         :mod:`napari_kmeans.progress`); raise in it to stop.
 
     Returns
     -------
     Segmentation
+        Labels, palette, recoloured image, centres, counts, inertia, params and the model.
 
     Notes
     -----
@@ -121,6 +132,11 @@ def fit(images, n_clusters: int = 5, *, mask=None, **options) -> KMeansModel:
     ``segment(image, ...)`` gives the same result as ``fit(image, ...).predict(image)``.
     A dask array (alone) is fitted as :func:`napari_kmeans.scale.segment_dask` fits it: on
     the exact histogram for integers, on a sample otherwise, chunk by chunk.
+
+    Returns
+    -------
+    KMeansModel
+        The ordered clusters and their feature recipe, to ``predict`` any image with.
 
     Examples
     --------

@@ -20,6 +20,7 @@ import numpy as np
 
 from . import features as ft
 from .agreement import adjusted_rand_index_of_table, match_clusters
+from .options import check_callable
 from .progress import CROSS_CHECK, ProgressCallback, report
 from .result import Segmentation
 
@@ -85,12 +86,14 @@ class _RowFile:
 
 
 def _run_opencv(folder: str, k: int, max_iter: int, eps: float, seed: int, ping) -> None:
-    """Run ``_opencv_kmeans.py`` in its own process; terminate it if ``ping`` raises."""
-    script = os.path.join(os.path.dirname(__file__), "_opencv_kmeans.py")
+    """Run ``_opencv/kmeans_script.py`` in its own process; kill it if ``ping`` raises."""
+    script = os.path.join(os.path.dirname(__file__), "_opencv", "kmeans_script.py")
     args = [sys.executable, script, folder, str(k), str(max_iter), repr(eps), str(seed)]
+    # the child finds NumPy and OpenCV where this process found them
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     log_path = os.path.join(folder, "opencv_errors.txt")
     with open(log_path, "wb") as log:
-        process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stderr=log)
+        process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stderr=log, env=env)
         try:
             while process.poll() is None:
                 ping()
@@ -212,6 +215,7 @@ def cross_check(
     >>> cross_check(img, segment(img, n_clusters=2, seed=0)).adjusted_rand_index
     1.0
     """
+    check_callable("progress", progress)
     if not hasattr(image, "shape") or not hasattr(image, "dtype"):
         image = np.asarray(image)
     if seg.params.get("image_shape") != list(image.shape):

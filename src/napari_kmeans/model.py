@@ -22,7 +22,7 @@ from .engine import TooFewDistinctRows, kmeans
 from .engine.distances import nearest, own_sqdist
 from .engine.histogram import Histogram, histogram
 from .engine.optimal1d import optimal_kmeans_1d
-from .options import Options
+from .options import Options, check_callable
 from .progress import LABELLING, ProgressCallback, report
 from .result import (
     PreparedImage,
@@ -106,14 +106,10 @@ class KMeansModel:
         return label_dtype(self.n_clusters)
 
     def label(
-        self,
-        values: np.ndarray,
-        spatial_shape: tuple[int, ...],
-        pixels: np.ndarray | None,
-        progress: ProgressCallback | None = None,
+        self, values: np.ndarray, spatial_shape: tuple[int, ...], pixels: np.ndarray | None
     ) -> np.ndarray:
         """Label (1..k) of each pixel: the nearest centre of its features."""
-        return self.assign(values, spatial_shape, pixels, progress)[0]
+        return self.assign(values, spatial_shape, pixels)[0]
 
     def assign(
         self,
@@ -190,6 +186,7 @@ class KMeansModel:
         ValueError
             When the image does not fit the model (channels, dtype, dimensions).
         """
+        check_callable("progress", progress)
         if is_dask_array(image):
             from .lazy_labels import lazy_predict
 

@@ -110,7 +110,8 @@ def _check_n_clusters(n_clusters) -> int:
     return int(n_clusters)
 
 
-def _check_callable(name: str, value):
+def check_callable(name: str, value):
+    """Return ``value`` if it is callable or None; ValueError naming ``name`` otherwise."""
     if value is not None and not callable(value):
         raise ValueError(f"{name}={value!r} is not allowed: give a function or None")
     return value
@@ -167,8 +168,8 @@ def make_options(
         n_init=n_init,
         max_iter=max_iter,
         tol=tol,
-        callback=_check_callable("callback", callback),
-        progress=_check_callable("progress", progress),
+        callback=check_callable("callback", callback),
+        progress=check_callable("progress", progress),
     )
 
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 ProgressCallback = Callable[[str, int, int], object]
 
 # Stage names, in the order a segmentation goes through them.
+READING = "reading"  # the dask path's passes over the chunks to fit (histogram, sample)
 SEEDING = "seeding"
 LLOYD = "lloyd"
 OPTIMAL = "optimal 1-D"

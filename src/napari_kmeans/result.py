@@ -21,22 +21,32 @@ class Segmentation:
 
     Attributes
     ----------
-    labels : spatial shape of the image; 1..k ordered from the darkest cluster to the
-        brightest, 0 only where the mask excluded the pixel. uint8 for k <= 255, uint16 for
+    labels : numpy.ndarray or dask.array.Array
+        Spatial shape of the image; 1..k ordered from the darkest cluster to the brightest,
+        0 only where the mask excluded the pixel. uint8 for k <= 255, uint16 for
         k <= 65,535, else uint32.
-    palette : (k, C) float64 mean original value of each cluster, in the image's units and
+    palette : numpy.ndarray
+        ``(k, C)`` float64 mean original value of each cluster, in the image's units and
         channel order (alpha excluded).
-    recolored : same shape and dtype as the image, every pixel replaced by its cluster's
-        palette colour (rounded for integer images); alpha and excluded pixels unchanged.
-    centers : (k, d) cluster centres in feature space (what k-means optimised).
-    counts : (k,) pixels per cluster.
-    inertia : sum over pixels of the squared feature distance to their centre (float64).
-        For ``KMeansModel.predict`` on a dask array, ``counts`` and ``inertia`` are lazy
-        dask arrays like ``labels`` and ``recolored``: nothing is computed until asked.
-    n_iter : Lloyd iterations of the best run (0 for ``method="optimal"``).
-    params : JSON-serialisable parameters, including the seed actually used and versions.
-    seconds : wall time of :func:`segment` or :meth:`KMeansModel.predict`.
-    model : the fitted :class:`~napari_kmeans.model.KMeansModel`, to apply to other images.
+    recolored : numpy.ndarray or dask.array.Array
+        Same shape and dtype as the image, every pixel replaced by its cluster's palette
+        colour (rounded for integer images); alpha and excluded pixels unchanged.
+    centers : numpy.ndarray
+        ``(k, d)`` cluster centres in feature space (what k-means optimised).
+    counts : numpy.ndarray
+        ``(k,)`` pixels per cluster.
+    inertia : float
+        Sum over pixels of the squared feature distance to their centre (float64). For
+        ``KMeansModel.predict`` on a dask array, ``counts`` and ``inertia`` are lazy dask
+        arrays like ``labels`` and ``recolored``: nothing is computed until asked.
+    n_iter : int
+        Lloyd iterations of the best run (0 for ``method="optimal"``).
+    params : dict
+        JSON-serialisable parameters, including the seed actually used and versions.
+    seconds : float
+        Wall time of :func:`segment` or :meth:`KMeansModel.predict`.
+    model : KMeansModel
+        The fitted :class:`~napari_kmeans.model.KMeansModel`, to apply to other images.
     """
 
     labels: np.ndarray

@@ -48,7 +48,7 @@ from .lazy_labels import (
 )
 from .model import KMeansModel
 from .options import Options, make_options, takes_options
-from .progress import LABELLING
+from .progress import LABELLING, READING
 from .result import Segmentation
 
 __all__ = ["segment_dask"]
@@ -108,14 +108,14 @@ def _no_pixel_left() -> ValueError:
     return ValueError("mask excludes every pixel: include at least n_clusters pixels")
 
 
-def _pooled_histogram(image, mask, layout, spacing, color_space):
+def _pooled_histogram(image, mask, layout, spacing, color_space, progress):
     """Distinct values of every included pixel with their counts, as ``model.pixel_rows``."""
     blocks, masks = block_grids(image, mask, layout)
     parts = [
         dask.delayed(_block_histogram)(b, m, layout)
         for b, m in zip(blocks.ravel(), masks.ravel(), strict=True)
     ]
-    ((distinct, counts),) = dask.compute(_tree_reduce(parts, _merge_histograms))
+    ((distinct, counts),) = compute([_tree_reduce(parts, _merge_histograms)], progress, READING)
     if len(distinct) == 0:
         raise _no_pixel_left()
     rows, recipe = model_.pixel_rows([(distinct, (), None)], color_space, 0.0, spacing, counts)
@@ -134,7 +134,7 @@ def _sample_ranks(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
     return chosen
 
 
-def _sample(image, mask, layout, sample_size, rng):
+def _sample(image, mask, layout, sample_size, rng, progress):
     """Draw a random sample of the included pixels: values and flat indices, in image order."""
     blocks, masks = block_grids(image, mask, layout)
     grid = list(np.ndindex(blocks.shape))
@@ -144,7 +144,8 @@ def _sample(image, mask, layout, sample_size, rng):
             for index in grid
         ]
     else:
-        sizes = dask.compute(*[dask.delayed(np.count_nonzero)(masks[i]) for i in grid])
+        counted = [dask.delayed(np.count_nonzero)(masks[i]) for i in grid]
+        sizes = compute(counted, progress, READING)
     starts = np.concatenate([[0], np.cumsum(sizes)])
     if starts[-1] == 0:
         raise _no_pixel_left()
@@ -162,7 +163,7 @@ def _sample(image, mask, layout, sample_size, rng):
         for b, index in enumerate(grid)
         if cuts[b + 1] > cuts[b]
     ]
-    sampled = dask.compute(*parts)
+    sampled = compute(parts, progress, READING)
     values = np.concatenate([s[0] for s in sampled])
     pixels = np.concatenate([s[1] for s in sampled])
     order = np.argsort(pixels, kind="stable")
@@ -191,10 +192,12 @@ def _fit(image: da.Array, options: Options, mask, sample_size: int):
     o = options.for_image(layout.channels)
     mask = lazy_mask(mask, layout)
     if model_.compressible(image.dtype, o.color_space, o.spatial_weight):
-        rows, recipe, fitted = _pooled_histogram(image, mask, layout, o.spacing, o.color_space)
+        rows, recipe, fitted = _pooled_histogram(
+            image, mask, layout, o.spacing, o.color_space, o.progress
+        )
         model = model_.fit_rows(rows, recipe, o)[0]
     else:
-        values, pixels = _sample(image, mask, layout, sample_size, o.rng)
+        values, pixels = _sample(image, mask, layout, sample_size, o.rng, o.progress)
         if values.dtype.kind == "f" and not np.isfinite(values).all():
             raise ValueError(
                 "image contains NaN or infinite values: every clustered pixel must be finite "
@@ -246,13 +249,19 @@ def segment_dask(
 
     Parameters
     ----------
-    image : dask array, laid out as for :func:`napari_kmeans.segment`; it may be chunked along
-        any spatial axis, not along the channel axis.
-    n_clusters, method, color_space, channel_axis, spatial_weight, spacing, seed, n_init, \
-    max_iter, tol, callback, progress : as for :func:`napari_kmeans.segment`.
-    mask : NumPy or dask array of the spatial shape (rechunked like the image).
-    sample_size : pixels to fit on when the exact histogram cannot be used (float images or
+    image : dask.array.Array
+        Laid out as for :func:`napari_kmeans.segment`; it may be chunked along any spatial
+        axis, not along the channel axis.
+    n_clusters : int
+        As for :func:`napari_kmeans.segment`, like every option keyword (``method`` to
+        ``progress``).
+    mask : numpy.ndarray or dask.array.Array, optional
+        Spatial shape (rechunked like the image).
+    sample_size : int
+        Pixels to fit on when the exact histogram cannot be used (float images or
         ``spatial_weight > 0``); every pixel when there are no more than this.
+    **options
+        The keywords of :func:`napari_kmeans.segment`.
 
     Returns
     -------
