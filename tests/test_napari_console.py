@@ -13,6 +13,14 @@ from napari_kmeans._napari.launch import open_viewer
 from napari_kmeans._napari.segmentation import segment_layer
 
 
+@pytest.fixture(autouse=True)
+def own_settings(tmp_path):
+    """The widget the launcher docks remembers its settings in a fresh folder."""
+    from qtpy.QtCore import QSettings
+
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path))
+
+
 def test_segment_layer_gives_the_widgets_layers(make_napari_viewer):
     viewer = make_napari_viewer()
     rng = np.random.default_rng(0)
@@ -64,7 +72,7 @@ def test_launcher_opens_the_image_with_the_widget_docked(tmp_path, qtbot):
     try:
         assert [layer.name for layer in viewer.layers] == ["half red"]
         np.testing.assert_array_equal(viewer.layers["half red"].data, image)
-        assert widget.images.value == [viewer.layers["half red"]]
+        assert widget.controls.images.value == [viewer.layers["half red"]]
         assert "K-means segmentation" in viewer.window.dock_widgets
     finally:
         viewer.close()
@@ -103,3 +111,39 @@ def test_apply_model_checks_every_layer_before_changing_any(make_napari_viewer):
     with pytest.raises(ValueError, match="layer 'colour'"):
         apply_model(viewer, ["grey", "colour"], model)
     assert [layer.name for layer in viewer.layers] == ["grey", "colour"]
+
+
+def test_segment_layer_without_blocking_returns_the_worker(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    cells = np.random.default_rng(2).integers(0, 4000, (30, 40), dtype=np.uint16)
+    viewer.add_image(cells, name="cells")
+    worker = segment_layer(viewer, "cells", 3, blocking=False)
+    assert "cells k-means labels" not in viewer.layers  # returned at once
+    with qtbot.waitSignal(worker.finished, timeout=30_000):
+        pass
+    expected = nk.segment(cells, 3, seed=0)  # the same default seed as the widget
+    np.testing.assert_array_equal(viewer.layers["cells k-means labels"].data, expected.labels)
+
+
+def test_segment_layer_and_the_widget_share_the_seed_default(make_napari_viewer):
+    import inspect
+
+    from napari_kmeans._napari._qt.controls import Controls
+
+    controls = Controls(make_napari_viewer())
+    assert inspect.signature(segment_layer).parameters["seed"].default == controls.seed.value
+
+
+def test_recorded_params_repeat_the_run(make_napari_viewer):
+    viewer = make_napari_viewer()
+    rng = np.random.default_rng(3)
+    photo = rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)
+    viewer.add_image(photo, name="photo", rgb=True)
+    first = segment_layer(viewer, "photo", 4, seed=11, color_space="lab", max_iter=50)
+    params = viewer.layers["photo k-means labels"].metadata["napari_kmeans"]["params"]
+    viewer.layers.remove("photo k-means labels")
+    again = segment_layer(viewer, "photo", **params)  # raised TypeError before
+    np.testing.assert_array_equal(again.labels, first.labels)
+    assert again.params["seed"] == 11 and again.params["color_space"] == "lab"
+    with pytest.raises(TypeError, match="colour_space"):
+        segment_layer(viewer, "photo", 4, colour_space="lab")

@@ -11,7 +11,7 @@ from .reader import image_layer_data
 
 
 def open_viewer(paths: Sequence[str | os.PathLike[str]] = ()):
-    """A napari viewer showing ``paths`` with the "K-means segmentation" widget docked.
+    """Open a napari viewer showing ``paths`` with the "K-means segmentation" widget docked.
 
     Every image is loaded before the window opens, so a bad path raises
     :class:`napari_kmeans.ImageLoadError` without a window flashing up.

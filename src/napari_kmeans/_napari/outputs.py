@@ -1,0 +1,295 @@
+"""Layers out: a segmentation as a Labels layer and recoloured Image layer(s).
+
+Each output layer records in its metadata which input layers made it (their unique ids,
+so renaming a layer changes nothing) and its role; a re-run on the same inputs finds and
+updates its own layers whatever they are called now, and a run on other inputs never
+touches them. A Labels layer also records a digest of the labels it was given: when the
+data no longer matches (painted by hand), it is replaced only if the caller agrees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+from napari.layers import Image, Labels, Layer
+from napari.utils.colormaps import DirectLabelColormap, label_colormap
+from napari.utils.transforms import Affine
+
+from ..api import Segmentation
+from ..cross_check import CrossCheck
+from .inputs import METADATA_KEY, Inputs, is_lazy
+from .summary import channel_names, cluster_rows
+
+_TRANSPARENT = (0.0, 0.0, 0.0, 0.0)
+LABEL_COLORS = ("distinct", "cluster")
+LABELS, RECOLORED, PREVIEW = "labels", "recolored", "preview"
+
+
+def labels_digest(data) -> str | None:
+    """Return a digest of label data, to notice later edits (None for lazy data)."""
+    if is_lazy(data):
+        return None
+    array = np.ascontiguousarray(data)
+    return hashlib.blake2b(array.view(np.uint8).reshape(-1), digest_size=16).hexdigest()
+
+
+def was_edited(layer: Labels) -> bool:
+    """Tell whether ``layer``'s labels differ from what this plugin last wrote into it."""
+    recorded = layer.metadata.get(METADATA_KEY, {}).get("labels_digest")
+    return recorded is not None and recorded != labels_digest(layer.data)
+
+
+def find_output(viewer, key: Sequence[str], role: str) -> Layer | None:
+    """Return the layer made for input set ``key`` in ``role``, if still in the viewer."""
+    for layer in viewer.layers:
+        meta = layer.metadata.get(METADATA_KEY)
+        if isinstance(meta, dict) and meta.get("inputs") == list(key) and meta.get("role") == role:
+            return layer
+    return None
+
+
+def _normalised(values: np.ndarray, layer: Image) -> np.ndarray:
+    low, high = layer.contrast_limits
+    scaled = (values - low) / ((high - low) or 1.0)
+    return np.clip(scaled, 0.0, 1.0) ** layer.gamma
+
+
+def display_colors(inputs: Inputs, palette: np.ndarray) -> np.ndarray:
+    """RGBA (k, 4) in [0, 1]: each cluster's mean value as the input layer(s) display it.
+
+    An RGB layer maps its values through its contrast limits; single-channel layers through
+    their colormaps, added up as napari's additive blending shows several channels; one
+    layer holding channels on an axis through its colormap of the channels' mean.
+    """
+    sources = inputs.sources
+    if sources[0].rgb:
+        rgb = _normalised(palette[:, :3], sources[0])
+    elif len(sources) == 1:
+        rgb = sources[0].colormap.map(_normalised(palette.mean(axis=1), sources[0]))[:, :3]
+    else:
+        rgb = sum(
+            layer.colormap.map(_normalised(palette[:, channel], layer))[:, :3]
+            for channel, layer in enumerate(sources)
+        )
+    return np.c_[np.clip(rgb, 0.0, 1.0), np.ones(len(palette))]
+
+
+def labels_colormap(colors: np.ndarray, label_colors: str):
+    """Colours of the Labels layer: napari's distinct colours, or each cluster's own colour."""
+    if label_colors not in LABEL_COLORS:
+        raise ValueError(f"label_colors={label_colors!r} is not allowed: use one of {LABEL_COLORS}")
+    if label_colors == "distinct":
+        return label_colormap()
+    color_dict = {None: _TRANSPARENT, 0: _TRANSPARENT}
+    color_dict.update({label: tuple(rgba) for label, rgba in enumerate(colors, start=1)})
+    return DirectLabelColormap(color_dict=color_dict)
+
+
+def channel_names_of(inputs: Inputs, n_channels: int) -> list[str]:
+    """Name the channels: red/green/blue, the layers' names, channel_<i> or grey."""
+    if (
+        len(inputs.sources) == 1
+        and inputs.layer_channel_axis is not None
+        and not inputs.sources[0].rgb
+    ):
+        return [f"channel_{c}" for c in range(n_channels)]
+    return channel_names(
+        [layer.name for layer in inputs.sources], inputs.sources[0].rgb, n_channels
+    )
+
+
+def features_table(
+    seg: Segmentation, names: Sequence[str], background: int | None = None
+) -> pd.DataFrame:
+    """Make the Labels layer's ``features``: label, pixels, fraction, mean per channel.
+
+    The ``index`` column holds the label value (napari's lookup); a background cluster
+    (label 0 in the layer) has no row.
+    """
+    rows = [row for row in cluster_rows(seg, names) if row["label"] != background]
+    table = pd.DataFrame(rows)
+    table.insert(0, "index", table["label"])
+    return table
+
+
+def _placement(layer: Layer, axes: Sequence[int] | None = None, offset=None) -> dict:
+    """Place data on ``layer``'s ``axes`` in the world as the layer is placed.
+
+    ``offset`` (data units per axis) shifts the origin, for data that starts inside the
+    layer (a slice).
+    """
+    ndim = layer.ndim
+    axes = list(range(ndim)) if axes is None else list(axes)
+    own = Affine(scale=layer.scale, rotate=layer.rotate, shear=layer.shear, ndim=ndim)
+    linear = own.affine_matrix[:-1, :-1]
+    translate = np.asarray(layer.translate, dtype=float)
+    if offset is not None:
+        full_offset = np.zeros(ndim)
+        full_offset[axes] = offset
+        translate = translate + linear @ full_offset
+    if axes == list(range(ndim)):
+        return {
+            "scale": np.asarray(layer.scale),
+            "translate": translate,
+            "rotate": layer.rotate,
+            "shear": layer.shear,
+            "affine": layer.affine.affine_matrix,
+        }
+    matrix = np.eye(ndim + 1)
+    matrix[:-1, :-1] = linear
+    matrix[:-1, -1] = translate
+    keep = [*axes, ndim]
+    return {"affine": (layer.affine.affine_matrix @ matrix)[np.ix_(keep, keep)]}
+
+
+def _display(layer: Image) -> dict:
+    settings = {"contrast_limits": layer.contrast_limits, "gamma": layer.gamma}
+    if not layer.rgb:
+        settings.update(colormap=layer.colormap, blending=layer.blending)
+    return settings
+
+
+def _fits(layer: Layer, layer_type: type[Layer], data) -> bool:
+    return (
+        isinstance(layer, layer_type)
+        and not layer.multiscale
+        and layer.data.shape == data.shape
+        and layer.data.dtype == data.dtype
+    )
+
+
+def put(viewer, existing, name, layer_type, data, settings) -> Layer:
+    """Replace ``existing``'s data if it can hold ``data``, else add a layer in its place."""
+    if existing is not None and _fits(existing, layer_type, data):
+        existing.data = data
+        for key, value in settings.items():
+            setattr(existing, key, value)
+        return existing
+    layer = layer_type(data, name=name, **settings)
+    if existing is None:
+        viewer.layers.append(layer)
+    else:
+        index = viewer.layers.index(existing)
+        viewer.layers.remove(existing)
+        viewer.layers.insert(index, layer)
+    viewer.layers.selection.active = layer  # as napari's add_* methods do
+    return layer
+
+
+def output_metadata(inputs: Inputs, seg: Segmentation, check: CrossCheck | None, role: str) -> dict:
+    summary = seg.to_dict()
+    summary.update(
+        source_layers=[layer.name for layer in inputs.sources],
+        mask_layer=None if inputs.mask_layer is None else inputs.mask_layer.name,
+        layer_channel_axis=inputs.layer_channel_axis,
+        cross_check=None if check is None else check.to_dict(),
+        inputs=inputs.key,
+        role=role,
+    )
+    return {METADATA_KEY: summary}
+
+
+def inputs_present(viewer, inputs: Inputs) -> bool:
+    """Tell whether every input layer (and the mask layer) is still in the viewer."""
+    layers = [*inputs.sources, *([] if inputs.mask_layer is None else [inputs.mask_layer])]
+    return all(layer in viewer.layers for layer in layers)
+
+
+def shown_labels(seg: Segmentation, background: int | None):
+    """Return the labels as the layer shows them: cluster ``background`` sent to 0."""
+    if not background:
+        return seg.labels
+    if not 1 <= background <= seg.n_clusters:
+        raise ValueError(
+            f"background={background!r} is not allowed: use a label from 1 to {seg.n_clusters} "
+            "or None"
+        )
+    if is_lazy(seg.labels):
+        import dask.array as da
+
+        return da.where(seg.labels == background, 0, seg.labels).astype(seg.labels.dtype)
+    return np.where(seg.labels == background, 0, seg.labels).astype(seg.labels.dtype)
+
+
+def show(
+    viewer,
+    inputs: Inputs,
+    seg: Segmentation,
+    check: CrossCheck | None = None,
+    *,
+    label_colors: str = "distinct",
+    background: int | None = None,
+    replace_edited: Callable[[Labels], bool] = lambda layer: False,
+) -> Labels | None:
+    """Add (or update) the labels and recoloured layer(s) of a run; None if an input is gone.
+
+    A preview (``inputs.slice``) makes one Labels layer of its own and leaves the full
+    result alone. A Labels layer painted since this plugin wrote it is replaced only when
+    ``replace_edited(layer)`` is true; otherwise the new labels go to a new layer.
+    """
+    if not inputs_present(viewer, inputs):
+        return None
+    first = inputs.sources[0]
+    role = LABELS if inputs.slice is None else PREVIEW
+    metadata = output_metadata(inputs, seg, check, role)
+    data = shown_labels(seg, background)
+    if inputs.slice is None:
+        placement = _placement(first, inputs.spatial_axes)
+        name = f"{inputs.name} k-means labels"
+        _show_recolored(viewer, inputs, seg, metadata)
+    else:
+        fixed = [a for a, i in enumerate(inputs.slice.index) if isinstance(i, int)]
+        data = np.expand_dims(data, tuple(fixed))
+        placement = _placement(first, inputs.spatial_axes, inputs.slice.offset)
+        name = f"{inputs.name} k-means preview"
+    metadata[METADATA_KEY]["labels_digest"] = labels_digest(data)
+    existing = find_output(viewer, inputs.key, role)
+    if existing is not None and was_edited(existing) and not replace_edited(existing):
+        kept = dict(existing.metadata[METADATA_KEY], role=f"{role} edited by hand")
+        existing.metadata = {**existing.metadata, METADATA_KEY: kept}
+        existing = None
+    colors = display_colors(inputs, seg.palette)
+    metadata[METADATA_KEY]["display_colors"] = colors.tolist()
+    colormap = labels_colormap(colors, label_colors)
+    names = channel_names_of(inputs, seg.palette.shape[1])
+    settings = {
+        "colormap": colormap,
+        **placement,
+        "metadata": metadata,
+        "features": features_table(seg, names, background),
+    }
+    return put(viewer, existing, name, Labels, data, settings)
+
+
+def _show_recolored(viewer, inputs: Inputs, seg: Segmentation, metadata: dict) -> list[Image]:
+    placement = _placement(inputs.sources[0])
+    if len(inputs.sources) == 1:
+        parts = [(inputs.sources[0], seg.recolored, f"{inputs.name} k-means recolored")]
+    else:
+        parts = [
+            (layer, seg.recolored[..., c], f"{inputs.name} k-means recolored: {layer.name}")
+            for c, layer in enumerate(inputs.sources)
+        ]
+    shown = []
+    for c, (layer, data, name) in enumerate(parts):
+        role = RECOLORED if len(parts) == 1 else f"{RECOLORED} {c}"
+        layer_meta = {METADATA_KEY: {**metadata[METADATA_KEY], "role": role}}
+        settings = {**_display(layer), **placement, "metadata": layer_meta}
+        existing = find_output(viewer, inputs.key, role)
+        shown.append(put(viewer, existing, name, Image, data, settings))
+    return shown
+
+
+def recolored_layers(viewer, labels: Labels) -> list[Image]:
+    """Return the recoloured Image layer(s) made with ``labels`` (same inputs)."""
+    key = labels.metadata[METADATA_KEY]["inputs"]
+    return [
+        layer
+        for layer in viewer.layers
+        if isinstance(layer, Image)
+        and layer.metadata.get(METADATA_KEY, {}).get("inputs") == key
+        and str(layer.metadata[METADATA_KEY].get("role", "")).startswith(RECOLORED)
+    ]
