@@ -341,7 +341,7 @@ def suggest_k(
         inertia = float(np.einsum("i,i->", own_sqdist(columns, labels, centers), weights))
         counts = np.bincount(labels, weights, minlength=k)
         inertias.append(inertia)
-        bics.append(_bic(inertia, counts, feats.shape[1], floor))
+        bics.append(float(_bic(inertia, counts, feats.shape[1], floor)))
         sample_labels.append(labels[sample])
     silhouettes = _silhouettes(feats[sample], sample_labels, check)  # the last k's check
     report(progress, SUGGEST_K, len(ks), len(ks))
