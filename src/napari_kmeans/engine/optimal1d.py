@@ -156,7 +156,7 @@ class _Solver:
         self.n = len(values)
         self.W, self.S, self.Q = _prefix_sums(values, weights)
         self.buffers = [np.empty(self.n) for _ in range(2)]
-        self.cross = [np.empty(self.n, dtype=np.int64) for _ in range(2)]
+        self.cross = [np.empty(0, dtype=np.int64) for _ in range(2)]  # grown when halving
         self.stack = np.empty((_STACK, 4), dtype=np.int64)
         self.state = np.zeros(1, dtype=np.int64)
         self.progress, self.done, self.total = progress, 0, 0
@@ -177,6 +177,8 @@ class _Solver:
         splits = np.empty((k - 1, width) if keep else (k - 1, 0), dtype=np.int32)
         half = k // 2
         prev, cur = (buffer[:width] for buffer in self.buffers)
+        if not keep and len(self.cross[0]) < self.n:
+            self.cross = [np.empty(self.n, dtype=np.int64) for _ in range(2)]
         prev_cross, cur_cross = (cross[:width] for cross in self.cross)
         _first_layer(self.W, self.S, self.Q, a, prev, width)
         for m in range(2, k + 1):
