@@ -57,11 +57,12 @@ def greedy_kmeans_plusplus(
     """
     n_trials = 2 + int(math.log(n_clusters))
     if start is None:
-        start = columns[:, _draw(np.cumsum(weights), rng, 1)[0]][None]
+        start = columns[:, _draw(np.cumsum(weights), rng, 1)].T
     centers = [c.astype(np.float64) for c in start]
-    closest = _sqdist_all(columns, centers[0])
-    for center in centers[1:]:
-        np.minimum(closest, _sqdist_all(columns, center), out=closest)
+    # distances in the rows' dtype, as for every centre drawn below
+    closest = _sqdist_all(columns, start[0].astype(columns.dtype))
+    for center in start[1:]:
+        np.minimum(closest, _sqdist_all(columns, center.astype(columns.dtype)), out=closest)
     for _ in range(len(centers), n_clusters):
         cumulative = np.cumsum(weights * closest)
         if not cumulative[-1] > 0:
