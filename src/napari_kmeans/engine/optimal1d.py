@@ -22,6 +22,7 @@ cancel honoured) every few milliseconds of work.
 
 from __future__ import annotations
 
+import functools
 import time
 
 import numba
@@ -139,6 +140,7 @@ def _prefix_sums(values: np.ndarray, weights: np.ndarray):
     return W, S, Q
 
 
+@functools.cache
 def _layers_in_all(k: int) -> int:
     """Layers computed for k runs when every part is split in halves (the progress total)."""
     return 0 if k == 1 else k - 1 + _layers_in_all(k // 2) + _layers_in_all(k - k // 2)
