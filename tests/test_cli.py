@@ -6,9 +6,14 @@ and recoloured pixels are checked against means computed here.
 
 import io
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import textwrap
+import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -34,6 +39,8 @@ SEGMENT_OPTIONS = (
     "--out",
     "--save-model",
     "--no-progress",
+    "--overwrite",
+    "--max-pixels",
 )
 
 
@@ -387,10 +394,34 @@ def test_an_output_never_overwrites_an_input(tmp_path, capsys):
     victim = write(tmp_path / "x_labels.png", blobs(seed=3))
     before = victim.read_bytes()
     code, out = run(capsys, tmp_path / "x.png", victim, "-k", "2")
-    assert code == 1
-    assert f"error: {tmp_path / 'x.png'}:" in out.err and "overwrite" in out.err
+    # refused before any work (it used to be an error for x.png alone, after x_labels.png's
+    # own outputs were written): nothing is written at all
+    assert code == 2
+    assert f"{victim} (an output of {tmp_path / 'x.png'}) would replace the IMAGE" in out.err
     assert victim.read_bytes() == before
-    assert (tmp_path / "x_labels_labels.png").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png", "x_labels.png"]
+
+
+def test_tiff_outputs_open_without_imagecodecs(tmp_path, capsys):
+    """napari's own reader decodes TIFFs with tifffile, which reads LZW (OpenCV's default)
+    only with the optional imagecodecs package: our outputs must not need it."""
+    tifffile = pytest.importorskip("tifffile")
+    pages = np.stack([blobs(channels=1, seed=s) for s in range(2)])
+    ok, encoded = cv2.imencodemulti(".tif", list(pages))
+    (tmp_path / "stack.tif").write_bytes(encoded.tobytes())
+    write(tmp_path / "photo.tif", blobs(seed=3))
+    code, out = run(capsys, tmp_path / "stack.tif", tmp_path / "photo.tif", "-k", "3")
+    assert code == 0, out.err
+    # a single image's labels are PNG; stacks and the recoloured TIFFs are TIFF
+    for name in ("stack_labels", "stack_recolored", "photo_recolored"):
+        with tifffile.TiffFile(tmp_path / f"{name}.tif") as tif:
+            assert all(page.compression == 8 for page in tif.pages), name  # Adobe Deflate
+            decoded = tif.asarray()
+        ok, pages_read = cv2.imreadmulti(str(tmp_path / f"{name}.tif"), flags=cv2.IMREAD_UNCHANGED)
+        expected = np.stack(pages_read) if len(pages_read) > 1 else pages_read[0]
+        if expected.ndim == decoded.ndim and expected.shape[-1:] == (3,):
+            expected = expected[..., ::-1]  # OpenCV gives BGR
+        np.testing.assert_array_equal(decoded, expected)
 
 
 def test_multi_page_tiff_is_one_stack(tmp_path, capsys):
@@ -707,3 +738,317 @@ def test_apply_help_and_registration(capsys):
         assert f" {option}" in text, option
     assert main(["apply", "img.png"]) == 2
     assert "--model" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- issue 10: nothing lost
+
+
+def listing(folder):
+    """Every path under ``folder`` (hidden temporary files included), relative, sorted."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_zarr_out_that_holds_the_input_is_refused_before_any_work(tmp_path, capsys):
+    zarr = pytest.importorskip("zarr")
+    project = tmp_path / "project.zarr"
+    stack = np.stack([blobs(dtype=np.uint16, channels=1, seed=s) for s in range(2)])
+    zarr.create_array(project / "raw.zarr", data=stack, chunks=(1, 6, 16))
+    (project / "notes.txt").write_text("keep me")
+    before = listing(tmp_path)
+    for extra in ((), ("--overwrite",)):
+        code, out = run(capsys, project / "raw.zarr", "-k", "3", "--out", project, *extra)
+        assert code == 2
+        output = f"{project} (an output of {project / 'raw.zarr'})"
+        assert f"{output} would replace a folder holding the IMAGE" in out.err
+        assert listing(tmp_path) == before
+        np.testing.assert_array_equal(zarr.open_array(project / "raw.zarr")[:], stack)
+    # nor may the labels go inside the input store
+    code, out = run(
+        capsys, project / "raw.zarr", "-k", "3", "--out", project / "raw.zarr" / "l.zarr"
+    )
+    assert code == 2 and "would be written inside the IMAGE" in out.err
+    assert listing(tmp_path) == before
+
+
+def test_existing_zarr_out_is_replaced_only_with_overwrite(tmp_path, capsys):
+    zarr = pytest.importorskip("zarr")
+    stack = np.stack([blobs(dtype=np.uint16, channels=1, seed=s) for s in range(2)])
+    zarr.create_array(tmp_path / "in.zarr", data=stack, chunks=(1, 6, 16))
+    old = tmp_path / "old.zarr"
+    zarr.create_array(old, data=np.full((3, 3), 7, np.uint8))
+    code, out = run(capsys, tmp_path / "in.zarr", "-k", "3", "--out", old)
+    assert code == 2 and f"{old} already exists" in out.err and "--overwrite" in out.err
+    assert zarr.open_array(old)[:].tolist() == [[7] * 3] * 3
+    code, out = run(
+        capsys, tmp_path / "in.zarr", "-k", "3", "--seed", "1", "--out", old, "--overwrite"
+    )
+    assert code == 0, out.err
+    np.testing.assert_array_equal(zarr.open_array(old)[:], nk.segment(stack, 3, seed=1).labels)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_mask_model_and_own_summary_are_never_outputs(tmp_path, capsys):
+    image = write(tmp_path / "x.png", blobs())
+    mask = write(tmp_path / "x_labels.png", np.full((12, 16), 255, np.uint8))
+    before = mask.read_bytes()
+    code, out = run(capsys, image, "-k", "2", "--mask", mask)
+    assert code == 2 and f"would replace the --mask {mask}" in out.err
+    assert mask.read_bytes() == before and listing(tmp_path) == ["x.png", "x_labels.png"]
+
+    mask.unlink()
+    model = tmp_path / "m_clusters.json"
+    code, out = run(capsys, image, "-k", "2", "--save-model", model)
+    assert code == 0, out.err
+    saved = model.read_bytes()
+    code, out = apply(capsys, model, write(tmp_path / "m.png", blobs(seed=1)))
+    assert code == 2 and f"would replace the --model {model}" in out.err
+    assert model.read_bytes() == saved and not (tmp_path / "m_labels.png").exists()
+
+    code, out = run(
+        capsys, image, "-k", "2", "--save-model", tmp_path / "x_clusters.json", "--overwrite"
+    )
+    assert code == 2 and "are the same path" in out.err and "--save-model" in out.err
+
+
+def test_existing_outputs_are_kept_unless_overwrite(tmp_path, capsys):
+    image = write(tmp_path / "x.png", blobs())
+    assert run(capsys, image, "-k", "2")[0] == 0
+    first = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    code, out = run(capsys, image, "-k", "3")
+    assert code == 2 and "x_clusters.json" in out.err and "--overwrite" in out.err
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == first
+    code, out = run(capsys, image, "-k", "3", "--overwrite")
+    assert code == 0, out.err
+    assert read(tmp_path / "x_labels.png").max() == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(first)
+
+
+def test_one_existing_output_fails_that_image_and_writes_none_of_its_files(tmp_path, capsys):
+    # a 16-bit TIFF's recolored image goes to <name>_recolored.tif: not known before loading
+    tifffile = pytest.importorskip("tifffile")
+    tifffile.imwrite(tmp_path / "t.tif", blobs(dtype=np.uint16), photometric="rgb")
+    (tmp_path / "t_recolored.tif").write_bytes(b"mine")
+    good = write(tmp_path / "g.png", blobs())
+    code, out = run(capsys, tmp_path / "t.tif", good, "-k", "2")
+    assert code == 1
+    assert f"error: {tmp_path / 't.tif'}: {tmp_path / 't_recolored.tif'} exists" in out.err
+    assert (tmp_path / "t_recolored.tif").read_bytes() == b"mine"
+    assert not (tmp_path / "t_labels.png").exists() and not (tmp_path / "t_clusters.json").exists()
+    assert (tmp_path / "g_clusters.json").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_any_error_of_one_input_is_reported_and_the_batch_goes_on(tmp_path, capsys):
+    loop = tmp_path / "loop.png"
+    loop.symlink_to(tmp_path / "loop2.png")
+    (tmp_path / "loop2.png").symlink_to(loop)
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    good = write(tmp_path / "good.png", blobs())
+    code, out = run(capsys, loop, fifo, "/dev/zero", tmp_path, good, "-k", "2")
+    assert code == 1, out.err
+    errors = [line for line in out.err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 4 and "Traceback" not in out.err
+    assert f"error: {fifo}: a FIFO" in out.err
+    assert "error: /dev/zero: a character device" in out.err
+    assert f"error: {tmp_path}: it is a directory" in out.err
+    assert (tmp_path / "good_labels.png").exists()
+
+
+@pytest.mark.parametrize("kind", [KeyError, IndexError, MemoryError, RecursionError, RuntimeError])
+def test_run_jobs_survives_any_exception_of_one_job(tmp_path, capsys, kind):
+    from napari_kmeans.batch import Job, run_jobs
+
+    jobs = [Job(tmp_path / name, tmp_path / name) for name in ("a", "b", "c")]
+    done = []
+
+    def process(job):
+        if job.image.name == "b":
+            raise kind("boom")
+        done.append(job.image.name)
+
+    assert run_jobs("test", jobs, process, no_progress=True) == 1
+    err = capsys.readouterr().err
+    assert f"error: {tmp_path / 'b'}: " in err and "boom" in err and "1 of 3 images failed" in err
+    assert done == ["a", "c"]
+
+    def interrupted(job):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_jobs("test", jobs, interrupted, no_progress=True)
+
+
+def test_max_pixels_option(tmp_path, capsys):
+    image = write(tmp_path / "x.png", blobs())
+    code, out = run(capsys, image, "-k", "2", "--max-pixels", "100")
+    assert code == 1 and "192 pixels, more than the budget of 100" in out.err
+    assert run(capsys, image, "-k", "2", "--max-pixels", "192")[0] == 0
+
+
+def _child(script: str, *args: str) -> subprocess.Popen:
+    """The command in a child process, after ``script`` (which may patch the package)."""
+    code = textwrap.dedent(script) + "\nimport sys\nfrom napari_kmeans.cli import main\n"
+    code += f"sys.exit(main({list(args)!r}))\n"
+    src = str(Path(nk.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def _wait_for(process: subprocess.Popen, marker: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if marker in line:
+            return
+        if not line and process.poll() is not None:
+            break
+    process.kill()
+    pytest.fail(f"the child never printed {marker!r}: {process.stderr.read()}")
+
+
+# The child writes one output file, says so, then waits to be interrupted.
+_PAUSE_AFTER_FIRST_FILE = """
+import time
+import napari_kmeans.batch as batch
+original = batch.save_image
+def save_then_wait(*args, **kwargs):
+    original(*args, **kwargs)
+    print("WROTE", flush=True)
+    time.sleep(60)
+batch.save_image = save_then_wait
+"""
+
+
+def test_ctrl_c_leaves_no_partial_output_and_exits_130(tmp_path):
+    write(tmp_path / "x.png", blobs())
+    child = _child(_PAUSE_AFTER_FIRST_FILE, "segment", str(tmp_path / "x.png"), "-k", "2")
+    _wait_for(child, "WROTE")
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert listing(tmp_path) == ["x.png"]  # not even a temporary file
+
+
+def test_ctrl_c_during_apply_leaves_earlier_images_whole_and_exits_130(tmp_path):
+    model = tmp_path / "model.json"
+    assert main(["segment", str(write(tmp_path / "ref.png", blobs())), "-k", "3",
+                 "--save-model", str(model), "--out", str(tmp_path / "ref"),
+                 "--no-progress"]) == 0  # fmt: skip
+    images = [write(tmp_path / f"{name}.png", blobs(seed=seed)) for seed, name in enumerate("ab")]
+    script = _PAUSE_AFTER_FIRST_FILE.replace(  # pause at b's first file, not a's
+        "original(*args, **kwargs)\n",
+        "original(*args, **kwargs)\n    if not Path(args[0]).name.startswith('.b_'):\n"
+        "        return\n",
+    ).replace("import time\n", "import time\nfrom pathlib import Path\n")
+    args = ("apply", "--model", str(model), *map(str, images), "--out", str(tmp_path / "out"))
+    child = _child(script, *args, "--no-progress")
+    _wait_for(child, "WROTE")
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err
+    assert "1 of 2 images were done before it" in err
+    assert listing(tmp_path / "out") == ["a_clusters.json", "a_labels.png", "a_recolored.png"]
+
+
+# The child writes chunks of a Zarr store, says so after the first, then waits.
+_PAUSE_AFTER_FIRST_CHUNK = """
+import time
+import napari_kmeans.lazy_io as lazy_io
+original = lazy_io._write_block
+def write_then_wait(block, *, target, block_info=None):
+    result = original(block, target=target, block_info=block_info)
+    print("CHUNK", flush=True)
+    time.sleep(60)
+    return result
+lazy_io._write_block = write_then_wait
+import dask
+dask.config.set(scheduler="synchronous")
+"""
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
+def test_an_interrupted_zarr_store_never_looks_complete(tmp_path, how):
+    zarr = pytest.importorskip("zarr")
+    stack = np.stack([blobs(dtype=np.uint16, channels=1, seed=s) for s in range(4)])
+    zarr.create_array(tmp_path / "in.zarr", data=stack, chunks=(1, 12, 16))
+    out = tmp_path / "labels.zarr"
+    args = ("segment", str(tmp_path / "in.zarr"), "-k", "3", "--out", str(out), "--no-progress")
+    child = _child(_PAUSE_AFTER_FIRST_CHUNK, *args)
+    _wait_for(child, "CHUNK")
+    child.send_signal(getattr(signal, how))
+    child.communicate(timeout=60)
+    assert child.returncode == (-signal.SIGKILL if how == "SIGKILL" else 130)
+    assert not out.exists() and not (tmp_path / "labels_clusters.json").exists()
+    with pytest.raises(Exception):  # noqa: B017 - zarr raises its own kinds for a missing store
+        zarr.open_array(out, mode="r")
+    if how == "SIGINT":  # the temporary store is removed too
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["in.zarr"]
+
+
+def test_writing_on_a_full_disk_leaves_old_files_whole_and_no_partial_ones(tmp_path):
+    # file-size limit in the child (writes past 500 bytes fail with EFBIG), as a full disk
+    image = write(tmp_path / "x.png", blobs(shape=(64, 64)))
+    model = tmp_path / "model.json"
+    assert (
+        main(
+            [
+                "segment",
+                str(image),
+                "-k",
+                "3",
+                "--save-model",
+                str(model),
+                "--no-progress",
+                "--out",
+                str(tmp_path / "first"),
+            ]
+        )
+        == 0
+    )
+    old_model = model.read_bytes()
+    assert len(old_model) > 500
+    child = _child(
+        """
+        import resource, signal
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (500, 500))
+        """,
+        "segment",
+        str(image),
+        "-k",
+        "3",
+        "--save-model",
+        str(model),
+        "--overwrite",
+        "--no-progress",
+    )
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 1, err
+    assert model.read_bytes() == old_model
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["first", "model.json", "x.png"]
+
+
+def test_save_model_into_a_missing_folder_is_a_usage_error(tmp_path, capsys):
+    image = write(tmp_path / "x.png", blobs())
+    code, out = run(capsys, image, "-k", "2", "--save-model", tmp_path / "no" / "m.json")
+    assert code == 2 and "its folder does not exist" in out.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.png"]
+
+
+def test_channel_axis_rgb_keeps_alpha_out_of_the_clusters(tmp_path, capsys):
+    rgba = blobs(channels=4)
+    image = write(tmp_path / "x.png", rgba)
+    code, out = run(capsys, image, "-k", "3", "--channel-axis", "rgb", "--seed", "2")
+    assert code == 0, out.err
+    expected = nk.segment(rgba, 3, seed=2, channel_axis="rgb")
+    np.testing.assert_array_equal(read(tmp_path / "x_labels.png"), expected.labels)
+    assert summary(tmp_path / "x_clusters.json")["params"]["channel_axis"] == "rgb"
+    assert np.array(summary(tmp_path / "x_clusters.json")["palette"]).shape == (3, 3)

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import os
 import struct
+import subprocess
+import sys
+import textwrap
+import threading
+import time
 import zlib
 from pathlib import Path
 
@@ -16,6 +22,7 @@ import pytest
 from napari_kmeans.io import SUPPORTED_EXTENSIONS, ImageLoadError, load_image, save_image
 
 SAMPLE_DATA = Path(__file__).resolve().parents[1] / "sample_data"
+SRC = Path(__file__).resolve().parents[1] / "src"
 RNG = np.random.default_rng(12345)
 
 
@@ -410,3 +417,367 @@ def test_synthetic_cells_script_reproduces_the_committed_image():
     class_means = [image[truth == label].mean() for label in range(4)]
     assert class_means == sorted(class_means)  # background < dim < medium < bright
     assert image.max() > 0.75 * np.iinfo(np.uint16).max  # uses most of the 16-bit range
+
+
+# ---------------------------------------------------------------- issue 10: hostile inputs
+
+
+def _in_subprocess(code: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter with this tree's package first on the path."""
+    env = {**os.environ, "PYTHONPATH": str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    outcome: list[BaseException | None] = []
+
+    def attempt():
+        try:
+            load_image(fifo)
+            outcome.append(None)
+        except BaseException as error:  # noqa: BLE001 - recorded for the assertion below
+            outcome.append(error)
+
+    reader = threading.Thread(target=attempt, daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    if reader.is_alive():  # the old code blocks in open(): give it a writer, then fail
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(timeout=10)
+        pytest.fail("load_image blocked on a FIFO")
+    assert isinstance(outcome[0], ImageLoadError)
+    assert str(fifo) in str(outcome[0]) and "FIFO" in str(outcome[0])
+
+
+def test_dev_zero_is_refused_before_reading():
+    # memory capped at 1 GiB in the child: reading /dev/zero would die of MemoryError there
+    result = _in_subprocess(
+        """
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30))
+        from napari_kmeans.io import ImageLoadError, load_image
+        try:
+            load_image("/dev/zero")
+        except ImageLoadError as error:
+            print("refused:", error)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert "refused: cannot load image '/dev/zero': a character device" in result.stdout
+
+
+def test_symlink_loop_is_an_image_load_error(tmp_path):
+    (tmp_path / "a.png").symlink_to(tmp_path / "b.png")
+    (tmp_path / "b.png").symlink_to(tmp_path / "a.png")
+    with pytest.raises(ImageLoadError, match="a.png"):
+        load_image(tmp_path / "a.png")
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
+    crc = zlib.crc32(b"IHDR" + header) & 0xFFFFFFFF
+    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + header + struct.pack(">I", crc)
+
+
+def _jpeg_header_only(width: int, height: int) -> bytes:
+    sof = struct.pack(">HBHHB", 11, 8, height, width, 1) + b"\x01\x11\x00"
+    return b"\xff\xd8" + b"\xff\xe0" + struct.pack(">H", 4) + b"\x00\x00" + b"\xff\xc0" + sof
+
+
+def _tiff_header_only(width: int, height: int, big_endian: bool = False) -> bytes:
+    order = ">" if big_endian else "<"
+    entries = [(256, 4, 1, width), (257, 4, 1, height), (258, 3, 1, 8), (277, 3, 1, 1)]
+    ifd = struct.pack(order + "H", len(entries))
+    for tag, kind, count, value in entries:
+        field = struct.pack(order + ("I" if kind == 4 else "H2x"), value)
+        ifd += struct.pack(order + "HHI", tag, kind, count) + field
+    magic = b"MM\x00*" if big_endian else b"II*\x00"
+    return magic + struct.pack(order + "I", 8) + ifd + struct.pack(order + "I", 0)
+
+
+@pytest.mark.parametrize(
+    "make", [_png_header_only, _jpeg_header_only, _tiff_header_only], ids=["png", "jpeg", "tiff"]
+)
+def test_header_claiming_a_huge_image_is_refused_before_decoding(tmp_path, make):
+    path = _write(tmp_path / "bomb.img", make(20000, 20000))
+    with pytest.raises(ImageLoadError) as raised:
+        load_image(path)
+    message = str(raised.value)
+    assert str(path) in message and "400,000,000 pixels" in message
+    assert "max_pixels=" in message and "--max-pixels" in message
+    assert "NAPARI_KMEANS_MAX_PIXELS" in message
+
+
+def test_pixel_budget_argument_and_environment(tmp_path, monkeypatch):
+    rgb = _random_image((30, 50, 3), np.uint8)
+    for extension, params in [
+        *((e, ()) for e in (".png", ".jpg", ".tif", ".bmp", ".ppm", ".webp")),
+        (".webp", (cv2.IMWRITE_WEBP_QUALITY, 80)),  # lossy WebP: a VP8 chunk, not VP8L
+    ]:
+        path = _write(tmp_path / f"small{extension}", _encode(extension, rgb, params))
+        with pytest.raises(ImageLoadError, match="1,500 pixels, more than the budget of 1,499"):
+            load_image(path, max_pixels=1499)
+        assert load_image(path, max_pixels=1500).shape == (30, 50, 3)
+        monkeypatch.setenv("NAPARI_KMEANS_MAX_PIXELS", "1000")
+        with pytest.raises(ImageLoadError, match="budget of 1,000"):
+            load_image(path)
+        monkeypatch.delenv("NAPARI_KMEANS_MAX_PIXELS")
+    monkeypatch.setenv("NAPARI_KMEANS_MAX_PIXELS", "lots")
+    with pytest.raises(ValueError, match="NAPARI_KMEANS_MAX_PIXELS='lots' is not allowed"):
+        load_image(path)
+    with pytest.raises(ValueError, match="max_pixels=0 is not allowed"):
+        load_image(path, max_pixels=0)
+
+
+def test_budget_counts_every_page_of_a_tiff(tmp_path):
+    stack = _random_image((3, 30, 50), np.uint16)
+    path = _write(tmp_path / "stack.tif", _tiff(stack, photometric="minisblack"))
+    with pytest.raises(ImageLoadError, match="4,500 pixels"):
+        load_image(path, max_pixels=4499)
+    np.testing.assert_array_equal(load_image(path, max_pixels=4500), stack)
+
+
+def _rgba_128() -> np.ndarray:
+    image = np.empty((4, 5, 4), np.uint8)
+    image[...] = (200, 100, 50, 128)
+    image[0, 0] = (10, 20, 30, 0)
+    return image
+
+
+def test_unassociated_alpha_tiff_keeps_its_colours(tmp_path):
+    rgba = _rgba_128()
+    written = {
+        "tifffile": _tiff(rgba, photometric="rgb", extrasamples=["unassalpha"]),
+        "tifffile zlib": _tiff(
+            rgba, photometric="rgb", extrasamples=["unassalpha"], compression="zlib"
+        ),
+        "tifffile stack": _tiff(
+            np.stack([rgba, rgba[::-1]]), photometric="rgb", extrasamples=["unassalpha"]
+        ),
+    }
+    pil = pytest.importorskip("PIL.Image")
+    buffer = io.BytesIO()
+    pil.fromarray(rgba).save(buffer, format="TIFF")  # PIL writes ExtraSamples = 2 too
+    written["PIL"] = buffer.getvalue()
+    for name, data in written.items():
+        loaded = load_image(_write(tmp_path / f"{name}.tif", data))
+        expected = np.stack([rgba, rgba[::-1]]) if "stack" in name else rgba
+        np.testing.assert_array_equal(loaded, expected, err_msg=name)
+    # associated (premultiplied) alpha is stored as is, and read as stored
+    associated = _tiff(rgba, photometric="rgb", extrasamples=["assocalpha"])
+    np.testing.assert_array_equal(load_image(_write(tmp_path / "a.tif", associated)), rgba)
+
+
+def test_separate_colour_planes_are_read_in_rgb_order(tmp_path):
+    for dtype in (np.uint8, np.uint16):
+        rgb = _random_image((6, 7, 3), dtype)
+        planar = _tiff(np.moveaxis(rgb, -1, 0), photometric="rgb", planarconfig="separate")
+        np.testing.assert_array_equal(load_image(_write(tmp_path / "p.tif", planar)), rgb)
+
+
+def test_without_tifffile_unassociated_alpha_is_refused_not_misread(tmp_path, monkeypatch):
+    path = _write(
+        tmp_path / "ua.tif", _tiff(_rgba_128(), photometric="rgb", extrasamples=["unassalpha"])
+    )
+    monkeypatch.setitem(sys.modules, "tifffile", None)  # import tifffile -> ImportError
+    with pytest.raises(ImageLoadError, match="pip install tifffile"):
+        load_image(path)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "extension"), [(">u2", ".png"), (">u2", ".tif"), (">f4", ".tif"), ("<u2", ".png")]
+)
+def test_save_image_writes_big_endian_arrays_by_value(tmp_path, dtype, extension):
+    grey = np.array([[1, 2, 256, 1000]], dtype)
+    save_image(tmp_path / f"grey{extension}", grey)
+    np.testing.assert_array_equal(_decode_file(tmp_path / f"grey{extension}"), grey)
+    rgb = (np.arange(2 * 3 * 3).reshape(2, 3, 3) * 300).astype(dtype)
+    before = rgb.copy()
+    save_image(tmp_path / f"rgb{extension}", rgb)
+    np.testing.assert_array_equal(load_image(tmp_path / f"rgb{extension}"), rgb)
+    assert rgb.dtype == np.dtype(dtype) and rgb.tobytes() == before.tobytes()  # left alone
+
+
+def test_save_image_is_atomic_and_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch):
+    import napari_kmeans.safe_files as safe_files
+
+    old = _random_image((4, 5, 3), np.uint8)
+    save_image(tmp_path / "x.png", old)
+
+    def disk_full(descriptor):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(safe_files.os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        save_image(tmp_path / "x.png", _random_image((4, 5, 3), np.uint8))
+    np.testing.assert_array_equal(load_image(tmp_path / "x.png"), old)
+    assert [p.name for p in tmp_path.iterdir()] == ["x.png"]
+    monkeypatch.undo()
+    with pytest.raises(FileExistsError):
+        save_image(tmp_path / "x.png", old, overwrite=False)
+
+
+def test_save_image_on_a_full_disk_leaves_no_partial_file(tmp_path):
+    # a file-size limit in the child: writes beyond 1000 bytes fail (EFBIG), like a full disk
+    result = _in_subprocess(
+        f"""
+        import resource, signal
+        import numpy as np
+        from napari_kmeans.io import save_image
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        rng = np.random.default_rng(0)
+        save_image({str(tmp_path / "old.png")!r}, np.zeros((4, 4), np.uint8))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))
+        for name in ("old.png", "new.png"):
+            try:
+                noise = rng.integers(0, 255, (64, 64, 3), np.uint8)
+                save_image({str(tmp_path)!r} + "/" + name, noise)
+            except OSError as error:
+                print("failed:", error.errno)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("failed:") == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["old.png"]
+    np.testing.assert_array_equal(load_image(tmp_path / "old.png"), np.zeros((4, 4), np.uint8))
+
+
+def _peak_growth(path: Path, load: str) -> tuple[int, int]:
+    """(bytes of the array, growth of a fresh child's peak RSS while ``load`` runs)."""
+    result = _in_subprocess(
+        f"""
+        import re
+        import cv2
+        import numpy as np
+        import napari_kmeans.image_decode as decode_module
+        from napari_kmeans.io import load_image
+
+        def status(field):
+            text = open("/proc/self/status").read()
+            return int(re.search(field + r":\\s+(\\d+) kB", text).group(1)) * 1024
+
+        data = np.fromfile({str(path)!r}, np.uint8)
+        with open("/proc/self/clear_refs", "w") as clear:
+            clear.write("5")  # the peak (VmHWM) starts again from the current RSS
+        before = status("VmRSS")
+        image = {load}
+        print(image.nbytes, status("VmHWM") - before)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    nbytes, growth = map(int, result.stdout.split())
+    return nbytes, growth
+
+
+def test_loading_adds_no_copy_to_what_opencv_needs_to_decode(tmp_path):
+    # OpenCV's own decoder peaks at about twice the image here (its internal buffers): the
+    # red/blue swap must add nothing to that (it works in place, a block at a time)
+    ramp = np.add.outer(np.arange(1500), np.arange(2000))
+    colour = np.stack([ramp % 256, ramp // 3 % 256, ramp // 7 % 256], axis=-1).astype(np.uint8)
+    for name, rgb in (("c8.png", colour), ("c16.png", colour.astype(np.uint16) * 257)):
+        path = _write(tmp_path / name, _encode(".png", rgb))
+        nbytes, ours = _peak_growth(path, f"load_image({str(path)!r})")
+        _, opencv = _peak_growth(path, "cv2.imdecode(data, cv2.IMREAD_UNCHANGED)")
+        assert nbytes == rgb.nbytes and ours < 1.1 * opencv + 2**20, (name, ours, opencv)
+
+
+def test_a_tiff_stack_is_not_held_twice(tmp_path):
+    # pages are decoded a group at a time (here 4 MiB, 2 pages, or an eighth of the stack)
+    # straight into the stack: OpenCV decoding all 16 at once would need twice the stack
+    pages = np.add.outer(np.arange(16), np.add.outer(np.arange(1000), np.arange(1000)))
+    path = _write(
+        tmp_path / "stack.tif",
+        _tiff(pages.astype(np.uint16), photometric="minisblack", compression="zlib"),
+    )
+    load = f"(setattr(decode_module, '_PAGE_GROUP_BYTES', 4 * 2**20), load_image({str(path)!r}))[1]"
+    nbytes, growth = _peak_growth(path, load)
+    assert nbytes == 16 * 2 * 10**6 and growth < 1.5 * nbytes, growth
+    np.testing.assert_array_equal(load_image(path), pages)
+
+
+def test_many_small_pages_load_in_linear_time(tmp_path):
+    pages = RNG.integers(0, 65536, (1000, 8, 8), dtype=np.uint16)
+    path = _write(tmp_path / "many.tif", _tiff(pages, photometric="minisblack"))
+    started = time.perf_counter()
+    np.testing.assert_array_equal(load_image(path), pages)
+    assert time.perf_counter() - started < 5  # one decode call per page took 25 s here
+
+
+# ---------------------------------------------------------------- lazy_io: same refusals
+
+
+def test_lazy_tiff_with_pages_of_different_shapes_is_refused_like_load_image(tmp_path):
+    from napari_kmeans.lazy_io import open_lazy
+
+    tifffile = pytest.importorskip("tifffile")
+    path = tmp_path / "uneven.tif"
+    with tifffile.TiffWriter(path) as writer:
+        writer.write(_random_image((4, 5), np.uint8))
+        writer.write(_random_image((6, 5), np.uint8))
+    for load in (load_image, open_lazy):
+        with pytest.raises(ImageLoadError, match="differ in shape") as raised:
+            load(path)
+        assert str(path) in str(raised.value)
+
+
+def test_lazy_tiff_must_be_a_regular_file(tmp_path):
+    from napari_kmeans.lazy_io import open_lazy
+
+    fifo = tmp_path / "pipe.tif"
+    os.mkfifo(fifo)
+    with pytest.raises(ImageLoadError, match="FIFO"):
+        open_lazy(fifo)
+
+
+def test_write_labels_zarr_never_replaces_a_store_unless_told(tmp_path):
+    da = pytest.importorskip("dask.array")
+    zarr = pytest.importorskip("zarr")
+    from napari_kmeans.lazy_io import write_labels_zarr
+
+    store = tmp_path / "labels.zarr"
+    zarr.create_array(store, data=np.full((2, 3), 7, np.uint8))
+    (store / "mine.txt").write_text("keep")
+    with pytest.raises(FileExistsError):
+        write_labels_zarr(da.ones((4, 6), np.uint8, chunks=3), store, progress=False)
+    assert (store / "mine.txt").read_text() == "keep"
+    assert zarr.open_array(store)[:].tolist() == [[7] * 3] * 2
+    write_labels_zarr(da.ones((4, 6), np.uint8, chunks=3), store, progress=False, overwrite=True)
+    assert int(zarr.open_array(store)[:].sum()) == 24 and not (store / "mine.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.zarr"]
+
+
+@pytest.mark.parametrize("make", [_png_header_only, _tiff_header_only], ids=["png", "tiff"])
+def test_budget_is_checked_before_the_file_is_read(tmp_path, make):
+    # an 8 GiB sparse file behind a bomb header, loaded in a child limited to 1 GiB of memory
+    path = _write(tmp_path / "huge.img", make(20000, 20000))
+    with open(path, "r+b") as file:
+        file.truncate(8 * 2**30)
+    result = _in_subprocess(
+        f"""
+        import resource
+        resource.setrlimit(resource.RLIMIT_AS, (2**30, 2**30))
+        from napari_kmeans.io import ImageLoadError, load_image
+        try:
+            load_image({str(path)!r})
+        except ImageLoadError as error:
+            print("refused:", error)
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert "refused:" in result.stdout and "400,000,000 pixels" in result.stdout
+
+
+def test_opencv_own_pixel_limit_is_explained(tmp_path):
+    # a BMP header of 40000 x 40000 (1.6e9 pixels): past our budget when raised, OpenCV refuses
+    info = struct.pack("<IiiHHIIiiII", 40, 40000, 40000, 1, 24, 0, 0, 2835, 2835, 0, 0)
+    path = _write(tmp_path / "big.bmp", b"BM" + struct.pack("<IHHI", 54, 0, 0, 54) + info)
+    with pytest.raises(ImageLoadError, match="OPENCV_IO_MAX_IMAGE_PIXELS"):
+        load_image(path, max_pixels=2 * 10**9)

@@ -1,6 +1,8 @@
-"""The file side of the ``napari-kmeans`` command: naming outputs, segmenting or labelling
-one file, writing its labels, recoloured image and JSON summary, and running a batch with
-per-file errors under a progress bar."""
+"""The file side of the ``napari-kmeans`` command.
+
+Naming outputs, segmenting or labelling one file, writing its labels, recoloured image and
+JSON summary, and running a batch with per-file errors under a progress bar.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +22,9 @@ from . import load_image, segment
 from .api import Segmentation
 from .cross_check import CrossCheck
 from .features import resolve_channel_axis
-from .io import save_image
+from .io import encode_params, save_image
+from .output_guard import OutputConflict, check_outputs, real_path
+from .safe_files import Staged, write_bytes, write_text
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -42,23 +46,28 @@ def run_jobs(
 ) -> int:
     """``process`` every job under a progress bar; a failing job is reported and skipped.
 
+    Any exception of one job (a corrupt file, a symbolic-link loop, memory, a bug) is
+    reported as ``error: <image>: <reason>`` and the next job runs; Ctrl-C stops the batch
+    (``KeyboardInterrupt`` propagates, after saying which images were written).
+
     Returns the exit status: 1 if any job failed.
     """
-    for job in jobs:
-        if job.prefix.name != job.image.stem:
-            print(
-                f"note: {job.image}: outputs named {job.prefix.name}_* (another input has "
-                "the same name)",
-                file=sys.stderr,
-            )
-    failed = 0
+    failed = done = 0
     disable = True if no_progress else None  # None: only when stderr is a terminal
     with tqdm(jobs, desc=desc, unit="image", file=sys.stderr, disable=disable) as bar:
         for job in bar:
             bar.set_postfix_str(job.image.name)
             try:
                 process(job)
-            except (ValueError, OSError) as error:  # ImageLoadError is a ValueError
+                done += 1
+            except KeyboardInterrupt:
+                tqdm.write(
+                    f"interrupted at {job.image}: its files are all written or none; "
+                    f"{done} of {len(jobs)} images were done before it",
+                    file=sys.stderr,
+                )
+                raise
+            except Exception as error:  # one input never stops the batch
                 failed += 1
                 tqdm.write(f"error: {job.image}: {_reason(error, job.image)}", file=sys.stderr)
     if failed:
@@ -66,18 +75,52 @@ def run_jobs(
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def save_model(seg: Segmentation, path: Path) -> None:
+def guard_outputs(
+    jobs: list[Job],
+    lazy_labels: Callable[[Job], Path | None],
+    inputs: list[tuple[Path, str]],
+    save_model: Path | None,
+    overwrite: bool,
+) -> None:
+    """Refuse the run (UsageError naming the path) before any work if its outputs are unsafe.
+
+    Unsafe: an output would replace or hold an input, two outputs collide, or, without
+    ``overwrite``, a file that the run certainly writes exists already.
+
+    ``lazy_labels(job)`` is the Zarr labels path of a job segmented chunk by chunk, None for
+    an in-memory job. ``inputs`` lists (path, what) of every file read.
+    """
+    outputs: list[tuple[Path, str]] = []
+    certain: list[Path] = []
+    for job in jobs:
+        labels = lazy_labels(job)
+        if labels is not None:
+            files = [labels, summary_path(job)]
+            certain += files
+        else:
+            files = output_candidates(job)
+            certain.append(summary_path(job))
+            if job.image.suffix.lower() not in (".tif", ".tiff"):
+                certain.append(files[0])  # labels of a non-TIFF input: always PNG
+        outputs += [(file, f"an output of {job.image}") for file in files]
+    if save_model is not None:
+        if not real_path(save_model).parent.is_dir():
+            raise UsageError(f"--save-model {save_model}: its folder does not exist")
+        outputs.append((save_model, "--save-model"))
+        certain.append(save_model)
     try:
-        seg.model.save(path)
-    except OSError as error:
-        raise ValueError(f"cannot write the model to {path}: {error.strerror}") from None
+        check_outputs(outputs, inputs, existing_checked=certain, overwrite=overwrite)
+    except OutputConflict as error:
+        raise UsageError(str(error)) from None
 
 
 def is_zarr(path: Path | None) -> bool:
+    """Tell whether ``path`` names a Zarr store (by its ``.zarr`` suffix)."""
     return path is not None and path.suffix.lower() == ".zarr"
 
 
 def prepare_out_dir(out: Path | None) -> Path | None:
+    """Create the ``--out`` folder if missing (UsageError when it cannot be)."""
     if out is None:
         return None
     try:
@@ -87,10 +130,10 @@ def prepare_out_dir(out: Path | None) -> Path | None:
     return out
 
 
-def load_mask(path: Path) -> np.ndarray:
-    """A boolean mask from an image file: non-zero in any colour channel (alpha ignored)."""
+def load_mask(path: Path, max_pixels: int | None = None) -> np.ndarray:
+    """Load a boolean mask from an image file: non-zero in any colour channel, alpha ignored."""
     try:
-        mask = load_image(path)
+        mask = load_image(path, max_pixels=max_pixels)
     except ValueError as error:
         raise UsageError(f"--mask {path}: {_reason(error, path)}") from None
     if mask.ndim == 3 and mask.shape[2] in (3, 4):
@@ -119,24 +162,30 @@ def plan_outputs(images: Sequence[Path], out_dir: Path | None) -> list[Job]:
     file name without extension, compared case-insensitively) are told apart by the shortest
     tail of their folders, then by their extension.
     """
-    unique = list({image.resolve(): image for image in reversed(images)}.values())[::-1]
+    unique = list({real_path(image): image for image in reversed(images)}.values())[::-1]
     folders = [image.parent if out_dir is None else out_dir for image in unique]
     names = [image.stem for image in unique]
     groups: dict[tuple[Path, str], list[int]] = defaultdict(list)
     for index, (folder, name) in enumerate(zip(folders, names, strict=True)):
-        groups[folder.resolve(), name.casefold()].append(index)
+        groups[real_path(folder), name.casefold()].append(index)
     for members in groups.values():
         if len(members) > 1:
-            distinct = _distinguishing_names([unique[i].resolve() for i in members])
+            distinct = _distinguishing_names([real_path(unique[i]) for i in members])
             for index, name in zip(members, distinct, strict=True):
                 names[index] = name
-    keys = [(f.resolve(), n.casefold()) for f, n in zip(folders, names, strict=True)]
+    keys = [(real_path(f), n.casefold()) for f, n in zip(folders, names, strict=True)]
     if len(set(keys)) < len(keys):
         clashes = sorted({str(unique[i]) for i, key in enumerate(keys) if keys.count(key) > 1})
         raise UsageError(
             f"outputs of {', '.join(clashes)} would overwrite one another even after adding "
             "their folder names: rename them or run them with different --out folders"
         )
+    for image, name in zip(unique, names, strict=True):
+        if name != image.stem:
+            print(
+                f"note: {image}: outputs named {name}_* (another input has the same name)",
+                file=sys.stderr,
+            )
     return [
         Job(image, folder / name)
         for image, folder, name in zip(unique, folders, names, strict=True)
@@ -162,7 +211,7 @@ def _distinguishing_names(paths: list[Path]) -> list[str]:
 
 def segment_file(path: Path, args: argparse.Namespace, mask: np.ndarray | None):
     """Load one image and segment it with the options of ``args``; returns (image, seg)."""
-    image = load_image(path)
+    image = load_image(path, max_pixels=args.max_pixels)
     return image, _segment(image, args, mask)
 
 
@@ -187,125 +236,149 @@ def segment_lazily(
     job: Job,
     args: argparse.Namespace,
     mask: np.ndarray | None,
-    inputs: frozenset[Path],
+    outputs: Staged,
     labels_path: Path | None = None,
 ) -> Segmentation:
     """Segment a TIFF or Zarr image chunk by chunk with dask; returns the segmentation.
 
     Labels go to a Zarr store (``labels_path``, default ``<prefix>_labels.zarr``), written
-    chunk by chunk, and the summary to ``<prefix>_clusters.json``; no recolored image.
+    chunk by chunk, and the summary to ``<prefix>_clusters.json``, both staged in
+    ``outputs``; no recolored image.
     """
     from .lazy_io import open_lazy, write_labels_zarr  # dask is imported only for these
 
     if args.cross_check:
         raise ValueError("--cross-check needs the whole image in memory: not for Zarr in or out")
-    prefix = str(job.prefix)
-    labels_path = refuse_input(labels_path or Path(prefix + "_labels.zarr"), inputs)
-    summary_path = refuse_input(Path(prefix + "_clusters.json"), inputs)
+    labels_path = labels_path or lazy_labels_path(job)
     image = open_lazy(job.image, channel_axis=args.channel_axis)
     seg = _segment(image, args, mask)
-    write_labels_zarr(seg.labels, labels_path, progress=False if args.no_progress else None)
-    record = {
-        "input": str(job.image.resolve()),
-        "outputs": {"labels": str(labels_path.resolve()), "clusters": str(summary_path.resolve())},
-        **seg.to_dict(),
-    }
-    summary_path.write_text(
-        json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    write_labels_zarr(
+        seg.labels, outputs.path(labels_path), progress=False if args.no_progress else None
     )
+    _write_summary(job, seg, outputs, {"labels": labels_path})
     return seg
 
 
-def refuse_input(path: Path, inputs: frozenset[Path]) -> Path:
-    """``path``, unless writing it would overwrite an input (ValueError)."""
-    if path.resolve() in inputs:
-        raise ValueError(f"its output {path} would overwrite an input image: use --out")
-    return path
+def lazy_labels_path(job: Job) -> Path:
+    """Where the Zarr labels of a lazily segmented job go by default."""
+    return Path(f"{job.prefix}_labels.zarr")
+
+
+def summary_path(job: Job) -> Path:
+    """Return where the JSON summary of a job goes."""
+    return Path(f"{job.prefix}_clusters.json")
+
+
+def output_candidates(job: Job) -> list[Path]:
+    """Every file an in-memory job may write (the format of some depends on the image)."""
+    prefix = str(job.prefix)
+    extension = job.image.suffix
+    labels = [".png", ".tif"] if extension.lower() in (".tif", ".tiff") else [".png"]
+    recolored = dict.fromkeys([extension, ".png", ".tif"])
+    return [
+        *(Path(prefix + "_labels" + ext) for ext in labels),
+        *(Path(prefix + "_recolored" + ext) for ext in recolored),
+        summary_path(job),
+    ]
 
 
 def write_outputs(
     job: Job,
     seg: Segmentation,
     check: CrossCheck | None,
-    inputs: frozenset[Path],
+    outputs: Staged,
     model: Path | None = None,
 ) -> dict:
-    """Write labels, recolored image and JSON summary of one job; returns the JSON record.
+    """Stage labels, recolored image and JSON summary of one job; returns the JSON record.
 
     ``model`` is the model file the labels come from (recorded in the JSON), None for a fit.
-    Refuses (ValueError) to write over any file in ``inputs`` (resolved paths).
+    Nothing appears at the destinations until ``outputs`` is committed.
     """
-
-    def guarded(path: Path) -> Path:
-        return refuse_input(path, inputs)
-
     prefix = str(job.prefix)
-    labels_path = guarded(Path(prefix + ("_labels.png" if seg.labels.ndim == 2 else "_labels.tif")))
-    summary_path = guarded(Path(prefix + "_clusters.json"))
+    labels_path = Path(prefix + ("_labels.png" if seg.labels.ndim == 2 else "_labels.tif"))
     if seg.labels.ndim == 2:
-        save_image(labels_path, seg.labels)
+        save_image(outputs.path(labels_path), seg.labels)
     else:
-        _save_tiff_pages(labels_path, seg.labels, colour=False)
-    recolored_path = _save_recolored(
-        prefix + "_recolored", job.image.suffix, seg.recolored, guarded
+        _save_tiff_pages(outputs.path(labels_path), seg.labels, colour=False)
+    recolored_path = _save_recolored(prefix + "_recolored", job.image.suffix, seg, outputs)
+    extra = {"cross_check": check.to_dict()} if check is not None else {}
+    if model is not None:
+        extra["model"] = str(real_path(model))
+    return _write_summary(
+        job, seg, outputs, {"labels": labels_path, "recolored": recolored_path}, extra
     )
+
+
+def _write_summary(
+    job: Job, seg: Segmentation, outputs: Staged, files: dict[str, Path], extra=None
+) -> dict:
+    path = summary_path(job)
     record = {
-        "input": str(job.image.resolve()),
+        "input": str(real_path(job.image)),
         "outputs": {
-            "labels": str(labels_path.resolve()),
-            "recolored": str(recolored_path.resolve()),
-            "clusters": str(summary_path.resolve()),
+            **{name: str(real_path(file)) for name, file in files.items()},
+            "clusters": str(real_path(path)),
         },
         **seg.to_dict(),
+        **(extra or {}),
     }
-    if check is not None:
-        record["cross_check"] = check.to_dict()
-    if model is not None:
-        record["model"] = str(model.resolve())
-    summary_path.write_text(
-        json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+    text = json.dumps(record, indent=2, ensure_ascii=False) + "\n"
+    write_text(outputs.path(path), text)
     return record
 
 
-def _save_recolored(stem: str, extension: str, recolored: np.ndarray, guarded) -> Path:
+def _save_recolored(stem: str, extension: str, seg: Segmentation, outputs: Staged) -> Path:
     """Keep the input's format when it holds the dtype and channels, else PNG, else TIFF."""
+    recolored = seg.recolored
     if not _is_single_page(recolored):
-        path = guarded(Path(stem + ".tif"))
-        _save_tiff_pages(path, recolored, colour=recolored.shape[-1] in (3, 4))
+        path = Path(stem + ".tif")
+        _save_tiff_pages(outputs.path(path), recolored, colour=recolored.shape[-1] in (3, 4))
         return path
     for candidate in dict.fromkeys([extension, ".png"]):
-        path = guarded(Path(stem + candidate))
+        path = Path(stem + candidate)
         try:
-            save_image(path, recolored)
+            save_image(outputs.path(path), recolored)
             return path
         except ValueError:  # this format cannot hold the dtype or channel count
             continue
-    path = guarded(Path(stem + ".tif"))  # TIFF holds every dtype segment returns
-    save_image(path, recolored)
+    path = Path(stem + ".tif")  # TIFF holds every dtype segment returns
+    save_image(outputs.path(path), recolored)
     return path
 
 
 def _is_single_page(array: np.ndarray) -> bool:
-    """True if ``save_image`` writes ``array`` as one image that reads back with this shape."""
+    """Tell whether ``save_image`` writes ``array`` as one image of this shape."""
     return array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))
 
 
 def _save_tiff_pages(path: Path, array: np.ndarray, colour: bool) -> None:
-    """A multi-page TIFF, one page per index of the leading axes; ``colour``: the last axis
-    holds RGB(A) (as ``load_image`` returns colour stacks), written in OpenCV's BGR(A) order.
+    """Write a multi-page TIFF, one page per index of the leading axes.
+
+    ``colour``: the last axis holds RGB(A) (as ``load_image`` returns colour stacks),
+    written in OpenCV's BGR(A) order.
     """
     page_shape = array.shape[-3:] if colour else array.shape[-2:]
-    pages = array.reshape(-1, *page_shape)
+    pages = array.astype(array.dtype.newbyteorder("="), copy=False).reshape(-1, *page_shape)
     if colour:
         code = cv2.COLOR_RGB2BGR if page_shape[-1] == 3 else cv2.COLOR_RGBA2BGRA
         pages = [cv2.cvtColor(page, code) for page in pages]
-    ok, encoded = cv2.imencodemulti(".tif", list(np.ascontiguousarray(pages)))
+    ok, encoded = cv2.imencodemulti(
+        ".tif", list(np.ascontiguousarray(pages)), encode_params(".tif")
+    )
     if not ok:
         raise ValueError(f"cannot save image '{path}': OpenCV could not encode it as TIFF")
-    path.write_bytes(encoded.tobytes())
+    write_bytes(path, encoded.tobytes())
 
 
 def _reason(error: Exception, path: Path) -> str:
-    """The error message without the "cannot load image '<path>': " the caller prints already."""
-    return str(error).removeprefix(f"cannot load image '{path}': ")
+    """Say why a job failed, without the "cannot load image '<path>': " printed already.
+
+    The kind of error is named too when it is not a ValueError or OSError (a bug, memory).
+    """
+    if isinstance(error, FileExistsError):
+        existing = error.filename2 or error.filename  # os.link names the destination second
+        return f"{existing} exists: nothing of this image was written (use --overwrite)"
+    text = str(error).removeprefix(f"cannot load image '{path}': ")
+    if isinstance(error, (ValueError, OSError)) and text:
+        return text
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

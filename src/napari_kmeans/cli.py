@@ -26,20 +26,23 @@ from .batch import (
     EXIT_USAGE,
     Job,
     UsageError,
+    guard_outputs,
     is_zarr,
+    lazy_labels_path,
     load_mask,
     mask_for,
     plan_outputs,
     prepare_out_dir,
-    refuse_input,
     run_jobs,
-    save_model,
     segment_file,
     segment_lazily,
     write_outputs,
 )
 from .color_spaces import COLOR_SPACES
-from .io import ImageLoadError
+from .io import DEFAULT_MAX_PIXELS, MAX_PIXELS_VARIABLE, ImageLoadError
+from .model_file import ModelFileError, load_model, save_model
+from .output_guard import real_path
+from .safe_files import Staged
 
 PROG = "napari-kmeans"
 
@@ -84,13 +87,14 @@ def _non_negative_float(text: str) -> float:
 
 
 def _channel_axis(text: str) -> str | int | None:
-    if text.lower() in ("auto", "none"):
-        return None if text.lower() == "none" else "auto"
+    words = {"auto": "auto", "rgb": "rgb", "none": None}
+    if text.lower() in words:
+        return words[text.lower()]
     try:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not allowed: use 'auto', 'none' or an axis index"
+            f"{text!r} is not allowed: use 'auto', 'rgb', 'none' or an axis index"
         ) from None
 
 
@@ -131,8 +135,14 @@ Segment each IMAGE by k-means clustering of its pixels and write, per image:
 
 <name> is the input's file name without extension. Inputs from different folders with the
 same name get the distinguishing part of their folder prepended (a/img.png, b/img.png ->
-a_img_*, b_img_*), so no output overwrites another; an output that would overwrite an input
-is an error for that input.
+a_img_*, b_img_*), so no output overwrites another.
+
+Nothing is lost: before any work the command refuses (exit 2, naming the path) an output that
+would replace or contain an input (IMAGE, --mask, --model), two outputs at one path, and any
+existing file unless --overwrite is given. Each file is written under a temporary name
+beside it and renamed when complete; an image's files appear together or not at all, so an
+error, a full disk or Ctrl-C (exit 130) leaves no partial output. Inputs must be regular
+files; images larger than --max-pixels are refused from their header, before decoding.
 
 A multi-page TIFF is segmented as one stack (all pages clustered together, so a label means
 the same colour on every page); its labels and recolored image are written as multi-page
@@ -145,7 +155,8 @@ beside it (result.zarr -> result_clusters.json); no recolored image is written. 
 takes exactly one IMAGE.
 
 A file that cannot be read or segmented is reported as "error: <path>: <reason>" and the
-others are still processed. Exit status: 0 all written, 1 some input failed, 2 usage error.
+others are still processed. Exit status: 0 all written, 1 some input failed, 2 usage error,
+130 interrupted.
 """
 
 _SEGMENT_EXAMPLES = """\
@@ -200,10 +211,11 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
         "--channel-axis",
         type=_channel_axis,
         default="auto",
-        metavar="{auto,none,INT}",
-        help="auto: a last axis of 3 or 4 is RGB(A); none: every value is one "
-        "pixel; INT: that axis holds the channels (e.g. 0 for a stack "
-        "whose pages are channels)",
+        metavar="{auto,rgb,none,INT}",
+        help="auto: a last axis of 3 or 4 is RGB(A) on images of 3 or more "
+        "dimensions; rgb: the last axis is RGB(A) (alpha kept, never "
+        "clustered); none: every value is one pixel; INT: that axis holds "
+        "the channels, all data (e.g. 0 for a stack whose pages are channels)",
     )
     parser.add_argument(
         "--spatial-weight",
@@ -287,15 +299,30 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
         "napari_kmeans.load_model; takes exactly one IMAGE (fit on one "
         "image, apply to many) (default: not saved)",
     )
-    _add_progress_option(parser)
+    _add_run_options(parser)
     parser.set_defaults(run=run_segment)
 
 
-def _add_progress_option(parser: argparse.ArgumentParser) -> None:
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-progress",
         action="store_true",
         help="no progress bar (it is shown on stderr when stderr is a terminal)",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace output files (and a .zarr --out) that already exist; without it the "
+        "command refuses, before any work, to write over any existing file",
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=_int_at_least(1),
+        default=None,
+        metavar="N",
+        help="refuse images (and masks) of more than N pixels, checked from the file's "
+        f"header before decoding (default: ${MAX_PIXELS_VARIABLE}, else {DEFAULT_MAX_PIXELS} = "
+        "16384 x 16384)",
     )
 
 
@@ -339,8 +366,9 @@ the same colour in every output file. Writes the same files as 'segment' (<name>
 
 A model file that is missing, corrupt or from a newer version is a usage error (exit 2). An
 IMAGE that does not fit the model (other channels, dtype or colour space) is reported as
-"error: <path>: <reason>" and the others are still processed. Exit status: 0 all written,
-1 some input failed, 2 usage error.
+"error: <path>: <reason>" and the others are still processed. Outputs are guarded and
+written as for 'segment' (--overwrite, no partial files). Exit status: 0 all written,
+1 some input failed, 2 usage error, 130 interrupted.
 """
 
 
@@ -383,7 +411,7 @@ def _add_apply_command(commands: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="folder for the outputs, created if missing (default: next to each input)",
     )
-    _add_progress_option(parser)
+    _add_run_options(parser)
     parser.set_defaults(run=run_apply)
 
 
@@ -396,7 +424,7 @@ _COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``napari-kmeans`` parser with every subcommand of ``_COMMANDS``."""
+    """Build the ``napari-kmeans`` parser with every subcommand of ``_COMMANDS``."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Image segmentation by k-means++ clustering of pixels.",
@@ -444,60 +472,77 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_segment(args: argparse.Namespace) -> int:
     """Segment every input of ``args``; exit status 1 if any failed."""
     zarr_out = is_zarr(args.out)
-    if zarr_out and len({image.resolve() for image in args.images}) != 1:
+    if zarr_out and len({real_path(image) for image in args.images}) != 1:
         raise UsageError(
             f"--out {args.out}: a .zarr output holds the labels of one IMAGE; "
             "give a folder for several"
         )
-    if args.save_model is not None and len({image.resolve() for image in args.images}) != 1:
+    if args.save_model is not None and len({real_path(image) for image in args.images}) != 1:
         raise UsageError(
             f"--save-model {args.save_model}: a model is fitted on one IMAGE; "
             "save it from one and label the others with 'napari-kmeans apply'"
         )
-    out_dir = prepare_out_dir(args.out.parent if zarr_out else args.out)
-    mask = None if args.mask is None else load_mask(args.mask)
-    jobs = plan_outputs(args.images, out_dir)
+    jobs = plan_outputs(args.images, args.out.parent if zarr_out else args.out)
     if zarr_out:
         jobs = [Job(jobs[0].image, args.out.with_suffix(""))]
-    inputs = frozenset(job.image.resolve() for job in jobs)
+
+    def lazy_labels(job: Job) -> Path | None:
+        if zarr_out:
+            return args.out
+        return lazy_labels_path(job) if is_zarr(job.image) else None
+
+    guard_outputs(jobs, lazy_labels, _inputs(jobs, args), args.save_model, args.overwrite)
+    mask = None if args.mask is None else load_mask(args.mask, args.max_pixels)
+    prepare_out_dir(args.out.parent if zarr_out else args.out)
 
     def process(job: Job) -> None:
-        if zarr_out or is_zarr(job.image):
-            seg = segment_lazily(job, args, mask, inputs, args.out if zarr_out else None)
-        else:
-            image, seg = segment_file(job.image, args, mask)
-            check = cross_check(image, seg, seed=args.seed or 0) if args.cross_check else None
-            write_outputs(job, seg, check, inputs)
-        if args.save_model is not None:
-            save_model(seg, refuse_input(args.save_model, inputs))
+        with Staged(overwrite=args.overwrite) as outputs:
+            if lazy_labels(job) is not None:
+                seg = segment_lazily(job, args, mask, outputs, lazy_labels(job))
+            else:
+                image, seg = segment_file(job.image, args, mask)
+                check = cross_check(image, seg, seed=args.seed or 0) if args.cross_check else None
+                write_outputs(job, seg, check, outputs)
+            if args.save_model is not None:
+                save_model(seg.model, outputs.path(args.save_model))
 
     return run_jobs("segment", jobs, process, args.no_progress)
 
 
 def run_apply(args: argparse.Namespace) -> int:
     """Label every input of ``args`` with the model of ``args.model``; 1 if any failed."""
-    from . import load_model
-
     try:
         model = load_model(args.model)
-    except ValueError as error:  # missing, unreadable, corrupt or newer; names the file
+    except ModelFileError as error:  # missing, unreadable, corrupt or newer; names the file
         raise UsageError(f"--model: {error}") from None
-    out_dir = prepare_out_dir(args.out)
-    mask = None if args.mask is None else load_mask(args.mask)
-    jobs = plan_outputs(args.images, out_dir)
-    inputs = frozenset(job.image.resolve() for job in jobs)
-    channel_axis = model.params.get("channel_axis", "auto")
+    jobs = plan_outputs(args.images, args.out)
+    guard_outputs(jobs, lambda job: None, _inputs(jobs, args), None, args.overwrite)
+    mask = None if args.mask is None else load_mask(args.mask, args.max_pixels)
+    prepare_out_dir(args.out)
+    channel_axis = model.params["channel_axis"]
 
     def process(job: Job) -> None:
-        image = load_image(job.image)
+        image = load_image(job.image, max_pixels=args.max_pixels)
         image_mask = None if mask is None else mask_for(mask, image, channel_axis)
         try:
             seg = model.predict(image, mask=image_mask)
         except ValueError as error:
             raise ValueError(f"does not fit the model {args.model}: {error}") from None
-        write_outputs(job, seg, None, inputs, model=args.model)
+        with Staged(overwrite=args.overwrite) as outputs:
+            write_outputs(job, seg, None, outputs, model=args.model)
 
     return run_jobs("apply", jobs, process, args.no_progress)
+
+
+def _inputs(jobs: list[Job], args: argparse.Namespace) -> list[tuple[Path, str]]:
+    """Every file the run reads, with the option that names it."""
+    # a folder that is not a Zarr store is refused when loaded: nothing is read from it
+    inputs = [(job.image, "IMAGE") for job in jobs if is_zarr(job.image) or not job.image.is_dir()]
+    if args.mask is not None:
+        inputs.append((args.mask, "--mask"))
+    if getattr(args, "model", None) is not None:
+        inputs.append((args.model, "--model"))
+    return inputs
 
 
 if __name__ == "__main__":

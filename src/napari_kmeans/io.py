@@ -2,7 +2,8 @@
 
 Files are read and written as bytes by Python and decoded/encoded in memory by OpenCV
 (``cv2.imdecode`` / ``cv2.imencode``), so paths with non-ASCII characters work on every
-platform. Arrays are always RGB or RGBA, never OpenCV's BGR.
+platform. Arrays are always RGB or RGBA, never OpenCV's BGR. This module checks the file and
+writes images; :mod:`napari_kmeans.image_decode` turns the bytes into an array.
 
 Decisions worth knowing:
 
@@ -16,7 +17,16 @@ Decisions worth knowing:
 - Grey + alpha PNGs come back as RGBA with the grey value in R, G and B (OpenCV's own
   choice, kept because the rest of the package understands RGB(A) only). TIFFs with two samples
   per pixel are refused: OpenCV would silently drop the second sample and reduce to 8 bits.
-- Multi-page TIFFs are read whole, as a ``(pages, height, width[, channels])`` stack.
+- Multi-page TIFFs are read whole, as a ``(pages, height, width[, channels])`` stack,
+  decoded a group of pages at a time straight into it.
+- TIFFs OpenCV misreads go through ``tifffile`` (an optional dependency; without it they are
+  refused, never misread): 8-bit RGBA with unassociated alpha, which OpenCV returns with the
+  colours multiplied by alpha (PIL, tifffile and GIMP write it), and separate colour planes.
+- Inputs are checked before they cost anything: regular files only (a FIFO or a device is
+  refused without being read), and a pixel budget read from the PNG, JPEG, TIFF, BMP, WebP
+  or PBM/PGM/PPM header before the file is read (:func:`pixel_budget`).
+- Files are written atomically (a temporary name beside the destination, then a rename),
+  in this machine's byte order whatever the array's.
 
 Examples
 --------
@@ -31,23 +41,31 @@ Examples
 from __future__ import annotations
 
 import os
-import struct
+from numbers import Integral
 from pathlib import Path
 from typing import NamedTuple
 
 import cv2
 import numpy as np
 
-__all__ = ["SUPPORTED_EXTENSIONS", "ImageLoadError", "load_image", "save_image"]
+from .image_decode import ImageLoadError, decode_image, swap_red_blue_in_place
+from .image_headers import FileView, header_pixels
+from .safe_files import open_regular_file, write_bytes
 
-_PIXEL_TYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
-_JPEG_MAGIC = b"\xff\xd8\xff"
-_TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic TIFF and BigTIFF
-_TIFF_SAMPLES_PER_PIXEL = 277
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "MAX_PIXELS_VARIABLE",
+    "SUPPORTED_EXTENSIONS",
+    "ImageLoadError",
+    "load_image",
+    "pixel_budget",
+    "save_image",
+]
 
-
-class ImageLoadError(ValueError):
-    """An image file could not be loaded; the message names the path and the reason."""
+#: Pixels :func:`load_image` decodes at most unless told otherwise (16384 × 16384).
+DEFAULT_MAX_PIXELS = 2**28
+#: Environment variable that sets the pixel budget (an integer >= 1).
+MAX_PIXELS_VARIABLE = "NAPARI_KMEANS_MAX_PIXELS"
 
 
 def _opencv_decodes_exr() -> bool:
@@ -99,14 +117,65 @@ if _HAS_EXR:
     _WRITABLE[".exr"] = _Writable(("float32",), (1, 3, 4))
 
 
-def load_image(path: str | os.PathLike[str]) -> np.ndarray:
+def pixel_budget(max_pixels: int | None = None) -> int:
+    """Return the most pixels :func:`load_image` decodes: ``max_pixels``, else the environment.
+
+    Parameters
+    ----------
+    max_pixels : int or None
+        An integer >= 1; None reads the environment variable ``NAPARI_KMEANS_MAX_PIXELS``,
+        and without it gives :data:`DEFAULT_MAX_PIXELS`.
+
+    Returns
+    -------
+    int
+        The budget, in pixels (all pages of a stack together).
+
+    Raises
+    ------
+    ValueError
+        If ``max_pixels`` or the environment variable is not an integer >= 1.
+
+    Examples
+    --------
+    >>> pixel_budget(1000)
+    1000
+    >>> pixel_budget() == DEFAULT_MAX_PIXELS  # doctest: +SKIP
+    True
+    """
+    name = "max_pixels"
+    if max_pixels is None:
+        text = os.environ.get(MAX_PIXELS_VARIABLE)
+        if text is None:
+            return DEFAULT_MAX_PIXELS
+        name = f"the environment variable {MAX_PIXELS_VARIABLE}"
+        try:
+            max_pixels = int(text)
+        except ValueError:
+            max_pixels = text  # reported below
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, Integral) or max_pixels < 1:
+        raise ValueError(f"{name}={max_pixels!r} is not allowed: it must be an integer >= 1")
+    return int(max_pixels)
+
+
+def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> np.ndarray:
     """Load an image file as an RGB(A) array, keeping its pixel type.
+
+    The file is checked before it costs anything: it must be a regular file (a FIFO or a
+    device such as ``/dev/zero`` is refused without being read), and a PNG, JPEG, TIFF, BMP,
+    WebP or PBM/PGM/PPM whose header claims more than the pixel budget is refused before the
+    file is read. Memory: the file's bytes and what OpenCV's decoder needs (briefly about
+    twice the image for PNG and JPEG); no copy is made after decoding, and a TIFF stack is
+    filled a group of pages at a time.
 
     Parameters
     ----------
     path : str or os.PathLike
         Any file OpenCV can decode (see :data:`SUPPORTED_EXTENSIONS`); the format is
         recognised from the content, not the extension.
+    max_pixels : int or None
+        The pixel budget (all pages together), see :func:`pixel_budget`; None: the
+        environment variable ``NAPARI_KMEANS_MAX_PIXELS`` or :data:`DEFAULT_MAX_PIXELS`.
 
     Returns
     -------
@@ -118,8 +187,11 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     Raises
     ------
     ImageLoadError
-        If the path is missing or a directory, the file is empty, truncated or not an image,
-        or holds a pixel type or layout listed as unsupported in the module notes.
+        If the path is missing, a directory or not a regular file, the file is empty,
+        truncated or not an image, larger than the pixel budget, or holds a pixel type or
+        layout listed as unsupported in the module notes.
+    ValueError
+        If ``max_pixels`` is not an integer >= 1.
 
     Examples
     --------
@@ -127,52 +199,57 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     >>> image.shape, image.dtype  # doctest: +SKIP
     ((512, 512, 3), dtype('uint8'))
     """
+    budget = pixel_budget(max_pixels)
     path = Path(path)
-    if path.is_dir():
-        raise ImageLoadError(f"cannot load image '{path}': it is a directory, not a file")
     try:
-        data = path.read_bytes()
+        with open_regular_file(path) as file:
+            size = os.fstat(file.fileno()).st_size
+            pixels = header_pixels(FileView(file.fileno(), size))  # reads the header only
+            if pixels is not None and pixels > budget:
+                raise ImageLoadError(
+                    f"cannot load image '{path}': its header says {pixels:,} pixels, more "
+                    f"than the budget of {budget:,}; if there is memory for it, raise the "
+                    "budget with load_image(..., max_pixels=N), the command's --max-pixels N "
+                    f"or the environment variable {MAX_PIXELS_VARIABLE}=N"
+                )
+            data = file.read()
     except FileNotFoundError:
         raise ImageLoadError(f"cannot load image '{path}': no such file") from None
+    except IsADirectoryError:
+        raise ImageLoadError(f"cannot load image '{path}': it is a directory, not a file") from None
     except OSError as error:
-        raise ImageLoadError(f"cannot load image '{path}': {error.strerror or error}") from error
+        raise ImageLoadError(f"cannot load image '{path}': {error.strerror or error}") from None
     if not data:
         raise ImageLoadError(f"cannot load image '{path}': the file is empty")
 
-    buffer = np.frombuffer(data, np.uint8)
-    try:
-        if data[:4] in _TIFF_MAGICS:
-            pages = _decode_tiff_pages(buffer, data, path)
-        elif data[:3] == _JPEG_MAGIC:
-            pages = [cv2.imdecode(buffer, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)]
-        else:
-            pages = [cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)]
-    except cv2.error as error:
-        reason = str(error).strip().splitlines()[-1]
-        raise ImageLoadError(f"cannot load image '{path}': OpenCV failed: {reason}") from error
-    if not pages or pages[0] is None:
-        raise ImageLoadError(
-            f"cannot load image '{path}': OpenCV cannot decode it (not an image, an "
-            "unsupported variant of the format, or truncated or corrupt data)"
-        )
-
-    pages = [_swap_red_blue(_checked(page, path)) for page in pages]
-    if len(pages) == 1:
-        return pages[0]
-    layouts = {(page.shape, page.dtype.name) for page in pages}
-    if len(layouts) > 1:
-        raise ImageLoadError(
-            f"cannot load image '{path}': its {len(pages)} TIFF pages differ in shape or "
-            f"dtype ({sorted(layouts)}), so they cannot be stacked"
-        )
-    return np.stack(pages)
+    return decode_image(data, path)
 
 
-def save_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
+def encode_params(extension: str) -> list[int]:
+    """OpenCV encoder flags for ``extension``: TIFFs are Deflate-compressed.
+
+    OpenCV's default TIFF compression is LZW, which ``tifffile`` (and so napari's own reader)
+    decodes only with the optional ``imagecodecs`` package; Deflate needs only zlib.
+
+    Examples
+    --------
+    >>> encode_params(".tif") == [cv2.IMWRITE_TIFF_COMPRESSION, 8]
+    True
+    >>> encode_params(".png")
+    []
+    """
+    if extension.lower() in (".tif", ".tiff"):
+        return [cv2.IMWRITE_TIFF_COMPRESSION, 8]  # 8: Adobe Deflate
+    return []
+
+
+def save_image(path: str | os.PathLike[str], image: np.ndarray, *, overwrite: bool = True) -> None:
     """Write a grey, RGB or RGBA array to an image file chosen by the path's extension.
 
     The array is encoded in memory by ``cv2.imencode`` and written by Python, so non-ASCII
-    paths work. The folder must already exist (it is not created).
+    paths work. The file is written under a temporary name in the same folder and renamed
+    when complete, so an error or Ctrl-C never leaves a partial file (nor destroys an older
+    one). The folder must already exist (it is not created).
 
     Parameters
     ----------
@@ -183,7 +260,9 @@ def save_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
     image : numpy.ndarray
         ``(height, width)`` grey, or ``(height, width, 1 | 3 | 4)`` grey/RGB/RGBA, in RGB(A)
         order. ``uint8`` fits every format; ``uint16`` needs PNG, TIFF, JPEG 2000 or PGM/PPM;
-        ``float32`` needs TIFF (or EXR). The array is not modified.
+        ``float32`` needs TIFF (or EXR). Either byte order. The array is not modified.
+    overwrite : bool
+        Whether an existing file at ``path`` may be replaced (False: ``FileExistsError``).
 
     Raises
     ------
@@ -191,7 +270,8 @@ def save_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
         If the extension is not writable, or the format cannot hold the array's dtype or
         channel count (the message names the path and the formats that can).
     OSError
-        If the file cannot be written (for instance, its folder does not exist).
+        If the file cannot be written (for instance, its folder does not exist), or exists
+        and ``overwrite`` is False (``FileExistsError``).
 
     Examples
     --------
@@ -235,65 +315,16 @@ def save_image(path: str | os.PathLike[str], image: np.ndarray) -> None:
             f"formats that can (for {dtype}): {', '.join(holders)}"
         )
 
-    bgr = _swap_red_blue(np.ascontiguousarray(image))
+    native = image.dtype.newbyteorder("=")  # OpenCV reads memory in this machine's order
+    if channels in (3, 4):  # a copy, which the swap works on in place
+        bgr = swap_red_blue_in_place(np.array(image, dtype=native, order="C"))
+    else:
+        bgr = np.ascontiguousarray(image, dtype=native)
     try:
-        ok, encoded = cv2.imencode(extension, bgr)
+        ok, encoded = cv2.imencode(extension, bgr, encode_params(extension))
     except cv2.error as error:
         reason = str(error).strip().splitlines()[-1]
         raise ValueError(f"cannot save image '{path}': OpenCV failed: {reason}") from error
     if not ok:
         raise ValueError(f"cannot save image '{path}': OpenCV could not encode it as {extension}")
-    path.write_bytes(encoded.tobytes())
-
-
-def _decode_tiff_pages(buffer: np.ndarray, data: bytes, path: Path) -> list[np.ndarray]:
-    if _tiff_samples_per_pixel(data) == 2:
-        raise ImageLoadError(
-            f"cannot load image '{path}': TIFF with 2 samples per pixel (grey + alpha or two "
-            "channels) is not supported, because OpenCV drops the second sample and reduces "
-            "it to 8 bits; save it as RGBA, or with one channel per page"
-        )
-    ok, pages = cv2.imdecodemulti(buffer, cv2.IMREAD_UNCHANGED)
-    return list(pages) if ok else []
-
-
-def _tiff_samples_per_pixel(data: bytes) -> int:
-    """SamplesPerPixel of the first page of a classic TIFF (1 when absent or not found)."""
-    order = "<" if data[:2] == b"II" else ">"
-    try:
-        version, first_page = struct.unpack_from(order + "HI", data, 2)
-        if version != 42:  # BigTIFF: left to OpenCV
-            return 1
-        (n_entries,) = struct.unpack_from(order + "H", data, first_page)
-        for index in range(n_entries):
-            tag, kind, _, value = struct.unpack_from(
-                order + "HHI4s", data, first_page + 2 + 12 * index
-            )
-            if tag == _TIFF_SAMPLES_PER_PIXEL:
-                return struct.unpack_from(order + ("H" if kind == 3 else "I"), value)[0]
-    except struct.error:  # truncated header: OpenCV reports it
-        return 1
-    return 1
-
-
-def _checked(image: np.ndarray, path: Path) -> np.ndarray:
-    if image.dtype not in _PIXEL_TYPES:
-        raise ImageLoadError(
-            f"cannot load image '{path}': pixel type {image.dtype.name} is not supported "
-            "(uint8, uint16 and float32 are); convert the file first, e.g. with tifffile"
-        )
-    if image.ndim == 3 and image.shape[2] not in (1, 3, 4):
-        raise ImageLoadError(
-            f"cannot load image '{path}': {image.shape[2]} channels per pixel are not "
-            "supported (1, 3 or 4 are)"
-        )
-    return image
-
-
-def _swap_red_blue(image: np.ndarray) -> np.ndarray:
-    """BGR(A) ⇄ RGB(A): the same channel swap in both directions; grey is returned as is."""
-    if image.ndim == 3 and image.shape[2] == 3:
-        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    if image.ndim == 3 and image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
-    return image
+    write_bytes(path, encoded.tobytes(), overwrite=overwrite)

@@ -7,6 +7,7 @@ local scheduler or an active ``dask.distributed`` client.
 
 from __future__ import annotations
 
+import errno
 import sys
 from functools import partial
 from pathlib import Path
@@ -20,6 +21,7 @@ from tqdm import tqdm
 
 from . import features as ft
 from .io import ImageLoadError
+from .safe_files import check_regular_file, staged
 
 __all__ = ["open_lazy", "write_labels_zarr"]
 
@@ -52,13 +54,13 @@ def open_lazy(path, *, channel_axis=None) -> da.Array:
     path = Path(path)
     try:
         if path.suffix.lower() in (".tif", ".tiff"):
-            import tifffile
-
-            stored = zarr.open(tifffile.imread(path, aszarr=True, level=0), mode="r")
+            stored = zarr.open(_tiff_store(path), mode="r")
         else:
             stored = zarr.open(str(path), mode="r")
         if isinstance(stored, zarr.Group):
             stored = _full_resolution(stored)
+    except ImageLoadError:
+        raise
     except Exception as error:  # tifffile, zarr and the file system each raise their own
         reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
         raise ImageLoadError(
@@ -72,6 +74,25 @@ def open_lazy(path, *, channel_axis=None) -> da.Array:
         wanted, stored.shape, limit=CHUNK_BYTES, dtype=stored.dtype, previous_chunks=stored.chunks
     )
     return da.from_zarr(stored, chunks=chunks)
+
+
+def _tiff_store(path: Path):
+    """Open the Zarr store of a TIFF's only series.
+
+    Pages of different shapes are refused, as :func:`~napari_kmeans.io.load_image` refuses
+    them, instead of reading the first alone.
+    """
+    import tifffile
+
+    check_regular_file(path)  # a FIFO would block, a device never end
+    with tifffile.TiffFile(path) as tiff:
+        if len(tiff.series) > 1:
+            shapes = ", ".join(str(series.shape) for series in tiff.series)
+            raise ImageLoadError(
+                f"cannot load image '{path}': its TIFF pages differ in shape or dtype "
+                f"({len(tiff.series)} series: {shapes}), so they cannot be read as one stack"
+            )
+    return tifffile.imread(path, aszarr=True, level=0)
 
 
 def _full_resolution(group):
@@ -113,13 +134,20 @@ def _write_block(block, *, target, block_info=None):
     return np.ones((1,) * block.ndim, dtype=bool)
 
 
-def write_labels_zarr(labels: da.Array, path, *, progress: bool | None = True) -> None:
-    """Compute ``labels`` chunk by chunk into a new Zarr array at ``path`` (replaced if any).
+def write_labels_zarr(
+    labels: da.Array, path, *, progress: bool | None = True, overwrite: bool = False
+) -> None:
+    """Compute ``labels`` chunk by chunk into a new Zarr array at ``path``.
 
     Each chunk is written as soon as it is computed, so memory holds a few chunks, never the
     whole result; the Zarr chunks are the dask chunks. ``progress`` shows a tqdm bar of
     chunks on stderr (None: only when stderr is a terminal). Works on the local scheduler
     and under a ``dask.distributed`` Client (whose workers must see ``path``).
+
+    The store is written under a temporary name beside ``path`` and renamed to ``path``
+    when every chunk is written: an interrupted write never looks like a complete store
+    (Ctrl-C or an error removes the temporary store). An existing ``path`` is replaced only
+    with ``overwrite=True`` (else ``FileExistsError``, before any work).
 
     Examples
     --------
@@ -134,9 +162,21 @@ def write_labels_zarr(labels: da.Array, path, *, progress: bool | None = True) -
     labels = da.asarray(labels)
     regular = tuple(max(c) for c in labels.chunks)
     labels = labels.rechunk(regular)  # Zarr chunks are regular; one task writes one chunk
-    target = zarr.open_array(  # mode "w" replaces any store there (zarr 2 and 3 alike)
-        str(path), mode="w", shape=labels.shape, chunks=regular, dtype=labels.dtype, fill_value=0
-    )
+    if not overwrite and Path(path).exists():
+        raise FileExistsError(errno.EEXIST, "File exists", str(path))
+    with staged(path, overwrite=overwrite) as temporary:
+        target = zarr.open_array(  # mode "w-": a new store, never one that exists
+            str(temporary),
+            mode="w-",
+            shape=labels.shape,
+            chunks=regular,
+            dtype=labels.dtype,
+            fill_value=0,
+        )
+        _compute_into(labels, target, progress)
+
+
+def _compute_into(labels: da.Array, target, progress: bool | None) -> None:
     written = labels.map_blocks(
         partial(_write_block, target=target),
         dtype=bool,

@@ -20,7 +20,9 @@ from dataclasses import asdict
 import numpy as np
 
 from . import color_spaces
+from . import features as ft
 from .model import FeatureRecipe, KMeansModel
+from .safe_files import read_regular_file, write_text
 from .versions import library_versions
 
 MODEL_FORMAT = "napari-kmeans-model"
@@ -49,66 +51,238 @@ def model_to_dict(model: KMeansModel) -> dict:
     }
 
 
-def save_model(model: KMeansModel, path: str | os.PathLike) -> None:
-    """Write ``model`` as a small human-readable JSON file."""
+def save_model(model: KMeansModel, path: str | os.PathLike, *, overwrite: bool = True) -> None:
+    """Write ``model`` as a small human-readable JSON file.
+
+    The file is written under a temporary name beside ``path`` and renamed when complete:
+    a full disk or Ctrl-C never leaves a partial model, nor destroys an older one.
+
+    Parameters
+    ----------
+    model : KMeansModel
+        The fitted model.
+    path : str or os.PathLike
+        Destination file.
+    overwrite : bool
+        Whether an existing file at ``path`` may be replaced (False: ``FileExistsError``).
+    """
     text = json.dumps(model_to_dict(model), indent=1)
-    with open(path, "w", encoding="utf-8") as file:
-        file.write(text + "\n")
+    write_text(path, text + "\n", overwrite=overwrite)
 
 
 def load_model(path: str | os.PathLike) -> KMeansModel:
-    """Read a model written by :meth:`KMeansModel.save`.
+    """Read a model written by :meth:`KMeansModel.save`, checking every field.
 
-    Raises :class:`ModelFileError` (a ``ValueError``) naming the file when it is missing,
-    not a model, corrupted or from a newer format version.
+    Any file this accepts can be applied by :meth:`KMeansModel.predict` to an image of the
+    kind it was fitted on.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A model file (a regular file: a FIFO or device is refused without being opened).
+
+    Returns
+    -------
+    KMeansModel
+        The model.
+
+    Raises
+    ------
+    ModelFileError
+        A ``ValueError`` naming the file, and the field when one is wrong, when the file is
+        missing, not a model, corrupted or from a newer format version.
     """
     try:
-        with open(path, encoding="utf-8") as file:
-            data = json.load(file)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        data = json.loads(read_regular_file(path).decode("utf-8"))
+    except OSError as error:
+        raise ModelFileError(
+            f"cannot read model file '{path}': {error.strerror or error}"
+        ) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ModelFileError(f"cannot read model file '{path}': {error}") from None
+    except RecursionError:
+        raise ModelFileError(
+            f"cannot read model file '{path}': its JSON is nested too deeply"
+        ) from None
     if not isinstance(data, dict) or data.get("format") != MODEL_FORMAT:
         raise ModelFileError(f"'{path}' is not a napari-kmeans model file")
     version = data.get("version")
-    if not isinstance(version, int) or version > MODEL_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or version > MODEL_VERSION:
         raise ModelFileError(
             f"model file '{path}' has format version {version!r}; this napari-kmeans "
             f"({library_versions()['napari_kmeans']}) reads versions up to {MODEL_VERSION}: "
             "upgrade napari-kmeans"
         )
     try:
-        r = data["recipe"]
-        recipe = FeatureRecipe(
-            color_space=color_spaces.get(r["color_space"]).name,
-            spatial_weight=float(r["spatial_weight"]),
-            spacing=tuple(float(v) for v in r["spacing"]),
-            value_range=float(r["value_range"]),
-            dtype=np.dtype(r["dtype"]),
+        return _model_from_dict(data)
+    except _FieldError as error:
+        raise ModelFileError(
+            f"model file '{path}' is corrupted: field '{error.field}' {error.problem}"
+        ) from None
+
+
+class _FieldError(Exception):
+    def __init__(self, field: str, problem: str):
+        super().__init__(field, problem)
+        self.field, self.problem = field, problem
+
+
+def _model_from_dict(data: dict) -> KMeansModel:
+    if data["version"] < 1:
+        raise _FieldError("version", f"is {data['version']}: format versions start at 1")
+    recipe_data = _member(data, "recipe", dict)
+    params = _member(data, "params", dict)
+    n_channels = _integer(params, "params.n_channels", minimum=1)
+    color_space = _member(recipe_data, "recipe.color_space", str)
+    try:
+        space = color_spaces.check(color_space, n_channels)
+    except ValueError as error:
+        raise _FieldError(
+            "recipe.color_space", f"does not fit params.n_channels: {error}"
+        ) from None
+    if params.get("color_space", color_space) != color_space:
+        raise _FieldError("params.color_space", "differs from recipe.color_space")
+    spacing = _member(recipe_data, "recipe.spacing", list)
+    if not 1 <= len(spacing) <= 31:
+        raise _FieldError("recipe.spacing", "must hold one number per spatial axis (1 to 31)")
+    spacing = tuple(
+        _number(spacing, f"recipe.spacing[{i}]", index=i, positive=True)
+        for i in range(len(spacing))
+    )
+    spatial_weight = _number(recipe_data, "recipe.spatial_weight")
+    value_range = _number(recipe_data, "recipe.value_range")
+    feature_dtype = _member(recipe_data, "recipe.dtype", str)
+    if feature_dtype not in ("float32", "float64"):
+        raise _FieldError("recipe.dtype", f"is {feature_dtype!r}: use 'float32' or 'float64'")
+    recipe = FeatureRecipe(
+        color_space, spatial_weight, spacing, value_range, np.dtype(feature_dtype)
+    )
+    _check_layout(params, n_channels, len(spacing))
+
+    n_features = space.n_features(n_channels) + (len(spacing) if spatial_weight > 0 else 0)
+    centers = _matrix(data, "centers", None, n_features)
+    k = len(centers)
+    # squared distances between features and centres must stay finite in the feature dtype
+    limit = float(np.sqrt(np.finfo(recipe.dtype).max / n_features)) / 2
+    if np.abs(centers).max() > limit:
+        raise _FieldError("centers", f"must lie within ±{limit:.3g} for {feature_dtype} features")
+    if spatial_weight * value_range > limit:  # the largest coordinate feature
+        raise _FieldError(
+            "recipe.spatial_weight",
+            f"times recipe.value_range must be at most {limit:.3g} for {feature_dtype} features",
         )
-        centers = np.array(data["centers"], dtype=np.float64)
-        palette = np.array(data["palette"], dtype=np.float64)
-        counts = np.array(data["counts"], dtype=np.int64)
-        k = len(centers)
-        consistent = (
-            centers.ndim == 2
-            and palette.ndim == 2
-            and k >= 1
-            and len(palette) == k
-            and counts.shape == (k,)
-            and np.isfinite(centers).all()
-            and np.isfinite(palette).all()
-            and palette.shape[1] == data["params"]["n_channels"]
+    palette = _matrix(data, "palette", k, n_channels)
+    counts = _member(data, "counts", list)
+    if len(counts) != k:
+        raise _FieldError("counts", f"has {len(counts)} values for {k} centres")
+    counts = np.array([_integer(counts, f"counts[{i}]", index=i) for i in range(k)], np.int64)
+    if "n_clusters" in params and _integer(params, "params.n_clusters", minimum=1) != k:
+        raise _FieldError("params.n_clusters", f"is not the number of centres ({k})")
+    if "max_iter" in params:  # cross_check reads these from a predicted segmentation
+        _integer(params, "params.max_iter", minimum=1)
+    if "tol" in params:
+        _number(params, "params.tol")
+    return KMeansModel(
+        recipe,
+        centers,
+        palette,
+        counts,
+        _number(data, "inertia"),
+        _integer(data, "n_iter"),
+        dict(params),
+    )
+
+
+def _check_layout(params: dict, n_channels: int, spatial_ndim: int) -> None:
+    """Refuse a channel axis or fitted dtype that describes no image ``predict`` can label."""
+    if "channel_axis" not in params:
+        raise _FieldError("params.channel_axis", "is missing")
+    channel_axis = params["channel_axis"]
+    try:
+        layout = ft.channel_layout(_shape_for(channel_axis, n_channels, spatial_ndim), channel_axis)
+    except (ValueError, TypeError) as error:
+        raise _FieldError("params.channel_axis", f"is not usable: {error}") from None
+    if layout.n_channels != n_channels or len(layout.spatial_shape) != spatial_ndim:
+        raise _FieldError(
+            "params.channel_axis",
+            f"is {channel_axis!r}, which gives no image of {n_channels} channel(s) and "
+            f"{spatial_ndim} spatial axes (params.n_channels, recipe.spacing)",
         )
-        if not consistent:
-            raise ValueError("centres, palette and counts do not agree")
-        return KMeansModel(
-            recipe,
-            centers,
-            palette,
-            counts,
-            float(data["inertia"]),
-            int(data["n_iter"]),
-            dict(data["params"]),
+    fitted = params.get("fitted_dtype")
+    try:
+        valid = isinstance(fitted, str) and str(np.dtype(fitted)) == fitted
+    except TypeError:
+        valid = False
+    if not valid or np.dtype(fitted).kind not in "uif" or np.dtype(fitted).itemsize > 8:
+        raise _FieldError(
+            "params.fitted_dtype", f"is {fitted!r}: use a NumPy integer or float type name"
         )
-    except (KeyError, TypeError, ValueError) as error:
-        raise ModelFileError(f"model file '{path}' is corrupted: {error}") from None
+
+
+def _shape_for(channel_axis, n_channels: int, spatial_ndim: int) -> tuple[int, ...]:
+    """Return the shape of a small image the model would label (spatial sides of 2)."""
+    spatial = [2] * spatial_ndim
+    if isinstance(channel_axis, bool) or channel_axis is None or isinstance(channel_axis, str):
+        colour = n_channels in (3, 4) and channel_axis in ("auto", "rgb")
+        return (*spatial, n_channels) if colour else tuple(spatial)
+    if isinstance(channel_axis, int) and -(spatial_ndim + 1) <= channel_axis <= spatial_ndim:
+        spatial.insert(channel_axis % (spatial_ndim + 1), n_channels)
+    return tuple(spatial)
+
+
+def _member(container: dict, field: str, kind: type):
+    value = _raw(container, field, None)
+    if not isinstance(value, kind):
+        raise _FieldError(field, f"must be a JSON {_JSON_NAMES[kind]}")
+    return value
+
+
+_JSON_NAMES = {dict: "object", list: "array", str: "string"}
+
+
+def _raw(container, field: str, index: int | None):
+    if index is not None:
+        return container[index]
+    key = field.rsplit(".", 1)[-1]
+    if key not in container:
+        raise _FieldError(field, "is missing")
+    return container[key]
+
+
+def _number(container, field: str, index: int | None = None, positive: bool = False) -> float:
+    """Return a finite number >= 0 (> 0 when ``positive``)."""
+    value = _raw(container, field, index)
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    value = float(value) if ok and abs(value) < 1e308 else float("nan")
+    if not ok or not np.isfinite(value) or value < 0 or (positive and value == 0):
+        raise _FieldError(field, f"must be a finite number {'>' if positive else '>='} 0")
+    return value
+
+
+def _integer(container, field: str, index: int | None = None, minimum: int = 0) -> int:
+    value = _raw(container, field, index)
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value < 2**63:
+        raise _FieldError(field, f"must be an integer >= {minimum}")
+    return value
+
+
+def _matrix(data: dict, field: str, n_rows: int | None, n_columns: int) -> np.ndarray:
+    rows = _member(data, field, list)
+    if n_rows is not None and len(rows) != n_rows:
+        raise _FieldError(field, f"has {len(rows)} rows for {n_rows} centres")
+    if not rows:
+        raise _FieldError(field, "is empty: a model has at least one cluster")
+    for i, row in enumerate(rows):
+        if not isinstance(row, list) or len(row) != n_columns:
+            raise _FieldError(f"{field}[{i}]", f"must be an array of {n_columns} numbers")
+        for j in range(n_columns):
+            value = row[j]
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise _FieldError(f"{field}[{i}][{j}]", "must be a number")
+    try:
+        matrix = np.array(rows, dtype=np.float64)
+    except OverflowError:
+        raise _FieldError(field, "holds a number too large for a float") from None
+    if not np.isfinite(matrix).all():
+        raise _FieldError(field, "must hold finite numbers")
+    return matrix

@@ -1,0 +1,299 @@
+"""Files read only when they are regular files, and written whole or not at all.
+
+Every output (image, JSON, model, Zarr store) is first written under a hidden temporary name
+beside its destination (``.<stem>.<token>.partial<suffix>``, same folder, so the final rename
+never crosses file systems) and renamed into place only when complete. An error or Ctrl-C
+while writing removes the temporary file and leaves the destination as it was; several files
+staged together in :class:`Staged` appear together or not at all.
+
+Examples
+--------
+>>> import pathlib, tempfile
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> write_bytes(folder / "a.txt", b"one")
+>>> write_bytes(folder / "a.txt", b"two", overwrite=False)
+Traceback (most recent call last):
+...
+FileExistsError: [Errno 17] File exists: ...
+>>> read_regular_file(folder / "a.txt")
+b'one'
+>>> sorted(p.name for p in folder.iterdir())  # no temporary file left behind
+['a.txt']
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import shutil
+import signal
+import stat
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = [
+    "Staged",
+    "check_regular_file",
+    "read_regular_file",
+    "staged",
+    "write_bytes",
+    "write_text",
+]
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def read_regular_file(path: str | os.PathLike[str]) -> bytes:
+    """Read ``path``, refusing anything but a regular file before opening it.
+
+    A FIFO would block forever and a device such as ``/dev/zero`` never ends, so they are
+    refused from ``os.stat`` (symbolic links are followed) without being opened.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to read.
+
+    Returns
+    -------
+    bytes
+        The whole content.
+
+    Raises
+    ------
+    OSError
+        ``FileNotFoundError``, ``IsADirectoryError``, or an ``OSError`` whose ``strerror``
+        says what the path is ("a FIFO (named pipe), not a regular file"); a symbolic-link
+        loop or a permission problem as the system reports it.
+
+    Examples
+    --------
+    >>> read_regular_file("/dev/zero")
+    Traceback (most recent call last):
+    ...
+    OSError: [Errno 22] a character device, not a regular file: '/dev/zero'
+    """
+    with open_regular_file(path) as file:
+        return file.read()
+
+
+def open_regular_file(path: str | os.PathLike[str]) -> BinaryIO:
+    """Open ``path`` for binary reading, refusing anything but a regular file.
+
+    The path is checked with ``os.stat`` before it is opened (a device is never opened),
+    opened without blocking (a FIFO swapped in meanwhile cannot hang) and checked again on
+    the open file.
+
+    Raises
+    ------
+    OSError
+        As :func:`read_regular_file`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile() as named:
+    ...     _ = named.write(b"abc"); named.flush()
+    ...     with open_regular_file(named.name) as file:
+    ...         file.read()
+    b'abc'
+    """
+    check_regular_file(path)
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        _check_mode(os.fstat(descriptor).st_mode, path)
+    except BaseException:
+        os.close(descriptor)
+        raise
+    return os.fdopen(descriptor, "rb")
+
+
+def check_regular_file(path: str | os.PathLike[str]) -> None:
+    """Raise the ``OSError`` of :func:`read_regular_file` unless ``path`` is a regular file.
+
+    Examples
+    --------
+    >>> check_regular_file("/")
+    Traceback (most recent call last):
+    ...
+    IsADirectoryError: [Errno 21] a directory, not a regular file: '/'
+    """
+    _check_mode(os.stat(path).st_mode, path)
+
+
+def _check_mode(mode: int, path) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+        error = IsADirectoryError if stat.S_ISDIR(mode) else OSError
+        code = errno.EISDIR if stat.S_ISDIR(mode) else errno.EINVAL
+        raise error(code, f"{kind}, not a regular file", str(path))
+
+
+class Staged:
+    """Outputs written under temporary names and published together on :meth:`commit`.
+
+    Use as a context manager: leaving the block normally publishes every staged output,
+    leaving it by an exception (Ctrl-C included) deletes them and publishes nothing.
+
+    Parameters
+    ----------
+    overwrite : bool
+        Whether a destination that already exists may be replaced. When False, the commit
+        refuses (``FileExistsError`` naming it) before publishing anything.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> with Staged(overwrite=False) as outputs:
+    ...     outputs.path(folder / "a.txt").write_text("a")
+    ...     outputs.path(folder / "b.txt").write_text("b")
+    1
+    1
+    >>> sorted(p.name for p in folder.iterdir())
+    ['a.txt', 'b.txt']
+    """
+
+    def __init__(self, *, overwrite: bool = True):
+        self.overwrite = overwrite
+        self._staged: list[tuple[Path, Path]] = []
+
+    def path(self, destination: str | os.PathLike[str]) -> Path:
+        """Return a fresh temporary path beside ``destination`` (same suffix), to write into."""
+        destination = Path(destination)
+        token = secrets.token_hex(4)
+        temporary = destination.with_name(
+            f".{destination.stem}.{token}.partial{destination.suffix}"
+        )
+        self._staged.append((temporary, destination))
+        return temporary
+
+    def commit(self) -> None:
+        """Rename every staged output into place (Ctrl-C is held off while renaming).
+
+        Temporary paths that were never written (a writer that refused) are skipped.
+        """
+        written = [(tmp, dest) for tmp, dest in self._staged if os.path.lexists(tmp)]
+        with _interrupts_deferred():
+            if not self.overwrite:
+                for _, destination in written:
+                    if os.path.lexists(destination):
+                        raise FileExistsError(errno.EEXIST, "File exists", str(destination))
+            for temporary, destination in written:
+                _publish(temporary, destination, self.overwrite)
+            self._staged.clear()
+
+    def discard(self) -> None:
+        """Delete every staged output that was written."""
+        for temporary, _ in self._staged:
+            _remove(temporary)
+        self._staged.clear()
+
+    def __enter__(self) -> Staged:
+        """Start staging."""
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        """Commit when the block ended normally, else discard."""
+        if kind is None:
+            try:
+                self.commit()
+            except BaseException:
+                self.discard()
+                raise
+        else:
+            self.discard()
+
+
+@contextmanager
+def staged(destination: str | os.PathLike[str], *, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary path to write ``destination`` into, renamed into place on success.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "out.txt"
+    >>> with staged(target) as temporary:
+    ...     _ = temporary.write_text("done")
+    >>> target.read_text()
+    'done'
+    """
+    with Staged(overwrite=overwrite) as outputs:
+        yield outputs.path(destination)
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes, *, overwrite: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically (flushed to disk before the rename)."""
+    with staged(path, overwrite=overwrite) as temporary:
+        with open(temporary, "xb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+
+
+def write_text(path: str | os.PathLike[str], text: str, *, overwrite: bool = True) -> None:
+    """Write ``text`` as UTF-8 to ``path`` atomically."""
+    write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
+
+
+def _publish(temporary: Path, destination: Path, overwrite: bool) -> None:
+    if not temporary.is_dir():
+        if overwrite:
+            os.replace(temporary, destination)
+            return
+        try:  # a hard link fails if the destination appeared meanwhile: never clobbers
+            os.link(temporary, destination)
+        except FileExistsError:
+            raise
+        except OSError:  # file systems without hard links
+            if os.path.lexists(destination):
+                raise FileExistsError(errno.EEXIST, "File exists", str(destination)) from None
+            os.replace(temporary, destination)
+            return
+        os.unlink(temporary)
+        return
+    if not os.path.lexists(destination):
+        os.rename(temporary, destination)  # fails rather than merge if one appeared meanwhile
+        return
+    if not overwrite:
+        raise FileExistsError(errno.EEXIST, "File exists", str(destination))
+    old = destination.with_name(f".{destination.stem}.{secrets.token_hex(4)}.replaced")
+    os.rename(destination, old)
+    os.rename(temporary, destination)
+    _remove(old)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+@contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold SIGINT until the block ends (main thread only), then act on it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received and callable(previous):
+        previous(signal.SIGINT, None)
