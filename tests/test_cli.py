@@ -30,6 +30,7 @@ SEGMENT_OPTIONS = (
     "--channel-axis",
     "--spatial-weight",
     "--spacing",
+    "--standardize",
     "--mask",
     "--seed",
     "--n-init",
@@ -142,6 +143,23 @@ def test_outputs_match_api_and_palette(tmp_path, capsys):
     }
     assert record["inertia"] > 0 and record["n_iter"] >= 1 and record["seconds"] >= 0
     assert "cross_check" not in record
+
+
+def test_standardize_reaches_segment(tmp_path, capsys):
+    # two channels of very different ranges: only standardised features see the second one
+    rng = np.random.default_rng(3)
+    image = np.zeros((12, 16, 3), np.uint16)
+    levels = rng.choice([5000, 60000], size=(12, 16)) + rng.normal(0, 2000, (12, 16))
+    image[..., 0] = np.clip(levels, 0, 65535)
+    image[..., 1] = np.where(np.arange(16) < 8, 10, 40)[None, :] + rng.integers(0, 3, (12, 16))
+    path = write(tmp_path / "two.png", image)
+    code, out = run(capsys, path, "-k", "4", "--standardize", "--seed", "2")
+    assert code == 0, out.err
+    expected = nk.segment(image, 4, standardize=True, seed=2)
+    plain = nk.segment(image, 4, seed=2)
+    assert not np.array_equal(expected.labels, plain.labels)  # the option changes the result
+    np.testing.assert_array_equal(read(tmp_path / "two_labels.png"), expected.labels)
+    assert summary(tmp_path / "two_clusters.json")["params"]["standardize"] is True
 
 
 @pytest.mark.parametrize(

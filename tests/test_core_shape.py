@@ -13,7 +13,7 @@ import pytest
 
 import napari_kmeans as nk
 from napari_kmeans import color_spaces
-from napari_kmeans.options import make_options
+from napari_kmeans.options import make_options, segment_options
 from napari_kmeans.scale import segment_dask
 
 SRC = pathlib.Path(nk.__file__).parent
@@ -94,6 +94,7 @@ PUBLIC_KEYWORDS = [
     "spatial_weight",
     "spacing",
     "mask",
+    "standardize",
     "seed",
     "n_init",
     "max_iter",
@@ -346,3 +347,38 @@ def test_raising_in_progress_stops_a_segmentation():
     with pytest.raises(Stop):
         nk.segment(da.from_array(grey, chunks=10), 3, seed=0, progress=stop_reading)
     assert set(reads) == {"reading"}
+
+
+# --------------------------------------------------------------------------- recorded params
+
+RGB = np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8)
+TWO_CHANNELS = np.random.default_rng(1).integers(0, 4000, (2, 20, 30), dtype=np.uint16)
+
+
+@pytest.mark.parametrize(
+    "image, options",
+    [
+        (RGB, {"color_space": "lab", "max_iter": 40, "n_init": 2, "tol": 1e-3}),
+        (RGB, {"spatial_weight": 0.4, "spacing": (2.0, 1.0)}),
+        (TWO_CHANNELS, {"channel_axis": 0, "standardize": True}),
+        (TWO_CHANNELS[0], {"method": "optimal"}),
+    ],
+)
+def test_every_recorded_option_repeats_the_run(image, options):
+    seg = nk.segment(image, 3, seed=5, **options)
+    kept = segment_options(seg.params)
+    # every keyword of segment that chooses a run is recorded, and kept
+    not_recorded = {"image", "mask", "callback", "progress"}
+    assert set(kept) == set(inspect.signature(nk.segment).parameters) - not_recorded
+    again = nk.segment(image, **kept)
+    np.testing.assert_array_equal(again.labels, seg.labels)
+    for name in kept:
+        assert again.params[name] == seg.params[name], name
+    model = nk.fit(image, **segment_options(seg.model.params))
+    np.testing.assert_array_equal(model.predict(image).labels, seg.labels)
+
+
+def test_a_generator_seed_is_not_repeated():
+    seg = nk.segment(RGB, 2, seed=np.random.default_rng(0))
+    assert seg.params["seed"] == "numpy.random.Generator"
+    assert "seed" not in segment_options(seg.params)

@@ -2,6 +2,7 @@
 
 import json
 
+import dask.array as da
 import numpy as np
 import pytest
 
@@ -26,6 +27,8 @@ COLOURS = [[230, 30, 30], [30, 220, 40], [20, 30, 230], [240, 240, 230]]
         {"color_space": "lab"},
         {"spatial_weight": 0.3},
         {"color_space": "gray", "method": "optimal"},
+        {"standardize": True},
+        {"standardize": True, "spatial_weight": 0.3, "color_space": "oklab"},
     ],
 )
 def test_segment_equals_fit_then_predict(options):
@@ -193,3 +196,60 @@ def test_labelling_reports_progress_in_blocks_and_stops_on_the_callback():
     seen.clear()
     nk.segment(image.astype(np.float32), 2, seed=0, progress=lambda *a: seen.append(a))
     assert "labelling" in {s[0] for s in seen}
+
+
+# --------------------------------------------------------------------------- merging clusters
+
+# values 10 (3 pixels), 100 (2), 200 (1), 250 (4): with k = 4 each value is a cluster
+MERGE_IMAGE = np.repeat(np.array([10, 100, 200, 250], np.uint8), [3, 2, 1, 4])[None, :]
+
+
+def test_merge_pools_centres_and_palette_and_renumbers_dark_to_bright(tmp_path):
+    model = nk.fit(MERGE_IMAGE, 4, seed=0)
+    np.testing.assert_array_equal(model.palette.ravel(), [10, 100, 200, 250])
+    merged, relabel = model.merge([[3, 1]])
+    # hand-computed: (3 * 10 + 1 * 200) / 4 = 57.5, then 100 and 250, darkest first
+    np.testing.assert_allclose(merged.palette.ravel(), [57.5, 100, 250])
+    np.testing.assert_allclose(merged.centers.ravel(), [57.5, 100, 250])
+    assert merged.counts.tolist() == [4, 2, 4]
+    assert relabel.tolist() == [0, 1, 2, 1, 3]
+    assert merged.inertia == pytest.approx(3 * 47.5**2 + 142.5**2)  # 27,075
+    assert merged.n_clusters == 3 and merged.params["n_clusters"] == 3
+    assert merged.params["merged"] == [[[1, 3]]]
+    # every pixel keeps its cluster: 200 is nearer 250 than 57.5 but stays with 10
+    original = model.predict(MERGE_IMAGE)
+    seg = merged.predict(MERGE_IMAGE)
+    np.testing.assert_array_equal(seg.labels, relabel[original.labels])
+    assert seg.counts.tolist() == [4, 2, 4]
+    assert seg.inertia == pytest.approx(27075)
+    np.testing.assert_array_equal(
+        seg.recolored, np.array([[58] * 3 + [100] * 2 + [58] + [250] * 4])
+    )
+    # saved and loaded, on a dask array too
+    merged.save(tmp_path / "merged.json")
+    loaded = nk.load_model(tmp_path / "merged.json")
+    np.testing.assert_array_equal(loaded.predict(MERGE_IMAGE).labels, seg.labels)
+    lazy = loaded.predict(da.from_array(MERGE_IMAGE, chunks=(1, 4)))
+    np.testing.assert_array_equal(lazy.labels.compute(), seg.labels)
+    # merging again composes
+    twice, relabel2 = merged.merge([[1, 2]])
+    np.testing.assert_allclose(twice.palette.ravel(), [(4 * 57.5 + 2 * 100) / 6, 250])
+    np.testing.assert_array_equal(twice.predict(MERGE_IMAGE).labels, relabel2[seg.labels])
+    assert twice.params["merged"] == [[[1, 3]], [[1, 2]]]
+
+
+@pytest.mark.parametrize("groups", [[2, 3], [[1, 5]], [[1, 2], [2, 3]], [[0, 1]], [["a"]]])
+def test_merge_refuses_bad_groups(groups):
+    model = nk.fit(MERGE_IMAGE, 4, seed=0)
+    with pytest.raises(ValueError, match="groups=.* is not allowed"):
+        model.merge(groups)
+
+
+def test_a_merged_model_file_with_inconsistent_sources_is_refused(tmp_path):
+    merged, _ = nk.fit(MERGE_IMAGE, 4, seed=0).merge([[1, 3]])
+    merged.save(tmp_path / "m.json")
+    data = json.loads((tmp_path / "m.json").read_text())
+    data["source_labels"] = [1, 1, 1, 1]
+    (tmp_path / "m.json").write_text(json.dumps(data))
+    with pytest.raises(nk.ModelFileError, match="source_labels"):
+        nk.load_model(tmp_path / "m.json")

@@ -513,7 +513,9 @@ def test_merge_in_a_two_layer_result_recolours_each_channel(qtbot, viewer_widget
     assert set(np.unique(viewer.layers["a + b k-means recolored: b"].data[merged])) == {
         round(255 - mean_a)
     }
-    np.testing.assert_array_equal(labels.data, np.where(merged, 1, 3))
+    # labels numbered again: every cluster's mean over channels is 127.5, so the larger
+    # (merged, 32 pixels) comes first
+    np.testing.assert_array_equal(labels.data, np.where(merged, 1, 2))
 
 
 @pytest.mark.parametrize("action", ["suggest k", "apply model"])
@@ -664,4 +666,137 @@ def test_every_button_works_without_the_extras(
     click(results.merge_button)
     assert not errors(notifications)
     assert "other k-means labels" in viewer.layers
-    assert "segment_layer" in QApplication.clipboard().text()
+    # the table shows the applied layer: its code applies the loaded model
+    assert "apply_model_to_layers" in QApplication.clipboard().text()
+
+
+# --- 5. channels of very different ranges -------------------------------------------------------
+
+
+def test_standardise_channels_checkbox(qtbot, make_napari_viewer):
+    viewer = make_napari_viewer()
+    widget = KMeansWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    rng = np.random.default_rng(4)
+    truth = rng.integers(0, 4, (40, 50))
+    small = (np.where(truth % 2, 90, 10) + rng.normal(0, 2, truth.shape)).astype(np.uint16)
+    large = (np.where(truth // 2, 40_000, 20_000) + rng.normal(0, 2_000, truth.shape)).astype(
+        np.uint16
+    )
+    a = viewer.add_image(small, name="nuclei")
+    b = viewer.add_image(large, name="membrane")
+    widget.controls.images.value = [a, b]
+    widget.controls.n_clusters.value = 4
+    assert widget.controls.standardize.tooltip
+    widget.controls.advanced_button.click()
+    widget.controls.standardize.value = True
+    run_and_wait(qtbot, widget)
+    labels = viewer.layers["nuclei + membrane k-means labels"]
+    expected = nk.segment(np.stack([small, large], -1), 4, channel_axis=2, standardize=True, seed=0)
+    np.testing.assert_array_equal(labels.data, expected.labels)
+    assert labels.metadata["napari_kmeans"]["params"]["standardize"] is True
+    # the table's means stay in the image's units
+    np.testing.assert_allclose(labels.features["mean_nuclei"], expected.palette[:, 0])
+    # Copy Python repeats it, and the choice is remembered
+    qtbot.mouseClick(widget.models.copy_button, Qt.MouseButton.LeftButton)
+    code = QApplication.clipboard().text()
+    assert "standardize=True" in code
+    viewer.layers.remove(labels)
+    exec(code, {"viewer": viewer})
+    np.testing.assert_array_equal(
+        viewer.layers["nuclei + membrane k-means labels"].data, expected.labels
+    )
+    assert KMeansWidget(viewer).controls.standardize.value is True
+
+
+# --- merges and applied models follow through Save, Apply and Copy Python ----------------------
+
+
+def test_save_apply_and_copy_follow_a_merge(qtbot, viewer_widget, tmp_path):
+    viewer, widget = viewer_widget
+    a = viewer.add_image(bars(), name="a")
+    b = viewer.add_image(bars()[:, ::-1].copy(), name="b")
+    widget.controls.images.value = [a]
+    widget.controls.n_clusters.value = 3
+    run_and_wait(qtbot, widget)
+    table = widget.results.table
+    table.selectRow(0)
+    selection = table.selectionModel()
+    selection.select(
+        table.model().index(2, 0), selection.SelectionFlag.Select | selection.SelectionFlag.Rows
+    )
+    qtbot.mouseClick(widget.results.merge_button, Qt.MouseButton.LeftButton)
+    # hand-computed: 10 (20 px) and 200 (8 px) -> (200 + 1600) / 28; 100 stays, now brighter
+    merged_mean = (10 * 20 + 200 * 8) / 28
+    truth = np.searchsorted([10, 100, 200], bars()) + 1
+    expected = np.where(truth == 2, 2, 1)
+    labels = viewer.layers["a k-means labels"]
+    np.testing.assert_array_equal(labels.data, expected)
+    np.testing.assert_allclose(labels.features["mean_grey"], [merged_mean, 100])
+    # Save model saves the merged model
+    path = widget.models.save_model(str(tmp_path / "merged.json"))
+    saved = nk.load_model(path)
+    assert saved.n_clusters == 2
+    np.testing.assert_allclose(saved.palette.ravel(), [merged_mean, 100])
+    # Apply model applies it: b's pixels keep their clusters, merged
+    assert widget.models.apply_model([b]) is not None
+    wait_idle(qtbot, widget)
+    np.testing.assert_array_equal(viewer.layers["b k-means labels"].data, expected[:, ::-1])
+    # Copy Python of the merged layer repeats the run and the merge
+    viewer.layers.selection.active = labels
+    qtbot.mouseClick(widget.models.copy_button, Qt.MouseButton.LeftButton)
+    code = QApplication.clipboard().text()
+    assert "n_clusters=3" in code and "merge_layer_clusters" in code
+    viewer.layers.remove(labels)
+    exec(code, {"viewer": viewer})
+    np.testing.assert_array_equal(viewer.layers["a k-means labels"].data, expected)
+
+
+def test_copy_python_of_an_applied_model_loads_its_file(qtbot, viewer_widget, tmp_path):
+    viewer, widget = viewer_widget
+    a = viewer.add_image(bars(), name="a")
+    b = viewer.add_image(bars()[:, ::-1].copy(), name="b")
+    widget.controls.images.value = [a]
+    widget.controls.n_clusters.value = 3
+    run_and_wait(qtbot, widget)
+    # a model in no file: the code says what to do
+    assert widget.models.apply_model([b]) is not None
+    wait_idle(qtbot, widget)
+    viewer.layers.selection.active = viewer.layers["b k-means labels"]
+    qtbot.mouseClick(widget.models.copy_button, Qt.MouseButton.LeftButton)
+    code = QApplication.clipboard().text()
+    assert "segment_layer" not in code and "Save model" in code
+    with pytest.raises(nk.ModelFileError):
+        exec(code, {"viewer": viewer})  # 'model.json' is a placeholder to fill in
+    # a model loaded from a file: the code loads it and applies it
+    path = widget.models.save_model(str(tmp_path / "a model.json"))
+    widget.models.set_model(None, "")
+    widget.models.load(path)
+    assert widget.models.apply_model([b]) is not None
+    wait_idle(qtbot, widget)
+    applied = viewer.layers["b k-means labels"].data.copy()
+    viewer.layers.selection.active = viewer.layers["b k-means labels"]
+    qtbot.mouseClick(widget.models.copy_button, Qt.MouseButton.LeftButton)
+    code = QApplication.clipboard().text()
+    assert repr(path) in code and "apply_model_to_layers" in code
+    viewer.layers.remove("b k-means labels")
+    exec(code, {"viewer": viewer})
+    np.testing.assert_array_equal(viewer.layers["b k-means labels"].data, applied)
+    np.testing.assert_array_equal(applied, viewer.layers["a k-means labels"].data[:, ::-1])
+
+
+def test_merging_an_older_result_makes_its_model_the_one_to_save(qtbot, viewer_widget, tmp_path):
+    viewer, widget = viewer_widget
+    a = viewer.add_image(bars(), name="a")
+    b = viewer.add_image(bars()[:, ::-1].copy(), name="b")
+    for layer, k in ((a, 3), (b, 2)):
+        widget.controls.images.value = [layer]
+        widget.controls.n_clusters.value = k
+        run_and_wait(qtbot, widget)
+    viewer.layers.selection.active = viewer.layers["a k-means labels"]
+    widget.results.table.selectAll()
+    qtbot.mouseClick(widget.results.merge_button, Qt.MouseButton.LeftButton)
+    saved = nk.load_model(widget.models.save_model(str(tmp_path / "a merged.json")))
+    assert saved.n_clusters == 1
+    np.testing.assert_allclose(saved.palette.ravel(), [bars().mean()])
+    assert widget.models.model_source == "a"

@@ -338,8 +338,37 @@ def test_fit_on_a_dask_array_fits_like_segment_dask():
     assert model.params["fitted_pixels"] == 1_000_000 == seg.params["fitted_pixels"]
     np.testing.assert_array_equal(model.centers, seg.centers)
     np.testing.assert_array_equal(model.counts, seg.counts)
-    with pytest.raises(ValueError, match="one dask array at a time"):
-        nk.fit([lazy, lazy], 2)
+
+
+def test_fit_on_several_dask_arrays_pools_them_like_the_concatenated_pixels():
+    rng = np.random.default_rng(22)
+    a, _ = phase_image(rng, (2, 30, 40), [[10], [100], [200]], 6, np.uint16)
+    b, _ = phase_image(rng, (25, 20), [[10], [100], [200]], 6, np.uint16)
+    mask_b = rng.random(b.shape) < 0.7
+    pooled = np.concatenate([a.ravel(), b[mask_b]])[None, :]  # the oracle: one row of pixels
+    lazy = nk.fit(
+        [da.from_array(a, chunks=(1, 15, 20)), da.from_array(b, chunks=10)],
+        3,
+        mask=[None, mask_b],
+        seed=0,
+    )
+    oracle = nk.fit(pooled, 3, seed=0)  # integers: pooled histograms are exact
+    np.testing.assert_array_equal(lazy.centers, oracle.centers)
+    np.testing.assert_array_equal(lazy.palette, oracle.palette)
+    np.testing.assert_array_equal(lazy.counts, oracle.counts)
+    assert lazy.params["fitted_images"] == 2 and lazy.params["fitted_pixels"] == pooled.size
+    # floats with coordinates: one sample from both images (here every pixel), each pixel
+    # with its own image's coordinates, then statistics over every pixel of both
+    fa, fb = a.astype(np.float32), b[None].astype(np.float32)  # both 3-D for coordinates
+    options = {"spatial_weight": 0.2, "seed": 1, "mask": [None, mask_b[None]]}
+    lazy = nk.fit([da.from_array(fa, chunks=(1, 15, 20)), fb], 3, **options)
+    memory = nk.fit([fa, fb], 3, **options)
+    np.testing.assert_allclose(lazy.centers, memory.centers, rtol=1e-6)
+    np.testing.assert_array_equal(lazy.counts, memory.counts)
+    np.testing.assert_allclose(lazy.palette, memory.palette, rtol=1e-9)
+    assert lazy.inertia == pytest.approx(memory.inertia, rel=1e-6)
+    with pytest.raises(ValueError, match="must share their dtype"):
+        nk.fit([da.from_array(a), da.from_array(fb)], 3)
 
 
 def test_predict_on_a_dask_array_stays_lazy_and_matches_in_memory():
@@ -371,3 +400,22 @@ def test_predict_on_a_dask_array_stays_lazy_and_matches_in_memory():
     read.clear()
     seg.labels.blocks[1, 0, 1].compute()
     assert read == [(1, 0, 1)]
+
+
+def test_one_sample_is_drawn_across_several_dask_arrays():
+    from napari_kmeans.options import make_options
+    from napari_kmeans.scale import fit_dask
+
+    rng = np.random.default_rng(23)
+    a, _ = phase_image(rng, (40, 50), [[0.1], [0.5], [0.9]], 0.02, np.float32)
+    b, truth_b = phase_image(rng, (30, 60), [[0.1], [0.5], [0.9]], 0.02, np.float32)
+    images = [da.from_array(a, chunks=20), da.from_array(b, chunks=30)]
+    model = fit_dask(images, make_options(3, seed=0), [None, None], 400)
+    assert model.params["fitted_pixels"] == 400
+    assert model.counts.sum() == a.size + b.size  # statistics over every pixel of both
+    np.testing.assert_allclose(model.palette.ravel(), [0.1, 0.5, 0.9], atol=0.01)
+    labels_b = model.predict(b).labels
+    assert adjusted_rand_score(truth_b.ravel(), labels_b.ravel()) == 1.0
+    # the same seed draws the same sample
+    again = fit_dask(images, make_options(3, seed=0), [None, None], 400)
+    np.testing.assert_array_equal(again.centers, model.centers)

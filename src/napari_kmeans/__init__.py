@@ -25,15 +25,24 @@ __version__ = library_versions()["napari_kmeans"]
 
 
 def __getattr__(name: str):
-    # segment_layer needs napari: imported on first use, so the core stays light
+    # the layer functions need napari: imported on first use, so the core stays light
     if name == "segment_layer":
         from ._napari.segmentation import segment_layer
 
         return segment_layer
+    if name == "apply_model_to_layers":
+        from ._napari.segmentation import apply_model
+
+        return apply_model
+    if name == "merge_layer_clusters":
+        from ._napari.merge import merge_clusters
+
+        return merge_clusters
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
+    "apply_model_to_layers",
     "CrossCheck",
     "ImageLoadError",
     "KMeansModel",
@@ -47,6 +56,7 @@ __all__ = [
     "kmeans",
     "load_image",
     "load_model",
+    "merge_layer_clusters",
     "save_image",
     "segment",
     "segment_layer",

@@ -9,6 +9,8 @@ import dataclasses
 import time
 from collections.abc import Sequence
 
+import numpy as np
+
 from . import model as model_
 from .model import KMeansModel
 from .options import METHODS, Options, make_options, takes_options
@@ -46,6 +48,10 @@ def segment(image, n_clusters: int = 5, *, mask=None, **options) -> Segmentation
         weigh as much as the full range of the colour features. 0: colour only.
     spacing : sequence of float, optional
         Pixel/voxel size per spatial axis for the coordinates (default all 1).
+    standardize : bool
+        Divide each colour feature by its standard deviation over the fitted pixels, so
+        that channels of very different ranges (fluorescence) weigh alike. The divisors are
+        kept in the model's recipe; ``palette`` stays in the image's units.
     mask : array_like, optional
         Spatial shape; non-zero pixels are clustered, the others get label 0 and keep their
         value in ``recolored``.
@@ -114,6 +120,7 @@ def _fit(images: Sequence[PreparedImage], options: Options):
         o.color_space,
         o.spatial_weight,
         o.spacing,
+        standardize=o.standardize,
     )
     model, row_labels = model_.fit_rows(rows, recipe, o)
     params = o.params(
@@ -130,8 +137,9 @@ def fit(images, n_clusters: int = 5, *, mask=None, **options) -> KMeansModel:
     same dtype and number of channels, and ``mask`` an array (one image) or a list with one
     mask (or None) per image. Integer images are pooled exactly through their histograms.
     ``segment(image, ...)`` gives the same result as ``fit(image, ...).predict(image)``.
-    A dask array (alone) is fitted as :func:`napari_kmeans.scale.segment_dask` fits it: on
-    the exact histogram for integers, on a sample otherwise, chunk by chunk.
+    Dask arrays (one or several; NumPy arrays beside them are wrapped) are fitted as
+    :func:`napari_kmeans.scale.segment_dask` fits one, chunk by chunk: on the exact pooled
+    histogram for integers, else on one sample drawn from the pixels of all of them.
 
     Returns
     -------
@@ -158,14 +166,12 @@ def fit(images, n_clusters: int = 5, *, mask=None, **options) -> KMeansModel:
             f"mask has {len(masks)} entries for {len(image_list)} images: give one per image"
         )
     if any(is_dask_array(i) for i in image_list):
-        if len(image_list) > 1:
-            raise ValueError(
-                f"images holds {len(image_list)} images, dask arrays among them: fit one dask "
-                "array at a time (or join them with dask.array.concatenate)"
-            )
+        import dask.array as da
+
         from .scale import DEFAULT_SAMPLE_SIZE, fit_dask
 
-        return fit_dask(image_list[0], opts, masks[0], DEFAULT_SAMPLE_SIZE)
+        lazy = [i if is_dask_array(i) else da.from_array(np.asarray(i)) for i in image_list]
+        return fit_dask(lazy, opts, list(masks), DEFAULT_SAMPLE_SIZE)
     prepared = [
         prepare_image(i, opts.channel_axis, m) for i, m in zip(image_list, masks, strict=True)
     ]

@@ -224,6 +224,7 @@ def _segment(image, args: argparse.Namespace, mask: np.ndarray | None) -> Segmen
         channel_axis=args.channel_axis,
         spatial_weight=args.spatial_weight,
         spacing=args.spacing,
+        standardize=args.standardize,
         mask=None if mask is None else mask_for(mask, image, args.channel_axis),
         seed=args.seed,
         n_init=args.n_init,

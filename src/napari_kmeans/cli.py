@@ -234,6 +234,13 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
         "positive numbers (default: all 1)",
     )
     parser.add_argument(
+        "--standardize",
+        action="store_true",
+        help="divide each colour feature by its standard deviation over the "
+        "clustered pixels (channels of very different ranges, e.g. "
+        "fluorescence) (default: features in the image's units)",
+    )
+    parser.add_argument(
         "--mask",
         type=Path,
         default=None,

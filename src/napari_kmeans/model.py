@@ -19,6 +19,7 @@ import numpy as np
 from . import color_spaces
 from . import features as ft
 from .engine import TooFewDistinctRows, kmeans
+from .engine.blocks import map_blocks
 from .engine.distances import nearest, own_sqdist
 from .engine.histogram import Histogram, histogram
 from .engine.optimal1d import optimal_kmeans_1d
@@ -50,8 +51,9 @@ def compressible(dtype: np.dtype, color_space: str, spatial_weight: float) -> bo
 class FeatureRecipe:
     """How pixel values (and positions) become feature rows.
 
-    ``value_range`` scales the coordinates (see ``features.coordinate_features``); it is
-    fixed at fitting time so that every later image is featurised the same way.
+    ``value_range`` scales the coordinates (see ``features.coordinate_features``) and
+    ``scale`` (``standardize=True``) divides each colour feature by its spread; both are
+    measured at fitting time, so that every later image is featurised the same way.
     """
 
     color_space: str
@@ -59,18 +61,63 @@ class FeatureRecipe:
     spacing: tuple[float, ...]
     value_range: float
     dtype: np.dtype  # the feature dtype: float32 or float64
+    scale: tuple[float, ...] | None = None  # divisor of each colour feature, None: none
+
+    def color(self, values: np.ndarray) -> np.ndarray:
+        """Colour feature rows of pixel ``values`` (divided by ``scale`` when standardised)."""
+        feats = ft.color_features(values, self.color_space, self.dtype)
+        return _divided(feats, self.scale, values)
 
     def features(
         self, values: np.ndarray, spatial_shape: tuple[int, ...], pixels: np.ndarray | None
     ) -> np.ndarray:
         """Feature rows of pixel ``values``; ``pixels`` are their flat indices (None: all)."""
-        feats = ft.color_features(values, self.color_space, self.dtype)
+        feats = self.color(values)
         if self.spatial_weight == 0:
             return feats
         coords = ft.coordinate_features(
             spatial_shape, self.spacing, self.spatial_weight, self.value_range, pixels, self.dtype
         )
         return np.concatenate([feats, coords], axis=1)
+
+
+def _divided(feats: np.ndarray, scale: tuple[float, ...] | None, values: np.ndarray):
+    """``feats / scale``, in place unless ``feats`` may be the caller's ``values``."""
+    if scale is None:
+        return feats
+    divisors = np.asarray(scale, dtype=feats.dtype)
+    if np.may_share_memory(feats, values):
+        return feats / divisors
+    feats /= divisors
+    return feats
+
+
+def spread(feats: np.ndarray, weights: np.ndarray | None) -> tuple[float, ...]:
+    """Return the standard deviation of each feature column (rows weighted), 1.0 if constant.
+
+    Summed in float64 block by block, shifted by the first row: no temporary grows with the
+    rows.
+
+    Examples
+    --------
+    >>> spread(np.array([[0.0, 5.0], [2.0, 5.0]]), None)
+    (1.0, 1.0)
+    >>> spread(np.array([[0.0], [4.0]]), np.array([3, 1]))
+    (1.7320508075688772,)
+    """
+    shift = feats[0].astype(np.float64)
+
+    def block(rows: slice):
+        centred = feats[rows].astype(np.float64) - shift
+        w = np.ones(len(centred)) if weights is None else weights[rows].astype(np.float64)
+        return w.sum(), w @ centred, w @ (centred * centred)
+
+    parts = map_blocks(block, len(feats))
+    total = sum(p[0] for p in parts)
+    mean = sum(p[1] for p in parts) / total
+    variance = np.maximum(sum(p[2] for p in parts) / total - mean * mean, 0.0)
+    deviation = np.sqrt(variance)
+    return tuple(float(d) if d > 0 else 1.0 for d in deviation)
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,6 +141,9 @@ class KMeansModel:
     inertia: float
     n_iter: int
     params: dict = field(default_factory=dict)
+    # a merged model labels a pixel by its nearest FITTED centre, then that centre's label
+    source_centers: np.ndarray | None = None  # (m, d) the fitted centres, m >= k
+    source_labels: np.ndarray | None = None  # (m,) label (1..k) of each fitted centre
 
     @property
     def n_clusters(self) -> int:
@@ -154,7 +204,11 @@ class KMeansModel:
     ) -> tuple[np.ndarray, np.ndarray, float]:
         """Labels (1..k) of feature rows, weighted pixels per cluster and inertia."""
         columns = np.ascontiguousarray(feats.T)
-        labels = nearest(columns, self.centers)
+        if self.source_centers is None:
+            labels = nearest(columns, self.centers)
+        else:
+            nearest_source = nearest(columns, self.source_centers)
+            labels = (self.source_labels.astype(np.intp) - 1)[nearest_source]
         sq = own_sqdist(columns, labels, self.centers)
         inertia = float(sq.sum() if weights is None else np.einsum("i,i->", sq, weights))
         counts = np.bincount(labels, weights, minlength=self.n_clusters).astype(np.int64)
@@ -261,6 +315,86 @@ class KMeansModel:
                 f"{np.dtype(dtype)} image: convert the image, {hint}"
             )
 
+    def merge(self, groups: Sequence[Sequence[int]]) -> tuple[KMeansModel, np.ndarray]:
+        """Merge clusters: the labels of each group become one cluster.
+
+        A pixel keeps the cluster it had, under its new label: the merged model labels a
+        pixel by its nearest fitted centre, as before, then gives it that centre's new label
+        (a merged cluster need not be convex). A merged cluster's centre and palette are the
+        pixel-weighted means of its members', its count their sum; the inertia (distances to
+        the merged centres) grows by each member's count times its squared distance to the
+        merged centre (exact when centres are their pixels' means, as after Lloyd
+        converged). Labels are numbered darkest first again, as for any model.
+
+        Parameters
+        ----------
+        groups : sequence of sequences of int
+            Disjoint groups of labels (1..k), e.g. ``[[2, 3]]``.
+
+        Returns
+        -------
+        model : KMeansModel
+            The merged model; ``params["n_clusters"]`` is its k and ``params["merged"]``
+            lists the groups of every merge so far (each in the labels it was given).
+        relabel : numpy.ndarray
+            ``(k + 1,)`` new label of each old one (0 stays 0): ``relabel[seg.labels]``.
+
+        Examples
+        --------
+        >>> import napari_kmeans as nk
+        >>> img = np.array([[10, 10, 10, 100, 100, 200]], np.uint8)
+        >>> merged, relabel = nk.fit(img, 3, seed=0).merge([[2, 3]])
+        >>> merged.palette.ravel().tolist(), merged.counts.tolist(), relabel.tolist()
+        ([10.0, 133.33333333333334], [3, 3], [0, 1, 2, 2])
+        >>> merged.predict(img).labels.tolist()
+        [[1, 1, 1, 2, 2, 2]]
+        """
+        k = self.n_clusters
+        chosen = _check_groups(groups, k)
+        group_of = np.arange(k)
+        for group in chosen:
+            group_of[np.asarray(group) - 1] = group[0] - 1
+        members, group_of = np.unique(group_of, return_inverse=True)
+        weights = self.counts.astype(np.float64)
+        totals = np.bincount(group_of, weights, minlength=len(members))
+        # an empty group (no fitted pixel) takes its members' plain mean
+        weights = np.where(totals[group_of] > 0, weights, 1.0)
+        totals = np.bincount(group_of, weights, minlength=len(members))
+
+        def pooled(rows: np.ndarray) -> np.ndarray:
+            sums = np.stack(
+                [np.bincount(group_of, weights * column, len(members)) for column in rows.T],
+                axis=1,
+            )
+            return sums / totals[:, None]
+
+        centers, palette = pooled(self.centers), pooled(self.palette)
+        counts = np.bincount(group_of, self.counts, minlength=len(members)).astype(np.int64)
+        moved = np.sum((self.centers - centers[group_of]) ** 2, axis=1)  # to the merged centre
+        inertia = self.inertia + float(self.counts.astype(np.float64) @ moved)
+        rank = _dark_to_bright(palette, counts, centers)
+        order = np.argsort(rank)
+        params = {
+            **self.params,
+            "n_clusters": len(members),
+            "merged": [*self.params.get("merged", []), *([chosen] if chosen else [])],
+        }
+        relabel = np.concatenate([[0], rank[group_of] + 1]).astype(label_dtype(len(members)))
+        fitted = self.centers if self.source_centers is None else self.source_centers
+        fitted_labels = np.arange(1, k + 1) if self.source_labels is None else self.source_labels
+        merged = KMeansModel(
+            recipe=self.recipe,
+            centers=centers[order],
+            palette=palette[order],
+            counts=counts[order],
+            inertia=inertia,
+            n_iter=self.n_iter,
+            params=params,
+            source_centers=fitted,
+            source_labels=relabel[fitted_labels],
+        )
+        return merged, relabel
+
     def save(self, path: str | os.PathLike) -> None:
         """Write the model as a small human-readable JSON file (see ``model_file``)."""
         from .model_file import save_model
@@ -284,30 +418,39 @@ def pixel_rows(
     spatial_weight: float,
     spacing: tuple[float, ...],
     weights: np.ndarray | None = None,
+    standardize: bool = False,
 ) -> tuple[PixelRows, FeatureRecipe]:
     """Feature rows of the pixels to cluster, and the recipe that made them.
 
     Pooled over ``parts`` (one per image: values, spatial shape, flat indices of the pixels
     or None) and compressed to distinct values when that is exact (see :func:`compressible`).
-    ``weights`` (one part only) count each value row.
+    ``weights`` (one part only) count each value row. With ``standardize`` each colour
+    feature is divided by its :func:`spread` over these pixels, recorded in the recipe.
     """
     values = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
     dtype = ft.feature_dtype(values.dtype)
     if compressible(values.dtype, color_space, spatial_weight):
         hist = histogram(values, weights)
-        recipe = FeatureRecipe(color_space, 0.0, spacing, 0.0, dtype)
-        feats = recipe.features(hist.values, (), None)
-        return PixelRows(hist.values, hist.counts, feats, hist), recipe
+        feats = ft.color_features(hist.values, color_space, dtype)
+        scale = spread(feats, hist.counts) if standardize else None
+        recipe = FeatureRecipe(color_space, 0.0, spacing, 0.0, dtype, scale)
+        return PixelRows(
+            hist.values, hist.counts, _divided(feats, scale, hist.values), hist
+        ), recipe
     if spatial_weight == 0:
-        recipe = FeatureRecipe(color_space, 0.0, spacing, 1.0, dtype)
         feats = ft.color_features(values, color_space, dtype)
-        return PixelRows(values, weights, feats, None), recipe
+        scale = spread(feats, weights) if standardize else None
+        recipe = FeatureRecipe(color_space, 0.0, spacing, 1.0, dtype, scale)
+        return PixelRows(values, weights, _divided(feats, scale, values), None), recipe
     # colour then coordinates, written block by block into one array
     n_colour = color_spaces.get(color_space).n_features(values.shape[1])
     feats = np.empty((len(values), n_colour + len(spacing)), dtype=dtype)
-    ft.color_features(values, color_space, dtype, out=feats[:, :n_colour])
-    value_range = float(np.max(feats[:, :n_colour].max(axis=0) - feats[:, :n_colour].min(axis=0)))
-    recipe = FeatureRecipe(color_space, spatial_weight, spacing, value_range or 1.0, dtype)
+    colour = feats[:, :n_colour]
+    ft.color_features(values, color_space, dtype, out=colour)
+    scale = spread(colour, weights) if standardize else None
+    _divided(colour, scale, values)
+    value_range = float(np.max(colour.max(axis=0) - colour.min(axis=0)))
+    recipe = FeatureRecipe(color_space, spatial_weight, spacing, value_range or 1.0, dtype, scale)
     start = 0
     for part_values, shape, pixels in parts:
         rows = slice(start, start + len(part_values))
@@ -341,6 +484,29 @@ def _dark_to_bright(palette: np.ndarray, counts: np.ndarray, centers: np.ndarray
     rank = np.empty(len(order), dtype=np.int64)
     rank[order] = np.arange(len(order))
     return rank
+
+
+def _check_groups(groups, n_clusters: int) -> list[list[int]]:
+    """Return the groups of two or more labels, sorted; ValueError unless disjoint, 1..k."""
+    message = (
+        f"groups={groups!r} is not allowed: give disjoint groups of labels from 1 to "
+        f"{n_clusters}, e.g. [[2, 3]]"
+    )
+    try:
+        chosen = [sorted({int(label) for label in group}) for group in groups]
+        exact = all(
+            label == int(label) and not isinstance(label, bool)
+            for group in groups
+            for label in group
+        )
+    except (TypeError, ValueError):
+        raise ValueError(message) from None
+    labels = [label for group in chosen for label in group]
+    if not exact or not chosen or len(set(labels)) != len(labels):
+        raise ValueError(message)
+    if not all(1 <= label <= n_clusters for label in labels):
+        raise ValueError(message)
+    return [group for group in chosen if len(group) > 1]
 
 
 def label_dtype(n_clusters: int) -> np.dtype:

@@ -38,6 +38,13 @@ def model_to_dict(model: KMeansModel) -> dict:
     recipe = asdict(model.recipe)
     recipe["dtype"] = str(model.recipe.dtype)
     recipe["spacing"] = list(model.recipe.spacing)
+    recipe["scale"] = None if model.recipe.scale is None else list(model.recipe.scale)
+    merged = {}
+    if model.source_centers is not None:  # a merged model (KMeansModel.merge)
+        merged = {
+            "source_centers": model.source_centers.tolist(),
+            "source_labels": model.source_labels.tolist(),
+        }
     return {
         "format": MODEL_FORMAT,
         "version": MODEL_VERSION,
@@ -48,6 +55,7 @@ def model_to_dict(model: KMeansModel) -> dict:
         "inertia": model.inertia,
         "n_iter": model.n_iter,
         "params": model.params,
+        **merged,
     }
 
 
@@ -154,8 +162,17 @@ def _model_from_dict(data: dict) -> KMeansModel:
     feature_dtype = _member(recipe_data, "recipe.dtype", str)
     if feature_dtype not in ("float32", "float64"):
         raise _FieldError("recipe.dtype", f"is {feature_dtype!r}: use 'float32' or 'float64'")
+    scale = None  # standardize=True: one divisor per colour feature
+    if recipe_data.get("scale") is not None:
+        divisors = _member(recipe_data, "recipe.scale", list)
+        n_colour = space.n_features(n_channels)
+        if len(divisors) != n_colour:
+            raise _FieldError("recipe.scale", f"must hold {n_colour} numbers, one per feature")
+        scale = tuple(
+            _number(divisors, f"recipe.scale[{i}]", index=i, positive=True) for i in range(n_colour)
+        )
     recipe = FeatureRecipe(
-        color_space, spatial_weight, spacing, value_range, np.dtype(feature_dtype)
+        color_space, spatial_weight, spacing, value_range, np.dtype(feature_dtype), scale
     )
     _check_layout(params, n_channels, len(spacing))
 
@@ -190,7 +207,27 @@ def _model_from_dict(data: dict) -> KMeansModel:
         _number(data, "inertia"),
         _integer(data, "n_iter"),
         dict(params),
+        **_merged_sources(data, k, n_features, limit),
     )
+
+
+def _merged_sources(data: dict, k: int, n_features: int, limit: float) -> dict:
+    """Read the fitted centres of a merged model and the label of each (none otherwise)."""
+    if data.get("source_centers") is None:
+        return {}
+    fitted = _matrix(data, "source_centers", None, n_features)
+    if np.abs(fitted).max() > limit:
+        raise _FieldError("source_centers", f"must lie within ±{limit:.3g}")
+    labels = _member(data, "source_labels", list)
+    if len(labels) != len(fitted):
+        raise _FieldError("source_labels", f"has {len(labels)} values for {len(fitted)} centres")
+    source_labels = np.array(
+        [_integer(labels, f"source_labels[{i}]", index=i, minimum=1) for i in range(len(labels))],
+        np.int64,
+    )
+    if set(source_labels.tolist()) != set(range(1, k + 1)):
+        raise _FieldError("source_labels", f"must name every label from 1 to {k}, no other")
+    return {"source_centers": fitted, "source_labels": source_labels}
 
 
 def _check_layout(params: dict, n_channels: int, spatial_ndim: int) -> None:

@@ -52,6 +52,7 @@ class Options:
     channel_axis: str | int | None
     spatial_weight: float
     spacing: tuple[float, ...] | None
+    standardize: bool
     seed: int | str
     rng: np.random.Generator
     n_init: int | str
@@ -91,6 +92,7 @@ class Options:
             "channel_axis": self.channel_axis,
             "spatial_weight": self.spatial_weight,
             "spacing": list(spacing),
+            "standardize": self.standardize,
             "seed": self.seed,
             "n_init": self.n_init,
             "max_iter": self.max_iter,
@@ -117,6 +119,13 @@ def check_callable(name: str, value):
     return value
 
 
+def check_flag(name: str, value) -> bool:
+    """Return ``value`` if it is a bool (NumPy's too); ValueError naming ``name`` otherwise."""
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name}={value!r} is not allowed: use True or False")
+    return bool(value)
+
+
 def make_options(
     n_clusters: int = 5,
     *,
@@ -125,6 +134,7 @@ def make_options(
     channel_axis: str | int | None = "auto",
     spatial_weight: float = 0.0,
     spacing=None,
+    standardize: bool = False,
     seed=None,
     n_init: int | str = "auto",
     max_iter: int = 300,
@@ -163,6 +173,7 @@ def make_options(
         channel_axis=ft.check_channel_axis(channel_axis),
         spatial_weight=ft.check_spatial_weight(spatial_weight),
         spacing=spacing,
+        standardize=check_flag("standardize", standardize),
         seed=int(seed) if isinstance(seed, Integral) else "numpy.random.Generator",
         rng=rng,
         n_init=n_init,
@@ -171,6 +182,31 @@ def make_options(
         callback=check_callable("callback", callback),
         progress=check_callable("progress", progress),
     )
+
+
+def segment_options(params: dict) -> dict:
+    """Return the entries of a run's ``params`` that ``segment`` takes, to repeat the run.
+
+    ``params`` (``Segmentation.params``, ``KMeansModel.params``) also describe the run
+    (channels, dtype, versions, ...): those entries are left out, as is a seed recorded as
+    ``"numpy.random.Generator"`` (a Generator's state is not recorded). The kept names are
+    those of :func:`make_options`'s signature, the one place they are written.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import napari_kmeans as nk
+    >>> seg = nk.segment(np.array([[0, 9, 200]], np.uint8), 2, seed=4)
+    >>> sorted(segment_options(seg.params))  # doctest: +NORMALIZE_WHITESPACE
+    ['channel_axis', 'color_space', 'max_iter', 'method', 'n_clusters', 'n_init', 'seed',
+     'spacing', 'spatial_weight', 'standardize', 'tol']
+    """
+    names = inspect.signature(make_options).parameters
+    return {
+        name: value
+        for name, value in params.items()
+        if name in names and not (name == "seed" and isinstance(value, str))
+    }
 
 
 # ``mask`` is a keyword of the public functions but not an option: it belongs to the image.

@@ -108,17 +108,40 @@ def _no_pixel_left() -> ValueError:
     return ValueError("mask excludes every pixel: include at least n_clusters pixels")
 
 
-def _pooled_histogram(image, mask, layout, spacing, color_space, progress):
-    """Distinct values of every included pixel with their counts, as ``model.pixel_rows``."""
-    blocks, masks = block_grids(image, mask, layout)
+@dataclasses.dataclass(frozen=True)
+class _Source:
+    """One dask image to fit on: the array, its chunk layout and its lazy mask (or None)."""
+
+    image: da.Array
+    layout: ChunkLayout
+    mask: da.Array | None
+
+    def grid(self):
+        """Delayed chunks of the image and of the mask, with their spatial indices."""
+        blocks, masks = block_grids(self.image, self.mask, self.layout)
+        return [(blocks[i], masks[i], i) for i in np.ndindex(blocks.shape)]
+
+
+def _pooled_histogram(sources: list[_Source], options: Options):
+    """Distinct values of every included pixel of every image with their counts."""
     parts = [
-        dask.delayed(_block_histogram)(b, m, layout)
-        for b, m in zip(blocks.ravel(), masks.ravel(), strict=True)
+        dask.delayed(_block_histogram)(block, mask, source.layout)
+        for source in sources
+        for block, mask, _ in source.grid()
     ]
-    ((distinct, counts),) = compute([_tree_reduce(parts, _merge_histograms)], progress, READING)
+    ((distinct, counts),) = compute(
+        [_tree_reduce(parts, _merge_histograms)], options.progress, READING
+    )
     if len(distinct) == 0:
         raise _no_pixel_left()
-    rows, recipe = model_.pixel_rows([(distinct, (), None)], color_space, 0.0, spacing, counts)
+    rows, recipe = model_.pixel_rows(
+        [(distinct, (), None)],
+        options.color_space,
+        0.0,
+        options.spacing,
+        counts,
+        standardize=options.standardize,
+    )
     return rows, recipe, int(counts.sum())
 
 
@@ -134,45 +157,64 @@ def _sample_ranks(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
     return chosen
 
 
-def _sample(image, mask, layout, sample_size, rng, progress):
-    """Draw a random sample of the included pixels: values and flat indices, in image order."""
-    blocks, masks = block_grids(image, mask, layout)
-    grid = list(np.ndindex(blocks.shape))
+def _block_size(source: _Source, mask, index) -> int | dask.delayed:
     if mask is None:
-        sizes = [
-            int(np.prod([c[i] for c, i in zip(layout.spatial_chunks, index, strict=True)]))
-            for index in grid
-        ]
-    else:
-        counted = [dask.delayed(np.count_nonzero)(masks[i]) for i in grid]
-        sizes = compute(counted, progress, READING)
+        chunks = source.layout.spatial_chunks
+        return int(np.prod([c[i] for c, i in zip(chunks, index, strict=True)]))
+    return dask.delayed(np.count_nonzero)(mask)
+
+
+def _sample(sources: list[_Source], sample_size: int, rng, progress):
+    """Draw a random sample of the included pixels of all images, drawn as one population.
+
+    Returns one ``(values, spatial_shape, flat indices)`` part per image (pixels in image
+    order), as ``model.pixel_rows`` takes them.
+    """
+    grid = [
+        (s, block, mask, index)
+        for s, source in enumerate(sources)
+        for block, mask, index in source.grid()
+    ]
+    sizes = [_block_size(sources[s], mask, index) for s, _, mask, index in grid]
+    lazy = [i for i, size in enumerate(sizes) if not isinstance(size, int)]
+    if lazy:
+        counted = compute([sizes[i] for i in lazy], progress, READING)
+        for i, size in zip(lazy, counted, strict=True):
+            sizes[i] = int(size)
     starts = np.concatenate([[0], np.cumsum(sizes)])
     if starts[-1] == 0:
         raise _no_pixel_left()
     ranks = _sample_ranks(rng, int(starts[-1]), sample_size)
     block_of = np.searchsorted(starts, ranks, side="right") - 1
     cuts = np.searchsorted(block_of, np.arange(len(grid) + 1))
-    parts = [
+    chosen = [b for b in range(len(grid)) if cuts[b + 1] > cuts[b]]
+    tasks = [
         dask.delayed(_block_sample)(
-            blocks[index],
-            masks[index],
+            grid[b][1],
+            grid[b][2],
             ranks[cuts[b] : cuts[b + 1]] - starts[b],
-            layout.offset(index),
-            layout,
+            sources[grid[b][0]].layout.offset(grid[b][3]),
+            sources[grid[b][0]].layout,
         )
-        for b, index in enumerate(grid)
-        if cuts[b + 1] > cuts[b]
+        for b in chosen
     ]
-    sampled = compute(parts, progress, READING)
-    values = np.concatenate([s[0] for s in sampled])
-    pixels = np.concatenate([s[1] for s in sampled])
-    order = np.argsort(pixels, kind="stable")
-    return values[order], pixels[order]
+    sampled = compute(tasks, progress, READING)
+    parts = []
+    for s, source in enumerate(sources):
+        mine = [taken for b, taken in zip(chosen, sampled, strict=True) if grid[b][0] == s]
+        if not mine:
+            continue
+        values = np.concatenate([t[0] for t in mine])
+        pixels = np.concatenate([t[1] for t in mine])
+        order = np.argsort(pixels, kind="stable")
+        parts.append((values[order], source.layout.spatial_shape, pixels[order]))
+    return parts
 
 
-def _all_pixel_statistics(image, mask, layout, model: KMeansModel, progress) -> KMeansModel:
+def _all_pixel_statistics(sources: list[_Source], model: KMeansModel, progress) -> KMeansModel:
     """Compute counts, palette and inertia of ``model`` over every included pixel (one pass)."""
-    stats = compute(image_statistics(image, mask, layout, model), progress, LABELLING)
+    tasks = [t for s in sources for t in image_statistics(s.image, s.mask, s.layout, model)]
+    stats = compute(tasks, progress, LABELLING)
     check_finite(stats)
     counts = np.sum([s[0] for s in stats], axis=0)
     sums = np.sum([s[1] for s in stats], axis=0)
@@ -185,51 +227,79 @@ def _all_pixel_statistics(image, mask, layout, model: KMeansModel, progress) -> 
     )
 
 
-def _fit(image: da.Array, options: Options, mask, sample_size: int):
-    """Fit a dask image (statistics over every pixel); also return its layout and lazy mask."""
+def _sources(images: list[da.Array], masks: list, options: Options) -> list[_Source]:
+    """Check the images (same dtype and channels) and lay out each with its mask."""
+    layouts = [chunk_layout(image, options.channel_axis) for image in images]
+    first = layouts[0].channels
+    for image, layout in zip(images[1:], layouts[1:], strict=True):
+        if layout.channels.n_channels != first.n_channels or image.dtype != images[0].dtype:
+            raise ValueError(
+                "images must share their dtype and number of channels: got "
+                f"{images[0].dtype} with {first.n_channels} channel(s) and {image.dtype} "
+                f"with {layout.channels.n_channels}"
+            )
+    return [
+        _Source(image, layout, lazy_mask(mask, layout))
+        for image, layout, mask in zip(images, layouts, masks, strict=True)
+    ]
+
+
+def _fit(images: list[da.Array], options: Options, masks: list, sample_size: int):
+    """Fit dask images (statistics over every pixel); also return their sources."""
     sample_size = _check_sample_size(sample_size)
-    layout = chunk_layout(image, options.channel_axis)
-    o = options.for_image(layout.channels)
-    mask = lazy_mask(mask, layout)
-    if model_.compressible(image.dtype, o.color_space, o.spatial_weight):
-        rows, recipe, fitted = _pooled_histogram(
-            image, mask, layout, o.spacing, o.color_space, o.progress
-        )
+    sources = _sources(images, masks, options)
+    o = options.for_image(sources[0].layout.channels)
+    dtype = images[0].dtype
+    if model_.compressible(dtype, o.color_space, o.spatial_weight):
+        rows, recipe, fitted = _pooled_histogram(sources, o)
         model = model_.fit_rows(rows, recipe, o)[0]
     else:
-        values, pixels = _sample(image, mask, layout, sample_size, o.rng, o.progress)
-        if values.dtype.kind == "f" and not np.isfinite(values).all():
+        parts = _sample(sources, sample_size, o.rng, o.progress)
+        if dtype.kind == "f" and not all(np.isfinite(p[0]).all() for p in parts):
             raise ValueError(
                 "image contains NaN or infinite values: every clustered pixel must be finite "
                 "(exclude them with mask=)"
             )
         rows, recipe = model_.pixel_rows(
-            [(values, layout.spatial_shape, pixels)], o.color_space, o.spatial_weight, o.spacing
+            parts, o.color_space, o.spatial_weight, o.spacing, standardize=o.standardize
         )
         model = model_.fit_rows(rows, recipe, o)[0]
-        fitted = len(values)
-        model = _all_pixel_statistics(image, mask, layout, model, o.progress)
+        fitted = len(rows.values)
+        model = _all_pixel_statistics(sources, model, o.progress)
     params = {
-        **o.params(layout.channels, image.dtype, 1, fitted),
-        "masked": mask is not None,
-        "image_shape": list(image.shape),
-        "image_dtype": str(image.dtype),
+        **o.params(sources[0].layout.channels, dtype, len(images), fitted),
+        "masked": any(s.mask is not None for s in sources),
+        **({"image_shape": list(images[0].shape)} if len(images) == 1 else {}),
+        "image_dtype": str(dtype),
         "sample_size": sample_size,
     }
-    return dataclasses.replace(model, params=params), layout, mask
+    return dataclasses.replace(model, params=params), sources
 
 
-def fit_dask(image: da.Array, options: Options, mask, sample_size: int) -> KMeansModel:
-    """Fit the model ``segment_dask`` fits, for checked ``options`` (``nk.fit`` on dask)."""
-    return _fit(image, options, mask, sample_size)[0]
+def fit_dask(
+    images: list[da.Array], options: Options, masks: list, sample_size: int
+) -> KMeansModel:
+    """Fit the model ``segment_dask`` fits, on the pooled pixels of ``images`` (``nk.fit``).
+
+    Integer images without spatial features are pooled exactly through their histograms;
+    otherwise one sample of ``sample_size`` pixels is drawn from all of them.
+    """
+    return _fit(images, options, masks, sample_size)[0]
 
 
 def dask_segmentation(image: da.Array, options: Options, mask, sample_size: int) -> Segmentation:
     """:func:`segment_dask` for checked ``options``."""
     started = time.perf_counter()
-    model, layout, mask = _fit(image, options, mask, sample_size)
+    model, (source,) = _fit([image], options, [mask], sample_size)
     return lazy_segmentation(
-        model, image, layout, mask, model.counts, model.inertia, model.params, started
+        model,
+        image,
+        source.layout,
+        source.mask,
+        model.counts,
+        model.inertia,
+        model.params,
+        started,
     )
 
 

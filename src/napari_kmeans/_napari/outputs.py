@@ -57,14 +57,24 @@ def _normalised(values: np.ndarray, layer: Image) -> np.ndarray:
     return np.clip(scaled, 0.0, 1.0) ** layer.gamma
 
 
-def display_colors(inputs: Inputs, palette: np.ndarray) -> np.ndarray:
+def labels_name(source_names: Sequence[str], role: str = LABELS) -> str:
+    """Name of the Labels layer of a run on layers called ``source_names`` (or a preview).
+
+    Examples
+    --------
+    >>> labels_name(["nuclei", "membrane"])
+    'nuclei + membrane k-means labels'
+    """
+    return f"{' + '.join(source_names)} k-means {'preview' if role == PREVIEW else 'labels'}"
+
+
+def display_colors(sources: Sequence[Image], palette: np.ndarray) -> np.ndarray:
     """RGBA (k, 4) in [0, 1]: each cluster's mean value as the input layer(s) display it.
 
     An RGB layer maps its values through its contrast limits; single-channel layers through
     their colormaps, added up as napari's additive blending shows several channels; one
     layer holding channels on an axis through its colormap of the channels' mean.
     """
-    sources = inputs.sources
     if sources[0].rgb:
         rgb = _normalised(palette[:, :3], sources[0])
     elif len(sources) == 1:
@@ -188,6 +198,7 @@ def output_metadata(inputs: Inputs, seg: Segmentation, check: CrossCheck | None,
         cross_check=None if check is None else check.to_dict(),
         inputs=inputs.key,
         role=role,
+        model=seg.model,  # the KMeansModel object (merge, save, apply follow it)
     )
     return {METADATA_KEY: summary}
 
@@ -223,35 +234,39 @@ def show(
     label_colors: str = "distinct",
     background: int | None = None,
     replace_edited: Callable[[Labels], bool] = lambda layer: False,
+    applied_model: dict | None = None,
 ) -> Labels | None:
     """Add (or update) the labels and recoloured layer(s) of a run; None if an input is gone.
 
     A preview (``inputs.slice``) makes one Labels layer of its own and leaves the full
     result alone. A Labels layer painted since this plugin wrote it is replaced only when
     ``replace_edited(layer)`` is true; otherwise the new labels go to a new layer.
+    ``applied_model`` (``{"path": file or None, "fitted_on": name}``) records that a
+    model's ``predict`` made ``seg`` ("Apply model"), for Copy Python.
     """
     if not inputs_present(viewer, inputs):
         return None
     first = inputs.sources[0]
     role = LABELS if inputs.slice is None else PREVIEW
     metadata = output_metadata(inputs, seg, check, role)
+    metadata[METADATA_KEY]["applied_model"] = applied_model
     data = shown_labels(seg, background)
     if inputs.slice is None:
         placement = _placement(first, inputs.spatial_axes)
-        name = f"{inputs.name} k-means labels"
+        name = labels_name([layer.name for layer in inputs.sources], role)
         _show_recolored(viewer, inputs, seg, metadata)
     else:
         fixed = [a for a, i in enumerate(inputs.slice.index) if isinstance(i, int)]
         data = np.expand_dims(data, tuple(fixed))
         placement = _placement(first, inputs.spatial_axes, inputs.slice.offset)
-        name = f"{inputs.name} k-means preview"
+        name = labels_name([layer.name for layer in inputs.sources], role)
     metadata[METADATA_KEY]["labels_digest"] = labels_digest(data)
     existing = find_output(viewer, inputs.key, role)
     if existing is not None and was_edited(existing) and not replace_edited(existing):
         kept = dict(existing.metadata[METADATA_KEY], role=f"{role} edited by hand")
         existing.metadata = {**existing.metadata, METADATA_KEY: kept}
         existing = None
-    colors = display_colors(inputs, seg.palette)
+    colors = display_colors(inputs.sources, seg.palette)
     metadata[METADATA_KEY]["display_colors"] = colors.tolist()
     colormap = labels_colormap(colors, label_colors)
     names = channel_names_of(inputs, seg.palette.shape[1])

@@ -24,24 +24,12 @@ from napari.layers import Labels
 from ..api import Segmentation, segment
 from ..cross_check import CrossCheck
 from ..cross_check import cross_check as cv2_cross_check
+from ..options import segment_options
 from ..progress import ProgressCallback, report
 from . import outputs
 from .inputs import METADATA_KEY, Inputs, LayerRef, is_lazy, read_inputs
 
 DEFAULT_SEED = 0
-# Entries of ``Segmentation.params`` that describe a run rather than choose one: passing
-# ``metadata["napari_kmeans"]["params"]`` back into segment_layer skips them.
-RECORD_ONLY = (
-    "n_channels",
-    "features",
-    "fitted_dtype",
-    "fitted_images",
-    "fitted_pixels",
-    "versions",
-    "masked",
-    "image_shape",
-    "image_dtype",
-)
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,9 +127,11 @@ def segment_layer(
     seed : int, numpy.random.Generator or None
         As in :func:`napari_kmeans.segment`; 0 by default, as in the widget.
     **options
-        ``method``, ``color_space``, ``spatial_weight``, ``spacing``, ``n_init``,
-        ``max_iter``, ``tol`` as in :func:`napari_kmeans.segment`. Every entry of an output
-        layer's ``metadata["napari_kmeans"]["params"]`` is accepted, so a run can be repeated.
+        ``method``, ``color_space``, ``spatial_weight``, ``spacing``, ``standardize``,
+        ``n_init``, ``max_iter``, ``tol`` as in :func:`napari_kmeans.segment`. An output
+        layer's whole ``metadata["napari_kmeans"]["params"]`` is accepted too (recognised
+        by its ``versions`` entry): :func:`napari_kmeans.options.segment_options` keeps the
+        entries ``segment`` takes, so a run can be repeated.
 
     Returns
     -------
@@ -157,7 +147,8 @@ def segment_layer(
     >>> viewer.open_sample("napari-kmeans", "synthetic_cells_16bit")  # doctest: +SKIP
     >>> seg = napari_kmeans.segment_layer(viewer, "synthetic_cells_16bit", 4)  # doctest: +SKIP
     """
-    options = {key: value for key, value in options.items() if key not in RECORD_ONLY}
+    if "versions" in options:  # a run's recorded params: keep what segment takes
+        options = segment_options(options)
     job = prepare(
         viewer,
         layers,
@@ -228,7 +219,15 @@ def predict_all(
     return results
 
 
-def apply_model(viewer, layers: LayerRef | Sequence[LayerRef], model) -> list[Segmentation]:
+def apply_model(
+    viewer,
+    layers: LayerRef | Sequence[LayerRef],
+    model,
+    *,
+    model_path: str | None = None,
+    label_colors: str = "distinct",
+    background: int | None = None,
+) -> list[Segmentation]:
     """Label each image layer with ``model`` and show the layers a run on it would make.
 
     Every layer is labelled by the model's nearest cluster, so a label means the same colour
@@ -243,6 +242,10 @@ def apply_model(viewer, layers: LayerRef | Sequence[LayerRef], model) -> list[Se
         An Image layer or its name, or several; each is labelled on its own.
     model : napari_kmeans.KMeansModel
         From ``seg.model`` of an earlier run or :func:`napari_kmeans.load_model`.
+    model_path : str, optional
+        The file ``model`` was loaded from, recorded for Copy Python.
+    label_colors, background
+        As in :func:`segment_layer`.
 
     Returns
     -------
@@ -252,12 +255,19 @@ def apply_model(viewer, layers: LayerRef | Sequence[LayerRef], model) -> list[Se
     Examples
     --------
     >>> model = napari_kmeans.load_model("stains.json")  # doctest: +SKIP
-    >>> segs = apply_model(viewer, ["slide 1", "slide 2"], model)  # doctest: +SKIP
+    >>> segs = napari_kmeans.apply_model_to_layers(viewer, ["slide 1"], model)  # doctest: +SKIP
     """
     inputs = prepare_apply(viewer, layers)
     results = predict_all(inputs, model)
     for item, seg in zip(inputs, results, strict=True):
-        outputs.show(viewer, item, seg)
+        outputs.show(
+            viewer,
+            item,
+            seg,
+            label_colors=label_colors,
+            background=background,
+            applied_model={"path": model_path},
+        )
     return results
 
 

@@ -33,6 +33,7 @@ REMEMBERED = (
     "label_colors",
     "cross_check",
     "spatial_weight",
+    "standardize",
     "seed",
     "restarts",
     "max_iter",
@@ -127,6 +128,13 @@ class Controls(QWidget):
             step=0.05,
             tooltip="0: colour only; 1: the image extent weighs as much as the colour range",
         )
+        self.standardize = CheckBox(
+            text="standardise channels",
+            value=DEFAULTS["standardize"],
+            tooltip="Divide each channel by its spread (standard deviation) over the fitted "
+            "pixels, so that channels of very different ranges (fluorescence) weigh alike. "
+            "The cluster means stay in the image's units",
+        )
         self.seed = SpinBox(
             label="seed",
             value=DEFAULT_SEED,
@@ -172,7 +180,14 @@ class Controls(QWidget):
             ]
         )
         self.advanced = Container(
-            widgets=[self.spatial_weight, self.seed, self.restarts, self.max_iter, self.tol]
+            widgets=[
+                self.spatial_weight,
+                self.standardize,
+                self.seed,
+                self.restarts,
+                self.max_iter,
+                self.tol,
+            ]
         )
         self.advanced_button = QToolButton()
         self.advanced_button.setText("Advanced options")
@@ -276,6 +291,7 @@ class Controls(QWidget):
             "method": self.method.value,
             "color_space": self.color_space.value if rgb else "rgb",
             "spatial_weight": self.spatial_weight.value,
+            "standardize": self.standardize.value,
             "seed": self.seed.value,
             "n_init": self.restarts.value or "auto",
             "max_iter": self.max_iter.value,

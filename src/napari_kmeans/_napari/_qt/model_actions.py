@@ -41,6 +41,7 @@ class ModelActions(QWidget):
         self.model = None  # the last run's model, or a loaded one
         self.model_source = ""  # what the model was fitted on (for file names)
         self.model_layers: tuple = ()  # the layers it was fitted on (not offered to apply)
+        self.model_path: str | None = None  # the file it was loaded from or saved to
         self.save_button = QPushButton("Save model…")
         self.save_button.setToolTip("Save the model of the last run, to label other images")
         self.load_button = QPushButton("Load model…")
@@ -67,9 +68,10 @@ class ModelActions(QWidget):
         self.apply_menu.aboutToShow.connect(slot(self.fill_apply_menu))
         self.set_model(None, "")
 
-    def set_model(self, model, source: str, layers=()) -> None:
-        """Use ``model`` (fitted on ``layers``, named ``source``) for Save and Apply."""
+    def set_model(self, model, source: str, layers=(), path: str | None = None) -> None:
+        """Use ``model`` (fitted on ``layers``, named ``source``, in file ``path``)."""
         self.model, self.model_source, self.model_layers = model, source, tuple(layers)
+        self.model_path = path
         self.save_button.setEnabled(model is not None)
         self.apply_button.setEnabled(model is not None)
 
@@ -89,6 +91,7 @@ class ModelActions(QWidget):
         except OSError as error:
             show_error(f"Could not save the k-means model to {path}: {error.strerror}")
             return None
+        self.model_path = str(path)
         return path
 
     def load(self, path: str | None = None):
@@ -104,7 +107,7 @@ class ModelActions(QWidget):
         except (OSError, ValueError) as error:
             show_error(f"Could not load the k-means model {path}: {error}")
             return None
-        self.set_model(model, str(path))
+        self.set_model(model, str(path), path=str(path))
         show_info(f"Loaded the k-means model {path}: apply it with 'Apply model to…'.")
         return model
 
@@ -144,7 +147,7 @@ class ModelActions(QWidget):
         if self.model is None:
             show_info("Run a k-means segmentation first: there is no model to apply.")
             return None
-        viewer, model = self.host.viewer, self.model
+        viewer, model, applied = self.host.viewer, self.model, {"path": self.model_path}
         try:
             inputs = sg.prepare_apply(viewer, layers)
         except ValueError as error:
@@ -153,7 +156,13 @@ class ModelActions(QWidget):
 
         def shown(results) -> None:
             for item, seg in zip(inputs, results, strict=True):
-                outputs.show(viewer, item, seg, **self.host.controls.display_options())
+                outputs.show(
+                    viewer,
+                    item,
+                    seg,
+                    **self.host.controls.display_options(),
+                    applied_model=applied,
+                )
 
         return self.host.tasks.start(
             "Applying the k-means model",
@@ -162,7 +171,10 @@ class ModelActions(QWidget):
         )
 
     def copy_python(self) -> str | None:
-        """Put the code repeating the run of the table's labels layer on the clipboard."""
+        """Put the code repeating the table's labels layer on the clipboard.
+
+        A run, or an "Apply model" (loading the model from its file when it has one).
+        """
         labels = self.host.results.labels
         if labels is None:
             show_info("Run a k-means segmentation first: there is no run to copy.")

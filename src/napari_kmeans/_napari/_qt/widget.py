@@ -298,6 +298,10 @@ class KMeansWidget(QWidget):
         except ValueError as error:
             show_info(str(error).capitalize())
             return None
+        # Save model and Apply model now use the merged model of this layer
+        meta = labels.metadata[METADATA_KEY]
+        sources = [layer for layer in self.viewer.layers if str(layer.unique_id) in meta["inputs"]]
+        self.models.set_model(meta["model"], " + ".join(meta["source_layers"]), sources)
         self.results.show_layer(labels)
         return labels
 
