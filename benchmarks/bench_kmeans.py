@@ -1,4 +1,4 @@
-"""Benchmark napari-kmeans against ``cv2.kmeans`` and scikit-learn ``KMeans``.
+"""Benchmark napari-kmeans against ``cv2.kmeans``, scikit-learn, faiss-cpu and kmeans1d.
 
 Every (workload, method, seed) runs in a fresh Python process so that its peak
 memory can be measured on its own; the parent builds the workloads once (cached
@@ -34,53 +34,90 @@ from pathlib import Path
 
 import numpy as np
 
-CACHE_VERSION = 2  # bump when the way a workload is built changes
+CACHE_VERSION = 2  # bump when the way an image is built changes
 SEEDS = (0, 1, 2)
 CV2_CRITERIA_MAX_ITER = 300
 CV2_CRITERIA_EPS = 0.1
 # Relative slack for "inertia <= other": the 1-D optimum and a converged Lloyd
 # run can reach the same partition, whose inertia then differs only by rounding.
 ROUNDING_SLACK = 1e-9
+FAISS_NITER = 25  # faiss.Kmeans's own default
+# Ours on W5 before issue 11 (median inertia of seeds 0-2, from the issue's table).
+W5_INERTIA_BEFORE = {"W5-64": 3.742e8, "W5-256": 1.535e8}
 
 
 @dataclass(frozen=True)
 class Workload:
     name: str
     description: str
+    image: str  # which image (see build_image)
     n_clusters: int
     methods: tuple[str, ...]
     reference: str  # the "ours" method that the ratios compare against
+    options: tuple[tuple[str, object], ...] = ()  # more keywords of nk.segment
 
 
 WORKLOADS = {
     "W1": Workload(
         "W1",
         "12 MP uint8 RGB (retina 4000x3000 cubic + noise sd 3)",
+        "W1",
         8,
-        ("ours kmeans++", "cv2.kmeans", "sklearn"),
+        ("ours kmeans++", "cv2.kmeans", "sklearn", "faiss"),
         "ours kmeans++",
     ),
     "W2": Workload(
         "W2",
         "12 MP uint16 grey (retina grey x257 + noise sd 200)",
+        "W2",
         4,
-        ("ours optimal", "ours kmeans++", "cv2.kmeans", "sklearn"),
+        ("ours optimal", "ours kmeans++", "cv2.kmeans", "sklearn", "kmeans1d"),
         "ours optimal",
     ),
     "W3": Workload(
         "W3",
         "4 MP float32 RGB (retina 2000x2000 cubic, 0..255 units + noise sd 3)",
+        "W3",
         8,
-        ("ours kmeans++", "cv2.kmeans", "sklearn"),
+        ("ours kmeans++", "cv2.kmeans", "sklearn", "faiss"),
         "ours kmeans++",
+    ),
+    "W5-64": Workload(
+        "W5-64", "W1's image, k = 64", "W1", 64, ("ours kmeans++", "faiss"), "ours kmeans++"
+    ),
+    "W5-256": Workload(
+        "W5-256",
+        "W1's image, k = 256 (colour quantisation)",
+        "W1",
+        256,
+        ("ours kmeans++", "faiss"),
+        "ours kmeans++",
+    ),
+    "W6": Workload(
+        "W6",
+        "W1 with spatial_weight=0.5 (x, y features)",
+        "W1",
+        8,
+        ("ours kmeans++",),
+        "ours kmeans++",
+        (("spatial_weight", 0.5),),
+    ),
+    "W7": Workload(
+        "W7",
+        "W3 as grey (float32 mean of the channels), exact 1-D",
+        "W7",
+        6,
+        ("ours optimal", "kmeans1d"),
+        "ours optimal",
     ),
 }
 
-# (height, width) per workload: full size and --quick size.
+# (height, width) per image: full size and --quick size.
 SIZES = {
     "W1": {"full": (3000, 4000), "quick": (300, 400)},
     "W2": {"full": (3000, 4000), "quick": (300, 400)},
     "W3": {"full": (2000, 2000), "quick": (200, 200)},
+    "W7": {"full": (2000, 2000), "quick": (200, 200)},
 }
 
 
@@ -95,8 +132,8 @@ def _retina(height: int, width: int, dtype=np.uint8) -> np.ndarray:
     return cv2.resize(photo, (width, height), interpolation=cv2.INTER_CUBIC)
 
 
-def build_workload(name: str, height: int, width: int) -> np.ndarray:
-    """Return the image of workload ``name`` at the given size (deterministic)."""
+def build_image(name: str, height: int, width: int) -> np.ndarray:
+    """Return image ``name`` (see ``SIZES``) at the given size (deterministic)."""
     import cv2
 
     rng = np.random.default_rng(0)
@@ -115,13 +152,15 @@ def build_workload(name: str, height: int, width: int) -> np.ndarray:
         # make the pixels compressible, which this workload must not be.
         photo = _retina(height, width, np.float32)
         return (photo + rng.normal(0.0, 3.0, photo.shape)).astype(np.float32)
-    raise ValueError(f"workload must be one of {sorted(WORKLOADS)}, got {name!r}")
+    if name == "W7":
+        return build_image("W3", height, width).mean(axis=2, dtype=np.float32)
+    raise ValueError(f"image must be one of {sorted(SIZES)}, got {name!r}")
 
 
 def cached_workload_path(cache_dir: Path, name: str, height: int, width: int) -> Path:
     path = cache_dir / f"{name}_{height}x{width}_v{CACHE_VERSION}.npy"
     if not path.exists():
-        image = build_workload(name, height, width)
+        image = build_image(name, height, width)
         partial = path.with_suffix(f".{os.getpid()}.tmp.npy")
         np.save(partial, image)
         partial.replace(path)
@@ -150,6 +189,31 @@ def inertia(image: np.ndarray, labels: np.ndarray, centers: np.ndarray) -> float
         diff = pixels[start : start + block].astype(np.float64)
         diff -= centers[labels[start : start + block]]
         total += float(np.einsum("ij,ij->", diff, diff))
+    return total
+
+
+def nearest_inertia(image: np.ndarray, centers: np.ndarray) -> float:
+    """Sum over pixels of the squared distance to the *nearest* of ``centers``, in float64.
+
+    For methods whose own labels come from float32 arithmetic (faiss): the partition their
+    centres define, measured exactly. Integer images are reduced to their distinct values
+    first; distances are brute force, block by block.
+    """
+    channels = image.shape[2] if image.ndim == 3 else 1
+    pixels = image.reshape(-1, channels)
+    counts = None
+    if pixels.dtype.kind in "ui":
+        pixels, counts = np.unique(pixels, axis=0, return_counts=True)
+    centers = np.asarray(centers, dtype=np.float64).reshape(-1, channels)
+    total = 0.0
+    block = max(1, (1 << 24) // len(centers))
+    for start in range(0, len(pixels), block):
+        rows = pixels[start : start + block].astype(np.float64)
+        best = np.full(len(rows), np.inf)
+        for centre in centers:
+            np.minimum(best, ((rows - centre) ** 2).sum(axis=1), out=best)
+        weights = None if counts is None else counts[start : start + block]
+        total += float(best.sum() if weights is None else best @ weights)
     return total
 
 
@@ -196,12 +260,13 @@ class PeakRSS:
 # --------------------------------------------------------------------------- one run
 
 
-def _import_method(method: str):
+def _import_method(method: str, options: dict):
     """Import what ``method`` needs (before the memory baseline) and return a runner.
 
     The runner takes (image, k, seed) and returns 0-based labels
     (one per pixel) and centres in pixel units.  Converting the image to float32
-    rows is part of the cv2/sklearn runs: a user holding an image has to do it.
+    rows is part of the cv2/sklearn/faiss runs (float64 values for kmeans1d): a user
+    holding an image has to do it.
     """
     if method.startswith("ours"):
         import napari_kmeans as nk
@@ -210,7 +275,28 @@ def _import_method(method: str):
 
         def run(image, k, seed):
             # "rgb" keeps the pixel values as features (a grey image: its one channel).
-            return nk.segment(image, n_clusters=k, seed=seed, method=algorithm, color_space="rgb")
+            return nk.segment(
+                image, n_clusters=k, seed=seed, method=algorithm, color_space="rgb", **options
+            )
+
+        return run
+    if method == "faiss":
+        import faiss
+
+        def run(image, k, seed):
+            rows = feature_rows(image)
+            model = faiss.Kmeans(rows.shape[1], k, niter=FAISS_NITER, seed=seed)
+            model.train(rows)
+            _, labels = model.index.search(rows, 1)
+            return labels.ravel(), model.centroids
+
+        return run
+    if method == "kmeans1d":
+        import kmeans1d
+
+        def run(image, k, seed):
+            labels, centroids = kmeans1d.cluster(image.reshape(-1).astype(np.float64), k)
+            return np.asarray(labels), np.asarray(centroids)
 
         return run
     if method == "cv2.kmeans":
@@ -243,7 +329,8 @@ def _import_method(method: str):
 def run_one(path: Path, workload: str, method: str, seed: int) -> dict:
     """Time one method on one cached workload in this process; return a result dict."""
     spec = WORKLOADS[workload]
-    runner = _import_method(method)
+    options = dict(spec.options)
+    runner = _import_method(method, options)
     image = np.load(path)
     meter = PeakRSS()
     meter.start()
@@ -258,7 +345,10 @@ def run_one(path: Path, workload: str, method: str, seed: int) -> dict:
             raise RuntimeError(f"{method}: some pixels were left unlabelled")
         labels = seg.labels.astype(np.intp) - 1
         centers = np.asarray(seg.centers, dtype=np.float64)
-        if centers.shape != (spec.n_clusters, image.shape[2] if image.ndim == 3 else 1):
+        if options.get("spatial_weight"):
+            # x/y features: measure the colour part, about each cluster's mean colour
+            centers = np.asarray(seg.palette, dtype=np.float64)
+        elif centers.shape != (spec.n_clusters, image.shape[2] if image.ndim == 3 else 1):
             raise RuntimeError(
                 f"{method}: centers have shape {centers.shape}, "
                 "expected (k, channels) in pixel units"
@@ -271,13 +361,17 @@ def run_one(path: Path, workload: str, method: str, seed: int) -> dict:
             note = f"centers differ from palette by {drift:.1%} of the range"
     else:
         labels, centers = result
+    exact = (
+        nearest_inertia(image, centers) if method == "faiss" else inertia(image, labels, centers)
+    )
     return {
         "workload": workload,
         "method": method,
         "seed": seed,
         "seconds": seconds,
         "peak_mib": peak_mib,
-        "inertia": inertia(image, labels, centers),
+        "inertia": exact,
+        "input_mib": image.nbytes / 2**20,
         "note": note,
     }
 
@@ -306,6 +400,8 @@ def _shipped_by(library_path: str) -> str:
 
 def environment_header() -> str:
     import cv2
+    import faiss
+    import numba
     import sklearn
     from threadpoolctl import threadpool_info
 
@@ -329,11 +425,18 @@ def environment_header() -> str:
         f"- machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
         f"- python {platform.python_version()}, numpy {np.__version__}, cv2 {cv2.__version__} "
         f"({cv2.getNumThreads()} threads), scikit-learn {sklearn.__version__}, "
-        f"napari-kmeans {ours}",
+        f"faiss {faiss.__version__} ({faiss.omp_get_max_threads()} threads), "
+        f"kmeans1d {_version('kmeans1d')}, numba {numba.__version__}, napari-kmeans {ours}",
         f"- threadpoolctl: {pools}",
         f"- thread/BLAS environment: {blas_env or '(none set)'}",
     ]
     return "\n".join(lines)
+
+
+def _version(distribution: str) -> str:
+    from importlib.metadata import version
+
+    return version(distribution)
 
 
 def _median(results: list[dict], key: str) -> float:
@@ -348,6 +451,7 @@ def summarise(workload: Workload, results: list[dict]) -> dict[str, dict]:
             "seconds": _median(runs, "seconds"),
             "inertia": _median(runs, "inertia"),
             "peak_mib": _median(runs, "peak_mib"),
+            "input_mib": _median(runs, "input_mib"),
             "notes": sorted({r["note"] for r in runs if r["note"]}),
         }
     return by_method
@@ -380,24 +484,34 @@ def check_targets(summaries: dict[str, dict[str, dict]]) -> list[tuple[str, bool
     def add(target, passed, measured):
         checks.append((target, bool(passed), measured))
 
+    def faster(name, ours, other, label, factor=1.0):
+        add(
+            f"{name} ours >= {factor:g}x faster than {label}"
+            if factor > 1
+            else f"{name} ours time <= {label}",
+            other["seconds"] >= factor * ours["seconds"],
+            f"{other['seconds'] / ours['seconds']:.2f}x",
+        )
+
+    def lower(name, ours, reference, label, slack=1.0):
+        bound = f"{slack:g} x {label}" if slack != 1.0 else label
+        add(
+            f"{name} ours inertia <= {bound}",
+            ours["inertia"] <= slack * reference,
+            f"{ours['inertia'] / reference:.5f}",
+        )
+
     if "W1" in summaries:
         s = summaries["W1"]
-        ours, cv, sk = s["ours kmeans++"], s["cv2.kmeans"], s["sklearn"]
-        best = min(cv["inertia"], sk["inertia"])
+        ours, cv, sk, fa = s["ours kmeans++"], s["cv2.kmeans"], s["sklearn"], s["faiss"]
+        faster("W1", ours, cv, "cv2.kmeans", 20)
+        faster("W1", ours, sk, "sklearn", 10)
+        faster("W1", ours, fa, "faiss", 5)
+        lower("W1", ours, min(cv["inertia"], sk["inertia"]), "best of cv2/sklearn", 1.001)
         add(
-            "W1 ours >= 20x faster than cv2.kmeans",
-            cv["seconds"] >= 20 * ours["seconds"],
-            f"{cv['seconds'] / ours['seconds']:.1f}x",
-        )
-        add(
-            "W1 ours >= 10x faster than sklearn",
-            sk["seconds"] >= 10 * ours["seconds"],
-            f"{sk['seconds'] / ours['seconds']:.1f}x",
-        )
-        add(
-            "W1 ours inertia <= 1.001 x best",
-            ours["inertia"] <= 1.001 * best,
-            f"{ours['inertia'] / best:.5f}",
+            "W1 ours inertia < faiss",
+            ours["inertia"] < fa["inertia"],
+            f"{ours['inertia'] / fa['inertia']:.5f}",
         )
         add(
             "W1 ours peak memory <= cv2.kmeans",
@@ -406,33 +520,47 @@ def check_targets(summaries: dict[str, dict[str, dict]]) -> list[tuple[str, bool
         )
     if "W2" in summaries:
         s = summaries["W2"]
-        opt, cv, sk = s["ours optimal"], s["cv2.kmeans"], s["sklearn"]
-        add(
-            "W2 optimal >= 100x faster than cv2.kmeans",
-            cv["seconds"] >= 100 * opt["seconds"],
-            f"{cv['seconds'] / opt['seconds']:.1f}x",
-        )
-        for other in ("cv2.kmeans", "sklearn", "ours kmeans++"):
+        opt, cv = s["ours optimal"], s["cv2.kmeans"]
+        faster("W2", opt, cv, "cv2.kmeans", 100)
+        for other in ("cv2.kmeans", "sklearn", "ours kmeans++", "kmeans1d"):
             ratio = opt["inertia"] / s[other]["inertia"]
             add(f"W2 optimal inertia <= {other}", ratio <= 1 + ROUNDING_SLACK, f"{ratio:.9f}")
     if "W3" in summaries:
         s = summaries["W3"]
-        ours, cv, sk = s["ours kmeans++"], s["cv2.kmeans"], s["sklearn"]
-        best = min(cv["inertia"], sk["inertia"])
+        ours, cv, sk, fa = s["ours kmeans++"], s["cv2.kmeans"], s["sklearn"], s["faiss"]
+        faster("W3", ours, cv, "cv2.kmeans", 2)
+        faster("W3", ours, sk, "sklearn")
+        faster("W3", ours, fa, "faiss")
+        best = min(cv["inertia"], sk["inertia"], fa["inertia"])
+        lower("W3", ours, best, "best of cv2/sklearn/faiss", 1.001)
+    for name in ("W5-64", "W5-256"):
+        if name in summaries:
+            ours, fa = summaries[name]["ours kmeans++"], summaries[name]["faiss"]
+            faster(name, ours, fa, "faiss")
+            lower(name, ours, fa["inertia"], "faiss")
+            lower(name, ours, W5_INERTIA_BEFORE[name], "ours before issue 11", 1.001)
+    if "W6" in summaries:
+        ours = summaries["W6"]["ours kmeans++"]
+        if "W1" in summaries:
+            plain = summaries["W1"]["ours kmeans++"]
+            add(
+                "W6 time <= 2 x ours on W1",
+                ours["seconds"] <= 2 * plain["seconds"],
+                f"{ours['seconds'] / plain['seconds']:.2f}x",
+            )
         add(
-            "W3 ours time <= 0.5 x cv2.kmeans",
-            ours["seconds"] <= 0.5 * cv["seconds"],
-            f"{ours['seconds'] / cv['seconds']:.2f}x",
+            "W6 peak memory <= 3 x the input",
+            ours["peak_mib"] <= 3 * ours["input_mib"],
+            f"{ours['peak_mib'] / ours['input_mib']:.1f}x",
         )
+    if "W7" in summaries:
+        opt, k1 = summaries["W7"]["ours optimal"], summaries["W7"]["kmeans1d"]
+        gap = abs(opt["inertia"] / k1["inertia"] - 1)
+        add("W7 inertia equals kmeans1d's (1e-9 relative)", gap <= ROUNDING_SLACK, f"{gap:.1e}")
         add(
-            "W3 ours time <= 1.0 x sklearn",
-            ours["seconds"] <= sk["seconds"],
-            f"{ours['seconds'] / sk['seconds']:.2f}x",
-        )
-        add(
-            "W3 ours inertia <= 1.001 x best",
-            ours["inertia"] <= 1.001 * best,
-            f"{ours['inertia'] / best:.5f}",
+            "W7 time <= 0.5 x kmeans1d",
+            opt["seconds"] <= 0.5 * k1["seconds"],
+            f"{opt['seconds'] / k1['seconds']:.2f}x",
         )
     return checks
 
@@ -448,7 +576,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="small images and one seed: a smoke run, not a measurement",
     )
     parser.add_argument(
-        "--workloads", default="W1,W2,W3", help="comma-separated subset of W1,W2,W3 (default: all)"
+        "--workloads",
+        default=",".join(WORKLOADS),
+        help=f"comma-separated subset of {','.join(WORKLOADS)} (default: all)",
     )
     parser.add_argument(
         "--seeds",
@@ -491,8 +621,8 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     for name in args.workloads:
         spec = WORKLOADS[name]
-        height, width = SIZES[name][size_key]
-        path = cached_workload_path(args.cache_dir, name, height, width)
+        height, width = SIZES[spec.image][size_key]
+        path = cached_workload_path(args.cache_dir, spec.image, height, width)
         print(f"- {name}: {spec.description}, {height}x{width}, k={spec.n_clusters}", flush=True)
         results = []
         for seed in seeds:

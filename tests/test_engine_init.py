@@ -1,7 +1,6 @@
 """Where k-means starts: ``init`` becomes starting centres in one place (engine.init)."""
 
 import importlib
-import time
 
 import numpy as np
 import pytest
@@ -48,19 +47,12 @@ def test_warm_start_on_a_sample_for_many_rows():
 
 
 def test_indistinguishable_rows_do_not_claim_too_few_distinct_rows():
-    # four distinct float32 rows, but three sit so close to 0 next to 1.0 that their squared
+    # four distinct rows, but three sit so close to 0 next to 1.0 that their squared float64
     # distances underflow: the message must not say "more than the 4 distinct rows"
-    X = np.array([[1.0], [0.0], [1e-30], [2e-30]], np.float32)
+    X = np.array([[1.0], [0.0], [1e-170], [2e-170]])
     with pytest.raises(ValueError, match="4 distinct rows, but fewer than 4") as err:
         nk.kmeans(X, 4, seed=0)
     assert "use at most 4" not in str(err.value)
-
-
-def test_a_seeding_of_minutes_is_refused_before_any_work():
-    # k = 65,535 on the 65,536 values of a uint16 image: ~6e10 distance terms
-    img = np.random.default_rng(0).permutation(np.arange(1 << 16)).astype(np.uint16)
-    started = time.perf_counter()
-    with pytest.raises(ValueError, match="n_clusters=65535 is too many for k-means"):
-        nk.segment(img.reshape(256, 256), n_clusters=65535, seed=0)
-    assert time.perf_counter() - started < 5
-    nk.kmeans(np.arange(4000.0)[:, None], 500, seed=0)  # large but reasonable: allowed
+    # float32 rows are compared in float64: no float32 row is that close to another
+    tiny = nk.kmeans(np.array([[1.0], [0.0], [1e-30], [2e-30]], np.float32), 4, seed=0)
+    assert sorted(tiny.labels.tolist()) == [0, 1, 2, 3]

@@ -1,108 +1,132 @@
-"""Blocked nearest-centre search on feature columns.
+"""Nearest centres and distances to them, block by block over rows.
 
-Features are stored transposed, as ``(d, n)`` C-contiguous columns, and a block of rows is
-compared with each centre in turn by direct differences ``Σ (x_j − c_j)²``, keeping a running
-minimum. With the few features of an image (d ≤ ~6) this is several times faster than a
-matrix product (tall-skinny GEMM is a poor fit for BLAS) and exact: no ``|x|² − 2x·c + |c|²``
-cancellation. float32 features stay float32; sums that decide the result (inertia, centre
-sums) are accumulated in float64. Dot products in the loops use ``einsum``, not BLAS: a BLAS
-call per block wakes OpenBLAS's thread pool each time, which costs milliseconds here.
+Features arrive as ``(d, n)`` columns (any layout; ``columns.T`` are the rows the compiled
+kernels of ``kernels`` read). Distances are float64 whatever the features' dtype, and the
+nearest centre is found by an exact pruned search (see ``kernels``), lowest index on ties:
+the same arithmetic labels the rows in Lloyd's iterations and any later image.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import numpy as np
 
-from .blocks import map_blocks
+from . import kernels
+from .blocks import BLOCK_ROWS, map_blocks
+
+T = TypeVar("T")
+
+# Blocks run between two calls of a caller's check (progress / cancel) in ``run_blocks``.
+CHECK_EVERY = 8
 
 
-def block_sqdist(columns: np.ndarray, point: np.ndarray) -> np.ndarray:
-    """Squared distances from every row of a ``(d, b)`` block to one point.
-
-    Examples
-    --------
-    >>> block_sqdist(np.array([[0.0, 3.0], [0.0, 4.0]]), np.array([0.0, 0.0])).tolist()
-    [0.0, 25.0]
-    """
-    acc = np.subtract(columns[0], point[0])
-    np.square(acc, out=acc)
-    tmp = np.empty_like(acc)
-    for j in range(1, len(columns)):
-        np.subtract(columns[j], point[j], out=tmp)
-        np.square(tmp, out=tmp)
-        acc += tmp
-    return acc
+def as_rows(columns: np.ndarray) -> np.ndarray:
+    """``(n, d)`` float32/float64 rows of ``(d, n)`` columns, without a copy when possible."""
+    rows = columns.T
+    if rows.dtype not in (np.float32, np.float64):
+        rows = rows.astype(np.float64)
+    if not (rows.flags.c_contiguous or rows.flags.f_contiguous):
+        rows = np.ascontiguousarray(rows)
+    return rows
 
 
-def block_nearest(
-    columns: np.ndarray, centers: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Nearest centre (lowest index on ties), its squared distance and the squared distance
-    to the second nearest centre (inf with one centre), for a ``(d, b)`` block.
+def rounding_slack(rows: np.ndarray, centers: np.ndarray) -> float:
+    """Absolute widening of distance bounds: far above float64 rounding at this magnitude.
 
     Examples
     --------
-    >>> labels, best, second = block_nearest(np.array([[0.0, 9.0]]), np.array([[1.0], [10.0]]))
-    >>> labels.tolist(), best.tolist(), second.tolist()
-    ([0, 1], [1.0, 1.0], [100.0, 64.0])
+    >>> rounding_slack(np.array([[3.0], [-4.0]]), np.array([[1.0]]))
+    4e-12
     """
-    centers = centers.astype(columns.dtype, copy=False)
-    best = block_sqdist(columns, centers[0])
-    second = np.full_like(best, np.inf)
-    labels = np.zeros(columns.shape[1], dtype=np.int32)
-    closer = np.empty(columns.shape[1], dtype=bool)
-    for i in range(1, len(centers)):
-        dist = block_sqdist(columns, centers[i])
-        np.less(dist, best, out=closer)
-        np.minimum(second, np.maximum(dist, best), out=second)
-        np.minimum(dist, best, out=best)
-        np.putmask(labels, closer, i)
-    return labels, best, second
+    magnitude = max(float(np.abs(centers).max(initial=0.0)), 0.0)
+    if rows.size:
+        magnitude = max(magnitude, abs(float(rows.max())), abs(float(rows.min())))
+    return 1e-12 * magnitude
+
+
+def run_blocks(
+    func: Callable[[int, int], T], n_rows: int, check: Callable[[], object] | None = None
+) -> list[T]:
+    """``[func(start, stop) for each block of rows]`` in block order, on the block threads.
+
+    With ``check``, it is called before every ``CHECK_EVERY`` blocks, so an exception raised
+    in it (cancel) stops the work within a few blocks.
+
+    Examples
+    --------
+    >>> run_blocks(lambda start, stop: stop - start, 5)
+    [5]
+    """
+    step = n_rows if check is None else CHECK_EVERY * BLOCK_ROWS
+    results = []
+    for first in range(0, n_rows, max(step, 1)):
+        if check is not None:
+            check()
+        size = min(step, n_rows - first)
+        results += map_blocks(
+            lambda s, first=first: func(first + s.start, first + s.stop), size, BLOCK_ROWS
+        )
+    return results
+
+
+def nearest_with_sqdist(
+    rows: np.ndarray, centers: np.ndarray, check: Callable[[], object] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest centre (int32, lowest index on ties) of every row and the squared distance."""
+    centers = np.ascontiguousarray(centers, dtype=np.float64)
+    slack = rounding_slack(rows, centers)
+    unlimited = np.full(len(centers), np.inf)
+    order, low_gaps, count, _ = kernels.centre_geometry(centers, slack, unlimited)
+    n = rows.shape[0]
+    labels = np.empty(n, dtype=np.int32)
+    best_sq = np.empty(n)
+    run_blocks(
+        lambda start, stop: kernels.nearest_block(
+            rows, start, stop, centers, order, low_gaps, count, unlimited, slack, labels, best_sq
+        ),
+        n,
+        check,
+    )
+    return labels, best_sq
 
 
 def nearest(columns: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """Nearest centre of every row of ``(d, n)`` columns, computed block by block."""
-    parts = map_blocks(lambda s: block_nearest(columns[:, s], centers)[0], columns.shape[1])
-    return np.concatenate(parts) if parts else np.empty(0, np.int32)
-
-
-def cluster_sums(
-    columns: np.ndarray, labels: np.ndarray, weights: np.ndarray | None, k: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per cluster: weighted sum of rows ``(k, d)``, total weight ``(k,)`` and weighted sum of
-    squared norms ``(k,)``, all float64 — everything Lloyd needs about a set of rows.
+    """Nearest centre of every row of ``(d, n)`` columns (lowest index on ties).
 
     Examples
     --------
-    >>> s, w, q = cluster_sums(np.array([[1.0, 2.0, 5.0]]), np.array([0, 0, 1]), None, 2)
-    >>> s.ravel().tolist(), w.tolist(), q.tolist()
-    ([3.0, 5.0], [2.0, 1.0], [5.0, 25.0])
+    >>> nearest(np.array([[0.0, 9.0, 5.0]]), np.array([[1.0], [10.0], [0.0]])).tolist()
+    [2, 1, 0]
     """
-    d = len(columns)
-    sums = np.empty((k, d))
-    sqnorm = np.zeros(len(labels))
-    for j in range(d):
-        col = columns[j].astype(np.float64)
-        sqnorm += col * col
-        sums[:, j] = np.bincount(labels, col if weights is None else col * weights, minlength=k)
-    if weights is not None:
-        sqnorm *= weights
-    total = np.bincount(labels, weights, minlength=k).astype(np.float64)
-    return sums, total, np.bincount(labels, sqnorm, minlength=k)
+    return nearest_with_sqdist(as_rows(columns), centers)[0]
 
 
 def own_sqdist(columns: np.ndarray, labels: np.ndarray, centers: np.ndarray) -> np.ndarray:
-    """float64 squared distance of every row to its own centre ``centers[labels]``."""
+    """float64 squared distance of every row to its own centre ``centers[labels]``.
 
-    def block(s: slice) -> np.ndarray:
-        sq = np.zeros(s.stop - s.start)
-        for j in range(len(columns)):
-            diff = columns[j, s] - np.take(centers[:, j], labels[s])
-            sq += diff * diff
-        return sq
+    Examples
+    --------
+    >>> own_sqdist(np.array([[0.0, 3.0]]), np.array([0, 0]), np.array([[1.0]])).tolist()
+    [1.0, 4.0]
+    """
+    rows = as_rows(columns)
+    centers = np.ascontiguousarray(centers, dtype=np.float64)
+    labels = np.ascontiguousarray(labels, dtype=np.int32)
+    out = np.empty(rows.shape[0])
+    run_blocks(
+        lambda start, stop: kernels.own_sqdist_block(rows, start, stop, labels, centers, out),
+        rows.shape[0],
+    )
+    return out
 
-    parts = map_blocks(block, columns.shape[1])
-    return np.concatenate(parts) if parts else np.empty(0)
+
+def weights_or_empty(sample_weight: np.ndarray | None) -> np.ndarray:
+    """float64 weights, or an empty array standing for "every weight is 1" in the kernels."""
+    if sample_weight is None:
+        return np.empty(0)
+    return np.ascontiguousarray(sample_weight, dtype=np.float64)
 
 
 def exact_inertia(
@@ -115,5 +139,12 @@ def exact_inertia(
     >>> exact_inertia(np.array([[0.0, 2.0]]), np.array([0, 0]), np.array([[1.0]]), None)
     2.0
     """
-    sq = own_sqdist(columns, labels, centers)
-    return float(sq.sum() if sample_weight is None else np.einsum("i,i->", sq, sample_weight))
+    rows = as_rows(columns)
+    w = weights_or_empty(sample_weight)
+    centers = np.ascontiguousarray(centers, dtype=np.float64)
+    labels = np.ascontiguousarray(labels, dtype=np.int32)
+    parts = run_blocks(
+        lambda start, stop: kernels.inertia_block(rows, start, stop, w, labels, centers),
+        rows.shape[0],
+    )
+    return float(sum(parts))

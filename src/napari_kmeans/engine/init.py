@@ -12,6 +12,7 @@ from numbers import Integral
 
 import numpy as np
 
+from ..progress import ProgressCallback
 from .lloyd import IterationCallback, run_lloyd
 from .seeding import TooFewDistinctRows, greedy_kmeans_plusplus
 
@@ -110,6 +111,7 @@ def start(
     tol_abs: float,
     rng: np.random.Generator,
     callback: IterationCallback | None = None,
+    progress: ProgressCallback | None = None,
 ) -> np.ndarray:
     """Return the starting centres of one run: ``init``, or the best of ``n_starts`` k-means++.
 
@@ -133,6 +135,8 @@ def start(
         The draws of the seedings and of the sample.
     callback : callable, optional
         ``callback(iteration, inertia)`` after each Lloyd assignment on the sample.
+    progress : callable, optional
+        ``progress(stage, done, total)``, passed to the seeding and to Lloyd on the sample.
 
     Returns
     -------
@@ -160,10 +164,13 @@ def start(
                 run_lloyd(
                     sample,
                     sample_w,
-                    greedy_kmeans_plusplus(sample, n_clusters, weights[rows], rng),
+                    greedy_kmeans_plusplus(
+                        sample, n_clusters, weights[rows], rng, progress=progress
+                    ),
                     max_iter,
                     tol_abs,
                     callback,
+                    progress,
                 )
                 for _ in range(n_starts)
             ]
@@ -172,6 +179,6 @@ def start(
         else:
             return min(runs, key=lambda run: run.inertia).centers
     try:
-        return greedy_kmeans_plusplus(columns, n_clusters, weights, rng)
+        return greedy_kmeans_plusplus(columns, n_clusters, weights, rng, progress=progress)
     except TooFewDistinctRows:
         raise _distinguishable_failure(columns, weights, n_clusters) from None

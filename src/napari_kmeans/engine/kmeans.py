@@ -6,21 +6,16 @@ runs Lloyd's iterations (``lloyd``) from each start, keeping the run of lowest i
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
 
-from ..progress import LLOYD, SEEDING, ProgressCallback, report
-from .init import SAMPLE_ABOVE, SAMPLE_SIZE, check_init, count_runs, start
+from ..progress import ProgressCallback
+from .init import check_init, count_runs, start
 from .lloyd import IterationCallback, run_lloyd
 
-__all__ = ["SEEDING_BUDGET", "KMeansResult", "check_iteration_options", "kmeans", "make_rng"]
-
-# Most squared-distance terms (rows × features × centre candidates) one k-means++ seeding
-# may take: about two minutes here. Seeding cannot be interrupted between its steps.
-SEEDING_BUDGET = 1 << 35
+__all__ = ["KMeansResult", "check_iteration_options", "kmeans", "make_rng"]
 
 
 @dataclass(frozen=True)
@@ -121,23 +116,10 @@ def _binary_exponent(X: np.ndarray, init: np.ndarray | None) -> int:
     bit for bit the same arithmetic whatever the data's unit: no squared distance overflows
     (1e19 in float32, 1e300 in float64) or underflows (1e-25) because of the scale alone.
     """
-    peak = max(float(X.max()), -float(X.min()))  # no temporary the size of X
+    peak = float(np.abs(X).max())
     if init is not None:
         peak = max(peak, float(np.abs(init).max()))
     return int(np.frexp(peak)[1]) if peak > 0 else 0
-
-
-def _check_seeding_work(n: int, d: int, n_clusters: int) -> None:
-    """Refuse, before any work, a k-means++ seeding larger than ``SEEDING_BUDGET``."""
-    rows = n if n <= SAMPLE_ABOVE else min(SAMPLE_SIZE, n // 16)
-    work = rows * d * n_clusters * (2 + int(math.log(n_clusters)))
-    if work > SEEDING_BUDGET:
-        raise ValueError(
-            f"n_clusters={n_clusters} is too many for k-means++ on {n:,} rows: seeding alone "
-            f"would take about {work:.1e} squared-distance terms (at most {SEEDING_BUDGET:.1e}, "
-            "minutes of work): use fewer clusters, an explicit init, or for one feature "
-            "method='optimal'"
-        )
 
 
 def _tolerance(columns: np.ndarray, weights: np.ndarray | None, tol: float) -> float:
@@ -170,8 +152,8 @@ def kmeans(
     Parameters
     ----------
     X : array_like
-        ``(n, d)`` real numbers. float32 rows are processed in float32, anything else in
-        float64; centre sums and the inertia are always float64.
+        ``(n, d)`` real numbers. float32 rows are stored in float32, anything else in
+        float64; every distance, centre sum and the inertia is computed in float64.
     n_clusters : int
         Number of clusters, 1 <= n_clusters <= number of distinct rows.
     sample_weight : array_like, optional
@@ -202,8 +184,9 @@ def kmeans(
         the run and propagates.
     progress : callable, optional
         ``progress(stage, done, total)`` (see ``napari_kmeans.progress``): stage "seeding"
-        before each run's start, "lloyd" after every assignment (total ``max_iter``). An
-        exception raised in it stops the work and propagates (cancel buttons).
+        after each chosen centre (total ``n_clusters``), "lloyd" after every iteration
+        (total ``max_iter``), both also between blocks of rows. An exception raised in it
+        stops the work within a few blocks and propagates (cancel buttons).
 
     Returns
     -------
@@ -225,8 +208,6 @@ def kmeans(
     w = _check_weights(sample_weight, n)
     n_init, max_iter, tol = check_iteration_options(n_init, max_iter, tol)
     explicit = check_init(init, n_clusters, d, n_init)
-    if explicit is None:
-        _check_seeding_work(n, d, n_clusters)
     rng = make_rng(seed)
 
     # Rows are scaled by a power of two, so the partition does not depend on the data's
@@ -246,16 +227,23 @@ def kmeans(
     def on_iteration(iteration: int, inertia: float) -> None:
         if callback is not None:
             callback(iteration, in_caller_units(inertia))
-        report(progress, LLOYD, iteration, max_iter)
 
     runs, sample_starts = count_runs(n_init, n, explicit is not None)
     best = None
-    for run_index in range(runs):
-        report(progress, SEEDING, run_index, runs)
+    for _ in range(runs):
         centers = start(
-            explicit, columns, w, n_clusters, sample_starts, max_iter, tol_abs, rng, on_iteration
+            explicit,
+            columns,
+            w,
+            n_clusters,
+            sample_starts,
+            max_iter,
+            tol_abs,
+            rng,
+            on_iteration,
+            progress,
         )
-        run = run_lloyd(columns, w, centers, max_iter, tol_abs, on_iteration)
+        run = run_lloyd(columns, w, centers, max_iter, tol_abs, on_iteration, progress)
         if best is None or run.inertia < best.inertia:
             best = run
     return KMeansResult(

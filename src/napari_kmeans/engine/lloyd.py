@@ -1,13 +1,11 @@
-"""Weighted Lloyd iterations from given starting centres, accelerated with Hamerly's bounds.
+"""Weighted Lloyd iterations from given starting centres, with exact pruning of the distances.
 
-Hamerly (2010, "Making k-means even faster") keeps for every row an upper bound on the
-distance to its own centre and a lower bound on the distance to any other. When the centres
-move, the bounds move by at most the centres' shifts, and a row whose upper bound stays below
-both its lower bound and half the distance from its centre to the nearest other centre cannot
-change cluster: it is skipped. Near convergence almost every row is skipped, so an iteration
-costs a few passes over the bounds instead of k distance computations per row. The labels
-and centres are those of plain Lloyd: the bounds only decide which rows to recompute. Centre
-sums are updated from the rows that changed cluster.
+Each iteration moves every centre to the weighted mean of its rows and re-labels the rows.
+Hamerly's bounds (2010, "Making k-means even faster") skip the rows that cannot have changed
+centre, and the rows that might have search only the centres near their own (see
+``kernels``): near convergence an iteration costs one pass over the bounds. The labels and
+centres are those of plain Lloyd; the per-cluster sums are recomputed from every row in each
+pass, block by block, and added in block order (deterministic whatever the threads).
 """
 
 from __future__ import annotations
@@ -17,123 +15,141 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .blocks import map_blocks
-from .distances import block_nearest, cluster_sums, exact_inertia, own_sqdist
+from ..progress import LLOYD, ProgressCallback, report
+from . import kernels
+from .distances import (
+    as_rows,
+    exact_inertia,
+    own_sqdist,
+    rounding_slack,
+    run_blocks,
+    weights_or_empty,
+)
 
 IterationCallback = Callable[[int, float], object]
-
-# Distances of float32 rows carry ~1e-7 relative rounding; bounds are widened by more than
-# that, so no row is skipped whose nearest centre a direct computation could see differently.
-_MARGIN = 1e-6
 
 
 @dataclass
 class LloydResult:
+    """Centres, labels, exact inertia and iterations of one Lloyd run."""
+
     centers: np.ndarray  # (k, d) float64
     labels: np.ndarray  # (n,) int32
     inertia: float
     n_iter: int
 
 
-class _Bounds:
-    """Labels, Hamerly bounds and per-cluster sums of a set of rows."""
+class _Assignment:
+    """Labels, bounds and per-cluster sums of the rows for the current centres."""
 
-    def __init__(self, columns: np.ndarray, weights: np.ndarray | None, centers: np.ndarray):
-        self.columns, self.weights, self.k = columns, weights, len(centers)
-        n = columns.shape[1]
+    def __init__(self, rows, w, centers, slack, check):
+        self.rows, self.w, self.slack, self.check = rows, w, slack, check
+        n, k = rows.shape[0], len(centers)
         self.labels = np.empty(n, dtype=np.int32)
-        self.upper = np.empty(n)
-        self.lower = np.empty(n)
+        self.upper = np.empty(n)  # distance to the own centre, at most
+        self.second = np.empty(n, dtype=np.int32)  # second-nearest centre
+        self.lower = np.empty(n)  # distance to the second-nearest centre, at least
+        self.rest = np.empty(n)  # distance to any other centre, at least
+        unlimited = np.full(k, np.inf)
+        order, low_gaps, count, _ = kernels.centre_geometry(centers, slack, unlimited)
+        self._collect(
+            lambda start, stop, sums: kernels.assign_block(
+                rows, start, stop, w, centers, order, low_gaps, count, unlimited, slack,
+                *self._bounds(), *sums,
+            ),
+            k,
+        )  # fmt: skip
 
-        def block(s: slice):
-            labels, best, second = block_nearest(columns[:, s], centers)
-            self.labels[s] = labels
-            self.upper[s] = np.sqrt(best) * (1 + _MARGIN)
-            self.lower[s] = np.sqrt(second) * (1 - _MARGIN)
-            return cluster_sums(columns[:, s], labels, self._w(s), self.k)
+    def _bounds(self):
+        return self.labels, self.upper, self.second, self.lower, self.rest
 
-        self.sums, self.total, self.sqnorm = _add(map_blocks(block, n))
+    def _collect(self, kernel, k: int) -> int:
+        """Run ``kernel(start, stop, sums)`` on every block; return the sum of its results.
 
-    def _w(self, s: slice) -> np.ndarray | None:
-        return None if self.weights is None else self.weights[s]
+        The blocks' sums are added in block order (deterministic).
+        """
+        d = self.rows.shape[1]
+
+        def block(start: int, stop: int):
+            sums = np.zeros((k, d)), np.zeros(k), np.zeros(k), np.zeros(k)
+            return sums, kernel(start, stop, sums)
+
+        parts = run_blocks(block, self.rows.shape[0], self.check)
+        self.sums, self.weight, self.sqnorm = np.zeros((k, d)), np.zeros(k), np.zeros(k)
+        self.reach = np.zeros(k)  # largest upper bound of the rows of each cluster
+        for (sums, weight, sqnorm, reach), _ in parts:
+            self.sums += sums
+            self.weight += weight
+            self.sqnorm += sqnorm
+            np.maximum(self.reach, reach, out=self.reach)
+        return sum(result or 0 for _, result in parts)
 
     def inertia(self, centers: np.ndarray) -> float:
-        """Inertia of the current labels about ``centers``, from the per-cluster sums (for
-        progress reports: the expansion loses digits when the data sit far from 0)."""
+        """Inertia of the current labels about ``centers``, from the per-cluster sums.
+
+        For progress reports: the expansion loses digits when the data sit far from 0.
+        """
         per_cluster = (
             self.sqnorm
             - 2 * np.einsum("kd,kd->k", centers, self.sums)
-            + self.total * np.einsum("kd,kd->k", centers, centers)
+            + self.weight * np.einsum("kd,kd->k", centers, centers)
         )
         return float(per_cluster.sum())
 
     def update(self, centers: np.ndarray, shift: np.ndarray) -> int:
         """Re-label the rows after the centres moved by ``shift``; return how many changed."""
-        gaps = np.sqrt(((centers[:, None, :] - centers[None]) ** 2).sum(-1))
-        np.fill_diagonal(gaps, np.inf)
-        half_gap = gaps.min(axis=1) / 2
-        max_shift = shift.max()
-
-        def block(s: slice):
-            labels, upper, lower = self.labels[s], self.upper[s], self.lower[s]
-            upper += shift[labels]
-            lower -= max_shift
-            bound = np.maximum(half_gap[labels], lower)
-            rows = np.flatnonzero(upper > bound)
-            if len(rows) == 0:
-                return None
-            cols = self.columns[:, s][:, rows]
-            own = centers[labels[rows]]
-            tight = np.sqrt(sum((cols[j] - own[:, j]) ** 2 for j in range(len(cols))))
-            upper[rows] = tight * (1 + _MARGIN)
-            recheck = upper[rows] > bound[rows]
-            rows, cols = rows[recheck], cols[:, recheck]
-            new, best, second = block_nearest(cols, centers)
-            upper[rows] = np.sqrt(best) * (1 + _MARGIN)
-            lower[rows] = np.sqrt(second) * (1 - _MARGIN)
-            old = labels[rows]
-            moved = np.flatnonzero(new != old)
-            if len(moved) == 0:
-                return None
-            labels[rows[moved]] = new[moved]
-            w = self._w(s)
-            w = None if w is None else w[rows[moved]]
-            gained = cluster_sums(cols[:, moved], new[moved], w, self.k)
-            lost = cluster_sums(cols[:, moved], old[moved], w, self.k)
-            return tuple(g - lo for g, lo in zip(gained, lost, strict=True)), len(moved)
-
-        changes = [c for c in map_blocks(block, len(self.labels)) if c is not None]
-        if not changes:
-            return 0
-        delta = _add([c[0] for c in changes])
-        self.sums, self.total, self.sqnorm = (
-            a + b for a, b in zip((self.sums, self.total, self.sqnorm), delta, strict=True)
-        )
-        return sum(c[1] for c in changes)
-
-
-def _add(parts):
-    """Element-wise sum of tuples of arrays, in order (deterministic)."""
-    return tuple(np.sum([p[i] for p in parts], axis=0) for i in range(len(parts[0])))
+        rows, w, slack, k = self.rows, self.w, self.slack, len(centers)
+        widened = shift * (1 + kernels.EPS) + slack
+        # A row of cluster a is searched only from a, within twice its distance to a.
+        limit = 2 * (self.reach + widened) * (1 + 2 * kernels.EPS) + 4 * slack
+        order, low_gaps, count, half_gaps = kernels.centre_geometry(centers, slack, limit)
+        return self._collect(
+            lambda start, stop, sums: kernels.update_block(
+                rows, start, stop, w, centers, order, low_gaps, count, limit, half_gaps,
+                widened, slack, *self._bounds(), *sums,
+            ),
+            k,
+        )  # fmt: skip
 
 
 def _relocate_empty(
-    centers: np.ndarray, empty: np.ndarray, columns: np.ndarray, sqdist: np.ndarray
+    sums: np.ndarray,
+    weight: np.ndarray,
+    empty: np.ndarray,
+    rows: np.ndarray,
+    w: np.ndarray,
+    labels: np.ndarray,
+    sqdist: np.ndarray,
+    slack: float,
 ) -> None:
-    """Move each empty cluster onto one of the rows farthest from their centres.
+    """Give each empty cluster the row farthest from its centre, as scikit-learn does.
 
-    Rows equal to a centre already placed are skipped, so two empty clusters never land on
-    the same point and none comes back empty from the next assignment.
+    The row's weight moves from its cluster's sums to the empty one's (labels follow at the
+    next assignment).
+
+    Only rows of positive weight farther than rounding (``slack``) from their centre, and
+    from the rows already moved, qualify: a move then lowers the inertia by a real amount,
+    so Lloyd cannot cycle. An empty cluster with no such row left keeps its centre (more
+    clusters than distinct rows).
     """
-    placed = 0
-    for row in np.argsort(sqdist, kind="stable")[::-1]:
-        if placed == len(empty):
+    threshold = (2 * slack) ** 2
+    qualified = sqdist > threshold
+    if len(w):
+        qualified &= w > 0
+    candidates = np.flatnonzero(qualified)
+    moved: list[np.ndarray] = []
+    for row in candidates[np.argsort(-sqdist[candidates], kind="stable")]:
+        if len(moved) == len(empty):
             break
-        point = columns[:, row].astype(np.float64)
-        if np.any(np.all(centers == point, axis=1)):
+        point = rows[row].astype(np.float64)
+        if any(((point - other) ** 2).sum() <= threshold for other in moved):
             continue
-        centers[empty[placed]] = point
-        placed += 1
+        row_weight = w[row] if len(w) else 1.0
+        sums[labels[row]] -= row_weight * point
+        weight[labels[row]] -= row_weight
+        sums[empty[len(moved)]] = row_weight * point
+        weight[empty[len(moved)]] = row_weight
+        moved.append(point)
 
 
 def run_lloyd(
@@ -143,13 +159,18 @@ def run_lloyd(
     max_iter: int,
     tol: float,
     callback: IterationCallback | None = None,
+    progress: ProgressCallback | None = None,
 ) -> LloydResult:
-    """Run Lloyd's algorithm on rows stored as ``(d, n)`` columns until the labels stop
-    changing, the centres move less than ``tol`` (sum of squared shifts, absolute) or
-    ``max_iter`` centre updates.
+    """Run Lloyd's algorithm on rows stored as ``(d, n)`` columns.
 
-    The returned labels are the nearest centre of every row for the returned centres; the
-    inertia is recomputed in float64 (float32 rows only decide the assignment).
+    It stops when the labels stop changing, the centres move less than ``tol`` (sum of
+    squared shifts, absolute) or after ``max_iter`` centre updates.
+
+    The returned labels are the nearest centre of every row for the returned centres (as
+    ``distances.nearest`` computes it); the inertia is exact, in float64. ``callback(iteration,
+    inertia)`` is called after every assignment, ``progress(LLOYD, iteration, max_iter)``
+    after every iteration and between blocks of rows; an exception raised in either stops
+    the run.
 
     Examples
     --------
@@ -157,28 +178,36 @@ def run_lloyd(
     >>> r.centers.ravel().tolist(), r.labels.tolist(), r.inertia
     ([0.5, 10.0], [0, 0, 1, 1], 2.5)
     """
-    centers = centers.astype(np.float64, copy=True)
-    state = _Bounds(columns, sample_weight, centers)
+    rows = as_rows(columns)
+    w = weights_or_empty(sample_weight)
+    centers = np.array(centers, dtype=np.float64, order="C")
+    slack = rounding_slack(rows, centers)
+    done = 0
+
+    def check() -> None:
+        report(progress, LLOYD, done, max_iter)
+
+    checked = None if progress is None else check
+    state = _Assignment(rows, w, centers, slack, checked)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         if callback is not None:
             callback(n_iter, state.inertia(centers))
-        new_centers = centers.copy()
-        filled = state.total > 0
-        new_centers[filled] = state.sums[filled] / state.total[filled, None]
-        empty = np.flatnonzero(~filled)
+        sums, weight = state.sums, state.weight
+        empty = np.flatnonzero(weight <= 0)
         if len(empty):
-            _relocate_empty(new_centers, empty, columns, own_sqdist(columns, state.labels, centers))
-            previous = state.labels
-            state = _Bounds(columns, sample_weight, new_centers)
-            centers = new_centers
-            if np.array_equal(previous, state.labels):
-                break
-            continue
+            sqdist = own_sqdist(columns, state.labels, centers)
+            _relocate_empty(sums, weight, empty, rows, w, state.labels, sqdist, slack)
+        new_centers = centers.copy()
+        filled = weight > 0
+        new_centers[filled] = sums[filled] / weight[filled, None]
         shift = np.sqrt(((new_centers - centers) ** 2).sum(axis=1))
         centers = new_centers
         changed = state.update(centers, shift)
+        done = n_iter
+        check()
         if changed == 0 or float((shift**2).sum()) <= tol:
             break
+    report(progress, LLOYD, max_iter, max_iter)
     inertia = exact_inertia(columns, state.labels, centers, sample_weight)
     return LloydResult(centers, state.labels, inertia, n_iter)

@@ -6,8 +6,9 @@ import math
 
 import numpy as np
 
-from .blocks import map_blocks
-from .distances import block_sqdist
+from ..progress import SEEDING, ProgressCallback, report
+from . import kernels
+from .distances import as_rows, run_blocks, weights_or_empty
 
 
 class TooFewDistinctRows(ValueError):
@@ -24,25 +25,23 @@ def _draw(cumulative: np.ndarray, rng: np.random.Generator, size: int) -> np.nda
     return np.minimum(np.searchsorted(cumulative, targets, side="right"), len(cumulative) - 1)
 
 
-def _sqdist_all(columns: np.ndarray, point: np.ndarray) -> np.ndarray:
-    parts = map_blocks(lambda s: block_sqdist(columns[:, s], point), columns.shape[1])
-    return np.concatenate(parts).astype(np.float64, copy=False)
-
-
 def greedy_kmeans_plusplus(
     columns: np.ndarray,
     n_clusters: int,
-    weights: np.ndarray,
+    weights: np.ndarray | None,
     rng: np.random.Generator,
     start: np.ndarray | None = None,
+    progress: ProgressCallback | None = None,
 ) -> np.ndarray:
     """Choose ``n_clusters`` starting centres among the rows (columns of ``columns``, ``(d, n)``).
 
     Each step draws ``2 + ⌊ln k⌋`` candidates with probability proportional to
-    ``weight × D²`` (D: distance to the nearest centre chosen so far) and keeps the one that
-    lowers the total weighted potential most. With integer weights this draws from the same
-    distribution as plain k-means++ on the rows repeated ``weight`` times. Given ``start``
-    (``(m, d)`` centres, m <= n_clusters), the seeding continues from those centres.
+    ``weight × D²`` (D: float64 distance to the nearest centre chosen so far) and keeps the
+    one that lowers the total weighted potential most. With integer weights this draws from
+    the same distribution as plain k-means++ on the rows repeated ``weight`` times. Given
+    ``start`` (``(m, d)`` centres, m <= n_clusters), the seeding continues from those centres.
+    ``progress(SEEDING, chosen, n_clusters)`` is called after each centre and between blocks
+    of rows; an exception raised in it stops the seeding.
 
     Returns
     -------
@@ -55,32 +54,46 @@ def greedy_kmeans_plusplus(
     >>> float(c.max())
     10.0
     """
+    rows = as_rows(columns)
+    n = rows.shape[0]
+    w = weights_or_empty(weights)
+    draw_weights = np.ones(n) if weights is None else w
     n_trials = 2 + int(math.log(n_clusters))
+    centers: list[np.ndarray] = []
+
+    def check() -> None:
+        report(progress, SEEDING, len(centers), n_clusters)
+
+    checked = None if progress is None else check
+    closest = np.full(n, np.inf)
+
+    def add(point: np.ndarray) -> None:
+        run_blocks(
+            lambda start, stop: kernels.shrink_block(rows, start, stop, point, closest),
+            n,
+            checked,
+        )
+        centers.append(point)
+
     if start is None:
-        start = columns[:, _draw(np.cumsum(weights), rng, 1)].T
-    centers = [c.astype(np.float64) for c in start]
-    # distances in the rows' dtype, as for every centre drawn below
-    closest = _sqdist_all(columns, start[0].astype(columns.dtype))
-    for center in start[1:]:
-        np.minimum(closest, _sqdist_all(columns, center.astype(columns.dtype)), out=closest)
-    for _ in range(len(centers), n_clusters):
-        cumulative = np.cumsum(weights * closest)
+        start = rows[_draw(np.cumsum(draw_weights), rng, 1)]
+    for center in start:
+        add(np.array(center, dtype=np.float64))
+    while len(centers) < n_clusters:
+        check()
+        cumulative = np.cumsum(draw_weights * closest)
         if not cumulative[-1] > 0:
             raise TooFewDistinctRows(
                 f"only {len(centers)} distinct points carry weight, fewer than n_clusters"
             )
-        candidates = columns[:, _draw(cumulative, rng, n_trials)].T.copy()
-
-        def potentials(s: slice, candidates=candidates, closest=closest) -> np.ndarray:
-            cols = columns[:, s]
-            return np.array(
-                [
-                    np.einsum("i,i->", weights[s], np.minimum(block_sqdist(cols, c), closest[s]))
-                    for c in candidates
-                ]
-            )
-
-        best = candidates[int(np.argmin(np.sum(map_blocks(potentials, len(closest)), axis=0)))]
-        centers.append(best.astype(np.float64))
-        np.minimum(closest, _sqdist_all(columns, best), out=closest)
+        candidates = rows[_draw(cumulative, rng, n_trials)].astype(np.float64)
+        parts = run_blocks(
+            lambda start, stop, candidates=candidates: kernels.potentials_block(
+                rows, start, stop, w, closest, candidates
+            ),
+            n,
+            checked,
+        )
+        add(candidates[int(np.argmin(np.sum(parts, axis=0)))])
+    check()
     return np.stack(centers)

@@ -1,0 +1,317 @@
+"""Compiled row kernels of the engine: nearest centres, Lloyd's bounded re-assignment, seeding.
+
+Every kernel works on one block ``X[start:stop]`` of ``(n, d)`` rows (float32 or float64,
+any memory layout) and is compiled once by numba (``nogil``, cached on disk), so the blocks
+of ``blocks.map_blocks`` run in parallel on its threads. Each block accumulates its own sums
+in row order and the caller adds the blocks in block order: results never depend on the
+number of threads.
+
+Arithmetic
+    Every squared distance is ``Σ_j (float64(x_j) − c_j)²`` in float64, summed over ``j`` in
+    order, whatever the rows' dtype: the nearest centre of a row is the same wherever it is
+    computed (seeding, Lloyd, labelling a later image), lowest index on ties.
+
+Pruning (exact)
+    A row whose distance ``u`` to centre ``a`` is known can only be nearer to a centre ``c``
+    with ``‖c − a‖ ≤ 2u`` (triangle inequality), so the search walks the centres in order of
+    their distance from ``a`` and stops at the first beyond that reach; the rest are at least
+    ``‖c − a‖ − u`` away, a lower bound on the second-nearest distance. Lloyd keeps for every
+    row an upper bound on the distance to its centre and a lower bound on the distance to any
+    other (Hamerly 2010): when the centres move the bounds move by at most the shifts, and a
+    row whose upper bound stays below its lower bound, or below half the gap from its centre
+    to the nearest other centre, keeps its centre without any distance computed. Bounds are
+    widened by ``EPS`` (relative) and ``slack`` (absolute, from the data's magnitude), far
+    more than float64 rounding, so a skipped row is always one whose nearest centre a direct
+    computation would confirm.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = [
+    "EPS",
+    "assign_block",
+    "centre_geometry",
+    "inertia_block",
+    "nearest_block",
+    "own_sqdist_block",
+    "potentials_block",
+    "shrink_block",
+    "update_block",
+]
+
+EPS = 1e-9  # relative widening of every bound
+# Up to this many centres, a search scans every centre: branch-free, that is faster than
+# the ordered walk when there are few centres to skip.
+SCAN_ALL_UP_TO = 24
+# Above this many centres no neighbour lists are kept (they take k² memory): every search
+# scans every centre, and no row is skipped by the half-gap test.
+LISTED_UP_TO = 1024
+_JIT = {"nogil": True, "cache": True}
+
+
+@numba.njit(inline="always", **_JIT)
+def _sq(X, i, centers, c):
+    """Squared float64 distance from row ``i`` of ``X`` to ``centers[c]``."""
+    s = 0.0
+    for j in range(X.shape[1]):
+        t = np.float64(X[i, j]) - centers[c, j]
+        s += t * t
+    return s
+
+
+@numba.njit(**_JIT)
+def centre_geometry(centers, slack, limit):
+    """Each centre's neighbours within ``limit[a]``, nearest first, and half its nearest gap.
+
+    Returns ``order (k, k)`` (row ``a``: the ``count[a]`` other centres whose gap from ``a``
+    is at most ``limit[a]``, nearest first), ``low_gaps (k, k)`` (those gaps minus rounding
+    margins), ``count (k,)``, and ``half_gaps (k,)`` (half the lowered gap from each centre to
+    its nearest other centre; inf for one centre). Every centre left out of ``a``'s list is
+    more than ``limit[a]`` from ``a``. Above ``LISTED_UP_TO`` centres the lists are empty
+    and the half gaps 0.
+    """
+    k, d = centers.shape
+    count = np.zeros(k, np.int64)
+    if k > LISTED_UP_TO:
+        return np.empty((k, 0), np.int64), np.empty((k, 0)), count, np.zeros(k)
+    gaps = np.empty(k)
+    order = np.empty((k, k), np.int64)
+    low_gaps = np.empty((k, k))
+    half_gaps = np.full(k, np.inf)
+    near = np.empty(k, np.int64)
+    for a in range(k):
+        m = 0
+        for b in range(k):
+            s = 0.0
+            for j in range(d):
+                t = centers[a, j] - centers[b, j]
+                s += t * t
+            gaps[b] = np.sqrt(s) * (1 - EPS) - slack
+            if b != a:
+                half_gaps[a] = min(half_gaps[a], gaps[b] / 2)
+                if gaps[b] <= limit[a]:
+                    near[m] = b
+                    m += 1
+        by_gap = np.argsort(gaps[near[:m]])
+        for t in range(m):
+            order[a, t] = near[by_gap[t]]
+            low_gaps[a, t] = gaps[order[a, t]]
+        count[a] = m
+    return order, low_gaps, count, half_gaps
+
+
+@numba.njit(inline="always", **_JIT)
+def _scan_all(X, i, centers):
+    """Nearest centre of row ``i``, its squared distance and the second-nearest distance.
+
+    Every centre is looked at, in index order (ties to the lowest index), without branches.
+    """
+    best, best2, second2 = 0, np.inf, np.inf
+    for c in range(centers.shape[0]):
+        d2 = _sq(X, i, centers, c)
+        second2 = min(second2, max(best2, d2))
+        best = c if d2 < best2 else best
+        best2 = min(best2, d2)
+    return best, best2, second2
+
+
+@numba.njit(inline="always", **_JIT)
+def _search(X, i, centers, a, da2, order, low_gaps, count, limit, slack):
+    """Nearest centre of row ``i`` starting from centre ``a`` (squared distance ``da2``).
+
+    Returns the nearest centre (lowest index on ties), its squared distance, the second
+    nearest centre, a lower bound on the distance to it, and a lower bound on the distance
+    to every other centre.
+    """
+    da = np.sqrt(da2) * (1 + EPS) + slack
+    if centers.shape[0] <= SCAN_ALL_UP_TO or order.shape[1] == 0 or 2 * da > limit[a]:
+        # Few centres, or beyond a's neighbour list: look at every centre. The second
+        # distance bounds every other centre; "second" is the row's own centre, whose
+        # shift then never makes that bound looser than the rest's.
+        best, best2, second2 = _scan_all(X, i, centers)
+        second, third2 = best, second2
+        rest = np.inf
+    else:
+        # Scanning stops at centres farther from `a` than `da` + the second-nearest
+        # distance: they can be neither nearest nor second nearest, and are at least that far.
+        reach = np.inf
+        best, best2 = a, da2
+        second, second2, third2 = a, np.inf, np.inf
+        rest = limit[a] - da  # lower bound on the distance to the centres not examined
+        for t in range(count[a]):
+            if low_gaps[a, t] > reach:
+                rest = low_gaps[a, t] - da
+                break
+            c = order[a, t]
+            d2 = _sq(X, i, centers, c)
+            if d2 < best2 or (d2 == best2 and c < best):
+                third2 = second2
+                second, second2 = best, best2
+                best, best2 = c, d2
+                reach = np.sqrt(second2) * (1 + EPS) + slack + da
+            elif d2 < second2 or (d2 == second2 and c < second):
+                third2 = second2
+                second, second2 = c, d2
+                reach = np.sqrt(second2) * (1 + EPS) + slack + da
+            elif d2 < third2:
+                third2 = d2
+    low_second = np.sqrt(second2) * (1 - EPS) - slack
+    return best, best2, second, low_second, min(np.sqrt(third2) * (1 - EPS) - slack, rest)
+
+
+@numba.njit(inline="always", **_JIT)
+def _accumulate(X, i, w, label, upper, sums, weight, sqnorm, reach):
+    wi = 1.0 if len(w) == 0 else w[i]
+    q = 0.0
+    for j in range(X.shape[1]):
+        x = np.float64(X[i, j])
+        sums[label, j] += wi * x
+        q += x * x
+    weight[label] += wi
+    sqnorm[label] += wi * q
+    reach[label] = max(reach[label], upper)
+
+
+@numba.njit(**_JIT)
+def nearest_block(X, start, stop, centers, order, low_gaps, count, limit, slack, labels, best_sq):
+    """Nearest centre of rows ``start:stop`` into ``labels``, its squared distance in ``best_sq``.
+
+    Each search starts from the previous row's centre: neighbouring rows are alike.
+    """
+    guess = 0
+    for i in range(start, stop):
+        d2 = _sq(X, i, centers, guess)
+        best, best2, _, _, _ = _search(
+            X, i, centers, guess, d2, order, low_gaps, count, limit, slack
+        )
+        labels[i] = best
+        best_sq[i] = best2
+        guess = best
+
+
+@numba.njit(**_JIT)
+def assign_block(
+    X, start, stop, w, centers, order, low_gaps, count, limit, slack,
+    labels, upper, second, lower, rest, sums, weight, sqnorm, reach,
+):  # fmt: skip
+    """Nearest centre and the bounds of rows ``start:stop``, and their per-cluster sums.
+
+    The weighted sums of the rows, of their weights and of their squared norms, and the
+    largest upper bound, are added to the block's arrays ``sums, weight, sqnorm, reach``.
+    """
+    guess = 0
+    for i in range(start, stop):
+        d2 = _sq(X, i, centers, guess)
+        best, best2, near, low, far = _search(
+            X, i, centers, guess, d2, order, low_gaps, count, limit, slack
+        )
+        labels[i] = best
+        second[i] = near
+        lower[i] = low
+        rest[i] = far
+        upper[i] = np.sqrt(best2) * (1 + EPS) + slack
+        guess = best
+        _accumulate(X, i, w, best, upper[i], sums, weight, sqnorm, reach)
+
+
+@numba.njit(**_JIT)
+def update_block(
+    X, start, stop, w, centers, order, low_gaps, count, limit, half_gaps, shift, slack,
+    labels, upper, second, lower, rest, sums, weight, sqnorm, reach,
+):  # fmt: skip
+    """Re-label rows ``start:stop`` after the centres moved by ``shift``; sums as in assign.
+
+    ``shift`` holds the widened norms of the moves. Rows their bounds settle are skipped.
+
+    Every row keeps an upper bound on the distance to its centre, and lower bounds on the
+    distance to its second-nearest centre and to every other one: they move by those
+    centres' shifts. For the rest that is the largest shift, or, better, the largest among
+    the centres listed near its own centre ``a``: the others are more than ``limit[a]`` from
+    ``a``, so more than ``limit[a] − u`` from the row.
+
+    Returns the number of rows that changed centre.
+    """
+    top, top_centre, runner_up = 0.0, -1, 0.0
+    for c in range(len(shift)):
+        if shift[c] > top:
+            top, top_centre, runner_up = shift[c], c, top
+        elif shift[c] > runner_up:
+            runner_up = shift[c]
+    listed = order.shape[1] > 0
+    near_shift = np.zeros(len(shift))  # largest shift of the centres listed near each
+    for c in range(len(shift)):
+        for t in range(count[c]):
+            near_shift[c] = max(near_shift[c], shift[order[c, t]])
+    changed = 0
+    for i in range(start, stop):
+        a = labels[i]
+        u = upper[i] + shift[a]
+        low = lower[i] - shift[second[i]]
+        far = rest[i] - (runner_up if a == top_centre else top)
+        if listed:
+            far = max(far, min(rest[i] - near_shift[a], limit[a] - u))
+        bound = max(min(low, far), half_gaps[a])
+        if u > bound:
+            da2 = _sq(X, i, centers, a)
+            u = np.sqrt(da2) * (1 + EPS) + slack
+            if u > bound:
+                best, best2, near, low, far = _search(
+                    X, i, centers, a, da2, order, low_gaps, count, limit, slack
+                )
+                second[i] = near
+                u = np.sqrt(best2) * (1 + EPS) + slack
+                if best != a:
+                    labels[i] = best
+                    a = best
+                    changed += 1
+        upper[i] = u
+        lower[i] = low
+        rest[i] = far
+        _accumulate(X, i, w, a, u, sums, weight, sqnorm, reach)
+    return changed
+
+
+@numba.njit(**_JIT)
+def own_sqdist_block(X, start, stop, labels, centers, out):
+    """Squared distance of rows ``start:stop`` to their own centre ``centers[labels]``."""
+    for i in range(start, stop):
+        out[i] = _sq(X, i, centers, labels[i])
+
+
+@numba.njit(**_JIT)
+def inertia_block(X, start, stop, w, labels, centers):
+    """Weighted sum of squared distances of rows ``start:stop`` to their own centre."""
+    total = 0.0
+    for i in range(start, stop):
+        d2 = _sq(X, i, centers, labels[i])
+        total += d2 if len(w) == 0 else w[i] * d2
+    return total
+
+
+@numba.njit(**_JIT)
+def shrink_block(X, start, stop, point, closest):
+    """``closest[i] = min(closest[i], ‖x_i − point‖²)`` for rows ``start:stop``."""
+    centers = point.reshape(1, -1)
+    for i in range(start, stop):
+        d2 = _sq(X, i, centers, 0)
+        if d2 < closest[i]:
+            closest[i] = d2
+
+
+@numba.njit(**_JIT)
+def potentials_block(X, start, stop, w, closest, candidates):
+    """K-means++ potential of rows ``start:stop`` if each candidate centre were added.
+
+    For each candidate: ``Σ w_i min(closest[i], ‖x_i − candidate‖²)``.
+    """
+    m = candidates.shape[0]
+    out = np.zeros(m)
+    for i in range(start, stop):
+        wi = 1.0 if len(w) == 0 else w[i]
+        for c in range(m):
+            d2 = _sq(X, i, candidates, c)
+            out[c] += wi * min(d2, closest[i])
+    return out

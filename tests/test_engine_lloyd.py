@@ -1,0 +1,192 @@
+"""Lloyd's iterations and the nearest-centre kernels against independent oracles: float64
+brute force, scikit-learn's Lloyd from the same start, and the k-means fixed point; plus
+the defects of issue 10 (explicit init with more clusters than distinct rows, float32 labels
+that were not the nearest centre), progress/cancel, and results independent of threads."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.cluster import KMeans
+
+from napari_kmeans import kmeans
+from napari_kmeans.engine import blocks, kernels
+from napari_kmeans.engine.distances import nearest
+from napari_kmeans.progress import LLOYD, SEEDING
+
+
+def brute_sqdist(X, centers):
+    """(n, k) float64 squared distances by plain broadcasting."""
+    return ((X.astype(np.float64)[:, None, :] - centers[None]) ** 2).sum(-1)
+
+
+def assert_nearest_and_means(X, w, res):
+    """Every label is a nearest centre (float64 brute force, within ties) and equals the
+    engine's own ``nearest()``; every non-empty cluster's centre is the weighted mean."""
+    d = brute_sqdist(X, res.centers)
+    own = d[np.arange(len(X)), res.labels]
+    tie = 1e-12 * (1 + np.abs(X.astype(np.float64)).max()) ** 2
+    assert (own <= d.min(1) + tie).all()
+    np.testing.assert_array_equal(res.labels, nearest(np.ascontiguousarray(X.T), res.centers))
+    w = np.ones(len(X)) if w is None else w
+    for c in np.unique(res.labels):
+        members = res.labels == c
+        mean = (w[members, None] * X[members].astype(np.float64)).sum(0) / w[members].sum()
+        np.testing.assert_allclose(res.centers[c], mean, rtol=1e-9, atol=1e-9)
+
+
+def test_explicit_init_with_more_clusters_than_distinct_rows_converges():
+    # issue 10: the empty cluster was moved onto a row already holding a centre (a mean off
+    # by one ulp), labels rotated every iteration and n_iter reached max_iter.
+    X = np.array([[0.1, 0.7]] * 3 + [[0.3, 0.9]] * 7)
+    init = np.array([[0.1, 0.7], [0.3, 0.9], [0.2, 0.8]])
+    ref = KMeans(3, init=init, n_init=1).fit(X)
+    results = [kmeans(X, 3, init=init, max_iter=m) for m in (10, 11, 12, 300)]
+    for res in results:
+        assert res.n_iter <= ref.n_iter_
+        np.testing.assert_array_equal(res.labels, results[0].labels)
+        assert res.inertia == pytest.approx(ref.inertia_, abs=1e-20)
+        assert_nearest_and_means(X, None, res)
+    assert sorted(np.bincount(results[0].labels, minlength=3).tolist()) == [0, 3, 7]
+
+
+def test_empty_cluster_takes_the_farthest_row_as_scikit_learn():
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(0, 1, (50, 2)), rng.normal(8, 1, (50, 2))])
+    init = np.array([[0.0, 0.0], [8.0, 8.0], [100.0, -100.0]])  # the third attracts nothing
+    ours = kmeans(X, 3, init=init, tol=0, max_iter=300)
+    ref = KMeans(3, init=init, n_init=1, tol=0, max_iter=300, algorithm="lloyd").fit(X)
+    np.testing.assert_array_equal(ours.labels, ref.labels_)
+    np.testing.assert_allclose(ours.centers, ref.cluster_centers_, rtol=1e-9, atol=1e-9)
+
+
+def test_float32_rows_far_from_zero_get_their_nearest_centre():
+    # issue 10: skipping was decided with float64 centres and assignment with float32 ones,
+    # so some returned labels were not the nearest centre by the engine's own nearest().
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        X = (1e5 + rng.normal(0, 1, (400, 3))).astype(np.float32)
+        res = kmeans(X, 5, seed=seed)
+        assert_nearest_and_means(X, None, res)
+
+
+rows_f32 = st.tuples(
+    st.integers(0, 2**31),  # data seed
+    st.integers(20, 300),  # rows
+    st.integers(1, 5),  # features
+    st.integers(1, 12),  # clusters
+    st.sampled_from([0.0, 1e3, 1e5, -1e6]),  # offset
+    st.booleans(),  # weighted
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows_f32)
+def test_property_float32_labels_are_nearest_and_centres_are_means(case):
+    seed, n, d, k, offset, weighted = case
+    rng = np.random.default_rng(seed)
+    X = (offset + rng.normal(0, 1, (n, d)) * rng.uniform(0.01, 10)).astype(np.float32)
+    X[: n // 4] = X[n // 4 : 2 * (n // 4)]  # exact duplicates: ties between rows
+    w = rng.integers(1, 5, n).astype(float) if weighted else None
+    k = min(k, len(np.unique(X, axis=0)))
+    res = kmeans(X, k, sample_weight=w, seed=seed, tol=0)
+    assert_nearest_and_means(X, w, res)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(0, 2**31),
+    st.integers(200, 3000),
+    st.integers(1, 4),
+    st.integers(kernels.SCAN_ALL_UP_TO + 1, 80),
+    st.sampled_from([np.float32, np.float64]),
+)
+def test_property_many_centres_pruned_search_and_bounds(seed, n, d, k, dtype):
+    # more centres than are scanned whole: the ordered search and the bounds decide
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 12, (n, d)).astype(dtype)  # a lattice: many exact ties
+    X[: n // 3] += rng.normal(0, 0.3, (n // 3, d)).astype(dtype)
+    w = rng.integers(1, 4, n).astype(float)
+    k = min(k, len(np.unique(X, axis=0)))
+    res = kmeans(X, k, sample_weight=w, seed=seed, tol=0, n_init=1)
+    assert_nearest_and_means(X, w, res)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**31), st.integers(30, 400), st.integers(1, 4), st.integers(2, 9))
+def test_property_same_start_gives_scikit_learn_lloyd(seed, n, d, k):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 4, (k, d))
+    X = centres[rng.integers(0, k, n)] + rng.normal(0, 1, (n, d))
+    w = rng.uniform(0.5, 3, n)
+    init = X[rng.choice(n, k, replace=False)]
+    ours = kmeans(X, k, sample_weight=w, init=init, tol=0, max_iter=300)
+    ref = KMeans(k, init=init, n_init=1, tol=0, max_iter=300, algorithm="lloyd").fit(
+        X, sample_weight=w
+    )
+    np.testing.assert_array_equal(ours.labels, ref.labels_)
+    np.testing.assert_allclose(ours.centers, ref.cluster_centers_, rtol=1e-8, atol=1e-8)
+    assert ours.inertia == pytest.approx(ref.inertia_, rel=1e-8)
+    assert_nearest_and_means(X, w, ours)
+
+
+def test_large_k_pruned_search_equals_brute_force():
+    rng = np.random.default_rng(5)
+    X = rng.integers(0, 256, (20000, 3)).astype(np.uint8).astype(np.float32)
+    res = kmeans(X, 200, seed=0, n_init=1)
+    assert_nearest_and_means(X, None, res)
+    centres = rng.uniform(0, 255, (300, 3))
+    np.testing.assert_array_equal(
+        nearest(np.ascontiguousarray(X.T), centres), brute_sqdist(X, centres).argmin(1)
+    )
+
+
+def test_more_centres_than_kept_in_neighbour_lists():
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(3000, 2))
+    centres = rng.normal(size=(kernels.LISTED_UP_TO + 100, 2))
+    np.testing.assert_array_equal(
+        nearest(np.ascontiguousarray(X.T), centres), brute_sqdist(X, centres).argmin(1)
+    )
+    res = kmeans(X, kernels.LISTED_UP_TO + 10, seed=0, n_init=1)
+    assert_nearest_and_means(X, None, res)
+
+
+def test_results_do_not_depend_on_the_number_of_threads(monkeypatch):
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(300_000, 3)).astype(np.float32)
+    w = rng.integers(1, 4, len(X)).astype(float)
+    many = kmeans(X, 6, sample_weight=w, seed=1)
+    monkeypatch.setattr(blocks, "_pool", None)
+    monkeypatch.setattr(blocks.os, "cpu_count", lambda: 1)
+    one = kmeans(X, 6, sample_weight=w, seed=1)
+    np.testing.assert_array_equal(many.labels, one.labels)
+    np.testing.assert_array_equal(many.centers, one.centers)
+    assert many.inertia == one.inertia
+    blocks._pool = None  # do not leave a one-thread pool behind
+
+
+class Cancelled(Exception):
+    pass
+
+
+def test_progress_reports_stages_and_cancel_stops_between_blocks():
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(600_000, 3))
+    seen = []
+    kmeans(X[:5000], 4, seed=0, progress=lambda *a: seen.append(a))
+    stages = {s for s, _, _ in seen}
+    assert stages == {SEEDING, LLOYD}
+    assert all(0 <= done <= total for _, done, total in seen)
+    assert (SEEDING, 4, 4) in seen and (LLOYD, 300, 300) == seen[-1]
+
+    calls = []
+
+    def cancel_during_first_assignment(stage, done, total):
+        calls.append((stage, done))
+        if len(calls) == 2:
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        kmeans(X, 8, init=X[:8], progress=cancel_during_first_assignment)
+    assert calls == [(LLOYD, 0), (LLOYD, 0)]  # between blocks of the first assignment
