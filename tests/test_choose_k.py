@@ -64,6 +64,7 @@ def test_scores_are_reproducible_and_json_friendly():
     a, b = nk.suggest_k(img, [2, 3, 4], seed=5), nk.suggest_k(img, [2, 3, 4], seed=5)
     assert a == b
     assert set(a.to_dict()) == {"k", "inertia", "silhouette", "bic", "recommended", "reason"}
+    assert all(type(v) is float for v in a.inertia + a.silhouette + a.bic)
     assert not any(math.isnan(v) for v in a.silhouette)
 
 

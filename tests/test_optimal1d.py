@@ -2,6 +2,7 @@
 
 import itertools
 import time
+import tracemalloc
 
 import kmeans1d
 import numpy as np
@@ -101,11 +102,48 @@ def test_progress_raising_stops_the_work_within_a_fraction_of_a_second():
     assert calls[1] - calls[0] < 0.5  # looked at again after a fraction of a second
 
 
-def test_too_many_split_points_is_refused_before_any_work(monkeypatch):
-    monkeypatch.setattr(optimal1d, "MAX_SPLIT_CELLS", 1000)
-    with pytest.raises(ValueError, match="n_clusters=50 on 100 distinct values"):
-        optimal_kmeans_1d(np.arange(100.0), np.ones(100), 50)
-    optimal_kmeans_1d(np.arange(100.0), np.ones(100), 99)  # 98 × 2 split points: fine
+@pytest.fixture
+def halving(monkeypatch):
+    """Keep no split points: every solution is found by halving at the middle layer."""
+    monkeypatch.setattr(optimal1d, "SPLITS_PER_VALUE", 0)
+    monkeypatch.setattr(optimal1d, "MIN_SPLITS", 0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=1, max_size=11, unique=True),
+    st.data(),
+)
+def test_halving_at_the_middle_layer_equals_brute_force(values, data):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(optimal1d, "SPLITS_PER_VALUE", 0)
+        patch.setattr(optimal1d, "MIN_SPLITS", 0)
+        values = np.sort(np.array(values))
+        n = len(values)
+        weights = np.array(data.draw(st.lists(st.integers(1, 9), min_size=n, max_size=n)), float)
+        k = data.draw(st.integers(1, n))
+        _, labels, inertia = optimal_kmeans_1d(values, weights, k)
+    expected = brute_force(values, weights, k)
+    assert inertia == pytest.approx(expected, rel=1e-9, abs=1e-9 * (1 + np.abs(values).max()))
+    assert np.all(np.diff(labels) >= 0) and len(np.unique(labels)) == k
+
+
+@pytest.mark.parametrize(("n", "k"), [(3000, 7), (2000, 64), (700, 350)])
+def test_halving_equals_kept_split_points_and_kmeans1d(n, k, halving):
+    x = np.random.default_rng(k).gamma(2.0, 10.0, n)
+    values = np.unique(x)
+    _, _, inertia = optimal_kmeans_1d(values, np.ones(len(values)), k)
+    labels, centers = kmeans1d.cluster(values, k)
+    reference = float(((values - np.asarray(centers)[np.asarray(labels)]) ** 2).sum())
+    assert inertia == pytest.approx(reference, rel=1e-9)
+
+
+def test_progress_of_the_halving_path_reaches_its_total(halving):
+    seen = []
+    optimal_kmeans_1d(np.arange(500.0), np.ones(500), 9, progress=lambda *a: seen.append(a))
+    total = seen[0][2]
+    assert total == 8 + (3 + 1 + 1) + (4 + 1 + (2 + 1))  # 9 runs, halves of 4 and 5 runs...
+    assert seen[-1] == (OPTIMAL, total, total)
 
 
 def test_as_many_clusters_as_uint16_values_is_fast():
@@ -115,3 +153,36 @@ def test_as_many_clusters_as_uint16_values_is_fast():
     centers, labels, inertia = optimal_kmeans_1d(values, counts.astype(float), 65535)
     assert time.perf_counter() - started < 10
     assert inertia == 0.5 and len(centers) == 65535
+
+
+def test_segment_reports_the_optimal_stage_and_stops_when_progress_raises():
+    img = np.random.default_rng(7).random((300, 400)).astype(np.float32)
+    seen = []
+    nk.segment(img, n_clusters=4, method="optimal", progress=lambda *a: seen.append(a))
+    assert (OPTIMAL, 3, 3) in seen
+
+    def cancel(stage, done, total):
+        if stage == OPTIMAL:
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        nk.segment(img, n_clusters=4, method="optimal", progress=cancel)
+
+
+def test_minutes_of_work_are_refused_before_any_work():
+    values = np.arange(65536.0)
+    started = time.perf_counter()
+    with pytest.raises(ValueError, match="n_clusters=30000 on 65,536 distinct values"):
+        optimal_kmeans_1d(values, np.ones(len(values)), 30000)
+    assert time.perf_counter() - started < 1
+
+
+def test_memory_stays_linear_in_n_for_many_clusters():
+    values = np.sort(np.random.default_rng(8).random(20000))
+    tracemalloc.start()
+    try:
+        optimal_kmeans_1d(values, np.ones(len(values)), 2000)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 200 * len(values)  # split points of every layer would be 4 * 2000 * 18,001

@@ -31,6 +31,7 @@ PARSIMONY = 0.1  # see suggest_k's rule
 FIT_ROWS = 1 << 16  # distinct values fitted exactly up to this many, else pixels drawn
 SILHOUETTE_BLOCK = 1 << 22  # distances held at once by the silhouette (32 MiB)
 DEFAULT_MAX_K = 12
+ASSIGN_ROWS = 1 << 19  # rows labelled between two looks at the progress callback
 FIT_TOL = 1e-4  # scikit-learn's default: enough to compare k, ten times faster to reach
 
 
@@ -221,6 +222,24 @@ class _Fitter:
         return self.previous
 
 
+def _assign(
+    columns: np.ndarray, weights: np.ndarray, centers: np.ndarray, check: Callable[[], object]
+) -> tuple[np.ndarray, float]:
+    """Return the nearest centre of every row and the weighted inertia.
+
+    ``ASSIGN_ROWS`` rows at a time, with ``check()`` after each part.
+    """
+    labels = np.empty(columns.shape[1], dtype=np.int32)
+    inertia = 0.0
+    for start in range(0, columns.shape[1], ASSIGN_ROWS):
+        part = slice(start, start + ASSIGN_ROWS)
+        labels[part] = nearest(columns[:, part], centers)
+        sq = own_sqdist(columns[:, part], labels[part], centers)
+        inertia += float(np.einsum("i,i->", sq, weights[part]))
+        check()
+    return labels, inertia
+
+
 def _distinct_up_to(feats: np.ndarray, cap: int) -> int:
     """Return the number of distinct rows of ``feats``, or ``cap`` if it is at least ``cap``.
 
@@ -336,12 +355,10 @@ def suggest_k(
 
         check()
         centers = fitter.fit(k, None if progress is None else inner)
-        labels = nearest(columns, centers)
-        check()
-        inertia = float(np.einsum("i,i->", own_sqdist(columns, labels, centers), weights))
+        labels, inertia = _assign(columns, weights, centers, check)
         counts = np.bincount(labels, weights, minlength=k)
         inertias.append(inertia)
-        bics.append(_bic(inertia, counts, feats.shape[1], floor))
+        bics.append(float(_bic(inertia, counts, feats.shape[1], floor)))
         sample_labels.append(labels[sample])
     silhouettes = _silhouettes(feats[sample], sample_labels, check)  # the last k's check
     report(progress, SUGGEST_K, len(ks), len(ks))

@@ -95,8 +95,10 @@ _COUNT_BLOCK = (1 << 24) - 1  # rows per counting pass: float32 counts stay exac
 
 
 def _table_counts(rows: np.ndarray, total_bits: int) -> np.ndarray:
-    """Count of every possible packed key of a small value space, block by block so that
-    no temporary grows with the image."""
+    """Count every possible packed key of a small value space.
+
+    Block by block, so that no temporary grows with the image.
+    """
     n_channels = rows.shape[1]
     opencv = (rows.dtype, n_channels) in _OPENCV_KINDS
     bins = 1 << _bits(rows.dtype)

@@ -6,16 +6,21 @@ runs Lloyd's iterations (``lloyd``) from each start, keeping the run of lowest i
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
 
 from ..progress import ProgressCallback
-from .init import check_init, count_runs, start
+from .init import SAMPLE_ABOVE, SAMPLE_SIZE, check_init, count_runs, start
 from .lloyd import IterationCallback, run_lloyd
 
-__all__ = ["KMeansResult", "check_iteration_options", "kmeans", "make_rng"]
+__all__ = ["SEEDING_BUDGET", "KMeansResult", "check_iteration_options", "kmeans", "make_rng"]
+
+# Most squared-distance terms (rows × features × centre candidates) one k-means++ seeding
+# may take: minutes of work here (k=65,535 on 65,536 rows takes ~6e10), refused up front.
+SEEDING_BUDGET = 1 << 35
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,19 @@ def _binary_exponent(X: np.ndarray, init: np.ndarray | None) -> int:
     return int(np.frexp(peak)[1]) if peak > 0 else 0
 
 
+def _check_seeding_work(n: int, d: int, n_clusters: int) -> None:
+    """Refuse, before any work, a k-means++ seeding larger than ``SEEDING_BUDGET``."""
+    rows = n if n <= SAMPLE_ABOVE else min(SAMPLE_SIZE, n // 16)
+    work = rows * d * n_clusters * (2 + int(math.log(n_clusters)))
+    if work > SEEDING_BUDGET:
+        raise ValueError(
+            f"n_clusters={n_clusters} is too many for k-means++ on {n:,} rows: seeding alone "
+            f"would take about {work:.1e} squared-distance terms (at most {SEEDING_BUDGET:.1e}, "
+            "minutes of work): use fewer clusters, an explicit init, or for one feature "
+            "method='optimal'"
+        )
+
+
 def _tolerance(columns: np.ndarray, weights: np.ndarray | None, tol: float) -> float:
     """``tol`` × the mean weighted variance of the features (scikit-learn's rule)."""
     d, n = columns.shape
@@ -208,6 +226,8 @@ def kmeans(
     w = _check_weights(sample_weight, n)
     n_init, max_iter, tol = check_iteration_options(n_init, max_iter, tol)
     explicit = check_init(init, n_clusters, d, n_init)
+    if explicit is None:
+        _check_seeding_work(n, d, n_clusters)
     rng = make_rng(seed)
 
     # Rows are scaled by a power of two, so the partition does not depend on the data's

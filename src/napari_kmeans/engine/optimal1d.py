@@ -6,17 +6,23 @@ split of the first ``j + 1`` values into ``m`` runs follows from the best splits
 starts never decreases with ``j`` (the run cost is Monge), so each layer is filled by divide
 and conquer with monotone split points: O(w log w) cost evaluations for a layer of ``w`` end
 positions, each O(1) from prefix sums (Grønlund et al. 2017, *Fast exact k-means, k-medians
-and Bregman divergence clustering in 1D*).
+and Bregman divergence clustering in 1D*). Layer ``m`` of ``k`` only needs the end positions
+that leave room for the ``k − m`` later runs: ``w = n − k + 1``.
+
+Memory stays O(n) for any k. When the split points of every layer fit in ``8 n`` int32 they
+are kept and the runs are read back from them. Otherwise each end position carries, layer
+after layer, where its best path crossed the middle layer (Hirschberg 1975): the last layer
+then names the boundary between the first ``k // 2`` runs and the others, and the two
+halves are solved the same way, for about twice the work.
 
 The layer kernel is compiled with numba: the divide and conquer runs on an explicit stack
 that can stop after a budget of evaluations and resume, so progress is reported (and a
-cancel honoured) every few milliseconds of work. Layer ``m`` only needs the end positions
-that leave room for the ``k − m`` later runs, ``w = n − k + 1`` of them: the work is
-O(k (n − k + 1) log n) and the memory for the split points k (n − k + 1) int32.
+cancel honoured) every few milliseconds of work.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 
 import numba
@@ -24,44 +30,54 @@ import numpy as np
 
 from ..progress import OPTIMAL, ProgressCallback, report
 
-__all__ = ["MAX_SPLIT_CELLS", "optimal_kmeans_1d"]
+__all__ = ["MAX_EVALUATIONS", "MIN_SPLITS", "SPLITS_PER_VALUE", "optimal_kmeans_1d"]
 
-# Split points kept for the backtrack, (k - 1) × (n - k + 1) int32: 2**28 is 1 GiB.
-MAX_SPLIT_CELLS = 1 << 28
+# Split points kept for reading the runs back: up to 8 int32 per value (or 2**20).
+SPLITS_PER_VALUE = 8
+MIN_SPLITS = 1 << 20
+# Most cost evaluations one call may take (a few minutes here); larger calls are refused.
+MAX_EVALUATIONS = 1 << 34
 _BUDGET = 1 << 21  # cost evaluations between two looks at the progress callback (~5 ms)
 _REPORT_EVERY = 0.05  # seconds between two progress reports
 _STACK = 128  # the divide and conquer is at most log2(n) + 1 < 64 intervals deep
+_NO_CROSS, _CROSS_HERE, _CROSS_CARRIED = 0, 1, 2
 
 
 @numba.njit(cache=True, nogil=True)
-def _first_layer(W, S, Q, cost, width):  # pragma: no cover - compiled
-    for j in range(width):
-        w = W[j + 1]
-        s = S[j + 1]
-        c = Q[j + 1] - s * s / w
-        cost[j] = c if c > 0.0 else 0.0
+def _first_layer(W, S, Q, a, cost, width):  # pragma: no cover - compiled
+    """Cost of the single runs ``a..a + t`` for ``t < width``."""
+    for t in range(width):
+        j = a + t
+        w = W[j + 1] - W[a]
+        s = S[j + 1] - S[a]
+        c = Q[j + 1] - Q[a] - s * s / w
+        cost[t] = c if c > 0.0 else 0.0
 
 
 @numba.njit(cache=True, nogil=True)
-def _layer(W, S, Q, prev, cur, split, m, stack, state, budget):  # pragma: no cover - compiled
-    """Advance layer ``m`` by about ``budget`` evaluations; return True when it is complete.
+def _layer(
+    W, S, Q, prev, cur, prev_cross, cur_cross, split, base, cross, stack, state, budget
+):  # pragma: no cover - compiled
+    """Advance one layer by about ``budget`` evaluations; return True when it is complete.
 
-    Layer arrays are offset: ``cur[t]`` is the best cost of the first ``m - 1 + t + 1``
-    values in ``m`` runs (end position ``j = m - 1 + t``), ``prev[t]`` that of ``m - 1``
-    runs ending at ``m - 2 + t``; ``split[t]`` is where the last run starts. ``stack`` holds
-    intervals ``(t_lo, t_hi, i_lo, i_hi)`` of end offsets with their allowed starts,
-    ``state[0]`` its height.
+    Layer arrays are offset by ``base`` (the first end position of this layer): ``cur[t]``
+    is the best cost of the values up to ``base + t`` in this layer's number of runs,
+    ``prev[t]`` that of one run less up to ``base - 1 + t``. The last run starts at
+    ``split[t]`` (when ``split`` is not empty); ``cur_cross[t]`` is where the best path
+    crossed the middle layer (``cross``: this layer starts the crossing run, or carries it
+    on from ``prev_cross``). ``stack`` holds intervals ``(t_lo, t_hi, i_lo, i_hi)`` of end
+    offsets with their allowed starts, ``state[0]`` its height.
     """
-    base = m - 1
     work = 0
     sp = state[0]
+    keep = len(split) > 0
     while sp > 0 and work < budget:
         sp -= 1
-        a = stack[sp, 0]
-        b = stack[sp, 1]
+        lo_t = stack[sp, 0]
+        hi_t = stack[sp, 1]
         lo = stack[sp, 2]
         hi = stack[sp, 3]
-        mid = (a + b) // 2
+        mid = (lo_t + hi_t) // 2
         j = base + mid
         top = min(j, hi)
         best = np.inf
@@ -75,21 +91,26 @@ def _layer(W, S, Q, prev, cur, split, m, stack, state, budget):  # pragma: no co
             c = q1 - Q[i] - s * s / w
             if c < 0.0:
                 c = 0.0
-            v = prev[i - base] + c  # prev offset: end position i - 1 = (m - 2) + (i - base)
+            v = prev[i - base] + c  # the runs before: values up to i - 1 = (base - 1) + (i - base)
             if v < best:
                 best = v
                 arg = i
         work += top - lo + 1
         cur[mid] = best
-        split[mid] = arg
-        if mid + 1 <= b:
+        if keep:
+            split[mid] = arg
+        if cross == _CROSS_HERE:
+            cur_cross[mid] = arg
+        elif cross == _CROSS_CARRIED:
+            cur_cross[mid] = prev_cross[arg - base]
+        if mid + 1 <= hi_t:
             stack[sp, 0] = mid + 1
-            stack[sp, 1] = b
+            stack[sp, 1] = hi_t
             stack[sp, 2] = arg
             stack[sp, 3] = hi
             sp += 1
-        if mid - 1 >= a:
-            stack[sp, 0] = a
+        if mid - 1 >= lo_t:
+            stack[sp, 0] = lo_t
             stack[sp, 1] = mid - 1
             stack[sp, 2] = lo
             stack[sp, 3] = arg
@@ -105,7 +126,7 @@ def _prefix_sums(values: np.ndarray, weights: np.ndarray):
     and scaled by a power of two (exact) so that no square overflows or underflows.
     """
     v = values - np.einsum("i,i->", values, weights) / weights.sum()
-    peak = float(np.abs(v).max())
+    peak = max(float(v.max()), -float(v.min()))
     exponent = int(np.frexp(peak)[1]) if peak > 0 else 0
     v = np.ldexp(v, -exponent)
     W = np.zeros(len(v) + 1)
@@ -119,15 +140,88 @@ def _prefix_sums(values: np.ndarray, weights: np.ndarray):
     return W, S, Q
 
 
-def _check_size(n: int, n_clusters: int) -> None:
-    cells = (n_clusters - 1) * (n - n_clusters + 1)
-    if cells > MAX_SPLIT_CELLS:
-        raise ValueError(
-            f"n_clusters={n_clusters} on {n} distinct values is too large for the exact 1-D "
-            f"optimum: it needs {cells:,} split points (4 bytes each, at most "
-            f"{MAX_SPLIT_CELLS:,}) and about {cells * max(1, n.bit_length()):,} cost "
-            "evaluations; use fewer clusters, or method='kmeans++'"
-        )
+@functools.cache
+def _layers_in_all(k: int) -> int:
+    """Layers computed for k runs when every part is split in halves (the progress total)."""
+    return 0 if k == 1 else k - 1 + _layers_in_all(k // 2) + _layers_in_all(k - k // 2)
+
+
+def _keeps(k: int, width: int, n: int) -> bool:
+    """Whether the split points of ``k`` layers of ``width`` end positions are kept."""
+    return (k - 1) * width <= SPLITS_PER_VALUE * n + MIN_SPLITS
+
+
+class _Solver:
+    """The dynamic programme over prefix sums, with buffers sized for the whole range."""
+
+    def __init__(self, values, weights, progress):
+        self.n = len(values)
+        self.W, self.S, self.Q = _prefix_sums(values, weights)
+        self.buffers = [np.empty(self.n) for _ in range(2)]
+        self.cross = [np.empty(0, dtype=np.int64) for _ in range(2)]  # grown when halving
+        self.stack = np.empty((_STACK, 4), dtype=np.int64)
+        self.state = np.zeros(1, dtype=np.int64)
+        self.progress, self.done, self.total = progress, 0, 0
+        self.last = time.perf_counter()
+
+    def _tick(self, layers: int = 0) -> None:
+        self.done += layers
+        if self.progress is not None and time.perf_counter() - self.last >= _REPORT_EVERY:
+            report(self.progress, OPTIMAL, self.done, self.total)
+            self.last = time.perf_counter()
+
+    def solve(self, a: int, b: int, k: int, bounds: list[int]) -> None:
+        """Append to ``bounds`` the starts of runs 2..k of the best split of ``a..b-1``."""
+        if k == 1:
+            return
+        width = b - a - k + 1
+        keep = _keeps(k, width, self.n)
+        splits = np.empty((k - 1, width) if keep else (k - 1, 0), dtype=np.int32)
+        half = k // 2
+        prev, cur = (buffer[:width] for buffer in self.buffers)
+        if not keep and len(self.cross[0]) < self.n:
+            self.cross = [np.empty(self.n, dtype=np.int64) for _ in range(2)]
+        prev_cross, cur_cross = (cross[:width] for cross in self.cross)
+        _first_layer(self.W, self.S, self.Q, a, prev, width)
+        for m in range(2, k + 1):
+            base = a + m - 1
+            first = width - 1 if m == k else 0  # the last layer ends at b - 1 only
+            self.stack[0] = (first, width - 1, base, base + width - 1)
+            self.state[0] = 1
+            cross = (
+                _NO_CROSS if keep or m <= half else _CROSS_HERE if m == half + 1 else _CROSS_CARRIED
+            )
+            while not _layer(
+                self.W,
+                self.S,
+                self.Q,
+                prev,
+                cur,
+                prev_cross,
+                cur_cross,
+                splits[m - 2],
+                base,
+                cross,
+                self.stack,
+                self.state,
+                _BUDGET,
+            ):
+                self._tick()
+            prev, cur = cur, prev
+            prev_cross, cur_cross = cur_cross, prev_cross
+            self._tick(1)
+        if keep:
+            if (a, b) != (0, self.n):  # part of a halved problem: credit the unneeded layers
+                self.done += _layers_in_all(k) - (k - 1)
+            ends = [b]
+            for m in range(k, 1, -1):  # the last of m runs ends at ends[-1] - 1
+                ends.append(int(splits[m - 2][ends[-1] - 1 - (a + m - 1)]))
+            bounds.extend(reversed(ends[1:]))
+            return
+        middle = int(prev_cross[width - 1])
+        self.solve(a, middle, half, bounds)
+        bounds.append(middle)
+        self.solve(middle, b, k - half, bounds)
 
 
 def optimal_kmeans_1d(
@@ -139,6 +233,10 @@ def optimal_kmeans_1d(
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Globally optimal weighted 1-D k-means.
 
+    Work: about ``(n_clusters - 1) × (n - n_clusters + 1) × log2 n`` cost evaluations
+    (twice that when the split points do not fit in ``8 n`` int32), refused with a
+    ``ValueError`` before any work above ``MAX_EVALUATIONS``; memory O(n).
+
     Parameters
     ----------
     values : numpy.ndarray
@@ -146,8 +244,7 @@ def optimal_kmeans_1d(
     weights : numpy.ndarray
         ``(n,)`` positive weights (e.g. pixel counts).
     n_clusters : int
-        Number of clusters, ``1 <= n_clusters <= n``; ``(n_clusters - 1) × (n - n_clusters
-        + 1)`` must not exceed ``MAX_SPLIT_CELLS`` (else ``ValueError``, before any work).
+        Number of clusters, ``1 <= n_clusters <= n``.
     progress : callable, optional
         ``progress("optimal 1-D", done, total)`` every ~0.05 s of work, in layers; an
         exception raised in it stops the work and propagates.
@@ -168,39 +265,24 @@ def optimal_kmeans_1d(
     ([0.5, 11.0], [0, 0, 1, 1], 2.5)
     """
     n = len(values)
-    _check_size(n, n_clusters)
     values = values.astype(np.float64, copy=False)
     w = weights.astype(np.float64, copy=False)
-    W, S, Q = _prefix_sums(values, w)
     width = n - n_clusters + 1
-    prev = np.empty(width)
-    cur = np.empty(width)
-    _first_layer(W, S, Q, prev, width)
-    splits = np.empty((max(n_clusters - 1, 0), width), dtype=np.int32)
-    stack = np.empty((_STACK, 4), dtype=np.int64)
-    state = np.zeros(1, dtype=np.int64)
-    total = n_clusters - 1
-    report(progress, OPTIMAL, 0, total)
-    last = time.perf_counter()
-    for m in range(2, n_clusters + 1):
-        first = width - 1 if m == n_clusters else 0  # the last layer ends at n - 1 only
-        stack[0] = (first, width - 1, m - 1, n - n_clusters + m - 1)
-        state[0] = 1
-        while not _layer(W, S, Q, prev, cur, splits[m - 2], m, stack, state, _BUDGET):
-            if progress is not None and time.perf_counter() - last >= _REPORT_EVERY:
-                report(progress, OPTIMAL, m - 2, total)
-                last = time.perf_counter()
-        prev, cur = cur, prev
-        if progress is not None and time.perf_counter() - last >= _REPORT_EVERY:
-            report(progress, OPTIMAL, m - 1, total)
-            last = time.perf_counter()
-    report(progress, OPTIMAL, total, total)
-
-    bounds = [n]
-    for m in range(n_clusters, 1, -1):  # the last run of m runs ending at bounds[-1] - 1
-        bounds.append(int(splits[m - 2][bounds[-1] - 1 - (m - 1)]))
-    bounds.append(0)
-    bounds = bounds[::-1]
+    kept = _keeps(n_clusters, width, n)
+    evaluations = (n_clusters - 1) * width * width.bit_length() * (1 if kept else 2)
+    if evaluations > MAX_EVALUATIONS:
+        raise ValueError(
+            f"n_clusters={n_clusters} on {n:,} distinct values: the exact 1-D optimum would "
+            f"take about {evaluations:.1e} cost evaluations (at most {MAX_EVALUATIONS:.1e}, "
+            "minutes of work); use fewer clusters"
+        )
+    solver = _Solver(values, w, progress)
+    solver.total = n_clusters - 1 if kept else _layers_in_all(n_clusters)
+    report(progress, OPTIMAL, 0, solver.total)
+    bounds = [0]
+    solver.solve(0, n, n_clusters, bounds)
+    bounds.append(n)
+    report(progress, OPTIMAL, solver.total, solver.total)
     labels = np.repeat(np.arange(n_clusters, dtype=np.int32), np.diff(bounds))
     centers = np.bincount(labels, weights=w * values, minlength=n_clusters) / np.bincount(
         labels, weights=w, minlength=n_clusters
