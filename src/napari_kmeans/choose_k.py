@@ -41,10 +41,25 @@ class KSuggestion:
 
     Attributes
     ----------
-    k, inertia, silhouette, bic : tuples aligned with the tried numbers of clusters
-        (silhouette is NaN for k = 1).
-    recommended : the suggested number of clusters.
-    reason : one sentence saying why.
+    k : tuple of int
+        The tried numbers of clusters, ascending.
+    inertia : tuple of float
+        Inertia over every pixel, one per tried k.
+    silhouette : tuple of float
+        Mean silhouette on the sample, one per tried k (NaN for k = 1).
+    bic : tuple of float
+        Bayesian information criterion, one per tried k.
+    recommended : int
+        The suggested number of clusters.
+    reason : str
+        One sentence saying why.
+
+    Examples
+    --------
+    >>> img = np.repeat(np.array([[10, 120, 240]], np.uint8), 30, axis=0)
+    >>> s = suggest_k(img, range(1, 4))
+    >>> s.k, s.recommended, s.silhouette[2]
+    ((1, 2, 3), 3, 1.0)
     """
 
     k: tuple[int, ...]
@@ -55,7 +70,19 @@ class KSuggestion:
     reason: str
 
     def to_dict(self) -> dict:
-        """Return the scores as a JSON-friendly dict."""
+        """Return the scores as a JSON-friendly dict.
+
+        Returns
+        -------
+        dict
+            One entry per field, by name.
+
+        Examples
+        --------
+        >>> img = np.repeat(np.array([[10, 120, 240]], np.uint8), 30, axis=0)
+        >>> suggest_k(img, range(2, 4)).to_dict()["k"]
+        (2, 3)
+        """
         return asdict(self)
 
 
@@ -291,7 +318,11 @@ def suggest_k(
         distinct feature vectors of the image.
     seed : None, int or numpy.random.Generator
         Draws of the samples and of k-means++; the same seed gives the same scores.
-    color_space, channel_axis, mask
+    color_space : {"rgb", "lab", "oklab", "gray"}
+        As for :func:`segment`.
+    channel_axis : "auto", "rgb", None or int
+        As for :func:`segment`.
+    mask : array_like, optional
         As for :func:`segment`.
     sample_size : int
         Pixels of the silhouette's sample, >= 2; its distances are computed in blocks of
@@ -305,6 +336,12 @@ def suggest_k(
     -------
     KSuggestion
         Scores per k, the recommended k and why.
+
+    Raises
+    ------
+    ValueError
+        When the image, an option or ``k_range`` is not allowed (k must be at most the
+        number of distinct feature vectors).
 
     Examples
     --------

@@ -21,10 +21,20 @@ _MAX_TABLE_BITS = 24  # a direct table of 2**24 entries (16.7 M) is still cheap 
 class Histogram:
     """Distinct rows of an integer ``(n, c)`` array, their counts, and the way back to rows.
 
+    Made by :func:`histogram`.
+
     Attributes
     ----------
-    values : (m, c) distinct rows, in ascending order of their packed key.
-    counts : (m,) int64 number of rows equal to each distinct row.
+    values : numpy.ndarray
+        ``(m, c)`` distinct rows, in ascending order of their packed key.
+    counts : numpy.ndarray
+        ``(m,)`` int64 number of rows equal to each distinct row.
+
+    Examples
+    --------
+    >>> h = histogram(np.array([[3, 0], [1, 5], [3, 0]], dtype=np.uint8))
+    >>> h.values.tolist(), h.counts.tolist()
+    ([[1, 5], [3, 0]], [1, 2])
     """
 
     values: np.ndarray
@@ -34,6 +44,16 @@ class Histogram:
 
     def take(self, per_value: np.ndarray) -> np.ndarray:
         """Spread a ``(m, ...)`` array over the original rows: ``per_value[index of row]``.
+
+        Parameters
+        ----------
+        per_value : numpy.ndarray
+            ``(m, ...)`` one entry per distinct row, e.g. its label.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n, ...)`` the entry of each original row.
 
         Examples
         --------
@@ -121,12 +141,35 @@ def _table_counts(rows: np.ndarray, total_bits: int) -> np.ndarray:
 
 
 def histogram(rows: np.ndarray, weights: np.ndarray | None = None) -> Histogram:
-    """Distinct rows and counts of an integer ``(n, c)`` array.
+    """Return the distinct rows and counts of an integer ``(n, c)`` array.
 
     Small value spaces (up to 24 bits per row, e.g. 8-bit RGB or 16-bit grey) are counted
     into a direct table in O(n) when there are enough rows to pay for the table; otherwise
     the packed rows are sorted once. With integer ``weights`` each row counts that many
     times (merging histograms: rows are distinct values, weights their counts).
+
+    Parameters
+    ----------
+    rows : numpy.ndarray
+        ``(n, c)`` integer rows.
+    weights : numpy.ndarray, optional
+        ``(n,)`` integer count of each row; None: 1 each.
+
+    Returns
+    -------
+    Histogram
+        Distinct rows, their counts and the way back to every row.
+
+    Raises
+    ------
+    TypeError
+        When ``rows`` are not integers.
+
+    Examples
+    --------
+    >>> h = histogram(np.array([[7], [7], [2]], np.uint16), weights=np.array([1, 2, 5]))
+    >>> h.values.ravel().tolist(), h.counts.tolist()
+    ([2, 7], [5, 3])
     """
     if rows.dtype.kind not in "ui":
         raise TypeError(f"histogram needs integers, not {rows.dtype}")

@@ -39,6 +39,12 @@ class KMeansResult:
         exceeds the float64 range (features beyond about 1e150).
     n_iter : int
         Lloyd iterations of the best run.
+
+    Examples
+    --------
+    >>> res = kmeans(np.array([[0.0], [1.0], [10.0]]), 2, seed=0)
+    >>> res.centers.ravel().tolist(), res.labels.tolist(), res.inertia, res.n_iter
+    ([0.5, 10.0], [0, 0, 1], 0.5, 1)
     """
 
     centers: np.ndarray
@@ -49,6 +55,21 @@ class KMeansResult:
 
 def make_rng(seed) -> np.random.Generator:
     """Return a Generator made from ``None``, an int or a Generator (used as is).
+
+    Parameters
+    ----------
+    seed : None, int or numpy.random.Generator
+        None: fresh entropy; a non-negative int: a reproducible stream.
+
+    Returns
+    -------
+    numpy.random.Generator
+        ``seed`` itself when it is a Generator.
+
+    Raises
+    ------
+    ValueError
+        For anything else (a negative int, a bool, a float, ...).
 
     Examples
     --------
@@ -72,6 +93,29 @@ def _check_int(name: str, value, low: int) -> int:
 
 def check_iteration_options(n_init, max_iter, tol) -> tuple[int | str, int, float]:
     """Validate ``n_init`` ("auto" or int >= 1), ``max_iter`` (int >= 1) and ``tol`` (>= 0).
+
+    Parameters
+    ----------
+    n_init : int or "auto"
+        Runs from different seedings.
+    max_iter : int
+        Maximum Lloyd iterations per run.
+    tol : float
+        Tolerance on the centres' movement, finite.
+
+    Returns
+    -------
+    n_init : int or "auto"
+        As given (an int as a Python int).
+    max_iter : int
+        As given.
+    tol : float
+        As a float.
+
+    Raises
+    ------
+    ValueError
+        Naming the first argument that is not allowed.
 
     Examples
     --------
@@ -191,9 +235,6 @@ def kmeans(
         features, as scikit-learn's ``tol``; 0 runs until the labels stop changing. The
         default is ten times stricter than scikit-learn's 1e-4, which can stop a few per cent
         above the converged inertia on large photos; late iterations cost little here.
-        On more than 131,072 rows, k-means++ and the first iterations run on a sample of a
-        sixteenth of the rows (at most 65,536) before Lloyd continues on every row (the
-        result is still a Lloyd iteration on all rows).
     seed : None, int or numpy.random.Generator
         The same seed gives the same result.
     callback : callable, optional
@@ -210,6 +251,19 @@ def kmeans(
     -------
     KMeansResult
         Centres, labels, inertia and iterations of the best run.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument, when an argument is not allowed, when ``n_clusters`` exceeds
+        the distinct rows (:class:`TooFewDistinctRows`), or when a k-means++ seeding would
+        exceed ``SEEDING_BUDGET`` squared-distance terms (refused before any work).
+
+    Notes
+    -----
+    On more than 131,072 rows, k-means++ and the first iterations run on a sample of a
+    sixteenth of the rows (at most 65,536) before Lloyd continues on every row (the result
+    is still a Lloyd iteration on all rows).
 
     Examples
     --------

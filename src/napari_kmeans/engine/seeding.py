@@ -12,7 +12,23 @@ from .distances import as_rows, run_blocks, weights_or_empty
 
 
 class TooFewDistinctRows(ValueError):
-    """Fewer distinct positive-weight rows than clusters; ``n_distinct`` says how many, if known."""
+    """Fewer distinct positive-weight rows than clusters; ``n_distinct`` says how many, if known.
+
+    Parameters
+    ----------
+    message : str
+        The error message.
+    n_distinct : int, optional
+        Number of distinct rows, when counted.
+
+    Examples
+    --------
+    >>> same = np.array([[1.0, 1.0]])
+    >>> greedy_kmeans_plusplus(same, 2, None, np.random.default_rng(0))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    napari_kmeans.engine.seeding.TooFewDistinctRows: ...
+    """
 
     def __init__(self, message: str, n_distinct: int | None = None):
         super().__init__(message)
@@ -43,9 +59,30 @@ def greedy_kmeans_plusplus(
     ``progress(SEEDING, chosen, n_clusters)`` is called after each centre and between blocks
     of rows; an exception raised in it stops the seeding.
 
+    Parameters
+    ----------
+    columns : numpy.ndarray
+        ``(d, n)`` feature columns (any layout).
+    n_clusters : int
+        Number of centres to choose.
+    weights : numpy.ndarray or None
+        ``(n,)`` non-negative weight of each row; None: 1 each.
+    rng : numpy.random.Generator
+        Draws the candidates.
+    start : numpy.ndarray, optional
+        ``(m, d)`` centres already chosen, m <= ``n_clusters``.
+    progress : callable, optional
+        ``progress(stage, done, total)``; raise in it to stop.
+
     Returns
     -------
-    centers : (n_clusters, d) float64 array, copies of rows.
+    numpy.ndarray
+        ``(n_clusters, d)`` float64 centres, copies of rows (``start`` first).
+
+    Raises
+    ------
+    TooFewDistinctRows
+        When fewer than ``n_clusters`` distinct rows carry weight.
 
     Examples
     --------
