@@ -30,12 +30,34 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class UsageError(Exception):
-    """A problem with the command line as a whole (exit status 2), not with one image."""
+    """A problem with the command line as a whole (exit status 2), not with one image.
+
+    Examples
+    --------
+    >>> raise UsageError("--out x: cannot create the folder")
+    Traceback (most recent call last):
+    ...
+    napari_kmeans.batch.UsageError: --out x: cannot create the folder
+    """
 
 
 @dataclass(frozen=True)
 class Job:
-    """One input image and the path prefix of its outputs (``<prefix>_labels.png``, ...)."""
+    """One input image and the path prefix of its outputs (``<prefix>_labels.png``, ...).
+
+    Attributes
+    ----------
+    image : pathlib.Path
+        The input image.
+    prefix : pathlib.Path
+        Its outputs' path without the ``_labels.png``, ``_clusters.json``... ending.
+
+    Examples
+    --------
+    >>> job = Job(Path("in/a.tif"), Path("out/a"))
+    >>> summary_path(job).as_posix()
+    'out/a_clusters.json'
+    """
 
     image: Path
     prefix: Path
@@ -44,13 +66,33 @@ class Job:
 def run_jobs(
     desc: str, jobs: list[Job], process: Callable[[Job], object], no_progress: bool
 ) -> int:
-    """``process`` every job under a progress bar; a failing job is reported and skipped.
+    """Run ``process`` on every job under a progress bar; a failing job is reported and skipped.
 
     Any exception of one job (a corrupt file, a symbolic-link loop, memory, a bug) is
     reported as ``error: <image>: <reason>`` and the next job runs; Ctrl-C stops the batch
     (``KeyboardInterrupt`` propagates, after saying which images were written).
 
-    Returns the exit status: 1 if any job failed.
+    Parameters
+    ----------
+    desc : str
+        The progress bar's label.
+    jobs : list of Job
+        The jobs, run in order.
+    process : callable
+        ``process(job)``: the work of one job.
+    no_progress : bool
+        Hide the progress bar (else shown when stderr is a terminal).
+
+    Returns
+    -------
+    int
+        The exit status: 1 if any job failed, else 0.
+
+    Examples
+    --------
+    >>> jobs = [Job(Path("a.png"), Path("a")), Job(Path("b.png"), Path("b"))]
+    >>> run_jobs("segment", jobs, lambda job: None, no_progress=True)
+    0
     """
     failed = done = 0
     disable = True if no_progress else None  # None: only when stderr is a terminal
@@ -87,8 +129,33 @@ def guard_outputs(
     Unsafe: an output would replace or hold an input, two outputs collide, or, without
     ``overwrite``, a file that the run certainly writes exists already.
 
-    ``lazy_labels(job)`` is the Zarr labels path of a job segmented chunk by chunk, None for
-    an in-memory job. ``inputs`` lists (path, what) of every file read.
+    Parameters
+    ----------
+    jobs : list of Job
+        The planned jobs.
+    lazy_labels : callable
+        ``lazy_labels(job)``: the Zarr labels path of a job segmented chunk by chunk, None
+        for an in-memory job.
+    inputs : list of tuple
+        ``(path, what)`` of every file read.
+    save_model : pathlib.Path or None
+        The ``--save-model`` file.
+    overwrite : bool
+        Whether existing outputs may be replaced.
+
+    Raises
+    ------
+    UsageError
+        Naming the path of the first unsafe output.
+
+    Examples
+    --------
+    >>> jobs = [Job(Path("/data/a.png"), Path("/data/a"))]
+    >>> guard_outputs(jobs, lambda job: None, [(Path("/data/a.png"), "IMAGE")], None, False)
+    >>> guard_outputs(jobs, lambda job: None, [(Path("/data/a_labels.png"), "--mask")], None, True)
+    Traceback (most recent call last):
+    ...
+    napari_kmeans.batch.UsageError: ...
     """
     outputs: list[tuple[Path, str]] = []
     certain: list[Path] = []
@@ -115,12 +182,50 @@ def guard_outputs(
 
 
 def is_zarr(path: Path | None) -> bool:
-    """Tell whether ``path`` names a Zarr store (by its ``.zarr`` suffix)."""
+    """Tell whether ``path`` names a Zarr store (by its ``.zarr`` suffix).
+
+    Parameters
+    ----------
+    path : pathlib.Path or None
+        Any path.
+
+    Returns
+    -------
+    bool
+        True for a ``.zarr`` suffix, in any case.
+
+    Examples
+    --------
+    >>> is_zarr(Path("labels.ZARR")), is_zarr(None)
+    (True, False)
+    """
     return path is not None and path.suffix.lower() == ".zarr"
 
 
 def prepare_out_dir(out: Path | None) -> Path | None:
-    """Create the ``--out`` folder if missing (UsageError when it cannot be)."""
+    """Create the ``--out`` folder if missing (UsageError when it cannot be).
+
+    Parameters
+    ----------
+    out : pathlib.Path or None
+        The ``--out`` folder; None: outputs go beside their inputs.
+
+    Returns
+    -------
+    pathlib.Path or None
+        ``out``.
+
+    Raises
+    ------
+    UsageError
+        When the folder cannot be created.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> prepare_out_dir(Path(tempfile.mkdtemp()) / "new" / "folder").is_dir()
+    True
+    """
     if out is None:
         return None
     try:
@@ -131,7 +236,33 @@ def prepare_out_dir(out: Path | None) -> Path | None:
 
 
 def load_mask(path: Path, max_pixels: int | None = None) -> np.ndarray:
-    """Load a boolean mask from an image file: non-zero in any colour channel, alpha ignored."""
+    """Load a boolean mask from an image file: non-zero in any colour channel, alpha ignored.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The ``--mask`` image.
+    max_pixels : int, optional
+        The pixel budget of :func:`napari_kmeans.load_image`.
+
+    Returns
+    -------
+    numpy.ndarray
+        The boolean mask, spatial shape of the file.
+
+    Raises
+    ------
+    UsageError
+        Naming the path, when it cannot be loaded.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "mask.png"
+    >>> save_image(path, np.array([[0, 255]], np.uint8))
+    >>> load_mask(path).tolist()
+    [[False, True]]
+    """
     try:
         mask = load_image(path, max_pixels=max_pixels)
     except ValueError as error:
@@ -142,7 +273,32 @@ def load_mask(path: Path, max_pixels: int | None = None) -> np.ndarray:
 
 
 def mask_for(mask: np.ndarray, image: np.ndarray, channel_axis) -> np.ndarray:
-    """``mask`` fitted to the image's spatial shape (a 2-D mask repeats over a stack's pages)."""
+    """Return ``mask`` fitted to the image's spatial shape (a 2-D mask repeats over pages).
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        The boolean mask.
+    image : numpy.ndarray
+        The image it applies to.
+    channel_axis : "auto", "rgb", None or int
+        As in :func:`napari_kmeans.segment`.
+
+    Returns
+    -------
+    numpy.ndarray
+        The mask, broadcast to the image's spatial shape.
+
+    Raises
+    ------
+    ValueError
+        When the shapes do not match.
+
+    Examples
+    --------
+    >>> mask_for(np.ones((4, 5), bool), np.zeros((3, 4, 5)), None).shape
+    (3, 4, 5)
+    """
     axis = resolve_channel_axis(image, channel_axis)
     spatial = image.shape if axis is None else image.shape[:axis] + image.shape[axis + 1 :]
     if mask.shape != spatial and mask.shape == spatial[-mask.ndim :]:
@@ -161,6 +317,31 @@ def plan_outputs(images: Sequence[Path], out_dir: Path | None) -> list[Job]:
     Outputs go to ``out_dir`` or next to each input. Inputs whose names would collide (same
     file name without extension, compared case-insensitively) are told apart by the shortest
     tail of their folders, then by their extension.
+
+    Parameters
+    ----------
+    images : sequence of pathlib.Path
+        The input images (repeats are run once).
+    out_dir : pathlib.Path or None
+        The ``--out`` folder; None: beside each input.
+
+    Returns
+    -------
+    list of Job
+        One per distinct input, in order.
+
+    Raises
+    ------
+    UsageError
+        When outputs would still collide.
+
+    Examples
+    --------
+    >>> jobs = plan_outputs([Path("/d/x/img.png"), Path("/d/y/img.png")], Path("/out"))
+    >>> [job.prefix.as_posix() for job in jobs]
+    ['/out/x_img', '/out/y_img']
+    >>> [job.prefix.as_posix() for job in plan_outputs([Path("/d/a.png")], None)]
+    ['/d/a']
     """
     unique = list({real_path(image): image for image in reversed(images)}.values())[::-1]
     folders = [image.parent if out_dir is None else out_dir for image in unique]
@@ -210,7 +391,24 @@ def _distinguishing_names(paths: list[Path]) -> list[str]:
 
 
 def segment_file(path: Path, args: argparse.Namespace, mask: np.ndarray | None):
-    """Load one image and segment it with the options of ``args``; returns (image, seg)."""
+    """Load one image and segment it with the options of ``args``.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The image file.
+    args : argparse.Namespace
+        The parsed ``segment`` command line.
+    mask : numpy.ndarray or None
+        The ``--mask``, from :func:`load_mask`.
+
+    Returns
+    -------
+    image : numpy.ndarray
+        The loaded image.
+    seg : Segmentation
+        Its segmentation.
+    """
     image = load_image(path, max_pixels=args.max_pixels)
     return image, _segment(image, args, mask)
 
@@ -240,11 +438,34 @@ def segment_lazily(
     outputs: Staged,
     labels_path: Path | None = None,
 ) -> Segmentation:
-    """Segment a TIFF or Zarr image chunk by chunk with dask; returns the segmentation.
+    """Segment a TIFF or Zarr image chunk by chunk with dask.
 
     Labels go to a Zarr store (``labels_path``, default ``<prefix>_labels.zarr``), written
     chunk by chunk, and the summary to ``<prefix>_clusters.json``, both staged in
     ``outputs``; no recolored image.
+
+    Parameters
+    ----------
+    job : Job
+        The input image and the prefix of its outputs.
+    args : argparse.Namespace
+        The parsed ``segment`` command line.
+    mask : numpy.ndarray or None
+        The ``--mask``, from :func:`load_mask`.
+    outputs : Staged
+        Where the files are staged.
+    labels_path : pathlib.Path, optional
+        The Zarr labels; default :func:`lazy_labels_path`.
+
+    Returns
+    -------
+    Segmentation
+        With lazy ``labels``.
+
+    Raises
+    ------
+    ValueError
+        With ``--cross-check``, which needs the whole image in memory.
     """
     from .lazy_io import open_lazy, write_labels_zarr  # dask is imported only for these
 
@@ -261,17 +482,68 @@ def segment_lazily(
 
 
 def lazy_labels_path(job: Job) -> Path:
-    """Where the Zarr labels of a lazily segmented job go by default."""
+    """Return where the Zarr labels of a lazily segmented job go by default.
+
+    Parameters
+    ----------
+    job : Job
+        The input image and the prefix of its outputs.
+
+    Returns
+    -------
+    pathlib.Path
+        ``<prefix>_labels.zarr``.
+
+    Examples
+    --------
+    >>> job = Job(Path("in/a.tif"), Path("out/a"))
+    >>> lazy_labels_path(job).as_posix()
+    'out/a_labels.zarr'
+    """
     return Path(f"{job.prefix}_labels.zarr")
 
 
 def summary_path(job: Job) -> Path:
-    """Return where the JSON summary of a job goes."""
+    """Return where the JSON summary of a job goes.
+
+    Parameters
+    ----------
+    job : Job
+        The input image and the prefix of its outputs.
+
+    Returns
+    -------
+    pathlib.Path
+        ``<prefix>_clusters.json``.
+
+    Examples
+    --------
+    >>> job = Job(Path("in/a.tif"), Path("out/a"))
+    >>> summary_path(job).name
+    'a_clusters.json'
+    """
     return Path(f"{job.prefix}_clusters.json")
 
 
 def output_candidates(job: Job) -> list[Path]:
-    """Every file an in-memory job may write (the format of some depends on the image)."""
+    """List every file an in-memory job may write (the format of some depends on the image).
+
+    Parameters
+    ----------
+    job : Job
+        The input image and the prefix of its outputs.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Labels, recoloured image (each in every format it may take) and summary.
+
+    Examples
+    --------
+    >>> job = Job(Path("in/a.tif"), Path("out/a"))
+    >>> [path.name for path in output_candidates(job)]
+    ['a_labels.png', 'a_labels.tif', 'a_recolored.tif', 'a_recolored.png', 'a_clusters.json']
+    """
     prefix = str(job.prefix)
     extension = job.image.suffix
     labels = [".png", ".tif"] if extension.lower() in (".tif", ".tiff") else [".png"]
@@ -290,10 +562,27 @@ def write_outputs(
     outputs: Staged,
     model: Path | None = None,
 ) -> dict:
-    """Stage labels, recolored image and JSON summary of one job; returns the JSON record.
+    """Stage labels, recolored image and JSON summary of one job.
 
-    ``model`` is the model file the labels come from (recorded in the JSON), None for a fit.
     Nothing appears at the destinations until ``outputs`` is committed.
+
+    Parameters
+    ----------
+    job : Job
+        The input image and the prefix of its outputs.
+    seg : Segmentation
+        Its segmentation.
+    check : CrossCheck or None
+        The ``--cross-check`` result, recorded in the JSON.
+    outputs : Staged
+        Where the files are staged.
+    model : pathlib.Path, optional
+        The model file the labels come from (recorded in the JSON), None for a fit.
+
+    Returns
+    -------
+    dict
+        The JSON record written as the summary.
     """
     prefix = str(job.prefix)
     labels_path = Path(prefix + ("_labels.png" if seg.labels.ndim == 2 else "_labels.tif"))
