@@ -350,7 +350,23 @@ def _add_gui_command(commands: argparse._SubParsersAction) -> None:
 
 
 def run_gui(args: argparse.Namespace) -> int:
-    """Open napari; return when its window closes (1 if an image cannot be read)."""
+    """Open napari; return when its window closes (1 if an image cannot be read).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (:func:`build_parser`).
+
+    Returns
+    -------
+    int
+        The exit status.
+
+    Raises
+    ------
+    UsageError
+        When napari is not installed.
+    """
     try:
         from ._napari.launch import launch
     except ImportError as error:
@@ -431,7 +447,19 @@ _COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Build the ``napari-kmeans`` parser with every subcommand of ``_COMMANDS``."""
+    """Build the ``napari-kmeans`` parser with every subcommand of ``_COMMANDS``.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser; each command sets ``args.run``, the function that runs it.
+
+    Examples
+    --------
+    >>> args = build_parser().parse_args(["segment", "photo.jpg", "-k", "3"])
+    >>> args.command, args.n_clusters, args.run.__name__
+    ('segment', 3, 'run_segment')
+    """
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Image segmentation by k-means++ clustering of pixels.",
@@ -451,11 +479,26 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``) and return the exit status.
 
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after the program's name; None: ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        0 on success, 1 if an input failed, 2 for a usage error, 130 when interrupted.
+
     Examples
     --------
-    >>> main(["--version"])  # doctest: +SKIP
-    napari-kmeans 0.1.0
+    >>> import tempfile
+    >>> from napari_kmeans import save_image
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> save_image(folder / "a.png", np.array([[0, 9, 200]], np.uint8))
+    >>> main(["segment", str(folder / "a.png"), "-k", "2", "--seed", "0", "--no-progress"])
     0
+    >>> sorted(path.name for path in folder.iterdir())
+    ['a.png', 'a_clusters.json', 'a_labels.png', 'a_recolored.png']
     """
     parser = build_parser()
     try:
@@ -477,7 +520,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_segment(args: argparse.Namespace) -> int:
-    """Segment every input of ``args``; exit status 1 if any failed."""
+    """Segment every input of ``args``; exit status 1 if any failed.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (:func:`build_parser`).
+
+    Returns
+    -------
+    int
+        The exit status: 0 when every input succeeded, 1 if any failed.
+
+    Raises
+    ------
+    UsageError
+        When the command line as a whole cannot run (unsafe outputs, a bad mask, ...).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from napari_kmeans import save_image
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> save_image(folder / "a.png", np.array([[0, 9, 200]], np.uint8))
+    >>> line = ["segment", str(folder / "a.png"), "-k", "2", "--no-progress"]
+    >>> run_segment(build_parser().parse_args(line))
+    0
+    """
     zarr_out = is_zarr(args.out)
     if zarr_out and len({real_path(image) for image in args.images}) != 1:
         raise UsageError(
@@ -517,7 +586,35 @@ def run_segment(args: argparse.Namespace) -> int:
 
 
 def run_apply(args: argparse.Namespace) -> int:
-    """Label every input of ``args`` with the model of ``args.model``; 1 if any failed."""
+    """Label every input of ``args`` with the model of ``args.model``; 1 if any failed.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed command line (:func:`build_parser`).
+
+    Returns
+    -------
+    int
+        The exit status: 0 when every input succeeded, 1 if any failed.
+
+    Raises
+    ------
+    UsageError
+        When the model cannot be read or the command line as a whole cannot run.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import napari_kmeans as nk
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> image = np.array([[0, 9, 200]], np.uint8)
+    >>> nk.save_image(folder / "a.png", image)
+    >>> nk.fit(image, 2, seed=0).save(folder / "m.json")
+    >>> line = ["apply", "--model", str(folder / "m.json"), str(folder / "a.png"), "--no-progress"]
+    >>> run_apply(build_parser().parse_args(line))
+    0
+    """
     try:
         model = load_model(args.model)
     except ModelFileError as error:  # missing, unreadable, corrupt or newer; names the file
