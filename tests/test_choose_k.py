@@ -147,3 +147,21 @@ def test_values_too_rare_for_the_fitting_sample_still_get_their_clusters():
     img[0], img[1] = 0.3, 0.7
     s = nk.suggest_k(img.reshape(300, 1000), [4, 5])
     assert s.inertia[-1] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_standardize_lets_a_narrow_channel_count():
+    # four classes: two levels in a wide channel (0..60000) times two in a narrow one (10/40);
+    # the wide channel's noise (sd 1500) hides the narrow channel unless channels are scaled
+    rng = np.random.default_rng(4)
+    shape = (60, 60)
+    wide = rng.integers(0, 2, shape)
+    narrow = rng.integers(0, 2, shape)
+    img = np.zeros((*shape, 2), np.uint16)
+    img[..., 0] = np.clip(np.where(wide, 55000, 5000) + rng.normal(0, 1500, shape), 0, 65535)
+    img[..., 1] = np.where(narrow, 40, 10) + rng.integers(0, 2, shape)
+    scaled = nk.suggest_k(img, range(2, 9), channel_axis=-1, standardize=True, seed=0)
+    plain = nk.suggest_k(img, range(2, 9), channel_axis=-1, seed=0)
+    assert scaled.recommended == 4, scaled.reason
+    assert plain.recommended != 4, plain.reason
+    with pytest.raises(ValueError, match="standardize='yes' is not allowed"):
+        nk.suggest_k(img, standardize="yes")

@@ -707,6 +707,12 @@ def test_standardise_channels_checkbox(qtbot, make_napari_viewer):
         viewer.layers["nuclei + membrane k-means labels"].data, expected.labels
     )
     assert KMeansWidget(viewer).controls.standardize.value is True
+    # Suggest k scores the same standardised features
+    assert widget.suggest() is not None
+    qtbot.waitUntil(lambda: not widget.tasks.running, timeout=60_000)
+    stacked = np.stack([small, large], -1)
+    assert widget.suggestion == nk.suggest_k(stacked, channel_axis=2, standardize=True, seed=0)
+    assert widget.suggestion != nk.suggest_k(stacked, channel_axis=2, seed=0)
 
 
 # --- merges and applied models follow through Save, Apply and Copy Python ----------------------

@@ -24,6 +24,7 @@ from .engine import kmeans, make_rng
 from .engine.distances import nearest, own_sqdist
 from .engine.optimal1d import optimal_kmeans_1d
 from .engine.seeding import greedy_kmeans_plusplus
+from .options import check_flag
 from .progress import SUGGEST_K, ProgressCallback, report
 from .result import prepare_image
 
@@ -287,6 +288,7 @@ def suggest_k(
     color_space: str = "rgb",
     channel_axis="auto",
     mask=None,
+    standardize: bool = False,
     sample_size: int = 2000,
     progress: ProgressCallback | None = None,
 ) -> KSuggestion:
@@ -324,6 +326,8 @@ def suggest_k(
         As for :func:`segment`.
     mask : array_like, optional
         As for :func:`segment`.
+    standardize : bool
+        As for :func:`segment`.
     sample_size : int
         Pixels of the silhouette's sample, >= 2; its distances are computed in blocks of
         ``SILHOUETTE_BLOCK``, so time grows with its square but memory does not.
@@ -353,6 +357,7 @@ def suggest_k(
     prepared = prepare_image(image, channel_axis, mask)
     n_channels = prepared.values.shape[1]
     color_space = color_spaces.check(color_space, n_channels).name
+    standardize = check_flag("standardize", standardize)
     if isinstance(sample_size, bool) or not isinstance(sample_size, Integral) or sample_size < 2:
         raise ValueError(f"sample_size={sample_size!r} is not allowed: use an integer >= 2")
     spacing = (1.0,) * len(prepared.table.spatial_shape)
@@ -361,6 +366,7 @@ def suggest_k(
         color_space,
         0.0,
         spacing,
+        standardize=standardize,
     )
     feats = rows.features
     weights = np.ones(len(feats)) if rows.weights is None else rows.weights.astype(np.float64)

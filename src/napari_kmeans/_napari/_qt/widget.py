@@ -225,16 +225,17 @@ class KMeansWidget(QWidget):
         if job is None:
             return None
         inputs = job.inputs
-        color_space = self.controls.options()["color_space"]
+        options = self.controls.options()
         seed = self.controls.seed.value
 
         def work(progress):
             return suggest_k(
                 inputs.image,
                 seed=seed,
-                color_space=color_space,
+                color_space=options["color_space"],
                 channel_axis=inputs.channel_axis,
                 mask=inputs.mask,
+                standardize=options["standardize"],
                 progress=progress,
             )
 
