@@ -56,7 +56,7 @@ def test_coordinates_follow_spacing_and_mask():
 def test_spatial_feature_rows_are_built_without_image_sized_temporaries():
     import tracemalloc
 
-    from napari_kmeans.model import pixel_rows
+    from napari_kmeans.fitting import pixel_rows
 
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (1000, 1500, 3), dtype=np.uint8)

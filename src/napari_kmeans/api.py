@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import model as model_
+from . import fitting
 from .model import KMeansModel
 from .options import METHODS, Options, make_options, takes_options
 from .progress import LABELLING, report
@@ -125,14 +125,14 @@ def _fit(images: Sequence[PreparedImage], options: Options):
                 f"with {other.values.shape[1]}"
             )
     o = options.for_image(first.layout)
-    rows, recipe = model_.pixel_rows(
+    rows, recipe = fitting.pixel_rows(
         [(p.values, p.layout.spatial_shape, p.included) for p in images],
         o.color_space,
         o.spatial_weight,
         o.spacing,
         standardize=o.standardize,
     )
-    model, row_labels = model_.fit_rows(rows, recipe, o)
+    model, row_labels = fitting.fit_rows(rows, recipe, o)
     params = o.params(
         first.layout, first.image.dtype, len(images), sum(len(p.values) for p in images)
     )

@@ -18,8 +18,7 @@ from numbers import Integral
 
 import numpy as np
 
-from . import color_spaces
-from . import model as model_
+from . import color_spaces, fitting
 from .engine import kmeans, make_rng
 from .engine.distances import nearest, own_sqdist
 from .engine.optimal1d import optimal_kmeans_1d
@@ -361,7 +360,7 @@ def suggest_k(
     if isinstance(sample_size, bool) or not isinstance(sample_size, Integral) or sample_size < 2:
         raise ValueError(f"sample_size={sample_size!r} is not allowed: use an integer >= 2")
     spacing = (1.0,) * len(prepared.table.spatial_shape)
-    rows, _ = model_.pixel_rows(
+    rows, _ = fitting.pixel_rows(
         [(prepared.values, prepared.table.spatial_shape, prepared.included)],
         color_space,
         0.0,

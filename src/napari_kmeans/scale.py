@@ -32,6 +32,7 @@ import dask
 import dask.array as da
 import numpy as np
 
+from . import fitting
 from . import model as model_
 from .engine.histogram import histogram
 from .lazy_labels import (
@@ -134,7 +135,7 @@ def _pooled_histogram(sources: list[_Source], options: Options):
     )
     if len(distinct) == 0:
         raise _no_pixel_left()
-    rows, recipe = model_.pixel_rows(
+    rows, recipe = fitting.pixel_rows(
         [(distinct, (), None)],
         options.color_space,
         0.0,
@@ -168,7 +169,7 @@ def _sample(sources: list[_Source], sample_size: int, rng, progress):
     """Draw a random sample of the included pixels of all images, drawn as one population.
 
     Returns one ``(values, spatial_shape, flat indices)`` part per image (pixels in image
-    order), as ``model.pixel_rows`` takes them.
+    order), as ``fitting.pixel_rows`` takes them.
     """
     grid = [
         (s, block, mask, index)
@@ -252,7 +253,7 @@ def _fit(images: list[da.Array], options: Options, masks: list, sample_size: int
     dtype = images[0].dtype
     if model_.compressible(dtype, o.color_space, o.spatial_weight):
         rows, recipe, fitted = _pooled_histogram(sources, o)
-        model = model_.fit_rows(rows, recipe, o)[0]
+        model = fitting.fit_rows(rows, recipe, o)[0]
     else:
         parts = _sample(sources, sample_size, o.rng, o.progress)
         if dtype.kind == "f" and not all(np.isfinite(p[0]).all() for p in parts):
@@ -260,10 +261,10 @@ def _fit(images: list[da.Array], options: Options, masks: list, sample_size: int
                 "image contains NaN or infinite values: every clustered pixel must be finite "
                 "(exclude them with mask=)"
             )
-        rows, recipe = model_.pixel_rows(
+        rows, recipe = fitting.pixel_rows(
             parts, o.color_space, o.spatial_weight, o.spacing, standardize=o.standardize
         )
-        model = model_.fit_rows(rows, recipe, o)[0]
+        model = fitting.fit_rows(rows, recipe, o)[0]
         fitted = len(rows.values)
         model = _all_pixel_statistics(sources, model, o.progress)
     params = {

@@ -1,0 +1,243 @@
+"""Fitting: pixel values in, an ordered :class:`~napari_kmeans.model.KMeansModel` out.
+
+:func:`pixel_rows` turns the pixels to cluster into feature rows (compressed to distinct
+values with their counts when that is exact) and the recipe that made them; :func:`fit_rows`
+clusters them with the engine and orders the clusters from the darkest to the brightest.
+``segment``, ``fit``, ``suggest_k`` and the dask path all fit through these two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import color_spaces
+from . import features as ft
+from .engine import TooFewDistinctRows, kmeans
+from .engine.distances import nearest
+from .engine.histogram import Histogram, histogram
+from .engine.optimal1d import optimal_kmeans_1d
+from .model import (
+    FeatureRecipe,
+    KMeansModel,
+    compressible,
+    dark_to_bright,
+    divided,
+    spread,
+)
+from .options import Options
+
+
+@dataclass(frozen=True)
+class PixelRows:
+    """What k-means runs on: pixel values as rows, with weights when they are compressed.
+
+    Attributes
+    ----------
+    values : numpy.ndarray
+        ``(m, C)`` original values.
+    weights : numpy.ndarray or None
+        ``(m,)`` pixel counts; None when every row is one pixel.
+    features : numpy.ndarray
+        ``(m, d)`` feature rows.
+    histogram : Histogram or None
+        The way back to every pixel, when compressed.
+
+    Examples
+    --------
+    >>> part = (np.array([[3], [3], [9]], np.uint8), (3,), None)
+    >>> rows, _ = pixel_rows([part], "rgb", 0.0, (1.0,))
+    >>> rows.values.ravel().tolist(), rows.weights.tolist()
+    ([3, 9], [2, 1])
+    """
+
+    values: np.ndarray  # (m, C) original values
+    weights: np.ndarray | None  # (m,) pixel counts, None when every row is one pixel
+    features: np.ndarray  # (m, d)
+    histogram: Histogram | None  # the way back to every pixel, when compressed
+
+
+def pixel_rows(
+    parts: Sequence[tuple[np.ndarray, tuple[int, ...], np.ndarray | None]],
+    color_space: str,
+    spatial_weight: float,
+    spacing: tuple[float, ...],
+    weights: np.ndarray | None = None,
+    standardize: bool = False,
+) -> tuple[PixelRows, FeatureRecipe]:
+    """Return the feature rows of the pixels to cluster, and the recipe that made them.
+
+    Pooled over ``parts`` (one per image: values, spatial shape, flat indices of the pixels
+    or None) and compressed to distinct values when that is exact (see :func:`compressible`).
+    ``weights`` (one part only) count each value row. With ``standardize`` each colour
+    feature is divided by its :func:`spread` over these pixels, recorded in the recipe.
+
+    Parameters
+    ----------
+    parts : sequence of tuple
+        One ``(values, spatial_shape, pixels)`` per image: ``(m, C)`` values, the spatial
+        shape and the flat indices of the pixels (None: all).
+    color_space : str
+        A name of the colour-space registry.
+    spatial_weight : float
+        Weight of the coordinates (0: colour only).
+    spacing : tuple of float
+        Pixel/voxel size per spatial axis.
+    weights : numpy.ndarray, optional
+        ``(m,)`` count of each value row (one part only).
+    standardize : bool
+        Divide each colour feature by its spread.
+
+    Returns
+    -------
+    rows : PixelRows
+        The rows to cluster.
+    recipe : FeatureRecipe
+        How they were made, to featurise any later image the same way.
+
+    Examples
+    --------
+    >>> part = (np.array([[0], [10]], np.uint8), (2,), None)
+    >>> rows, recipe = pixel_rows([part], "rgb", 1.0, (1.0,))
+    >>> rows.features.tolist(), recipe.value_range
+    ([[0.0, 0.0], [10.0, 10.0]], 10.0)
+    """
+    values = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
+    dtype = ft.feature_dtype(values.dtype)
+    if compressible(values.dtype, color_space, spatial_weight):
+        hist = histogram(values, weights)
+        feats = ft.color_features(hist.values, color_space, dtype)
+        scale = spread(feats, hist.counts) if standardize else None
+        recipe = FeatureRecipe(color_space, 0.0, spacing, 0.0, dtype, scale)
+        return PixelRows(hist.values, hist.counts, divided(feats, scale, hist.values), hist), recipe
+    if spatial_weight == 0:
+        feats = ft.color_features(values, color_space, dtype)
+        scale = spread(feats, weights) if standardize else None
+        recipe = FeatureRecipe(color_space, 0.0, spacing, 1.0, dtype, scale)
+        return PixelRows(values, weights, divided(feats, scale, values), None), recipe
+    # colour then coordinates, written block by block into one array
+    n_colour = color_spaces.get(color_space).n_features(values.shape[1])
+    feats = np.empty((len(values), n_colour + len(spacing)), dtype=dtype)
+    colour = feats[:, :n_colour]
+    ft.color_features(values, color_space, dtype, out=colour)
+    scale = spread(colour, weights) if standardize else None
+    divided(colour, scale, values)
+    value_range = float(np.max(colour.max(axis=0) - colour.min(axis=0)))
+    recipe = FeatureRecipe(color_space, spatial_weight, spacing, value_range or 1.0, dtype, scale)
+    start = 0
+    for part_values, shape, pixels in parts:
+        rows = slice(start, start + len(part_values))
+        ft.coordinate_features(
+            shape,
+            spacing,
+            spatial_weight,
+            recipe.value_range,
+            pixels,
+            dtype,
+            out=feats[rows, n_colour:],
+        )
+        start = rows.stop
+    return PixelRows(values, weights, feats, None), recipe
+
+
+def _too_many_clusters(n_clusters: int, n_distinct: int, what: str) -> ValueError:
+    return ValueError(
+        f"n_clusters={n_clusters} is more than the {n_distinct} distinct {what} of this image: "
+        f"use at most {n_distinct}"
+    )
+
+
+def fit_rows(
+    rows: PixelRows, recipe: FeatureRecipe, options: Options
+) -> tuple[KMeansModel, np.ndarray]:
+    """Cluster the rows; return the ordered model and each row's label (1..k).
+
+    Parameters
+    ----------
+    rows : PixelRows
+        The rows to cluster (:func:`pixel_rows`).
+    recipe : FeatureRecipe
+        How they were made.
+    options : Options
+        The checked options (n_clusters, method, seed, iterations, callbacks).
+
+    Returns
+    -------
+    model : KMeansModel
+        The clusters ordered darkest first (``params`` still empty).
+    labels : numpy.ndarray
+        Label (1..k) of each row.
+
+    Raises
+    ------
+    ValueError
+        When ``n_clusters`` is more than the distinct rows.
+
+    Examples
+    --------
+    >>> from napari_kmeans.options import make_options
+    >>> part = (np.array([[200], [0], [9]], np.uint8), (3,), None)
+    >>> rows, recipe = pixel_rows([part], "rgb", 0.0, (1.0,))
+    >>> model, labels = fit_rows(rows, recipe, make_options(2, seed=0))
+    >>> model.palette.ravel().tolist(), labels.tolist()
+    ([4.5, 200.0], [1, 1, 2])
+    """
+    feats, weights = rows.features, rows.weights
+    n_clusters, method = options.n_clusters, options.method
+    if weights is not None:  # distinct values with their pixel counts
+        what = "colours" if rows.values.shape[1] > 1 else "values"
+    else:
+        what = "pixels" if recipe.spatial_weight > 0 else "feature vectors"
+    if n_clusters > len(feats):
+        raise _too_many_clusters(n_clusters, len(feats), what)
+    if method == "optimal":
+        distinct, inverse = np.unique(feats[:, 0], return_inverse=True)
+        inverse = inverse.reshape(-1)
+        if n_clusters > len(distinct):
+            raise _too_many_clusters(n_clusters, len(distinct), "feature values")
+        distinct_weights = np.bincount(inverse, weights=weights, minlength=len(distinct))
+        centers_1d, _, inertia = optimal_kmeans_1d(
+            distinct, distinct_weights, n_clusters, progress=options.progress
+        )
+        centers, n_iter = centers_1d[:, None], 0
+        # nearest centre, as for any later image (a value midway between two centres could
+        # sit in either run of the optimum; both give the same inertia)
+        row_labels = nearest(np.ascontiguousarray(feats.T), centers)
+    else:
+        try:
+            result = kmeans(
+                feats,
+                n_clusters,
+                sample_weight=weights,
+                n_init=options.n_init,
+                max_iter=options.max_iter,
+                tol=options.tol,
+                seed=options.rng,
+                callback=options.callback,
+                progress=options.progress,
+            )
+        except TooFewDistinctRows as err:
+            raise _too_many_clusters(n_clusters, err.n_distinct, "feature vectors") from None
+        centers, row_labels = result.centers, result.labels
+        inertia, n_iter = result.inertia, result.n_iter
+
+    row_weights = np.ones(len(feats)) if weights is None else weights.astype(np.float64)
+    counts = np.bincount(row_labels, weights=row_weights, minlength=n_clusters)
+    sums = [
+        np.bincount(row_labels, weights=row_weights * rows.values[:, j], minlength=n_clusters)
+        for j in range(rows.values.shape[1])
+    ]
+    palette = np.stack(sums, axis=1) / counts[:, None]
+    rank = dark_to_bright(palette, counts, centers)
+    order = np.argsort(rank)
+    model = KMeansModel(
+        recipe=recipe,
+        centers=centers[order],
+        palette=palette[order],
+        counts=counts[order].astype(np.int64),
+        inertia=float(inertia),
+        n_iter=int(n_iter),
+    )
+    return model, (rank + 1).astype(model.label_dtype)[row_labels]
