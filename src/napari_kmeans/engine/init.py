@@ -136,7 +136,7 @@ def start(
     init : numpy.ndarray or None
         Explicit centres (returned as they are) or None for k-means++.
     columns : numpy.ndarray
-        The rows as ``(d, n)`` C-contiguous columns.
+        The rows as ``(d, n)`` columns (any layout).
     sample_weight : numpy.ndarray or None
         ``(n,)`` weights, None for all ones.
     n_clusters : int
