@@ -173,7 +173,7 @@ def start(
         raise ValueError(f"n_clusters={n_clusters} is more than the {n} rows of X")
     if n > SAMPLE_ABOVE:
         rows = np.sort(rng.choice(n, min(SAMPLE_SIZE, n // 16), replace=False))
-        sample = np.ascontiguousarray(columns[:, rows])
+        sample = columns.T[rows].T  # a row-major copy of the drawn rows
         sample_w = None if sample_weight is None else sample_weight[rows]
         try:
             runs = [

@@ -308,11 +308,13 @@ def kmeans(
     # data's unit, but not centred: labels come out of the arithmetic that labels any later image
     # with these centres (KMeansModel.predict), only with every exponent shifted.
     exponent = _binary_exponent(X, explicit)
-    if exponent == 0 and (X.flags.c_contiguous or X.flags.f_contiguous):
-        columns = X.T  # a view, never written to
+    # The kernels read row-major rows: the caller's own when they are (a view, never
+    # written to), otherwise a row-major copy, scaled if needed.
+    if exponent == 0:
+        columns = np.ascontiguousarray(X).T
     else:
-        columns = np.empty((d, n), X.dtype)
-        np.ldexp(X.T, -exponent, out=columns)
+        scaled = np.empty((n, d), X.dtype)
+        columns = np.ldexp(X, -exponent, out=scaled).T
     if explicit is not None:
         explicit = np.ldexp(explicit, -exponent)
     tol_abs = _tolerance(columns, w, tol)
