@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import napari_kmeans as nk
-from napari_kmeans.engine.kmeans import SAFE_EXPONENT
+from napari_kmeans.engine.kmeans import SAFE_EXPONENT, _tolerance
 
 cases = st.tuples(
     st.integers(20, 300),  # rows
@@ -107,3 +107,16 @@ def test_large_values_whose_inertia_fits_float64_give_a_finite_inertia():
     ref = nk.kmeans(img.reshape(-1, 1) / 1e150, 2, seed=0)
     assert np.isfinite(res.inertia)
     assert res.inertia == pytest.approx(ref.inertia * 1e300, rel=1e-9)
+
+
+def test_the_tolerance_does_not_depend_on_the_rows_layout():
+    # the rows are read as a (d, n) view of the caller's (n, d) rows: summing a strided
+    # column in another order would round the tolerance differently from a contiguous one
+    rng = np.random.default_rng(1)
+    for dtype in (np.float32, np.float64):
+        X = (rng.random((100_003, 3)) * 255).astype(dtype)
+        w = rng.random(len(X))
+        for weights in (None, w):
+            assert _tolerance(X.T, weights, 1e-5) == _tolerance(
+                np.ascontiguousarray(X.T), weights, 1e-5
+            )

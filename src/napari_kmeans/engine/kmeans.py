@@ -211,8 +211,10 @@ def _tolerance(columns: np.ndarray, weights: np.ndarray | None, tol: float) -> f
     total = weights.sum()
     variance = 0.0
     for column in columns:
-        mean = np.einsum("i,i->", weights, column) / total
-        centred = column - column.dtype.type(mean)
+        # a contiguous copy: einsum sums a strided column in another order (other roundings)
+        centred = np.array(column)
+        mean = np.einsum("i,i->", weights, centred) / total
+        centred -= centred.dtype.type(mean)
         variance += np.einsum("i,i,i->", weights, centred, centred) / total / d
     return tol * float(variance)
 
