@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import napari_kmeans as nk
+from napari_kmeans.engine.kmeans import SAFE_EXPONENT, _tolerance
 
 cases = st.tuples(
     st.integers(20, 300),  # rows
@@ -28,6 +29,53 @@ def test_rows_times_a_power_of_two_give_the_same_partition(case):
     np.testing.assert_array_equal(a.labels, b.labels)
     np.testing.assert_array_equal(np.ldexp(a.centers, e), b.centers)
     assert b.inertia == np.ldexp(a.inertia, 2 * e)
+
+
+# Peaks just inside and just outside the range computed without scaling, and beyond
+edges = [-SAFE_EXPONENT - 2, -SAFE_EXPONENT - 1, -SAFE_EXPONENT, -SAFE_EXPONENT + 1]
+edges += [SAFE_EXPONENT - 1, SAFE_EXPONENT, SAFE_EXPONENT + 1, SAFE_EXPONENT + 2]
+edge_cases = st.tuples(
+    st.integers(20, 300),  # rows
+    st.integers(1, 3),  # features
+    st.integers(1, 5),  # clusters
+    st.integers(0, 2**31),  # seed
+    st.sampled_from([np.float32, np.float64]),
+    st.sampled_from(edges),  # binary exponent of the first data's peak
+    st.integers(-6, 6),  # a shift, crossing the edge or not
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(edge_cases)
+def test_the_same_partition_on_both_sides_of_the_unscaled_range(case):
+    # X's peak lies in [2**(e-1), 2**e): rows near the edge of the range used unscaled,
+    # and the same rows shifted across it, label, centre and sum exactly alike
+    n, d, k, seed, dtype, e, shift = case
+    X = np.ldexp(1 + np.random.default_rng(seed).random((n, d)), e - 1).astype(dtype)
+    assert int(np.frexp(np.abs(X).max())[1]) == e
+    a = nk.kmeans(X, k, seed=seed)
+    b = nk.kmeans(X * dtype(2.0**shift), k, seed=seed)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    np.testing.assert_array_equal(np.ldexp(a.centers, shift), b.centers)
+    assert b.inertia == np.ldexp(a.inertia, 2 * shift)
+
+
+def test_rows_in_the_unscaled_range_give_what_their_scaled_copy_gives():
+    # the unscaled path (no copy) against an independent oracle: the same rows brought to a
+    # peak in [0.5, 1) by hand, which always runs scaled by 1
+    X = np.random.default_rng(6).random((500, 3)).astype(np.float32) * np.float32(300)
+    res = nk.kmeans(X, 4, seed=1)
+    ref = nk.kmeans(np.ldexp(X, -9), 4, seed=1)
+    np.testing.assert_array_equal(res.labels, ref.labels)
+    np.testing.assert_array_equal(res.centers, np.ldexp(ref.centers, 9))
+    assert res.inertia == np.ldexp(ref.inertia, 18)
+
+
+def test_the_callers_rows_are_not_modified():
+    X = np.random.default_rng(7).random((400, 2)).astype(np.float32)
+    before = X.copy()
+    nk.kmeans(X, 3, seed=0)
+    np.testing.assert_array_equal(X, before)
 
 
 @pytest.mark.parametrize(
@@ -59,3 +107,16 @@ def test_large_values_whose_inertia_fits_float64_give_a_finite_inertia():
     ref = nk.kmeans(img.reshape(-1, 1) / 1e150, 2, seed=0)
     assert np.isfinite(res.inertia)
     assert res.inertia == pytest.approx(ref.inertia * 1e300, rel=1e-9)
+
+
+def test_the_tolerance_does_not_depend_on_the_rows_layout():
+    # the rows are read as a (d, n) view of the caller's (n, d) rows: summing a strided
+    # column in another order would round the tolerance differently from a contiguous one
+    rng = np.random.default_rng(1)
+    for dtype in (np.float32, np.float64):
+        X = (rng.random((100_003, 3)) * 255).astype(dtype)
+        w = rng.random(len(X))
+        for weights in (None, w):
+            assert _tolerance(X.T, weights, 1e-5) == _tolerance(
+                np.ascontiguousarray(X.T), weights, 1e-5
+            )

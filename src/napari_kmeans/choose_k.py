@@ -226,7 +226,7 @@ class _Fitter:
                 feats, inverse = np.unique(feats, axis=0, return_inverse=True)
                 weights = np.bincount(inverse.reshape(-1), weights, minlength=len(feats))
         self.feats, self.weights, self.rng = feats, weights, rng
-        self.columns = np.ascontiguousarray(feats.T)
+        self.columns = np.ascontiguousarray(feats).T
         self.previous: np.ndarray | None = None
         if feats.shape[1] == 1:
             self.values, inverse = np.unique(feats[:, 0], return_inverse=True)
@@ -385,7 +385,7 @@ def suggest_k(
     sample = rng.choice(len(feats), size=sample_size, p=weights / weights.sum())
     floor = 1e-12 * float(np.var(feats[sample].astype(np.float64), axis=0).mean() or 1.0)
     fitter = _Fitter(feats, weights, rng, ks[-1])
-    columns = np.ascontiguousarray(feats.T)
+    columns = np.ascontiguousarray(feats).T
     inertias, bics, sample_labels = [], [], []
     for index, k in enumerate(ks):
 

@@ -204,7 +204,7 @@ def fit_rows(
         centers, n_iter = centers_1d[:, None], 0
         # nearest centre, as for any later image (a value midway between two centres could
         # sit in either run of the optimum; both give the same inertia)
-        row_labels = nearest(np.ascontiguousarray(feats.T), centers)
+        row_labels = nearest(np.ascontiguousarray(feats).T, centers)
     else:
         try:
             result = kmeans(

@@ -364,7 +364,7 @@ class KMeansModel:
         self, feats: np.ndarray, weights: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray, float]:
         """Labels (1..k) of feature rows, weighted pixels per cluster and inertia."""
-        columns = np.ascontiguousarray(feats.T)
+        columns = np.ascontiguousarray(feats).T  # row-major, as the kernels read them
         if self.source_centers is None:
             labels = nearest(columns, self.centers)
         else:

@@ -136,7 +136,7 @@ def start(
     init : numpy.ndarray or None
         Explicit centres (returned as they are) or None for k-means++.
     columns : numpy.ndarray
-        The rows as ``(d, n)`` C-contiguous columns.
+        The rows as ``(d, n)`` columns (any layout).
     sample_weight : numpy.ndarray or None
         ``(n,)`` weights, None for all ones.
     n_clusters : int
@@ -173,7 +173,7 @@ def start(
         raise ValueError(f"n_clusters={n_clusters} is more than the {n} rows of X")
     if n > SAMPLE_ABOVE:
         rows = np.sort(rng.choice(n, min(SAMPLE_SIZE, n // 16), replace=False))
-        sample = np.ascontiguousarray(columns[:, rows])
+        sample = columns.T[rows].T  # a row-major copy of the drawn rows
         sample_w = None if sample_weight is None else sample_weight[rows]
         try:
             runs = [

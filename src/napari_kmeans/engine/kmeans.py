@@ -158,17 +158,37 @@ def _check_weights(sample_weight, n: int) -> np.ndarray | None:
     return w
 
 
-def _binary_exponent(X: np.ndarray, init: np.ndarray | None) -> int:
-    """Return ``e``: the largest magnitude in ``X`` and ``init`` lies in ``[2**(e-1), 2**e)``.
+# Rows whose largest magnitude (with ``init``'s) lies in ``[2**-SAFE_EXPONENT, 2**SAFE_EXPONENT)``
+# are used in their own unit, without a scaled copy. Scaling by a power of two only shifts
+# exponents, so it changes the arithmetic only where a value would overflow or leave the
+# normal range; at most 2**64 from 1 neither happens for any real data:
+# - overflow: every float64 intermediate (squared distances, per-cluster sums of squared
+#   norms, potentials, inertia) is at most W × d × (2 × peak)**2 for total weight W and d
+#   features, below 2**1024 for W × d up to 2**890; float32 features below 2**64 (their
+#   differences, in the tolerance) are far from float32's 2**128;
+# - underflow: a float64 square of a feature difference goes subnormal below 2**-1022,
+#   2**-894 below the lowest peak squared (a difference 2**-447 × the peak, far finer than
+#   float64's 2**-53 resolution); a float32 difference goes subnormal below 2**-126,
+#   2**-62 × the lowest peak, far finer than float32's 2**-24.
+# Farther out, rows are scaled to a peak in [0.5, 1) (see _binary_exponent).
+SAFE_EXPONENT = 64
 
+
+def _binary_exponent(X: np.ndarray, init: np.ndarray | None) -> int:
+    """Return ``e``: divide the rows by ``2**e`` to bring them into a range safe to compute in.
+
+    ``e`` is 0 when the largest magnitude in ``X`` and ``init`` lies within ``SAFE_EXPONENT``
+    binary orders of 1 (or is 0); otherwise that magnitude lies in ``[2**(e-1), 2**e)``.
     Dividing by ``2**e`` is exact (only the exponents change), so rows scaled this way give
-    bit for bit the same arithmetic whatever the data's unit: no squared distance overflows
-    (1e19 in float32, 1e300 in float64) or underflows (1e-25) because of the scale alone.
+    bit for bit the same arithmetic as unscaled rows whatever the data's unit: no squared
+    distance overflows (1e19 in float32, 1e300 in float64) or underflows (1e-25) because of
+    the scale alone.
     """
     peak = float(np.abs(X).max())
     if init is not None:
         peak = max(peak, float(np.abs(init).max()))
-    return int(np.frexp(peak)[1]) if peak > 0 else 0
+    exponent = int(np.frexp(peak)[1])
+    return 0 if peak == 0 or -SAFE_EXPONENT < exponent <= SAFE_EXPONENT else exponent
 
 
 def _check_seeding_work(n: int, d: int, n_clusters: int) -> None:
@@ -191,8 +211,10 @@ def _tolerance(columns: np.ndarray, weights: np.ndarray | None, tol: float) -> f
     total = weights.sum()
     variance = 0.0
     for column in columns:
-        mean = np.einsum("i,i->", weights, column) / total
-        centred = column - column.dtype.type(mean)
+        # a contiguous copy: einsum sums a strided column in another order (other roundings)
+        centred = np.array(column)
+        mean = np.einsum("i,i->", weights, centred) / total
+        centred -= centred.dtype.type(mean)
         variance += np.einsum("i,i,i->", weights, centred, centred) / total / d
     return tol * float(variance)
 
@@ -284,12 +306,17 @@ def kmeans(
         _check_seeding_work(n, d, n_clusters)
     rng = make_rng(seed)
 
-    # Rows are scaled by a power of two, so the partition does not depend on the data's
-    # unit, but not centred: labels come out of the arithmetic that labels any later image
+    # Rows far from 1 are scaled by a power of two, so the partition does not depend on the
+    # data's unit, but not centred: labels come out of the arithmetic that labels any later image
     # with these centres (KMeansModel.predict), only with every exponent shifted.
     exponent = _binary_exponent(X, explicit)
-    columns = np.empty((d, n), X.dtype)
-    np.ldexp(X.T, -exponent, out=columns)
+    # The kernels read row-major rows: the caller's own when they are (a view, never
+    # written to), otherwise a row-major copy, scaled if needed.
+    if exponent == 0:
+        columns = np.ascontiguousarray(X).T
+    else:
+        scaled = np.empty((n, d), X.dtype)
+        columns = np.ldexp(X, -exponent, out=scaled).T
     if explicit is not None:
         explicit = np.ldexp(explicit, -exponent)
     tol_abs = _tolerance(columns, w, tol)
