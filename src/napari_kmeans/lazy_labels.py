@@ -26,7 +26,13 @@ import numpy as np
 
 from . import features as ft
 from .progress import ProgressCallback, report
-from .result import Segmentation, check_image_type, recolor
+from .result import (
+    Segmentation,
+    check_finite_pixels,
+    check_image_type,
+    count_non_finite,
+    recolor,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -390,10 +396,9 @@ def block_stats(block, mask_block, offset, *, model, layout: ChunkLayout):
     block_shape = layout.block_shape(block)
     values, included = block_rows(block, mask_block, layout)
     k = model.n_clusters
-    if values.dtype.kind == "f":
-        finite = np.isfinite(values).all(axis=1)
-        if not finite.all():
-            return None, None, 0.0, int((~finite).sum())
+    bad = count_non_finite(values)
+    if bad:
+        return None, None, 0.0, bad
     pixels = None
     if model.recipe.spatial_weight > 0:
         pixels = global_pixels(included, block_shape, offset, layout.spatial_shape)
@@ -511,12 +516,7 @@ def check_finite(stats) -> None:
     ...
     ValueError: image contains NaN or infinite values in 2 pixel(s): ...
     """
-    bad = sum(s[3] for s in stats)
-    if bad:
-        raise ValueError(
-            f"image contains NaN or infinite values in {bad} pixel(s): every clustered pixel "
-            "must be finite (exclude them with mask=)"
-        )
+    check_finite_pixels(sum(s[3] for s in stats))
 
 
 def _total_counts(*stats) -> np.ndarray:

@@ -213,6 +213,57 @@ def check_image_type(image) -> None:
         raise ValueError(f"image has shape {image.shape}: it must be a non-empty array")
 
 
+def count_non_finite(values: np.ndarray) -> int:
+    """Count the pixels (rows) of ``values`` holding a NaN or infinite value.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        ``(m, C)`` channel values of pixels.
+
+    Returns
+    -------
+    int
+        How many rows are not finite (0 for integer values).
+
+    Examples
+    --------
+    >>> count_non_finite(np.array([[0.0, 1.0], [np.nan, 2.0], [np.inf, np.nan]]))
+    2
+    """
+    if values.dtype.kind != "f":
+        return 0
+    return int((~np.isfinite(values)).any(axis=1).sum())
+
+
+def check_finite_pixels(bad: int) -> None:
+    """Refuse an image with ``bad`` non-finite clustered pixels, naming how many.
+
+    Parameters
+    ----------
+    bad : int
+        Pixels with a NaN or infinite value (from :func:`count_non_finite`).
+
+    Raises
+    ------
+    ValueError
+        When ``bad`` is not 0.
+
+    Examples
+    --------
+    >>> check_finite_pixels(0)
+    >>> check_finite_pixels(2)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: image contains NaN or infinite values in 2 pixel(s): ...
+    """
+    if bad:
+        raise ValueError(
+            f"image contains NaN or infinite values in {bad} pixel(s): every clustered pixel "
+            "must be finite (exclude them with mask=)"
+        )
+
+
 def prepare_image(image, channel_axis, mask) -> PreparedImage:
     """Check ``image`` and ``mask`` and split the image into rows of channel values.
 
@@ -245,12 +296,7 @@ def prepare_image(image, channel_axis, mask) -> PreparedImage:
     table = layout.table(image)
     included = ft.mask_rows(mask, table.spatial_shape)
     values = table.values if included is None else table.values[included]
-    if image.dtype.kind == "f" and not np.isfinite(values).all():
-        bad = int((~np.isfinite(values)).any(axis=1).sum())
-        raise ValueError(
-            f"image contains NaN or infinite values in {bad} pixel(s): every clustered pixel "
-            "must be finite (exclude them with mask=)"
-        )
+    check_finite_pixels(count_non_finite(values))
     return PreparedImage(image, layout, table, included, values)
 
 

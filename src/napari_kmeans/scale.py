@@ -50,7 +50,7 @@ from .lazy_labels import (
 from .model import KMeansModel
 from .options import Options, make_options, takes_options
 from .progress import LABELLING, READING
-from .result import Segmentation
+from .result import Segmentation, check_finite_pixels, count_non_finite
 
 __all__ = ["segment_dask"]
 
@@ -256,11 +256,7 @@ def _fit(images: list[da.Array], options: Options, masks: list, sample_size: int
         model = fitting.fit_rows(rows, recipe, o)[0]
     else:
         parts = _sample(sources, sample_size, o.rng, o.progress)
-        if dtype.kind == "f" and not all(np.isfinite(p[0]).all() for p in parts):
-            raise ValueError(
-                "image contains NaN or infinite values: every clustered pixel must be finite "
-                "(exclude them with mask=)"
-            )
+        check_finite_pixels(sum(count_non_finite(p[0]) for p in parts))
         rows, recipe = fitting.pixel_rows(
             parts, o.color_space, o.spatial_weight, o.spacing, standardize=o.standardize
         )
