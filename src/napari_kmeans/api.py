@@ -15,7 +15,14 @@ from . import fitting
 from .model import KMeansModel
 from .options import METHODS, Options, make_options, takes_options
 from .progress import LABELLING, report
-from .result import PreparedImage, Segmentation, is_dask_array, prepare_image, spread_labels
+from .result import (
+    PreparedImage,
+    Segmentation,
+    check_poolable,
+    is_dask_array,
+    prepare_image,
+    spread_labels,
+)
 
 __all__ = ["METHODS", "Segmentation", "fit", "segment"]
 
@@ -116,14 +123,7 @@ def segment(image, n_clusters: int = 5, *, mask=None, **options) -> Segmentation
 def _fit(images: Sequence[PreparedImage], options: Options):
     """Fit a model on prepared images; also return the fitted rows and their labels."""
     first = images[0]
-    n_channels = first.values.shape[1]
-    for other in images[1:]:
-        if other.values.shape[1] != n_channels or other.image.dtype != first.image.dtype:
-            raise ValueError(
-                "images must share their dtype and number of channels: got "
-                f"{first.image.dtype} with {n_channels} channel(s) and {other.image.dtype} "
-                f"with {other.values.shape[1]}"
-            )
+    check_poolable([(p.image.dtype, p.values.shape[1]) for p in images])
     o = options.for_image(first.layout)
     rows, recipe = fitting.pixel_rows(
         [(p.values, p.layout.spatial_shape, p.included) for p in images],

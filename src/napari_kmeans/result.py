@@ -213,6 +213,36 @@ def check_image_type(image) -> None:
         raise ValueError(f"image has shape {image.shape}: it must be a non-empty array")
 
 
+def check_poolable(kinds: list[tuple[np.dtype, int]]) -> None:
+    """Refuse images that cannot be pooled in one fit: their dtypes or channels differ.
+
+    Parameters
+    ----------
+    kinds : list of tuple
+        ``(dtype, colour channels)`` of each image, in the caller's order.
+
+    Raises
+    ------
+    ValueError
+        Naming the first image's kind and the first that differs.
+
+    Examples
+    --------
+    >>> check_poolable([(np.dtype("uint8"), 3), (np.dtype("uint8"), 3)])
+    >>> check_poolable([(np.dtype("uint8"), 3), (np.dtype("uint16"), 3)])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: images must share their dtype and number of channels: got uint8 with 3 ...
+    """
+    (first_dtype, first_channels), *others = kinds
+    for dtype, channels in others:
+        if channels != first_channels or dtype != first_dtype:
+            raise ValueError(
+                "images must share their dtype and number of channels: got "
+                f"{first_dtype} with {first_channels} channel(s) and {dtype} with {channels}"
+            )
+
+
 def count_non_finite(values: np.ndarray) -> int:
     """Count the pixels (rows) of ``values`` holding a NaN or infinite value.
 

@@ -50,7 +50,7 @@ from .lazy_labels import (
 from .model import KMeansModel
 from .options import Options, make_options, takes_options
 from .progress import LABELLING, READING
-from .result import Segmentation, check_finite_pixels, count_non_finite
+from .result import Segmentation, check_finite_pixels, check_poolable, count_non_finite
 
 __all__ = ["segment_dask"]
 
@@ -231,14 +231,12 @@ def _all_pixel_statistics(sources: list[_Source], model: KMeansModel, progress) 
 def _sources(images: list[da.Array], masks: list, options: Options) -> list[_Source]:
     """Check the images (same dtype and channels) and lay out each with its mask."""
     layouts = [chunk_layout(image, options.channel_axis) for image in images]
-    first = layouts[0].channels
-    for image, layout in zip(images[1:], layouts[1:], strict=True):
-        if layout.channels.n_channels != first.n_channels or image.dtype != images[0].dtype:
-            raise ValueError(
-                "images must share their dtype and number of channels: got "
-                f"{images[0].dtype} with {first.n_channels} channel(s) and {image.dtype} "
-                f"with {layout.channels.n_channels}"
-            )
+    check_poolable(
+        [
+            (image.dtype, layout.channels.n_channels)
+            for image, layout in zip(images, layouts, strict=True)
+        ]
+    )
     return [
         _Source(image, layout, lazy_mask(mask, layout))
         for image, layout, mask in zip(images, layouts, masks, strict=True)
