@@ -455,6 +455,38 @@ def coordinate_features(
     return out
 
 
+def check_mask(mask, spatial_shape: tuple[int, ...]) -> None:
+    """Refuse a mask (NumPy or dask array) of the wrong shape or of a non-numeric dtype.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray or dask.array.Array
+        The mask; only its shape and dtype are read.
+    spatial_shape : tuple of int
+        The image's spatial shape.
+
+    Raises
+    ------
+    ValueError
+        Naming the mask's shape or dtype and what is allowed.
+
+    Examples
+    --------
+    >>> check_mask(np.ones((2, 3), bool), (2, 3))
+    >>> check_mask(np.ones((3, 2), bool), (2, 3))
+    Traceback (most recent call last):
+    ...
+    ValueError: mask has shape (3, 2): it must have the image's spatial shape (2, 3)
+    """
+    if tuple(mask.shape) != tuple(spatial_shape):
+        raise ValueError(
+            f"mask has shape {tuple(mask.shape)}: it must have the image's spatial shape "
+            f"{tuple(spatial_shape)}"
+        )
+    if mask.dtype.kind not in "biuf":
+        raise ValueError(f"mask has dtype {mask.dtype}: use booleans (True = included)")
+
+
 def mask_rows(mask, spatial_shape: tuple[int, ...]) -> np.ndarray | None:
     """Return the flat indices of the included pixels (mask non-zero), or None for no mask.
 
@@ -483,12 +515,7 @@ def mask_rows(mask, spatial_shape: tuple[int, ...]) -> np.ndarray | None:
     if mask is None:
         return None
     mask = np.asarray(mask)
-    if mask.shape != tuple(spatial_shape):
-        raise ValueError(
-            f"mask has shape {mask.shape}: it must have the image's spatial shape {spatial_shape}"
-        )
-    if mask.dtype.kind not in "biuf":
-        raise ValueError(f"mask has dtype {mask.dtype}: use booleans (True = included)")
+    check_mask(mask, spatial_shape)
     included = np.flatnonzero(mask)
     if len(included) == 0:
         raise ValueError("mask excludes every pixel: include at least n_clusters pixels")

@@ -212,13 +212,7 @@ def lazy_mask(mask, layout: ChunkLayout) -> da.Array | None:
         return None
     if not isinstance(mask, da.Array):
         mask = np.asarray(mask)
-    if mask.shape != layout.spatial_shape:
-        raise ValueError(
-            f"mask has shape {mask.shape}: it must have the image's spatial shape "
-            f"{layout.spatial_shape}"
-        )
-    if mask.dtype.kind not in "biuf":
-        raise ValueError(f"mask has dtype {mask.dtype}: use booleans (True = included)")
+    ft.check_mask(mask, layout.spatial_shape)
     if isinstance(mask, da.Array):
         return mask.rechunk(layout.spatial_chunks) != 0
     # chunk first: a broadcast mask (a 2-D mask over a stack) is never made whole
