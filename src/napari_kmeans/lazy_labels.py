@@ -643,10 +643,5 @@ def lazy_predict(model, image: da.Array, mask) -> Segmentation:
     k = model.n_clusters
     counts = da.from_delayed(dask.delayed(_total_counts)(*stats), (k,), np.int64)
     inertia = da.from_delayed(dask.delayed(_total_inertia)(*stats), (), np.float64)
-    params = {
-        **model.params,
-        "masked": mask is not None,
-        "image_shape": list(image.shape),
-        "image_dtype": str(image.dtype),
-    }
+    params = model.params_for(image, masked=mask is not None)
     return lazy_segmentation(model, image, layout, mask, counts, inertia, params, started)

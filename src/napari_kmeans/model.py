@@ -424,6 +424,36 @@ class KMeansModel:
             prepared, spread_labels(prepared, labels), counts, inertia, started
         )
 
+    def params_for(self, image, *, masked: bool) -> dict:
+        """Return the model's params with what a result records of the image it labelled.
+
+        Parameters
+        ----------
+        image : numpy.ndarray or dask.array.Array
+            The labelled image (only its shape and dtype are read).
+        masked : bool
+            Whether a mask excluded pixels.
+
+        Returns
+        -------
+        dict
+            ``params`` plus ``masked``, ``image_shape`` and ``image_dtype``.
+
+        Examples
+        --------
+        >>> import napari_kmeans as nk
+        >>> model = nk.fit(np.array([[0, 10, 200, 210]], np.uint8), n_clusters=2, seed=0)
+        >>> p = model.params_for(np.zeros((2, 3), np.uint16), masked=False)
+        >>> p["image_shape"], p["image_dtype"], p["masked"]
+        ([2, 3], 'uint16', False)
+        """
+        return {
+            **self.params,
+            "masked": masked,
+            "image_shape": list(image.shape),
+            "image_dtype": str(image.dtype),
+        }
+
     def segmentation(
         self,
         prepared: PreparedImage,
@@ -465,12 +495,7 @@ class KMeansModel:
         [[5, 205]]
         """
         image = prepared.image
-        params = {
-            **self.params,
-            "masked": prepared.included is not None,
-            "image_shape": list(image.shape),
-            "image_dtype": str(image.dtype),
-        }
+        params = self.params_for(image, masked=prepared.included is not None)
         return Segmentation(
             labels=flat_labels.reshape(prepared.table.spatial_shape),
             palette=self.palette,
