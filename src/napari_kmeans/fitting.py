@@ -28,6 +28,7 @@ from .model import (
     spread,
 )
 from .options import Options
+from .result import value_sums
 
 
 @dataclass(frozen=True)
@@ -225,11 +226,7 @@ def fit_rows(
 
     row_weights = np.ones(len(feats)) if weights is None else weights.astype(np.float64)
     counts = np.bincount(row_labels, weights=row_weights, minlength=n_clusters)
-    sums = [
-        np.bincount(row_labels, weights=row_weights * rows.values[:, j], minlength=n_clusters)
-        for j in range(rows.values.shape[1])
-    ]
-    palette = np.stack(sums, axis=1) / counts[:, None]
+    palette = value_sums(row_labels, rows.values, row_weights, n_clusters) / counts[:, None]
     rank = dark_to_bright(palette, counts, centers)
     order = np.argsort(rank)
     model = KMeansModel(

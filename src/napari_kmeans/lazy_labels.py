@@ -32,6 +32,7 @@ from .result import (
     check_image_type,
     count_non_finite,
     recolor,
+    value_sums,
 )
 
 
@@ -398,11 +399,7 @@ def block_stats(block, mask_block, offset, *, model, layout: ChunkLayout):
         pixels = global_pixels(included, block_shape, offset, layout.spatial_shape)
     labels, counts, inertia = model.assign(values, layout.spatial_shape, pixels)
     labels = labels.astype(np.intp) - 1
-    sums = np.stack(
-        [np.bincount(labels, weights=values[:, j], minlength=k) for j in range(values.shape[1])],
-        axis=1,
-    )
-    return counts, sums, inertia, 0
+    return counts, value_sums(labels, values, None, k), inertia, 0
 
 
 def image_statistics(image, mask, layout: ChunkLayout, model) -> list[dask.delayed]:

@@ -358,6 +358,46 @@ def spread_labels(prepared: PreparedImage, pixel_labels: np.ndarray) -> np.ndarr
     return flat
 
 
+def value_sums(
+    labels: np.ndarray, values: np.ndarray, weights: np.ndarray | None, n_clusters: int
+) -> np.ndarray:
+    """Sum each cluster's pixel values, channel by channel (float64).
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        ``(m,)`` cluster index of each row, in ``0 .. n_clusters - 1``.
+    values : numpy.ndarray
+        ``(m, C)`` original pixel values.
+    weights : numpy.ndarray or None
+        ``(m,)`` pixels each row stands for; None: one each.
+    n_clusters : int
+        Number of clusters.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_clusters, C)`` weighted sums; divided by the counts they give the palette.
+
+    Examples
+    --------
+    >>> value_sums(np.array([0, 1, 1]), np.array([[2], [4], [6]]), np.array([1, 1, 2]), 2)
+    array([[ 2.],
+           [16.]])
+    """
+    return np.stack(
+        [
+            np.bincount(
+                labels,
+                weights=values[:, j] if weights is None else weights * values[:, j],
+                minlength=n_clusters,
+            )
+            for j in range(values.shape[1])
+        ],
+        axis=1,
+    )
+
+
 def _cast_like(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     if dtype.kind in "ui":
         info = np.iinfo(dtype)
