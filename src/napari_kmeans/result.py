@@ -13,6 +13,7 @@ import numpy as np
 
 from . import features as ft
 from .engine.blocks import map_blocks
+from .engine.distances import label_sums
 
 
 @dataclass(frozen=True, eq=False)
@@ -361,7 +362,7 @@ def spread_labels(prepared: PreparedImage, pixel_labels: np.ndarray) -> np.ndarr
 def value_sums(
     labels: np.ndarray, values: np.ndarray, weights: np.ndarray | None, n_clusters: int
 ) -> np.ndarray:
-    """Sum each cluster's pixel values, channel by channel (float64).
+    """Sum each cluster's pixel values, channel by channel (float64, block by block).
 
     Parameters
     ----------
@@ -385,17 +386,7 @@ def value_sums(
     array([[ 2.],
            [16.]])
     """
-    return np.stack(
-        [
-            np.bincount(
-                labels,
-                weights=values[:, j] if weights is None else weights * values[:, j],
-                minlength=n_clusters,
-            )
-            for j in range(values.shape[1])
-        ],
-        axis=1,
-    )
+    return label_sums(values, labels, weights, n_clusters)
 
 
 def _cast_like(values: np.ndarray, dtype: np.dtype) -> np.ndarray:

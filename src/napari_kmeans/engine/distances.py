@@ -1,7 +1,8 @@
 """Nearest centres and distances to them, block by block over rows.
 
 Features arrive as ``(d, n)`` columns (any layout; ``columns.T`` are the rows the compiled
-kernels of ``kernels`` read). Distances are float64 whatever the features' dtype, and the
+kernels of ``kernels`` read) or as :class:`~.grid_rows.GridRows`, which stand for their rows.
+Distances are float64 whatever the features' dtype, and the
 nearest centre is found by an exact pruned search (see ``kernels``), lowest index on ties:
 the same arithmetic labels the rows in Lloyd's iterations and any later image.
 """
@@ -15,6 +16,7 @@ import numpy as np
 
 from . import kernels
 from .blocks import BLOCK_ROWS, map_blocks
+from .grid_rows import GridRows, kernel_rows
 
 T = TypeVar("T")
 
@@ -22,17 +24,17 @@ T = TypeVar("T")
 CHECK_EVERY = 8
 
 
-def as_rows(columns: np.ndarray) -> np.ndarray:
+def as_rows(columns: np.ndarray | GridRows) -> np.ndarray | GridRows:
     """Return ``(n, d)`` float32/float64 rows of ``(d, n)`` columns, copied only if needed.
 
     Parameters
     ----------
-    columns : numpy.ndarray
-        ``(d, n)`` feature columns (any layout).
+    columns : numpy.ndarray or GridRows
+        ``(d, n)`` feature columns (any layout), or grid rows (returned as they are).
 
     Returns
     -------
-    numpy.ndarray
+    numpy.ndarray or GridRows
         ``(n, d)`` rows, C- or F-contiguous; other dtypes become float64.
 
     Examples
@@ -41,6 +43,8 @@ def as_rows(columns: np.ndarray) -> np.ndarray:
     >>> rows.shape, rows.dtype
     ((3, 1), dtype('float64'))
     """
+    if isinstance(columns, GridRows):
+        return columns
     rows = columns.T
     if rows.dtype not in (np.float32, np.float64):
         rows = rows.astype(np.float64)
@@ -49,12 +53,46 @@ def as_rows(columns: np.ndarray) -> np.ndarray:
     return rows
 
 
-def rounding_slack(rows: np.ndarray, centers: np.ndarray) -> float:
+def extremes(rows: np.ndarray | GridRows) -> tuple[np.ndarray, np.ndarray, int]:
+    """Return each feature's finite minimum and maximum, and the number of non-finite values.
+
+    Parameters
+    ----------
+    rows : numpy.ndarray or GridRows
+        ``(n, d)`` feature rows (:func:`as_rows`).
+
+    Returns
+    -------
+    low, high : numpy.ndarray
+        ``(d,)`` float64 extremes (inf and -inf for no rows).
+    non_finite : int
+        NaN and infinite values met.
+
+    Examples
+    --------
+    >>> low, high, bad = extremes(np.array([[1.0, -2.0], [3.0, np.nan]]))
+    >>> low.tolist(), high.tolist(), bad
+    ([1.0, -2.0], [3.0, -2.0], 1)
+    """
+    source = kernel_rows(rows)
+    d = rows.shape[1]
+
+    def block(start: int, stop: int):
+        low, high = np.full(d, np.inf), np.full(d, -np.inf)
+        return low, high, kernels.extremes_block(source, start, stop, low, high)
+
+    parts = run_blocks(block, rows.shape[0])
+    low = np.min([p[0] for p in parts], axis=0, initial=np.inf)
+    high = np.max([p[1] for p in parts], axis=0, initial=-np.inf)
+    return low, high, int(sum(p[2] for p in parts))
+
+
+def rounding_slack(rows: np.ndarray | GridRows, centers: np.ndarray) -> float:
     """Return the absolute widening of distance bounds: far above float64 rounding here.
 
     Parameters
     ----------
-    rows : numpy.ndarray
+    rows : numpy.ndarray or GridRows
         ``(n, d)`` feature rows.
     centers : numpy.ndarray
         ``(k, d)`` centres.
@@ -70,8 +108,9 @@ def rounding_slack(rows: np.ndarray, centers: np.ndarray) -> float:
     4e-12
     """
     magnitude = max(float(np.abs(centers).max(initial=0.0)), 0.0)
-    if rows.size:
-        magnitude = max(magnitude, abs(float(rows.max())), abs(float(rows.min())))
+    if rows.shape[0] and rows.shape[1]:
+        low, high, _ = extremes(rows)
+        magnitude = max(magnitude, abs(float(high.max())), abs(float(low.min())))
     return 1e-12 * magnitude
 
 
@@ -121,7 +160,7 @@ def nearest_with_sqdist(
 
     Parameters
     ----------
-    rows : numpy.ndarray
+    rows : numpy.ndarray or GridRows
         ``(n, d)`` float32 or float64 rows (:func:`as_rows`).
     centers : numpy.ndarray
         ``(k, d)`` centres.
@@ -148,9 +187,10 @@ def nearest_with_sqdist(
     n = rows.shape[0]
     labels = np.empty(n, dtype=np.int32)
     best_sq = np.empty(n)
+    source = kernel_rows(rows)
     run_blocks(
         lambda start, stop: kernels.nearest_block(
-            rows, start, stop, centers, order, low_gaps, count, unlimited, slack, labels, best_sq
+            source, start, stop, centers, order, low_gaps, count, unlimited, slack, labels, best_sq
         ),
         n,
         check,
@@ -181,13 +221,15 @@ def nearest(columns: np.ndarray, centers: np.ndarray) -> np.ndarray:
     return nearest_with_sqdist(as_rows(columns), centers)[0]
 
 
-def own_sqdist(columns: np.ndarray, labels: np.ndarray, centers: np.ndarray) -> np.ndarray:
+def own_sqdist(
+    columns: np.ndarray | GridRows, labels: np.ndarray, centers: np.ndarray
+) -> np.ndarray:
     """Return the float64 squared distance of every row to its own centre ``centers[labels]``.
 
     Parameters
     ----------
-    columns : numpy.ndarray
-        ``(d, n)`` feature columns (any layout).
+    columns : numpy.ndarray or GridRows
+        ``(d, n)`` feature columns (any layout), or grid rows.
     labels : numpy.ndarray
         ``(n,)`` index of each row's centre.
     centers : numpy.ndarray
@@ -207,8 +249,9 @@ def own_sqdist(columns: np.ndarray, labels: np.ndarray, centers: np.ndarray) -> 
     centers = np.ascontiguousarray(centers, dtype=np.float64)
     labels = np.ascontiguousarray(labels, dtype=np.int32)
     out = np.empty(rows.shape[0])
+    source = kernel_rows(rows)
     run_blocks(
-        lambda start, stop: kernels.own_sqdist_block(rows, start, stop, labels, centers, out),
+        lambda start, stop: kernels.own_sqdist_block(source, start, stop, labels, centers, out),
         rows.shape[0],
     )
     return out
@@ -238,14 +281,17 @@ def weights_or_empty(sample_weight: np.ndarray | None) -> np.ndarray:
 
 
 def exact_inertia(
-    columns: np.ndarray, labels: np.ndarray, centers: np.ndarray, sample_weight: np.ndarray | None
+    columns: np.ndarray | GridRows,
+    labels: np.ndarray,
+    centers: np.ndarray,
+    sample_weight: np.ndarray | None,
 ) -> float:
     """Return the weighted sum of squared distances to the assigned centres, in float64.
 
     Parameters
     ----------
-    columns : numpy.ndarray
-        ``(d, n)`` feature columns (any layout).
+    columns : numpy.ndarray or GridRows
+        ``(d, n)`` feature columns (any layout), or grid rows.
     labels : numpy.ndarray
         ``(n,)`` index of each row's centre.
     centers : numpy.ndarray
@@ -267,8 +313,50 @@ def exact_inertia(
     w = weights_or_empty(sample_weight)
     centers = np.ascontiguousarray(centers, dtype=np.float64)
     labels = np.ascontiguousarray(labels, dtype=np.int32)
+    source = kernel_rows(rows)
     parts = run_blocks(
-        lambda start, stop: kernels.inertia_block(rows, start, stop, w, labels, centers),
+        lambda start, stop: kernels.inertia_block(source, start, stop, w, labels, centers),
         rows.shape[0],
     )
     return float(sum(parts))
+
+
+def label_sums(
+    rows: np.ndarray | GridRows, labels: np.ndarray, sample_weight: np.ndarray | None, k: int
+) -> np.ndarray:
+    """Return each cluster's weighted sum of rows, in float64, block by block.
+
+    Parameters
+    ----------
+    rows : numpy.ndarray or GridRows
+        ``(n, d)`` rows of any real dtype and layout (read as float64, never copied).
+    labels : numpy.ndarray
+        ``(n,)`` cluster of each row, in ``0..k-1``.
+    sample_weight : numpy.ndarray or None
+        ``(n,)`` weight of each row; None: 1 each.
+    k : int
+        Number of clusters.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(k, d)`` sums (blocks added in block order: deterministic).
+
+    Examples
+    --------
+    >>> label_sums(np.array([[2], [4], [6]], np.uint8), np.array([0, 1, 1]), None, 2).tolist()
+    [[2.0], [10.0]]
+    """
+    source = kernel_rows(rows)
+    w = weights_or_empty(sample_weight)
+    labels = np.ascontiguousarray(labels)
+
+    def block(start: int, stop: int) -> np.ndarray:
+        sums = np.zeros((k, rows.shape[1]))
+        kernels.label_sums_block(source, start, stop, w, labels, sums)
+        return sums
+
+    total = np.zeros((k, rows.shape[1]))
+    for sums in run_blocks(block, rows.shape[0]):
+        total += sums
+    return total

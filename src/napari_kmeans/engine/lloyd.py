@@ -1,9 +1,11 @@
 """Weighted Lloyd iterations from given starting centres, with exact pruning of the distances.
 
 Each iteration moves every centre to the weighted mean of its rows and re-labels the rows.
-Hamerly's bounds (2010, "Making k-means even faster") skip the rows that cannot have changed
-centre, and the rows that might have search only the centres near their own (see
-``kernels``): near convergence an iteration costs one pass over the bounds. The labels and
+With few centres (``SCAN_UP_TO``) every row scans every centre and only the labels are
+kept (4 bytes a row). With more, Hamerly's bounds (2010, "Making k-means even faster") skip
+the rows that cannot have changed centre, and the rows that might have search only the
+centres near their own (see ``kernels``): near convergence an iteration costs one pass over
+the bounds (32 more bytes a row). The labels and
 centres are those of plain Lloyd; the per-cluster sums are recomputed from every row in each
 pass, block by block, and added in block order (deterministic whatever the threads).
 """
@@ -25,8 +27,13 @@ from .distances import (
     run_blocks,
     weights_or_empty,
 )
+from .grid_rows import GridRows, kernel_rows, take
 
 IterationCallback = Callable[[int, float], object]
+
+# Up to this many centres Lloyd keeps no bounds: every search scans every centre anyway
+# (``kernels.SCAN_ALL_UP_TO``), and skipping a row's scan saves less than its bounds cost.
+SCAN_UP_TO = kernels.SCAN_ALL_UP_TO
 
 
 @dataclass
@@ -58,28 +65,16 @@ class LloydResult:
 
 
 class _Assignment:
-    """Labels, bounds and per-cluster sums of the rows for the current centres."""
+    """Labels and per-cluster sums of the rows for the current centres (no bounds).
+
+    Every assignment scans every centre for every row (few centres).
+    """
 
     def __init__(self, rows, w, centers, slack, check):
         self.rows, self.w, self.slack, self.check = rows, w, slack, check
-        n, k = rows.shape[0], len(centers)
-        self.labels = np.empty(n, dtype=np.int32)
-        self.upper = np.empty(n)  # distance to the own centre, at most
-        self.second = np.empty(n, dtype=np.int32)  # second-nearest centre
-        self.lower = np.empty(n)  # distance to the second-nearest centre, at least
-        self.rest = np.empty(n)  # distance to any other centre, at least
-        unlimited = np.full(k, np.inf)
-        order, low_gaps, count, _ = kernels.centre_geometry(centers, slack, unlimited)
-        self._collect(
-            lambda start, stop, sums: kernels.assign_block(
-                rows, start, stop, w, centers, order, low_gaps, count, unlimited, slack,
-                *self._bounds(), *sums,
-            ),
-            k,
-        )  # fmt: skip
-
-    def _bounds(self):
-        return self.labels, self.upper, self.second, self.lower, self.rest
+        self.source = kernel_rows(rows)
+        self.labels = np.full(rows.shape[0], -1, dtype=np.int32)
+        self.update(centers, None)
 
     def _collect(self, kernel, k: int) -> int:
         """Run ``kernel(start, stop, sums)`` on every block; return the sum of its results.
@@ -114,16 +109,52 @@ class _Assignment:
         )
         return float(per_cluster.sum())
 
-    def update(self, centers: np.ndarray, shift: np.ndarray) -> int:
+    def update(self, centers: np.ndarray, shift: np.ndarray | None) -> int:
+        """Re-label the rows for ``centers`` (moved by ``shift``); return how many changed."""
+        source, w, labels = self.source, self.w, self.labels
+        return self._collect(
+            lambda start, stop, sums: kernels.scan_block(
+                source, start, stop, w, centers, labels, *sums
+            ),
+            len(centers),
+        )
+
+
+class _BoundedAssignment(_Assignment):
+    """Labels, Hamerly bounds and per-cluster sums of the rows for the current centres."""
+
+    def __init__(self, rows, w, centers, slack, check):
+        self.rows, self.w, self.slack, self.check = rows, w, slack, check
+        self.source = source = kernel_rows(rows)
+        n, k = rows.shape[0], len(centers)
+        self.labels = np.empty(n, dtype=np.int32)
+        self.upper = np.empty(n)  # distance to the own centre, at most
+        self.second = np.empty(n, dtype=np.int32)  # second-nearest centre
+        self.lower = np.empty(n)  # distance to the second-nearest centre, at least
+        self.rest = np.empty(n)  # distance to any other centre, at least
+        unlimited = np.full(k, np.inf)
+        order, low_gaps, count, _ = kernels.centre_geometry(centers, slack, unlimited)
+        self._collect(
+            lambda start, stop, sums: kernels.assign_block(
+                source, start, stop, w, centers, order, low_gaps, count, unlimited, slack,
+                *self._bounds(), *sums,
+            ),
+            k,
+        )  # fmt: skip
+
+    def _bounds(self):
+        return self.labels, self.upper, self.second, self.lower, self.rest
+
+    def update(self, centers: np.ndarray, shift: np.ndarray | None) -> int:
         """Re-label the rows after the centres moved by ``shift``; return how many changed."""
-        rows, w, slack, k = self.rows, self.w, self.slack, len(centers)
+        source, w, slack, k = self.source, self.w, self.slack, len(centers)
         widened = shift * (1 + kernels.EPS) + slack
         # A row of cluster a is searched only from a, within twice its distance to a.
         limit = 2 * (self.reach + widened) * (1 + 2 * kernels.EPS) + 4 * slack
         order, low_gaps, count, half_gaps = kernels.centre_geometry(centers, slack, limit)
         return self._collect(
             lambda start, stop, sums: kernels.update_block(
-                rows, start, stop, w, centers, order, low_gaps, count, limit, half_gaps,
+                source, start, stop, w, centers, order, low_gaps, count, limit, half_gaps,
                 widened, slack, *self._bounds(), *sums,
             ),
             k,
@@ -134,7 +165,7 @@ def _relocate_empty(
     sums: np.ndarray,
     weight: np.ndarray,
     empty: np.ndarray,
-    rows: np.ndarray,
+    rows: np.ndarray | GridRows,
     w: np.ndarray,
     labels: np.ndarray,
     sqdist: np.ndarray,
@@ -159,7 +190,7 @@ def _relocate_empty(
     for row in candidates[np.argsort(-sqdist[candidates], kind="stable")]:
         if len(moved) == len(empty):
             break
-        point = rows[row].astype(np.float64)
+        point = take(rows, [row])[0].astype(np.float64)
         if any(((point - other) ** 2).sum() <= threshold for other in moved):
             continue
         row_weight = w[row] if len(w) else 1.0
@@ -171,7 +202,7 @@ def _relocate_empty(
 
 
 def run_lloyd(
-    columns: np.ndarray,
+    columns: np.ndarray | GridRows,
     sample_weight: np.ndarray | None,
     centers: np.ndarray,
     max_iter: int,
@@ -179,7 +210,7 @@ def run_lloyd(
     callback: IterationCallback | None = None,
     progress: ProgressCallback | None = None,
 ) -> LloydResult:
-    """Run Lloyd's algorithm on rows stored as ``(d, n)`` columns.
+    """Run Lloyd's algorithm on rows stored as ``(d, n)`` columns (or grid rows).
 
     It stops when the labels stop changing, the centres move less than ``tol`` (sum of
     squared shifts, absolute) or after ``max_iter`` centre updates.
@@ -192,8 +223,8 @@ def run_lloyd(
 
     Parameters
     ----------
-    columns : numpy.ndarray
-        ``(d, n)`` feature columns (any layout).
+    columns : numpy.ndarray or GridRows
+        ``(d, n)`` feature columns (any layout), or grid rows.
     sample_weight : numpy.ndarray or None
         ``(n,)`` weight of each row; None: 1 each.
     centers : numpy.ndarray
@@ -228,7 +259,8 @@ def run_lloyd(
         report(progress, LLOYD, done, max_iter)
 
     checked = None if progress is None else check
-    state = _Assignment(rows, w, centers, slack, checked)
+    assignment = _Assignment if len(centers) <= SCAN_UP_TO else _BoundedAssignment
+    state = assignment(rows, w, centers, slack, checked)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         if callback is not None:
