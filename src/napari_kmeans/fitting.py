@@ -16,7 +16,7 @@ import numpy as np
 from . import color_spaces
 from . import features as ft
 from .engine import TooFewDistinctRows, kmeans
-from .engine.distances import extremes, nearest
+from .engine.distances import nearest, summarise
 from .engine.grid_rows import GridRows
 from .engine.histogram import Histogram, histogram
 from .engine.optimal1d import optimal_kmeans_1d
@@ -130,8 +130,8 @@ def pixel_rows(
     scale = spread(colour, weights) if standardize else None
     if scale is not None:
         colour = divided(values.astype(dtype) if own else colour, scale, values)
-    low, high, _ = extremes(colour)
-    value_range = float(np.max(high.astype(dtype) - low.astype(dtype)))
+    summary = summarise(colour, None)  # per column, without a strided copy
+    value_range = float(np.max(summary.high.astype(dtype) - summary.low.astype(dtype)))
     recipe = FeatureRecipe(color_space, spatial_weight, spacing, value_range or 1.0, dtype, scale)
     coordinates = (spacing, spatial_weight, recipe.value_range)
     if len(parts) == 1:
@@ -231,8 +231,8 @@ def fit_rows(
         centers, row_labels = result.centers, result.labels
         inertia, n_iter = result.inertia, result.n_iter
 
-    counts = np.bincount(row_labels, weights=weights, minlength=n_clusters).astype(np.float64)
-    palette = value_sums(row_labels, rows.values, weights, n_clusters) / counts[:, None]
+    sums, counts = value_sums(row_labels, rows.values, weights, n_clusters)
+    palette = sums / counts[:, None]
     rank = dark_to_bright(palette, counts, centers)
     order = np.argsort(rank)
     model = KMeansModel(

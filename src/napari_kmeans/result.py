@@ -361,8 +361,11 @@ def spread_labels(prepared: PreparedImage, pixel_labels: np.ndarray) -> np.ndarr
 
 def value_sums(
     labels: np.ndarray, values: np.ndarray, weights: np.ndarray | None, n_clusters: int
-) -> np.ndarray:
-    """Sum each cluster's pixel values, channel by channel (float64, block by block).
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sum each cluster's pixel values, channel by channel, and its pixels (float64).
+
+    Block by block in compiled code (``engine.distances.label_sums``): no copy of the
+    values, no temporary of the size of the labels.
 
     Parameters
     ----------
@@ -377,14 +380,17 @@ def value_sums(
 
     Returns
     -------
-    numpy.ndarray
+    sums : numpy.ndarray
         ``(n_clusters, C)`` weighted sums; divided by the counts they give the palette.
+    counts : numpy.ndarray
+        ``(n_clusters,)`` pixels (weights) of each cluster.
 
     Examples
     --------
-    >>> value_sums(np.array([0, 1, 1]), np.array([[2], [4], [6]]), np.array([1, 1, 2]), 2)
-    array([[ 2.],
-           [16.]])
+    >>> sums, counts = value_sums(np.array([0, 1, 1]), np.array([[2], [4], [6]]),
+    ...                           np.array([1, 1, 2]), 2)
+    >>> sums.tolist(), counts.tolist()
+    ([[2.0], [16.0]], [1.0, 3.0])
     """
     return label_sums(values, labels, weights, n_clusters)
 

@@ -10,13 +10,14 @@ the same arithmetic labels the rows in Lloyd's iterations and any later image.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
 
 from . import kernels
 from .blocks import BLOCK_ROWS, map_blocks
-from .grid_rows import GridRows, kernel_rows
+from .grid_rows import GridRows, kernel_rows, take
 
 T = TypeVar("T")
 
@@ -53,38 +54,79 @@ def as_rows(columns: np.ndarray | GridRows) -> np.ndarray | GridRows:
     return rows
 
 
-def extremes(rows: np.ndarray | GridRows) -> tuple[np.ndarray, np.ndarray, int]:
-    """Return each feature's finite minimum and maximum, and the number of non-finite values.
+@dataclass(frozen=True)
+class RowSummary:
+    """What one pass over the rows tells: finite extremes and weighted moments per feature.
+
+    Attributes
+    ----------
+    low, high : numpy.ndarray
+        ``(d,)`` float64 finite minimum and maximum of each feature (inf, -inf: none).
+    non_finite : int
+        NaN and infinite values met.
+    total_weight : float
+        Sum of the weights.
+    variance : numpy.ndarray
+        ``(d,)`` weighted variance of each feature (moments about the first row, float64).
+
+    Examples
+    --------
+    >>> s = summarise(np.array([[1.0, -2.0], [3.0, np.nan]]), None)
+    >>> s.low.tolist(), s.high.tolist(), s.non_finite
+    ([1.0, -2.0], [3.0, -2.0], 1)
+    >>> summarise(np.array([[0.0], [4.0]]), np.array([3.0, 1.0])).variance.tolist()
+    [3.0]
+    """
+
+    low: np.ndarray
+    high: np.ndarray
+    non_finite: int
+    total_weight: float
+    variance: np.ndarray
+
+
+def summarise(rows: np.ndarray | GridRows, sample_weight: np.ndarray | None) -> RowSummary:
+    """Return the :class:`RowSummary` of the rows, from one pass block by block.
+
+    Blocks are added in block order: the summary does not depend on the number of threads
+    or on the rows' memory layout.
 
     Parameters
     ----------
     rows : numpy.ndarray or GridRows
-        ``(n, d)`` feature rows (:func:`as_rows`).
+        ``(n, d)`` feature rows (:func:`as_rows`; any real dtype).
+    sample_weight : numpy.ndarray or None
+        ``(n,)`` weight of each row; None: 1 each.
 
     Returns
     -------
-    low, high : numpy.ndarray
-        ``(d,)`` float64 extremes (inf and -inf for no rows).
-    non_finite : int
-        NaN and infinite values met.
-
-    Examples
-    --------
-    >>> low, high, bad = extremes(np.array([[1.0, -2.0], [3.0, np.nan]]))
-    >>> low.tolist(), high.tolist(), bad
-    ([1.0, -2.0], [3.0, -2.0], 1)
+    RowSummary
+        Extremes, non-finite count, total weight and variances.
     """
-    source = kernel_rows(rows)
-    d = rows.shape[1]
+    source, w = kernel_rows(rows), weights_or_empty(sample_weight)
+    n, d = rows.shape
+    shift = take(rows, [0])[0].astype(np.float64) if n else np.zeros(d)
+    shift[~np.isfinite(shift)] = 0.0
 
     def block(start: int, stop: int):
         low, high = np.full(d, np.inf), np.full(d, -np.inf)
-        return low, high, kernels.extremes_block(source, start, stop, low, high)
+        sums, squares = np.zeros(d), np.zeros(d)
+        non_finite = kernels.summary_block(source, start, stop, w, shift, low, high, sums, squares)
+        return low, high, sums, squares, non_finite
 
-    parts = run_blocks(block, rows.shape[0])
-    low = np.min([p[0] for p in parts], axis=0, initial=np.inf)
-    high = np.max([p[1] for p in parts], axis=0, initial=-np.inf)
-    return low, high, int(sum(p[2] for p in parts))
+    low, high = np.full(d, np.inf), np.full(d, -np.inf)
+    sums, squares = np.zeros(d), np.zeros(d)
+    non_finite = 0
+    for part in run_blocks(block, n):
+        np.minimum(low, part[0], out=low)
+        np.maximum(high, part[1], out=high)
+        sums += part[2]
+        squares += part[3]
+        non_finite += part[4]
+    total = float(w.sum()) if len(w) else float(n)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # extreme data: rescaled
+        variance = np.maximum((squares - sums * sums / total) / total, 0.0)
+    return RowSummary(low, high, int(non_finite), total, variance)
 
 
 def rounding_slack(rows: np.ndarray | GridRows, centers: np.ndarray) -> float:
@@ -109,8 +151,8 @@ def rounding_slack(rows: np.ndarray | GridRows, centers: np.ndarray) -> float:
     """
     magnitude = max(float(np.abs(centers).max(initial=0.0)), 0.0)
     if rows.shape[0] and rows.shape[1]:
-        low, high, _ = extremes(rows)
-        magnitude = max(magnitude, abs(float(high.max())), abs(float(low.min())))
+        summary = summarise(rows, None)
+        magnitude = max(magnitude, abs(float(summary.high.max())), abs(float(summary.low.min())))
     return 1e-12 * magnitude
 
 
@@ -281,7 +323,7 @@ def weights_or_empty(sample_weight: np.ndarray | None) -> np.ndarray:
 
 
 def exact_inertia(
-    columns: np.ndarray | GridRows,
+    rows: np.ndarray | GridRows,
     labels: np.ndarray,
     centers: np.ndarray,
     sample_weight: np.ndarray | None,
@@ -290,8 +332,8 @@ def exact_inertia(
 
     Parameters
     ----------
-    columns : numpy.ndarray or GridRows
-        ``(d, n)`` feature columns (any layout), or grid rows.
+    rows : numpy.ndarray or GridRows
+        ``(n, d)`` feature rows (:func:`as_rows`).
     labels : numpy.ndarray
         ``(n,)`` index of each row's centre.
     centers : numpy.ndarray
@@ -306,10 +348,9 @@ def exact_inertia(
 
     Examples
     --------
-    >>> exact_inertia(np.array([[0.0, 2.0]]), np.array([0, 0]), np.array([[1.0]]), None)
+    >>> exact_inertia(np.array([[0.0], [2.0]]), np.array([0, 0]), np.array([[1.0]]), None)
     2.0
     """
-    rows = as_rows(columns)
     w = weights_or_empty(sample_weight)
     centers = np.ascontiguousarray(centers, dtype=np.float64)
     labels = np.ascontiguousarray(labels, dtype=np.int32)
@@ -323,8 +364,11 @@ def exact_inertia(
 
 def label_sums(
     rows: np.ndarray | GridRows, labels: np.ndarray, sample_weight: np.ndarray | None, k: int
-) -> np.ndarray:
-    """Return each cluster's weighted sum of rows, in float64, block by block.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return each cluster's weighted sum of rows and its total weight, in float64.
+
+    Block by block, without a copy of the rows or an index-sized temporary (NumPy's
+    ``bincount`` makes one of the labels as int64).
 
     Parameters
     ----------
@@ -339,24 +383,30 @@ def label_sums(
 
     Returns
     -------
-    numpy.ndarray
-        ``(k, d)`` sums (blocks added in block order: deterministic).
+    sums : numpy.ndarray
+        ``(k, d)`` weighted sums of the rows.
+    weights : numpy.ndarray
+        ``(k,)`` total weight (rows when unweighted) of each cluster.
 
     Examples
     --------
-    >>> label_sums(np.array([[2], [4], [6]], np.uint8), np.array([0, 1, 1]), None, 2).tolist()
-    [[2.0], [10.0]]
+    >>> rows = np.array([[2], [4], [6]], np.uint8)
+    >>> sums, weights = label_sums(rows, np.array([0, 1, 1]), None, 2)
+    >>> sums.tolist(), weights.tolist()
+    ([[2.0], [10.0]], [1.0, 2.0])
     """
     source = kernel_rows(rows)
     w = weights_or_empty(sample_weight)
     labels = np.ascontiguousarray(labels)
+    d = rows.shape[1]
 
-    def block(start: int, stop: int) -> np.ndarray:
-        sums = np.zeros((k, rows.shape[1]))
-        kernels.label_sums_block(source, start, stop, w, labels, sums)
-        return sums
+    def block(start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        sums, weights = np.zeros((k, d)), np.zeros(k)
+        kernels.label_sums_block(source, start, stop, w, labels, sums, weights)
+        return sums, weights
 
-    total = np.zeros((k, rows.shape[1]))
-    for sums in run_blocks(block, rows.shape[0]):
-        total += sums
-    return total
+    sums, weights = np.zeros((k, d)), np.zeros(k)
+    for block_sums, block_weights in run_blocks(block, rows.shape[0]):
+        sums += block_sums
+        weights += block_weights
+    return sums, weights

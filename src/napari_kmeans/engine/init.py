@@ -101,9 +101,9 @@ def count_runs(n_init, n_rows: int, explicit: bool) -> tuple[int, int]:
     return (1, AUTO_STARTS) if n_rows > SAMPLE_ABOVE else (AUTO_STARTS, 1)
 
 
-def _distinguishable_failure(columns: np.ndarray, weights: np.ndarray, n_clusters: int):
+def _distinguishable_failure(columns: np.ndarray, weights: np.ndarray | None, n_clusters: int):
     """Explain why k-means++ found fewer than ``n_clusters`` points apart from each other."""
-    rows = columns.T[weights > 0]
+    rows = columns.T if weights is None else columns.T[weights > 0]
     n_distinct = len(np.unique(rows, axis=0))
     if n_distinct < n_clusters:
         return TooFewDistinctRows(
@@ -172,7 +172,6 @@ def start(
         return init
     rows = as_rows(columns)
     n = rows.shape[0]
-    weights = np.ones(n) if sample_weight is None else sample_weight
     if n_clusters > n:
         raise ValueError(f"n_clusters={n_clusters} is more than the {n} rows of X")
     if n > SAMPLE_ABOVE:
@@ -184,9 +183,7 @@ def start(
                 run_lloyd(
                     sample,
                     sample_w,
-                    greedy_kmeans_plusplus(
-                        sample, n_clusters, weights[drawn], rng, progress=progress
-                    ),
+                    greedy_kmeans_plusplus(sample, n_clusters, sample_w, rng, progress=progress),
                     max_iter,
                     tol_abs,
                     callback,
@@ -201,6 +198,6 @@ def start(
     if isinstance(columns, GridRows):
         columns = materialise(columns).T
     try:
-        return greedy_kmeans_plusplus(columns, n_clusters, weights, rng, progress=progress)
+        return greedy_kmeans_plusplus(columns, n_clusters, sample_weight, rng, progress=progress)
     except TooFewDistinctRows:
-        raise _distinguishable_failure(columns, weights, n_clusters) from None
+        raise _distinguishable_failure(columns, sample_weight, n_clusters) from None

@@ -38,16 +38,15 @@ __all__ = [
     "EPS",
     "assign_block",
     "centre_geometry",
-    "extremes_block",
     "gather_block",
     "inertia_block",
     "label_sums_block",
-    "moments_block",
     "nearest_block",
     "own_sqdist_block",
     "potentials_block",
     "scan_block",
     "shrink_block",
+    "summary_block",
     "update_block",
 ]
 
@@ -251,18 +250,21 @@ def scan_block(rows, start, stop, w, centers, labels, sums, weight, sqnorm, reac
     """Nearest centre of rows ``start:stop`` by a scan of every centre, and per-cluster sums.
 
     Lloyd without bounds (few centres): the sums are those of ``assign_block`` (``reach``
-    is left as it is). Returns the number of rows whose label changed.
+    is left as it is). Returns the number of rows whose label changed, and the weighted
+    sum of the squared distances to the new labels (as ``inertia_block`` adds them).
     """
     row = _row_buffer(rows)
     changed = 0
+    total = 0.0
     for i in range(start, stop):
         _load(rows, i, row)
-        best, _, _ = _scan_all(row, 0, centers)
+        best, best2, _ = _scan_all(row, 0, centers)
         if labels[i] != best:
             labels[i] = best
             changed += 1
+        total += best2 if len(w) == 0 else w[i] * best2
         _accumulate(row, _weight(w, i), best, 0.0, sums, weight, sqnorm, reach)
-    return changed
+    return changed, total
 
 
 @numba.njit(**_JIT)
@@ -373,14 +375,15 @@ def inertia_block(rows, start, stop, w, labels, centers):
 
 
 @numba.njit(**_JIT)
-def label_sums_block(rows, start, stop, w, labels, sums):
-    """Add the weighted rows ``start:stop`` to their cluster's row of ``sums`` (float64)."""
+def label_sums_block(rows, start, stop, w, labels, sums, weight):
+    """Add the weighted rows ``start:stop`` and their weights to their cluster's sums."""
     row = _row_buffer(rows)
     for i in range(start, stop):
         _load(rows, i, row)
         wi = _weight(w, i)
         for j in range(row.shape[1]):
             sums[labels[i], j] += wi * row[0, j]
+        weight[labels[i]] += wi
 
 
 @numba.njit(**_JIT)
@@ -394,15 +397,18 @@ def gather_block(rows, indices, out):
 
 
 @numba.njit(**_JIT)
-def extremes_block(rows, start, stop, low, high):
-    """Lower ``low`` and raise ``high`` (per feature) to the finite extremes of the rows.
+def summary_block(rows, start, stop, w, shift, low, high, sums, squares):
+    """Per-feature extremes and shifted weighted moments of the rows ``start:stop``.
 
-    Returns the number of non-finite values met.
+    Lowers ``low`` and raises ``high`` to the finite extremes, and adds ``w_i (x_ij − shift_j)``
+    to ``sums[j]`` and its square over ``w_i`` to ``squares[j]``. Returns the number of
+    non-finite values met.
     """
     row = _row_buffer(rows)
     non_finite = 0
     for i in range(start, stop):
         _load(rows, i, row)
+        wi = _weight(w, i)
         for j in range(row.shape[1]):
             x = row[0, j]
             if not np.isfinite(x):
@@ -410,26 +416,10 @@ def extremes_block(rows, start, stop, low, high):
             else:
                 low[j] = min(low[j], x)
                 high[j] = max(high[j], x)
+            t = x - shift[j]
+            sums[j] += wi * t
+            squares[j] += wi * t * t
     return non_finite
-
-
-@numba.njit(**_JIT)
-def moments_block(rows, start, stop, w, mean, out):
-    """Per-feature weighted sums of the rows ``start:stop``, or of their squared deviations.
-
-    ``out[j] += w_i x_ij`` when ``mean`` is empty, else ``out[j] += w_i (x_ij − mean[j])²``.
-    """
-    row = _row_buffer(rows)
-    centred = len(mean) > 0
-    for i in range(start, stop):
-        _load(rows, i, row)
-        wi = _weight(w, i)
-        for j in range(row.shape[1]):
-            if centred:
-                t = row[0, j] - mean[j]
-                out[j] += wi * t * t
-            else:
-                out[j] += wi * row[0, j]
 
 
 @numba.njit(**_JIT)

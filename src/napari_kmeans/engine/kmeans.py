@@ -13,9 +13,8 @@ from numbers import Integral, Real
 import numpy as np
 
 from ..progress import ProgressCallback
-from . import kernels
-from .distances import as_rows, extremes, run_blocks, weights_or_empty
-from .grid_rows import GridRows, kernel_rows, materialise
+from .distances import RowSummary, as_rows, summarise
+from .grid_rows import GridRows, materialise
 from .init import SAMPLE_ABOVE, SAMPLE_SIZE, check_init, count_runs, start
 from .lloyd import IterationCallback, run_lloyd
 
@@ -133,10 +132,10 @@ def check_iteration_options(n_init, max_iter, tol) -> tuple[int | str, int, floa
     return n_init, max_iter, float(tol)
 
 
-def _check_rows(X) -> tuple[np.ndarray | GridRows, np.ndarray]:
-    """Return the rows (float32/float64 arrays, or grid rows) and their largest magnitude."""
+def _check_rows(X) -> np.ndarray | GridRows:
+    """Return the rows: float32/float64 arrays, or grid rows as they are."""
     if isinstance(X, GridRows):
-        return X, _peak(X)
+        return X
     X = np.asarray(X)
     if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError(
@@ -146,15 +145,14 @@ def _check_rows(X) -> tuple[np.ndarray | GridRows, np.ndarray]:
         raise ValueError(f"X has dtype {X.dtype}: it must hold real numbers")
     if X.dtype != np.float32:
         X = X.astype(np.float64)
-    return X, _peak(X)
+    return X
 
 
-def _peak(rows: np.ndarray | GridRows) -> float:
+def _peak(summary: RowSummary) -> float:
     """Largest magnitude of the rows; ValueError if any feature is not finite."""
-    low, high, non_finite = extremes(rows)
-    if non_finite:
+    if summary.non_finite:
         raise ValueError("X contains NaN or infinite values: every feature must be finite")
-    return max(float(np.abs(low).max(initial=0.0)), float(np.abs(high).max(initial=0.0)))
+    return max(float(np.abs(summary.low).max()), float(np.abs(summary.high).max()))
 
 
 def _check_weights(sample_weight, n: int) -> np.ndarray | None:
@@ -216,30 +214,9 @@ def _check_seeding_work(n: int, d: int, n_clusters: int) -> None:
         )
 
 
-def _tolerance(rows: np.ndarray | GridRows, weights: np.ndarray | None, tol: float) -> float:
-    """``tol`` × the mean weighted variance of the features (scikit-learn's rule).
-
-    Summed in float64 block by block (blocks added in order): no temporary grows with the
-    rows, and the value depends neither on their layout nor on the number of threads.
-    """
-    source, w = kernel_rows(rows), weights_or_empty(weights)
-    n, d = rows.shape
-    total = float(w.sum()) if len(w) else float(n)
-
-    def summed(mean: np.ndarray) -> np.ndarray:
-        def block(start: int, stop: int) -> np.ndarray:
-            out = np.zeros(d)
-            kernels.moments_block(source, start, stop, w, mean, out)
-            return out
-
-        out = np.zeros(d)
-        for part in run_blocks(block, n):
-            out += part
-        return out
-
-    mean = summed(np.empty(0)) / total
-    variance = summed(mean) / total
-    return tol * float(variance.sum() / d)
+def _tolerance(summary: RowSummary, tol: float) -> float:
+    """``tol`` × the mean weighted variance of the features (scikit-learn's rule)."""
+    return tol * float(summary.variance.mean())
 
 
 def kmeans(
@@ -321,10 +298,12 @@ def kmeans(
     >>> res.inertia
     1.0
     """
-    X, peak = _check_rows(X)
+    X = _check_rows(X)
     n, d = X.shape
     n_clusters = _check_int("n_clusters", n_clusters, 1)
     w = _check_weights(sample_weight, n)
+    summary = summarise(X, w)  # one pass: finite values, magnitude and variances
+    peak = _peak(summary)
     n_init, max_iter, tol = check_iteration_options(n_init, max_iter, tol)
     explicit = check_init(init, n_clusters, d, n_init)
     if explicit is None:
@@ -343,9 +322,10 @@ def kmeans(
         X = materialise(X)  # data this extreme are rare: written out, then scaled
         scaled = np.empty((n, d), X.dtype)
         columns = np.ldexp(X, -exponent, out=scaled).T
+        summary = summarise(as_rows(columns), w)  # variances in the scaled unit
     if explicit is not None:
         explicit = np.ldexp(explicit, -exponent)
-    tol_abs = _tolerance(as_rows(columns), w, tol)
+    tol_abs = _tolerance(summary, tol)
 
     def in_caller_units(inertia: float) -> float:
         with np.errstate(over="ignore"):  # inf only when the true value exceeds float64

@@ -12,6 +12,7 @@ pass, block by block, and added in block order (deterministic whatever the threa
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -70,14 +71,18 @@ class _Assignment:
     Every assignment scans every centre for every row (few centres).
     """
 
-    def __init__(self, rows, w, centers, slack, check):
-        self.rows, self.w, self.slack, self.check = rows, w, slack, check
+    def __init__(self, rows, w, centers, check):
+        self.rows, self.w, self.check = rows, w, check
         self.source = kernel_rows(rows)
         self.labels = np.full(rows.shape[0], -1, dtype=np.int32)
         self.update(centers, None)
 
-    def _collect(self, kernel, k: int) -> int:
-        """Run ``kernel(start, stop, sums)`` on every block; return the sum of its results.
+    def exact_inertia(self, centers: np.ndarray) -> float:
+        """Exact inertia of the labels about ``centers``, the centres of the last update."""
+        return self._inertia
+
+    def _collect(self, kernel, k: int) -> list:
+        """Run ``kernel(start, stop, sums)`` on every block; return its results, in order.
 
         The blocks' sums are added in block order (deterministic).
         """
@@ -95,7 +100,7 @@ class _Assignment:
             self.weight += weight
             self.sqnorm += sqnorm
             np.maximum(self.reach, reach, out=self.reach)
-        return sum(result or 0 for _, result in parts)
+        return [result for _, result in parts]
 
     def inertia(self, centers: np.ndarray) -> float:
         """Inertia of the current labels about ``centers``, from the per-cluster sums.
@@ -112,12 +117,15 @@ class _Assignment:
     def update(self, centers: np.ndarray, shift: np.ndarray | None) -> int:
         """Re-label the rows for ``centers`` (moved by ``shift``); return how many changed."""
         source, w, labels = self.source, self.w, self.labels
-        return self._collect(
+        parts = self._collect(
             lambda start, stop, sums: kernels.scan_block(
                 source, start, stop, w, centers, labels, *sums
             ),
             len(centers),
         )
+        # added as distances.exact_inertia adds its blocks: the same float
+        self._inertia = float(sum(inertia for _, inertia in parts))
+        return sum(changed for changed, _ in parts)
 
 
 class _BoundedAssignment(_Assignment):
@@ -152,13 +160,17 @@ class _BoundedAssignment(_Assignment):
         # A row of cluster a is searched only from a, within twice its distance to a.
         limit = 2 * (self.reach + widened) * (1 + 2 * kernels.EPS) + 4 * slack
         order, low_gaps, count, half_gaps = kernels.centre_geometry(centers, slack, limit)
-        return self._collect(
+        return sum(self._collect(
             lambda start, stop, sums: kernels.update_block(
                 source, start, stop, w, centers, order, low_gaps, count, limit, half_gaps,
                 widened, slack, *self._bounds(), *sums,
             ),
             k,
-        )  # fmt: skip
+        ))  # fmt: skip
+
+    def exact_inertia(self, centers: np.ndarray) -> float:
+        """Exact inertia of the labels about ``centers``, from every row's distance."""
+        return exact_inertia(self.rows, self.labels, centers, self.w if len(self.w) else None)
 
 
 def _relocate_empty(
@@ -252,15 +264,21 @@ def run_lloyd(
     rows = as_rows(columns)
     w = weights_or_empty(sample_weight)
     centers = np.array(centers, dtype=np.float64, order="C")
-    slack = rounding_slack(rows, centers)
+    starting = centers
     done = 0
+
+    @functools.cache
+    def slack() -> float:  # a pass over the rows, made only when bounds or a move need it
+        return rounding_slack(rows, starting)
 
     def check() -> None:
         report(progress, LLOYD, done, max_iter)
 
     checked = None if progress is None else check
-    assignment = _Assignment if len(centers) <= SCAN_UP_TO else _BoundedAssignment
-    state = assignment(rows, w, centers, slack, checked)
+    if len(centers) <= SCAN_UP_TO:
+        state = _Assignment(rows, w, centers, checked)
+    else:
+        state = _BoundedAssignment(rows, w, centers, slack(), checked)
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
         if callback is not None:
@@ -269,7 +287,7 @@ def run_lloyd(
         empty = np.flatnonzero(weight <= 0)
         if len(empty):
             sqdist = own_sqdist(columns, state.labels, centers)
-            _relocate_empty(sums, weight, empty, rows, w, state.labels, sqdist, slack)
+            _relocate_empty(sums, weight, empty, rows, w, state.labels, sqdist, slack())
         new_centers = centers.copy()
         filled = weight > 0
         new_centers[filled] = sums[filled] / weight[filled, None]
@@ -281,5 +299,5 @@ def run_lloyd(
         if changed == 0 or float((shift**2).sum()) <= tol:
             break
     report(progress, LLOYD, max_iter, max_iter)
-    inertia = exact_inertia(columns, state.labels, centers, sample_weight)
+    inertia = state.exact_inertia(centers)
     return LloydResult(centers, state.labels, inertia, n_iter)
