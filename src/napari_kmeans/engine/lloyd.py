@@ -1,8 +1,8 @@
 """Weighted Lloyd iterations from given starting centres, with exact pruning of the distances.
 
 Each iteration moves every centre to the weighted mean of its rows and re-labels the rows.
-With few centres (``SCAN_UP_TO``) every row scans every centre and only the labels are
-kept (4 bytes a row). With more, Hamerly's bounds (2010, "Making k-means even faster") skip
+With few centres (up to ``SCAN_UP_TO``) every row scans every centre and only the labels
+are kept (4 bytes a row). With more, Hamerly's bounds (2010, "Making k-means even faster") skip
 the rows that cannot have changed centre, and the rows that might have search only the
 centres near their own (see ``kernels``): near convergence an iteration costs one pass over
 the bounds (32 more bytes a row). The labels and
@@ -32,9 +32,12 @@ from .grid_rows import GridRows, kernel_rows, take
 
 IterationCallback = Callable[[int, float], object]
 
-# Up to this many centres Lloyd keeps no bounds: every search scans every centre anyway
-# (``kernels.SCAN_ALL_UP_TO``), and skipping a row's scan saves less than its bounds cost.
-SCAN_UP_TO = kernels.SCAN_ALL_UP_TO
+# Up to this many centres Lloyd keeps no bounds: skipping a row's scan saves less than its
+# bounds cost. Measured on 2 cores (segment, k-means++, bound-free vs bounds):
+# 4 MP float32 RGB: k=4 0.30 vs 0.46 s, k=8 0.51 vs 0.70 s, k=12 1.5 vs 1.2 s,
+# k=16 2.6 vs 1.6 s; 12 MP uint8 RGB (0.3 M distinct colours): k=8 0.30 vs 0.30 s,
+# k=12 0.48 vs 0.43 s, k=24 0.78 vs 0.53 s.
+SCAN_UP_TO = 8
 
 
 @dataclass
