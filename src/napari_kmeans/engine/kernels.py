@@ -147,17 +147,41 @@ def centre_geometry(centers, slack, limit):
 
 
 @numba.njit(inline="always", **_JIT)
+def _keep(c, d2, best, best2, second2):
+    """Fold centre ``c`` at squared distance ``d2`` into the nearest and second nearest."""
+    second2 = min(second2, max(best2, d2))
+    best = c if d2 < best2 else best
+    return best, min(best2, d2), second2
+
+
+@numba.njit(inline="always", **_JIT)
 def _scan_all(X, i, centers):
     """Nearest centre of row ``i``, its squared distance and the second-nearest distance.
 
     Every centre is looked at, in index order (ties to the lowest index), without branches.
+    Four centres at a time: four independent sums the processor overlaps (each the sum of
+    ``_sq``, term by term in the same order), about a quarter faster than one at a time.
     """
+    k, d = centers.shape[0], X.shape[1]
     best, best2, second2 = 0, np.inf, np.inf
-    for c in range(centers.shape[0]):
-        d2 = _sq(X, i, centers, c)
-        second2 = min(second2, max(best2, d2))
-        best = c if d2 < best2 else best
-        best2 = min(best2, d2)
+    c = 0
+    while c + 4 <= k:
+        s0, s1, s2, s3 = 0.0, 0.0, 0.0, 0.0
+        for j in range(d):
+            x = np.float64(X[i, j])
+            t0, t1 = x - centers[c, j], x - centers[c + 1, j]
+            t2, t3 = x - centers[c + 2, j], x - centers[c + 3, j]
+            s0 += t0 * t0
+            s1 += t1 * t1
+            s2 += t2 * t2
+            s3 += t3 * t3
+        best, best2, second2 = _keep(c, s0, best, best2, second2)
+        best, best2, second2 = _keep(c + 1, s1, best, best2, second2)
+        best, best2, second2 = _keep(c + 2, s2, best, best2, second2)
+        best, best2, second2 = _keep(c + 3, s3, best, best2, second2)
+        c += 4
+    for rest in range(c, k):
+        best, best2, second2 = _keep(rest, _sq(X, i, centers, rest), best, best2, second2)
     return best, best2, second2
 
 
