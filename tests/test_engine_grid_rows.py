@@ -7,7 +7,8 @@ from hypothesis import strategies as st
 
 import napari_kmeans as nk
 from napari_kmeans import features as ft
-from napari_kmeans.engine.grid_rows import GridRows, materialise, take
+from napari_kmeans.engine import kernels
+from napari_kmeans.engine.grid_rows import GridRows, kernel_rows, materialise, take
 from napari_kmeans.engine.lloyd import SCAN_UP_TO, run_lloyd
 
 DTYPES = [np.uint8, np.uint16, np.float32, np.float64]
@@ -159,3 +160,61 @@ def test_lloyd_with_and_without_bounds_ends_at_a_fixed_point_with_the_exact_iner
             )
     brute = float((ww * sq[np.arange(len(X)), res.labels]).sum())
     assert res.inertia == pytest.approx(brute, rel=1e-12)
+
+
+def in_order_sum(values):
+    """Sum in the order given, one addition at a time (cumsum is sequential)."""
+    return float(np.cumsum(values)[-1]) if len(values) else 0.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(cases, st.integers(1, SCAN_UP_TO), st.booleans(), st.data())
+def test_batched_scan_is_the_brute_force_nearest_with_sums_in_row_order(
+    case, n_clusters, weighted, data
+):
+    # scan_block loads rows by batches (runs along the grid's last axis, or unravelled
+    # pixels) and scans every centre across the batch: labels must be the brute-force
+    # nearest centre (lowest index on ties), sums those of adding the rows one by one
+    grid, written = make_case(*case)
+    rng = np.random.default_rng(case[0])
+    X = written.astype(np.float64)
+    X[: len(X) // 3, : grid.values.shape[1]] = X[
+        len(X) // 3 : 2 * (len(X) // 3), : grid.values.shape[1]
+    ]
+    n, d = X.shape
+    values = grid.values.copy()
+    values[: n // 3] = values[n // 3 : 2 * (n // 3)]
+    grid = GridRows(values, grid.pixels, grid.grid_shape, grid.axis_values, grid.dtype)
+    centres = X[rng.integers(0, n, n_clusters)]  # duplicates possible: exact ties
+    if n_clusters > 2:
+        centres[2] = centres[1]
+    w = rng.integers(0, 4, n).astype(float) if weighted else np.empty(0)
+    start = data.draw(st.integers(0, n - 1))
+    stop = data.draw(st.integers(start + 1, n))
+    for rows in (grid, np.ascontiguousarray(X)):
+        labels = np.full(n, -1, dtype=np.int32)
+        sums, weight, sqnorm, reach = (np.zeros((n_clusters, d)), np.zeros(n_clusters),
+                                       np.zeros(n_clusters), np.zeros(n_clusters))  # fmt: skip
+        changed, total = kernels.scan_block(
+            kernel_rows(rows), start, stop, w, centres, labels, sums, weight, sqnorm, reach
+        )
+        part = X[start:stop]
+        sq = np.zeros((len(part), n_clusters))
+        for j in range(d):  # each term added in feature order, as the contract says
+            sq += (part[:, j, None] - centres[None, :, j]) ** 2
+        nearest = sq.argmin(axis=1)  # first index on ties
+        np.testing.assert_array_equal(labels[start:stop], nearest)
+        assert (labels[:start] == -1).all() and (labels[stop:] == -1).all()
+        assert changed == stop - start
+        ww = np.ones(n)[start:stop] if len(w) == 0 else w[start:stop]
+        best = sq[np.arange(len(part)), nearest]
+        assert total == in_order_sum(best if len(w) == 0 else ww * best)
+        q = np.zeros(len(part))
+        for j in range(d):
+            q += part[:, j] ** 2
+        for c in range(n_clusters):
+            members = nearest == c
+            for j in range(d):
+                assert sums[c, j] == in_order_sum(ww[members] * part[members, j])
+            assert weight[c] == in_order_sum(ww[members])
+            assert sqnorm[c] == in_order_sum(ww[members] * q[members])
