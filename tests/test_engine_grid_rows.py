@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 import napari_kmeans as nk
 from napari_kmeans import features as ft
 from napari_kmeans.engine import kernels
+from napari_kmeans.engine.distances import label_sums
 from napari_kmeans.engine.grid_rows import GridRows, kernel_rows, materialise, take
 from napari_kmeans.engine.lloyd import SCAN_UP_TO, run_lloyd
 
@@ -218,3 +219,26 @@ def test_batched_scan_is_the_brute_force_nearest_with_sums_in_row_order(
                 assert sums[c, j] == in_order_sum(ww[members] * part[members, j])
             assert weight[c] == in_order_sum(ww[members])
             assert sqnorm[c] == in_order_sum(ww[members] * q[members])
+
+
+@settings(max_examples=40, deadline=None)
+@given(cases, st.integers(1, 14), st.booleans())
+def test_kmeans_sums_are_the_label_sums_of_its_labels(case, n_clusters, weighted):
+    # fit_rows takes the palette's value sums from k-means when the features begin with
+    # the values: they must be label_sums' numbers bit for bit, with or without bounds
+    grid, written = make_case(*case)
+    n_clusters = min(n_clusters, len(written))
+    w = None
+    if weighted:
+        w = np.random.default_rng(case[0] + 1).integers(1, 4, len(written)).astype(float)
+    for rows in (grid, written):
+        res = nk.kmeans(rows, n_clusters, sample_weight=w, seed=case[0])
+        sums, weights = label_sums(rows, res.labels, w, n_clusters)
+        np.testing.assert_array_equal(res.sums, sums)
+        np.testing.assert_array_equal(res.weights, weights)
+        ww = np.ones(len(written)) if w is None else w
+        for c in range(n_clusters):  # and a plain oracle: sums of the member rows
+            members = res.labels == c
+            np.testing.assert_allclose(
+                res.sums[c], (ww[members, None] * written[members]).sum(0), rtol=1e-12
+            )

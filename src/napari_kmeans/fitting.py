@@ -200,6 +200,7 @@ def fit_rows(
     n_rows = feats.shape[0]
     if n_clusters > n_rows:
         raise _too_many_clusters(n_clusters, n_rows, what)
+    summed = None  # the value sums, when clustering gave them
     if method == "optimal":
         distinct, inverse = np.unique(feats[:, 0], return_inverse=True)
         inverse = inverse.reshape(-1)
@@ -231,7 +232,13 @@ def fit_rows(
         centers, row_labels = result.centers, result.labels
         inertia, n_iter = result.inertia, result.n_iter
 
-    sums, counts = value_sums(row_labels, rows.values, weights, n_clusters)
+        colour = feats.values if isinstance(feats, GridRows) else feats
+        if colour is rows.values and result.sums is not None:
+            # the features begin with the pixel values themselves: k-means summed them
+            # about the final labels as value_sums would (no pass over the rows)
+            summed = result.sums[:, : colour.shape[1]], result.weights
+
+    sums, counts = summed or value_sums(row_labels, rows.values, weights, n_clusters)
     palette = sums / counts[:, None]
     rank = dark_to_bright(palette, counts, centers)
     order = np.argsort(rank)
