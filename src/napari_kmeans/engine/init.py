@@ -13,6 +13,7 @@ from numbers import Integral
 import numpy as np
 
 from ..progress import ProgressCallback
+from .blocks import BLOCK_ROWS, map_blocks
 from .distances import as_rows
 from .grid_rows import GridRows, materialise, take
 from .lloyd import IterationCallback, run_lloyd
@@ -119,6 +120,23 @@ def _distinguishable_failure(columns: np.ndarray, weights: np.ndarray | None, n_
     )
 
 
+def _converge(sample, sample_w, seeds, max_iter, tol_abs, callback, progress) -> list:
+    """Run Lloyd on the sample from each seeding; return the runs in the seedings' order.
+
+    Lloyd draws nothing from the generator, so the runs are independent: when no callback
+    follows their iterations and the sample is one block of rows (its passes never wait
+    for the block threads), they run side by side on the block threads, each exactly as
+    alone.
+    """
+
+    def converge(part: slice):
+        return run_lloyd(sample, sample_w, seeds[part.start], max_iter, tol_abs, callback, progress)
+
+    if callback is None and progress is None and sample.shape[1] <= BLOCK_ROWS:
+        return map_blocks(converge, len(seeds), block_rows=1)
+    return [converge(slice(i, i + 1)) for i in range(len(seeds))]
+
+
 def start(
     init: np.ndarray | None,
     columns: np.ndarray | GridRows,
@@ -179,21 +197,14 @@ def start(
         sample = take(rows, drawn).T  # a row-major copy of the drawn rows
         sample_w = None if sample_weight is None else sample_weight[drawn]
         try:
-            runs = [
-                run_lloyd(
-                    sample,
-                    sample_w,
-                    greedy_kmeans_plusplus(sample, n_clusters, sample_w, rng, progress=progress),
-                    max_iter,
-                    tol_abs,
-                    callback,
-                    progress,
-                )
+            seeds = [
+                greedy_kmeans_plusplus(sample, n_clusters, sample_w, rng, progress=progress)
                 for _ in range(n_starts)
             ]
         except TooFewDistinctRows:
             pass  # a sample too uniform for k clusters: seed on every row instead
         else:
+            runs = _converge(sample, sample_w, seeds, max_iter, tol_abs, callback, progress)
             return min(runs, key=lambda run: run.inertia).centers
     if isinstance(columns, GridRows):
         columns = materialise(columns).T

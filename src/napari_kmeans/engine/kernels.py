@@ -515,21 +515,25 @@ def summary_block(rows, start, stop, w, shift, low, high, sums, squares):
     to ``sums[j]`` and its square over ``w_i`` to ``squares[j]``. Returns the number of
     non-finite values met.
     """
-    row = _row_buffer(rows)
+    values, _, grid, _, _ = rows
+    d = values.shape[1] + len(grid)
+    xt = np.empty((d, BATCH_ROWS))
     non_finite = 0
-    for i in range(start, stop):
-        _load(rows, i, row)
-        wi = _weight(w, i)
-        for j in range(row.shape[1]):
-            x = row[0, j]
-            if not np.isfinite(x):
-                non_finite += 1
-            else:
-                low[j] = min(low[j], x)
-                high[j] = max(high[j], x)
-            t = x - shift[j]
-            sums[j] += wi * t
-            squares[j] += wi * t * t
+    for first in range(start, stop, BATCH_ROWS):
+        m = min(BATCH_ROWS, stop - first)
+        _load_batch(rows, first, m, xt)
+        for u in range(m):
+            wi = _weight(w, first + u)
+            for j in range(d):
+                x = xt[j, u]
+                if not np.isfinite(x):
+                    non_finite += 1
+                else:
+                    low[j] = min(low[j], x)
+                    high[j] = max(high[j], x)
+                t = x - shift[j]
+                sums[j] += wi * t
+                squares[j] += wi * t * t
     return non_finite
 
 

@@ -339,9 +339,10 @@ def kmeans(
         with np.errstate(over="ignore"):  # inf only when the true value exceeds float64
             return float(np.ldexp(inertia, 2 * exponent))
 
-    def on_iteration(iteration: int, inertia: float) -> None:
-        if callback is not None:
-            callback(iteration, in_caller_units(inertia))
+    def in_caller_terms(iteration: int, inertia: float) -> None:
+        callback(iteration, in_caller_units(inertia))
+
+    on_iteration = None if callback is None else in_caller_terms  # None: nobody to tell
 
     runs, sample_starts = count_runs(n_init, n, explicit is not None)
     best = None
