@@ -38,6 +38,7 @@ __all__ = [
     "nearest_block",
     "own_sqdist_block",
     "potentials_block",
+    "centre_geometry_from",
     "shrink_block",
     "update_block",
 ]
@@ -49,6 +50,9 @@ SCAN_ALL_UP_TO = 24
 # Above this many centres no neighbour lists are kept (they take k² memory): every search
 # scans every centre, and no row is skipped by the half-gap test.
 LISTED_UP_TO = 1024
+# A sort of a neighbour list from the last ranking that moves entries more than this many
+# times per entry falls back to a merge sort (the centres moved far since).
+_SHIFTS_PER_MEMBER = 8
 _JIT = {"nogil": True, "cache": True}
 
 
@@ -62,45 +66,120 @@ def _sq(X, i, centers, c):
     return s
 
 
+@numba.njit(inline="always", **_JIT)
+def _centre_gaps(centers, slack):
+    """``(k, k)`` gaps between centres, lowered by the rounding margins (inf on the diagonal).
+
+    Each pair is computed once: ``(x − y)²`` and ``(y − x)²`` are the same float64.
+    """
+    k, d = centers.shape
+    gaps = np.empty((k, k))
+    for a in range(k):
+        gaps[a, a] = np.inf
+        for b in range(a + 1, k):
+            s = 0.0
+            for j in range(d):
+                t = centers[a, j] - centers[b, j]
+                s += t * t
+            gaps[a, b] = gaps[b, a] = np.sqrt(s) * (1 - EPS) - slack
+    return gaps
+
+
+@numba.njit(inline="always", **_JIT)
+def _geometry(centers, slack, limit, ranking):
+    """``centre_geometry`` starting each centre's sort from its row of ``ranking``.
+
+    ``ranking[a, :k-1]`` lists the other centres in any order, ideally nearest first as
+    the centres stood a little while ago: an insertion sort then has little to move. A row
+    that would take long (more than ``_SHIFTS_PER_MEMBER`` moves per member) is sorted by a
+    merge sort instead. Either way a list holds its centres by gap, equal gaps by index.
+    ``ranking`` is rewritten: each row's listed centres, in their new order, then the others.
+    """
+    k = centers.shape[0]
+    count = np.zeros(k, np.int64)
+    if k > LISTED_UP_TO:
+        return np.empty((k, 0), np.int64), np.empty((k, 0)), count, np.zeros(k)
+    gaps = _centre_gaps(centers, slack)
+    order = np.empty((k, k), np.int64)
+    low_gaps = np.empty((k, k))
+    half_gaps = np.empty(k)
+    keys = np.empty(k)
+    members = np.empty(k, np.int64)
+    others = np.empty(k, np.int64)
+    for a in range(k):
+        m, r = 0, 0
+        nearest = np.inf
+        for t in range(k - 1):
+            b = ranking[a, t]
+            g = gaps[a, b]
+            nearest = min(nearest, g)
+            if g <= limit[a]:
+                keys[m], members[m] = g, b
+                m += 1
+            else:
+                others[r] = b
+                r += 1
+        half_gaps[a] = nearest / 2
+        budget = _SHIFTS_PER_MEMBER * m
+        for t in range(1, m):
+            g, b = keys[t], members[t]
+            u = t
+            while u > 0 and (keys[u - 1] > g or (keys[u - 1] == g and members[u - 1] > b)):
+                keys[u], members[u] = keys[u - 1], members[u - 1]
+                u -= 1
+            keys[u], members[u] = g, b
+            budget -= t - u
+            if budget < 0:
+                break
+        if budget < 0:  # far from the ranking: a stable sort of the members in index order
+            m = 0
+            for b in range(k):
+                if b != a and gaps[a, b] <= limit[a]:
+                    keys[m], members[m] = gaps[a, b], b
+                    m += 1
+            by_gap = np.argsort(keys[:m], kind="mergesort")
+            keys[:m], members[:m] = keys[:m][by_gap], members[:m][by_gap]
+        for t in range(m):
+            order[a, t] = ranking[a, t] = members[t]
+            low_gaps[a, t] = keys[t]
+        for t in range(r):
+            ranking[a, m + t] = others[t]
+        count[a] = m
+    return order, low_gaps, count, half_gaps
+
+
 @numba.njit(**_JIT)
 def centre_geometry(centers, slack, limit):
     """Each centre's neighbours within ``limit[a]``, nearest first, and half its nearest gap.
 
     Returns ``order (k, k)`` (row ``a``: the ``count[a]`` other centres whose gap from ``a``
-    is at most ``limit[a]``, nearest first), ``low_gaps (k, k)`` (those gaps minus rounding
-    margins), ``count (k,)``, and ``half_gaps (k,)`` (half the lowered gap from each centre to
-    its nearest other centre; inf for one centre). Every centre left out of ``a``'s list is
-    more than ``limit[a]`` from ``a``. Above ``LISTED_UP_TO`` centres the lists are empty
-    and the half gaps 0.
+    is at most ``limit[a]``, nearest first, equal gaps by index), ``low_gaps (k, k)`` (those
+    gaps minus rounding margins), ``count (k,)``, and ``half_gaps (k,)`` (half the lowered
+    gap from each centre to its nearest other centre; inf for one centre). Every centre left
+    out of ``a``'s list is more than ``limit[a]`` from ``a``. Above ``LISTED_UP_TO`` centres
+    the lists are empty and the half gaps 0. With every limit inf, ``order`` is a ranking
+    for ``centre_geometry_from``.
     """
-    k, d = centers.shape
-    count = np.zeros(k, np.int64)
-    if k > LISTED_UP_TO:
-        return np.empty((k, 0), np.int64), np.empty((k, 0)), count, np.zeros(k)
-    gaps = np.empty(k)
-    order = np.empty((k, k), np.int64)
-    low_gaps = np.empty((k, k))
-    half_gaps = np.full(k, np.inf)
-    near = np.empty(k, np.int64)
+    k = centers.shape[0]
+    ranking = np.empty((k, k), np.int64)
     for a in range(k):
-        m = 0
-        for b in range(k):
-            s = 0.0
-            for j in range(d):
-                t = centers[a, j] - centers[b, j]
-                s += t * t
-            gaps[b] = np.sqrt(s) * (1 - EPS) - slack
-            if b != a:
-                half_gaps[a] = min(half_gaps[a], gaps[b] / 2)
-                if gaps[b] <= limit[a]:
-                    near[m] = b
-                    m += 1
-        by_gap = np.argsort(gaps[near[:m]])
-        for t in range(m):
-            order[a, t] = near[by_gap[t]]
-            low_gaps[a, t] = gaps[order[a, t]]
-        count[a] = m
-    return order, low_gaps, count, half_gaps
+        for b in range(a):
+            ranking[a, b] = b
+        for b in range(a + 1, k):
+            ranking[a, b - 1] = b
+    return _geometry(centers, slack, limit, ranking)
+
+
+@numba.njit(**_JIT)
+def centre_geometry_from(centers, slack, limit, ranking):
+    """``centre_geometry`` of centres that moved a little since ``ranking`` was made.
+
+    ``ranking`` (``(k, k)``, a ``centre_geometry`` order with every limit inf, or one this
+    function rewrote) holds each centre's others nearest first as they stood: sorting from
+    that order costs about one pass when few neighbours changed places. The result is the
+    same as ``centre_geometry``'s; ``ranking`` is rewritten for the next call.
+    """
+    return _geometry(centers, slack, limit, ranking)
 
 
 @numba.njit(inline="always", **_JIT)
