@@ -33,6 +33,7 @@ import numpy as np
 __all__ = [
     "EPS",
     "assign_block",
+    "candidates_reach",
     "centre_geometry",
     "inertia_block",
     "nearest_block",
@@ -371,26 +372,69 @@ def inertia_block(X, start, stop, w, labels, centers):
 
 
 @numba.njit(**_JIT)
-def shrink_block(X, start, stop, point, closest):
-    """``closest[i] = min(closest[i], ‖x_i − point‖²)`` for rows ``start:stop``."""
+def candidates_reach(candidates, centers, slack):
+    """How near its closest centre a row must be for no candidate centre to be nearer.
+
+    Returns ``(j,)`` (at least one entry): a row whose closest centre is ``centers[o]``, at
+    squared distance ``closest ≤ reach[o]``, lies within half the gap from ``o`` to every
+    candidate, so no candidate is nearer to it than ``o`` (triangle inequality), with the
+    rounding margins of Lloyd's bounds on both distances: its computed squared distance to
+    each candidate is at least ``closest``. A negative entry settles no row. With no centre
+    chosen yet the entry is 0 (rows have none, and ``closest`` is inf).
+    """
+    m, d = candidates.shape
+    j = centers.shape[0]
+    reach = np.zeros(max(j, 1))
+    for o in range(j):
+        nearest = np.inf
+        for c in range(m):
+            s = 0.0
+            for t in range(d):
+                g = candidates[c, t] - centers[o, t]
+                s += g * g
+            nearest = min(nearest, s)
+        low_gap = np.sqrt(nearest) * (1 - EPS) - slack
+        # ‖x − o‖ ≤ √closest (1 + EPS) + slack must stay within half that lower gap
+        half = (low_gap / 2 - slack) / (1 + EPS)
+        reach[o] = half * half * (1 - EPS) if half >= 0 else -1.0
+    return reach
+
+
+@numba.njit(**_JIT)
+def shrink_block(X, start, stop, w, point, index, closest, owner, mass):
+    """``closest[i] = min(closest[i], ‖x_i − point‖²)`` for rows ``start:stop``.
+
+    ``point`` becomes the closest centre ``owner[i] = index`` of the rows it is strictly
+    nearer to, whose ``mass[i] = w_i closest[i]`` (the term of the k-means++ potential)
+    follows.
+    """
     centers = point.reshape(1, -1)
     for i in range(start, stop):
         d2 = _sq(X, i, centers, 0)
         if d2 < closest[i]:
             closest[i] = d2
+            owner[i] = index
+            mass[i] = (1.0 if len(w) == 0 else w[i]) * d2
 
 
 @numba.njit(**_JIT)
-def potentials_block(X, start, stop, w, closest, candidates):
+def potentials_block(X, start, stop, w, closest, owner, mass, candidates, reach):
     """K-means++ potential of rows ``start:stop`` if each candidate centre were added.
 
-    For each candidate: ``Σ w_i min(closest[i], ‖x_i − candidate‖²)``.
+    For each candidate: ``Σ w_i min(closest[i], ‖x_i − candidate‖²)``, summed in row order.
+    A row with ``closest[i] ≤ reach[owner[i]]`` (``candidates_reach``) is nearer no candidate:
+    its term is ``mass[i] = w_i closest[i]`` for each, as min() would give, with no distance
+    computed.
     """
     m = candidates.shape[0]
     out = np.zeros(m)
     for i in range(start, stop):
-        wi = 1.0 if len(w) == 0 else w[i]
-        for c in range(m):
-            d2 = _sq(X, i, candidates, c)
-            out[c] += wi * min(d2, closest[i])
+        here = closest[i]
+        if here <= reach[owner[i]]:
+            for c in range(m):
+                out[c] += mass[i]
+        else:
+            wi = 1.0 if len(w) == 0 else w[i]
+            for c in range(m):
+                out[c] += wi * min(_sq(X, i, candidates, c), here)
     return out
