@@ -1,11 +1,15 @@
 """``segment`` end to end, checked with NumPy computations written here, not our code."""
 
 import json
+import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import napari_kmeans as nk
+from napari_kmeans.result import count_non_finite
 from synthetic import phase_image
 
 LUMA = np.array([0.299, 0.587, 0.114])
@@ -296,3 +300,23 @@ def test_callback_sees_every_iteration_and_can_stop_the_run():
 
     with pytest.raises(Stop):
         nk.segment(img, 5, seed=0, callback=stop)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    shape=st.tuples(st.integers(1, 7), st.integers(1, 7), st.integers(1, 4)),
+    bad=st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from([np.nan, np.inf, -np.inf]))),
+    dtype=st.sampled_from([np.float32, np.float64]),
+)
+def test_non_finite_pixels_are_counted_exactly(shape, bad, dtype):
+    # oracle: a pixel is bad when any of its channel values fails math.isfinite
+    image = np.random.default_rng(0).normal(size=shape).astype(dtype)
+    flat = image.reshape(-1)
+    for position, value in bad:
+        flat[position % flat.size] = value
+    rows = image.reshape(-1, shape[-1])
+    expected = sum(not all(math.isfinite(v) for v in row) for row in rows.tolist())
+    assert count_non_finite(rows) == expected
+    if expected:
+        with pytest.raises(ValueError, match=rf"NaN or infinite values in {expected} pixel"):
+            nk.segment(image, n_clusters=1, channel_axis=-1)
