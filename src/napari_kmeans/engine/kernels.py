@@ -22,7 +22,9 @@ Pruning (exact)
     to the nearest other centre, keeps its centre without any distance computed. Bounds are
     widened by ``EPS`` (relative) and ``slack`` (absolute, from the data's magnitude), far
     more than float64 rounding, so a skipped row is always one whose nearest centre a direct
-    computation would confirm.
+    computation would confirm. By the same argument, k-means++ seeding computes no distance
+    from a row to candidates farther from its closest centre than twice the row's distance
+    to it.
 """
 
 from __future__ import annotations
@@ -35,11 +37,11 @@ __all__ = [
     "assign_block",
     "candidates_reach",
     "centre_geometry",
+    "centre_geometry_from",
     "inertia_block",
     "nearest_block",
     "own_sqdist_block",
     "potentials_block",
-    "centre_geometry_from",
     "shrink_block",
     "update_block",
 ]
@@ -375,16 +377,15 @@ def inertia_block(X, start, stop, w, labels, centers):
 def candidates_reach(candidates, centers, slack):
     """How near its closest centre a row must be for no candidate centre to be nearer.
 
-    Returns ``(j,)`` (at least one entry): a row whose closest centre is ``centers[o]``, at
-    squared distance ``closest ≤ reach[o]``, lies within half the gap from ``o`` to every
-    candidate, so no candidate is nearer to it than ``o`` (triangle inequality), with the
-    rounding margins of Lloyd's bounds on both distances: its computed squared distance to
-    each candidate is at least ``closest``. A negative entry settles no row. With no centre
-    chosen yet the entry is 0 (rows have none, and ``closest`` is inf).
+    Returns ``reach (j,)``: a row whose closest centre is ``centers[o]``, at squared
+    distance ``closest ≤ reach[o]``, lies within half the gap from ``o`` to every candidate,
+    so no candidate is nearer to it than ``o`` (triangle inequality), with the rounding
+    margins of Lloyd's bounds on both distances: its computed squared distance to each
+    candidate is at least ``closest``. A negative entry settles no row.
     """
     m, d = candidates.shape
     j = centers.shape[0]
-    reach = np.zeros(max(j, 1))
+    reach = np.empty(j)
     for o in range(j):
         nearest = np.inf
         for c in range(m):
