@@ -302,6 +302,59 @@ def test_callback_sees_every_iteration_and_can_stop_the_run():
         nk.segment(img, 5, seed=0, callback=stop)
 
 
+@pytest.mark.parametrize("masked", [False, True])
+def test_spatial_segment_equals_kmeans_on_the_written_out_features_at_a_fixed_point(masked):
+    # W6 in small: the coordinates are computed where the engine reads them (grid rows);
+    # the result must be the one of k-means on the written-out features, bit for bit
+    from napari_kmeans import features as ft
+    from napari_kmeans.engine import kmeans
+
+    rng = np.random.default_rng(4)
+    img = rng.integers(0, 256, (300, 500, 3)).astype(np.uint8)
+    img[:150] //= 3  # some structure
+    mask = rng.random(img.shape[:2]) < 0.8 if masked else None
+    seg = nk.segment(
+        img, n_clusters=8, seed=0, color_space="rgb", spatial_weight=0.5, mask=mask, tol=0.0
+    )
+
+    pixels = None if mask is None else np.flatnonzero(mask)
+    values = img.reshape(-1, 3) if mask is None else img.reshape(-1, 3)[pixels]
+    value_range = float(np.ptp(values.astype(np.float32), axis=0).max())
+    coords = ft.coordinate_features(img.shape[:2], (1.0, 1.0), 0.5, value_range, pixels, "f4")
+    written = np.concatenate([values.astype(np.float32), coords], axis=1)
+    ref = kmeans(written, 8, seed=0, tol=0.0)  # tol 0: until no label changes (a fixed point)
+
+    labels = seg.labels.reshape(-1) if mask is None else seg.labels[mask]
+    order = [int(np.flatnonzero((ref.centers == c).all(axis=1))[0]) for c in seg.centers]
+    np.testing.assert_array_equal(np.asarray(order)[labels - 1], ref.labels)
+    np.testing.assert_array_equal(seg.centers, ref.centers[order])
+    assert seg.inertia == ref.inertia
+    # fixed point, by brute force: every pixel at a nearest centre, each centre its mean
+    sq = ((written[:, None, :].astype(np.float64) - seg.centers[None]) ** 2).sum(axis=2)
+    np.testing.assert_array_equal(sq[np.arange(len(written)), labels - 1], sq.min(axis=1))
+    for c in range(8):
+        np.testing.assert_allclose(
+            seg.centers[c], written[labels == c + 1].mean(axis=0, dtype=np.float64), rtol=1e-9
+        )
+    if mask is not None:
+        assert (seg.labels[~mask] == 0).all()
+
+
+def test_spatial_segment_memory_stays_within_three_times_the_image():
+    # issue 11 (W6): the coordinates and Hamerly's bounds of every pixel took 30x the input;
+    # now the engine reads the pixels in place and keeps one int32 label per pixel
+    import tracemalloc
+
+    img = np.random.default_rng(0).integers(0, 256, (1000, 1500, 3)).astype(np.uint8)
+    nk.segment(img[:50, :50], n_clusters=8, seed=0, spatial_weight=0.5)  # compile first
+    tracemalloc.start()
+    seg = nk.segment(img, n_clusters=8, seed=0, color_space="rgb", spatial_weight=0.5)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert seg.labels.shape == img.shape[:2]
+    assert peak < 3 * img.nbytes
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     shape=st.tuples(st.integers(1, 7), st.integers(1, 7), st.integers(1, 4)),

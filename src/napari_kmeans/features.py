@@ -14,6 +14,7 @@ import numpy as np
 
 from . import color_spaces
 from .engine.blocks import map_blocks
+from .engine.grid_rows import GridRows
 
 
 @dataclass(frozen=True)
@@ -396,6 +397,53 @@ def check_spacing(spacing, spatial_ndim: int) -> tuple[float, ...]:
     return tuple(float(v) for v in values)
 
 
+def axis_coordinates(
+    spatial_shape: tuple[int, ...],
+    spacing: tuple[float, ...],
+    weight: float,
+    value_range: float,
+    dtype: np.dtype,
+) -> tuple[np.ndarray, ...]:
+    """Return, per spatial axis, the coordinate feature of every index along it.
+
+    Scaled so that ``weight`` 1 makes the image's largest physical extent weigh as much as
+    ``value_range`` (SLIC-style compactness): ``dtype(index) * dtype(scale)``, rounded in
+    the feature dtype. The one place the formula lives: :func:`coordinate_features` and
+    :func:`spatial_rows` look the coordinates up here.
+
+    Parameters
+    ----------
+    spatial_shape : tuple of int
+        Spatial shape of the image.
+    spacing : tuple of float
+        Pixel/voxel size per spatial axis.
+    weight : float
+        The spatial weight.
+    value_range : float
+        Range of the colour features the coordinates are scaled against.
+    dtype : numpy.dtype
+        The feature dtype.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        One float64 array of ``spatial_shape[a]`` values per axis (each a value of ``dtype``).
+
+    Examples
+    --------
+    >>> [t.tolist() for t in axis_coordinates((2, 3), (1.0, 1.0), 1.0, 255.0, np.float64)]
+    [[0.0, 127.5], [0.0, 127.5, 255.0]]
+    """
+    dtype = np.dtype(dtype)
+    extent = max((n - 1) * s for n, s in zip(spatial_shape, spacing, strict=True)) or 1.0
+    return tuple(
+        (np.arange(n).astype(dtype) * dtype.type(s * weight * value_range / extent)).astype(
+            np.float64
+        )
+        for n, s in zip(spatial_shape, spacing, strict=True)
+    )
+
+
 def coordinate_features(
     spatial_shape: tuple[int, ...],
     spacing: tuple[float, ...],
@@ -407,8 +455,7 @@ def coordinate_features(
 ) -> np.ndarray:
     """Return the ``(m, ndim)`` scaled coordinates of the chosen pixels (all for None).
 
-    Scaled so that ``weight`` 1 makes the image's largest physical extent weigh as much as
-    ``value_range`` (SLIC-style compactness). Computed block by block, into ``out`` when
+    Scaled as :func:`axis_coordinates` says. Computed block by block, into ``out`` when
     given: no temporary grows with the image.
 
     Parameters
@@ -439,8 +486,7 @@ def coordinate_features(
     [127.5, 255.0]
     """
     dtype = np.dtype(dtype)
-    extent = max((n - 1) * s for n, s in zip(spatial_shape, spacing, strict=True)) or 1.0
-    scales = [s * weight * value_range / extent for s in spacing]
+    tables = axis_coordinates(spatial_shape, spacing, weight, value_range, dtype)
     n = int(np.prod(spatial_shape)) if pixels is None else len(pixels)
     if out is None:
         out = np.empty((n, len(spatial_shape)), dtype=dtype)
@@ -448,11 +494,60 @@ def coordinate_features(
     def block(rows: slice) -> None:
         flat = np.arange(rows.start, rows.stop) if pixels is None else pixels[rows]
         coords = np.unravel_index(flat, spatial_shape)
-        for j, (c, scale) in enumerate(zip(coords, scales, strict=True)):
-            out[rows, j] = c.astype(dtype) * dtype.type(scale)
+        for j, (c, table) in enumerate(zip(coords, tables, strict=True)):
+            out[rows, j] = table[c]
 
     map_blocks(block, n)
     return out
+
+
+def spatial_rows(
+    colour: np.ndarray,
+    spatial_shape: tuple[int, ...],
+    spacing: tuple[float, ...],
+    weight: float,
+    value_range: float,
+    pixels: np.ndarray | None,
+    dtype: np.dtype,
+) -> GridRows:
+    """Return the feature rows ``colour`` then coordinates, the coordinates never written out.
+
+    The engine reads them as it would read ``concatenate([colour, coordinate_features(...)])``
+    (the same numbers, see :func:`axis_coordinates`), at the memory of ``colour`` alone.
+
+    Parameters
+    ----------
+    colour : numpy.ndarray
+        ``(m, c)`` colour features (any real dtype whose values ``dtype`` holds exactly,
+        such as the pixel values themselves for the ``rgb`` space); kept, never copied.
+    spatial_shape : tuple of int
+        Spatial shape of the image.
+    spacing : tuple of float
+        Pixel/voxel size per spatial axis.
+    weight : float
+        The spatial weight.
+    value_range : float
+        Range of the colour features the coordinates are scaled against.
+    pixels : numpy.ndarray or None
+        Flat indices of the chosen pixels; None: all, in order.
+    dtype : numpy.dtype
+        The feature dtype.
+
+    Returns
+    -------
+    GridRows
+        ``(m, c + ndim)`` feature rows.
+
+    Examples
+    --------
+    >>> from napari_kmeans.engine.grid_rows import materialise
+    >>> rows = spatial_rows(np.array([[0], [10]], np.uint8), (2,), (1.0,), 1.0, 10.0, None,
+    ...                     np.float32)
+    >>> materialise(rows).tolist()
+    [[0.0, 0.0], [10.0, 10.0]]
+    """
+    tables = axis_coordinates(spatial_shape, spacing, weight, value_range, dtype)
+    return GridRows(colour, pixels, tuple(spatial_shape), tables, np.dtype(dtype))
 
 
 def check_mask(mask, spatial_shape: tuple[int, ...]) -> None:

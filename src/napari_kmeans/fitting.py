@@ -16,7 +16,8 @@ import numpy as np
 from . import color_spaces
 from . import features as ft
 from .engine import TooFewDistinctRows, kmeans
-from .engine.distances import nearest
+from .engine.distances import nearest, summarise
+from .engine.grid_rows import GridRows
 from .engine.histogram import Histogram, histogram
 from .engine.optimal1d import optimal_kmeans_1d
 from .model import (
@@ -41,8 +42,9 @@ class PixelRows:
         ``(m, C)`` original values.
     weights : numpy.ndarray or None
         ``(m,)`` pixel counts; None when every row is one pixel.
-    features : numpy.ndarray
-        ``(m, d)`` feature rows.
+    features : numpy.ndarray or GridRows
+        ``(m, d)`` feature rows; with spatial features of one image, grid rows (the
+        coordinates computed where the engine reads them).
     histogram : Histogram or None
         The way back to every pixel, when compressed.
 
@@ -56,7 +58,7 @@ class PixelRows:
 
     values: np.ndarray  # (m, C) original values
     weights: np.ndarray | None  # (m,) pixel counts, None when every row is one pixel
-    features: np.ndarray  # (m, d)
+    features: np.ndarray | GridRows  # (m, d)
     histogram: Histogram | None  # the way back to every pixel, when compressed
 
 
@@ -101,8 +103,9 @@ def pixel_rows(
     Examples
     --------
     >>> part = (np.array([[0], [10]], np.uint8), (2,), None)
+    >>> from napari_kmeans.engine.grid_rows import materialise
     >>> rows, recipe = pixel_rows([part], "rgb", 1.0, (1.0,))
-    >>> rows.features.tolist(), recipe.value_range
+    >>> materialise(rows.features).tolist(), recipe.value_range
     ([[0.0, 0.0], [10.0, 10.0]], 10.0)
     """
     values = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
@@ -118,27 +121,30 @@ def pixel_rows(
         scale = spread(feats, weights) if standardize else None
         recipe = FeatureRecipe(color_space, 0.0, spacing, 1.0, dtype, scale)
         return PixelRows(values, weights, divided(feats, scale, values), None), recipe
-    # colour then coordinates, written block by block into one array
-    n_colour = color_spaces.get(color_space).n_features(values.shape[1])
-    feats = np.empty((len(values), n_colour + len(spacing)), dtype=dtype)
-    colour = feats[:, :n_colour]
-    ft.color_features(values, color_space, dtype, out=colour)
+    # colour then coordinates: for one image the coordinates are computed where the engine
+    # reads them (GridRows), for several they are written out after the colour features
+    space = color_spaces.get(color_space)
+    own = space.convert is color_spaces.own_values and np.can_cast(values.dtype, dtype)
+    # the pixel values themselves when they are the features: read in place, exactly
+    colour = values if own else ft.color_features(values, color_space, dtype)
     scale = spread(colour, weights) if standardize else None
-    divided(colour, scale, values)
-    value_range = float(np.max(colour.max(axis=0) - colour.min(axis=0)))
+    if scale is not None:
+        colour = divided(values.astype(dtype) if own else colour, scale, values)
+    summary = summarise(colour, None)  # per column, without a strided copy
+    value_range = float(np.max(summary.high.astype(dtype) - summary.low.astype(dtype)))
     recipe = FeatureRecipe(color_space, spatial_weight, spacing, value_range or 1.0, dtype, scale)
+    coordinates = (spacing, spatial_weight, recipe.value_range)
+    if len(parts) == 1:
+        _, shape, pixels = parts[0]
+        feats = ft.spatial_rows(colour, shape, *coordinates, pixels, dtype)
+        return PixelRows(values, weights, feats, None), recipe
+    n_colour = colour.shape[1]
+    feats = np.empty((len(values), n_colour + len(spacing)), dtype=dtype)
+    feats[:, :n_colour] = colour
     start = 0
     for part_values, shape, pixels in parts:
         rows = slice(start, start + len(part_values))
-        ft.coordinate_features(
-            shape,
-            spacing,
-            spatial_weight,
-            recipe.value_range,
-            pixels,
-            dtype,
-            out=feats[rows, n_colour:],
-        )
+        ft.coordinate_features(shape, *coordinates, pixels, dtype, out=feats[rows, n_colour:])
         start = rows.stop
     return PixelRows(values, weights, feats, None), recipe
 
@@ -191,8 +197,9 @@ def fit_rows(
         what = "colours" if rows.values.shape[1] > 1 else "values"
     else:
         what = "pixels" if recipe.spatial_weight > 0 else "feature vectors"
-    if n_clusters > len(feats):
-        raise _too_many_clusters(n_clusters, len(feats), what)
+    n_rows = feats.shape[0]
+    if n_clusters > n_rows:
+        raise _too_many_clusters(n_clusters, n_rows, what)
     if method == "optimal":
         distinct, inverse = np.unique(feats[:, 0], return_inverse=True)
         inverse = inverse.reshape(-1)
@@ -224,9 +231,8 @@ def fit_rows(
         centers, row_labels = result.centers, result.labels
         inertia, n_iter = result.inertia, result.n_iter
 
-    row_weights = np.ones(len(feats)) if weights is None else weights.astype(np.float64)
-    counts = np.bincount(row_labels, weights=row_weights, minlength=n_clusters)
-    palette = value_sums(row_labels, rows.values, row_weights, n_clusters) / counts[:, None]
+    sums, counts = value_sums(row_labels, rows.values, weights, n_clusters)
+    palette = sums / counts[:, None]
     rank = dark_to_bright(palette, counts, centers)
     order = np.argsort(rank)
     model = KMeansModel(

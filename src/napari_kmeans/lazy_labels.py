@@ -399,7 +399,7 @@ def block_stats(block, mask_block, offset, *, model, layout: ChunkLayout):
         pixels = global_pixels(included, block_shape, offset, layout.spatial_shape)
     labels, counts, inertia = model.assign(values, layout.spatial_shape, pixels)
     labels = labels.astype(np.intp) - 1
-    return counts, value_sums(labels, values, None, k), inertia, 0
+    return counts, value_sums(labels, values, None, k)[0], inertia, 0
 
 
 def image_statistics(image, mask, layout: ChunkLayout, model) -> list[dask.delayed]:

@@ -13,6 +13,7 @@ import numpy as np
 
 from . import features as ft
 from .engine.blocks import map_blocks
+from .engine.distances import label_sums
 
 
 @dataclass(frozen=True, eq=False)
@@ -364,8 +365,11 @@ def spread_labels(prepared: PreparedImage, pixel_labels: np.ndarray) -> np.ndarr
 
 def value_sums(
     labels: np.ndarray, values: np.ndarray, weights: np.ndarray | None, n_clusters: int
-) -> np.ndarray:
-    """Sum each cluster's pixel values, channel by channel (float64).
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sum each cluster's pixel values, channel by channel, and its pixels (float64).
+
+    Block by block in compiled code (``engine.distances.label_sums``): no copy of the
+    values, no temporary of the size of the labels.
 
     Parameters
     ----------
@@ -380,26 +384,19 @@ def value_sums(
 
     Returns
     -------
-    numpy.ndarray
+    sums : numpy.ndarray
         ``(n_clusters, C)`` weighted sums; divided by the counts they give the palette.
+    counts : numpy.ndarray
+        ``(n_clusters,)`` pixels (weights) of each cluster.
 
     Examples
     --------
-    >>> value_sums(np.array([0, 1, 1]), np.array([[2], [4], [6]]), np.array([1, 1, 2]), 2)
-    array([[ 2.],
-           [16.]])
+    >>> sums, counts = value_sums(np.array([0, 1, 1]), np.array([[2], [4], [6]]),
+    ...                           np.array([1, 1, 2]), 2)
+    >>> sums.tolist(), counts.tolist()
+    ([[2.0], [16.0]], [1.0, 3.0])
     """
-    return np.stack(
-        [
-            np.bincount(
-                labels,
-                weights=values[:, j] if weights is None else weights * values[:, j],
-                minlength=n_clusters,
-            )
-            for j in range(values.shape[1])
-        ],
-        axis=1,
-    )
+    return label_sums(values, labels, weights, n_clusters)
 
 
 def _cast_like(values: np.ndarray, dtype: np.dtype) -> np.ndarray:

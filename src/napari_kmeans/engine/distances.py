@@ -1,7 +1,8 @@
 """Nearest centres and distances to them, block by block over rows.
 
 Features arrive as ``(d, n)`` columns (any layout; ``columns.T`` are the rows the compiled
-kernels of ``kernels`` read). Distances are float64 whatever the features' dtype, and the
+kernels of ``kernels`` read) or as :class:`~.grid_rows.GridRows`, which stand for their rows.
+Distances are float64 whatever the features' dtype, and the
 nearest centre is found by an exact pruned search (see ``kernels``), lowest index on ties:
 the same arithmetic labels the rows in Lloyd's iterations and any later image.
 """
@@ -9,12 +10,14 @@ the same arithmetic labels the rows in Lloyd's iterations and any later image.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
 
 from . import kernels
 from .blocks import BLOCK_ROWS, map_blocks
+from .grid_rows import GridRows, kernel_rows, take
 
 T = TypeVar("T")
 
@@ -22,17 +25,17 @@ T = TypeVar("T")
 CHECK_EVERY = 8
 
 
-def as_rows(columns: np.ndarray) -> np.ndarray:
+def as_rows(columns: np.ndarray | GridRows) -> np.ndarray | GridRows:
     """Return ``(n, d)`` float32/float64 rows of ``(d, n)`` columns, copied only if needed.
 
     Parameters
     ----------
-    columns : numpy.ndarray
-        ``(d, n)`` feature columns (any layout).
+    columns : numpy.ndarray or GridRows
+        ``(d, n)`` feature columns (any layout), or grid rows (returned as they are).
 
     Returns
     -------
-    numpy.ndarray
+    numpy.ndarray or GridRows
         ``(n, d)`` rows, C- or F-contiguous; other dtypes become float64.
 
     Examples
@@ -41,6 +44,8 @@ def as_rows(columns: np.ndarray) -> np.ndarray:
     >>> rows.shape, rows.dtype
     ((3, 1), dtype('float64'))
     """
+    if isinstance(columns, GridRows):
+        return columns
     rows = columns.T
     if rows.dtype not in (np.float32, np.float64):
         rows = rows.astype(np.float64)
@@ -49,12 +54,87 @@ def as_rows(columns: np.ndarray) -> np.ndarray:
     return rows
 
 
-def rounding_slack(rows: np.ndarray, centers: np.ndarray) -> float:
+@dataclass(frozen=True)
+class RowSummary:
+    """What one pass over the rows tells: finite extremes and weighted moments per feature.
+
+    Attributes
+    ----------
+    low, high : numpy.ndarray
+        ``(d,)`` float64 finite minimum and maximum of each feature (inf, -inf: none).
+    non_finite : int
+        NaN and infinite values met.
+    total_weight : float
+        Sum of the weights.
+    variance : numpy.ndarray
+        ``(d,)`` weighted variance of each feature (moments about the first row, float64).
+
+    Examples
+    --------
+    >>> s = summarise(np.array([[1.0, -2.0], [3.0, np.nan]]), None)
+    >>> s.low.tolist(), s.high.tolist(), s.non_finite
+    ([1.0, -2.0], [3.0, -2.0], 1)
+    >>> summarise(np.array([[0.0], [4.0]]), np.array([3.0, 1.0])).variance.tolist()
+    [3.0]
+    """
+
+    low: np.ndarray
+    high: np.ndarray
+    non_finite: int
+    total_weight: float
+    variance: np.ndarray
+
+
+def summarise(rows: np.ndarray | GridRows, sample_weight: np.ndarray | None) -> RowSummary:
+    """Return the :class:`RowSummary` of the rows, from one pass block by block.
+
+    Blocks are added in block order: the summary does not depend on the number of threads
+    or on the rows' memory layout.
+
+    Parameters
+    ----------
+    rows : numpy.ndarray or GridRows
+        ``(n, d)`` feature rows (:func:`as_rows`; any real dtype).
+    sample_weight : numpy.ndarray or None
+        ``(n,)`` weight of each row; None: 1 each.
+
+    Returns
+    -------
+    RowSummary
+        Extremes, non-finite count, total weight and variances.
+    """
+    source, w = kernel_rows(rows), weights_or_empty(sample_weight)
+    n, d = rows.shape
+    shift = take(rows, [0])[0].astype(np.float64) if n else np.zeros(d)
+    shift[~np.isfinite(shift)] = 0.0
+
+    def block(start: int, stop: int):
+        low, high = np.full(d, np.inf), np.full(d, -np.inf)
+        sums, squares = np.zeros(d), np.zeros(d)
+        non_finite = kernels.summary_block(source, start, stop, w, shift, low, high, sums, squares)
+        return low, high, sums, squares, non_finite
+
+    low, high = np.full(d, np.inf), np.full(d, -np.inf)
+    sums, squares = np.zeros(d), np.zeros(d)
+    non_finite = 0
+    for part in run_blocks(block, n):
+        np.minimum(low, part[0], out=low)
+        np.maximum(high, part[1], out=high)
+        sums += part[2]
+        squares += part[3]
+        non_finite += part[4]
+    total = float(w.sum()) if len(w) else float(n)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # extreme data: rescaled
+        variance = np.maximum((squares - sums * sums / total) / total, 0.0)
+    return RowSummary(low, high, int(non_finite), total, variance)
+
+
+def rounding_slack(rows: np.ndarray | GridRows, centers: np.ndarray) -> float:
     """Return the absolute widening of distance bounds: far above float64 rounding here.
 
     Parameters
     ----------
-    rows : numpy.ndarray
+    rows : numpy.ndarray or GridRows
         ``(n, d)`` feature rows.
     centers : numpy.ndarray
         ``(k, d)`` centres.
@@ -70,8 +150,9 @@ def rounding_slack(rows: np.ndarray, centers: np.ndarray) -> float:
     4e-12
     """
     magnitude = max(float(np.abs(centers).max(initial=0.0)), 0.0)
-    if rows.size:
-        magnitude = max(magnitude, abs(float(rows.max())), abs(float(rows.min())))
+    if rows.shape[0] and rows.shape[1]:
+        summary = summarise(rows, None)
+        magnitude = max(magnitude, abs(float(summary.high.max())), abs(float(summary.low.min())))
     return 1e-12 * magnitude
 
 
@@ -121,7 +202,7 @@ def nearest_with_sqdist(
 
     Parameters
     ----------
-    rows : numpy.ndarray
+    rows : numpy.ndarray or GridRows
         ``(n, d)`` float32 or float64 rows (:func:`as_rows`).
     centers : numpy.ndarray
         ``(k, d)`` centres.
@@ -148,9 +229,10 @@ def nearest_with_sqdist(
     n = rows.shape[0]
     labels = np.empty(n, dtype=np.int32)
     best_sq = np.empty(n)
+    source = kernel_rows(rows)
     run_blocks(
         lambda start, stop: kernels.nearest_block(
-            rows, start, stop, centers, order, low_gaps, count, unlimited, slack, labels, best_sq
+            source, start, stop, centers, order, low_gaps, count, unlimited, slack, labels, best_sq
         ),
         n,
         check,
@@ -181,13 +263,15 @@ def nearest(columns: np.ndarray, centers: np.ndarray) -> np.ndarray:
     return nearest_with_sqdist(as_rows(columns), centers)[0]
 
 
-def own_sqdist(columns: np.ndarray, labels: np.ndarray, centers: np.ndarray) -> np.ndarray:
+def own_sqdist(
+    columns: np.ndarray | GridRows, labels: np.ndarray, centers: np.ndarray
+) -> np.ndarray:
     """Return the float64 squared distance of every row to its own centre ``centers[labels]``.
 
     Parameters
     ----------
-    columns : numpy.ndarray
-        ``(d, n)`` feature columns (any layout).
+    columns : numpy.ndarray or GridRows
+        ``(d, n)`` feature columns (any layout), or grid rows.
     labels : numpy.ndarray
         ``(n,)`` index of each row's centre.
     centers : numpy.ndarray
@@ -207,8 +291,9 @@ def own_sqdist(columns: np.ndarray, labels: np.ndarray, centers: np.ndarray) -> 
     centers = np.ascontiguousarray(centers, dtype=np.float64)
     labels = np.ascontiguousarray(labels, dtype=np.int32)
     out = np.empty(rows.shape[0])
+    source = kernel_rows(rows)
     run_blocks(
-        lambda start, stop: kernels.own_sqdist_block(rows, start, stop, labels, centers, out),
+        lambda start, stop: kernels.own_sqdist_block(source, start, stop, labels, centers, out),
         rows.shape[0],
     )
     return out
@@ -238,14 +323,17 @@ def weights_or_empty(sample_weight: np.ndarray | None) -> np.ndarray:
 
 
 def exact_inertia(
-    columns: np.ndarray, labels: np.ndarray, centers: np.ndarray, sample_weight: np.ndarray | None
+    rows: np.ndarray | GridRows,
+    labels: np.ndarray,
+    centers: np.ndarray,
+    sample_weight: np.ndarray | None,
 ) -> float:
     """Return the weighted sum of squared distances to the assigned centres, in float64.
 
     Parameters
     ----------
-    columns : numpy.ndarray
-        ``(d, n)`` feature columns (any layout).
+    rows : numpy.ndarray or GridRows
+        ``(n, d)`` feature rows (:func:`as_rows`).
     labels : numpy.ndarray
         ``(n,)`` index of each row's centre.
     centers : numpy.ndarray
@@ -260,15 +348,65 @@ def exact_inertia(
 
     Examples
     --------
-    >>> exact_inertia(np.array([[0.0, 2.0]]), np.array([0, 0]), np.array([[1.0]]), None)
+    >>> exact_inertia(np.array([[0.0], [2.0]]), np.array([0, 0]), np.array([[1.0]]), None)
     2.0
     """
-    rows = as_rows(columns)
     w = weights_or_empty(sample_weight)
     centers = np.ascontiguousarray(centers, dtype=np.float64)
     labels = np.ascontiguousarray(labels, dtype=np.int32)
+    source = kernel_rows(rows)
     parts = run_blocks(
-        lambda start, stop: kernels.inertia_block(rows, start, stop, w, labels, centers),
+        lambda start, stop: kernels.inertia_block(source, start, stop, w, labels, centers),
         rows.shape[0],
     )
     return float(sum(parts))
+
+
+def label_sums(
+    rows: np.ndarray | GridRows, labels: np.ndarray, sample_weight: np.ndarray | None, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return each cluster's weighted sum of rows and its total weight, in float64.
+
+    Block by block, without a copy of the rows or an index-sized temporary (NumPy's
+    ``bincount`` makes one of the labels as int64).
+
+    Parameters
+    ----------
+    rows : numpy.ndarray or GridRows
+        ``(n, d)`` rows of any real dtype and layout (read as float64, never copied).
+    labels : numpy.ndarray
+        ``(n,)`` cluster of each row, in ``0..k-1``.
+    sample_weight : numpy.ndarray or None
+        ``(n,)`` weight of each row; None: 1 each.
+    k : int
+        Number of clusters.
+
+    Returns
+    -------
+    sums : numpy.ndarray
+        ``(k, d)`` weighted sums of the rows.
+    weights : numpy.ndarray
+        ``(k,)`` total weight (rows when unweighted) of each cluster.
+
+    Examples
+    --------
+    >>> rows = np.array([[2], [4], [6]], np.uint8)
+    >>> sums, weights = label_sums(rows, np.array([0, 1, 1]), None, 2)
+    >>> sums.tolist(), weights.tolist()
+    ([[2.0], [10.0]], [1.0, 2.0])
+    """
+    source = kernel_rows(rows)
+    w = weights_or_empty(sample_weight)
+    labels = np.ascontiguousarray(labels)
+    d = rows.shape[1]
+
+    def block(start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        sums, weights = np.zeros((k, d)), np.zeros(k)
+        kernels.label_sums_block(source, start, stop, w, labels, sums, weights)
+        return sums, weights
+
+    sums, weights = np.zeros((k, d)), np.zeros(k)
+    for block_sums, block_weights in run_blocks(block, rows.shape[0]):
+        sums += block_sums
+        weights += block_weights
+    return sums, weights

@@ -13,6 +13,8 @@ from numbers import Integral
 import numpy as np
 
 from ..progress import ProgressCallback
+from .distances import as_rows
+from .grid_rows import GridRows, materialise, take
 from .lloyd import IterationCallback, run_lloyd
 from .seeding import TooFewDistinctRows, greedy_kmeans_plusplus
 
@@ -99,9 +101,9 @@ def count_runs(n_init, n_rows: int, explicit: bool) -> tuple[int, int]:
     return (1, AUTO_STARTS) if n_rows > SAMPLE_ABOVE else (AUTO_STARTS, 1)
 
 
-def _distinguishable_failure(columns: np.ndarray, weights: np.ndarray, n_clusters: int):
+def _distinguishable_failure(columns: np.ndarray, weights: np.ndarray | None, n_clusters: int):
     """Explain why k-means++ found fewer than ``n_clusters`` points apart from each other."""
-    rows = columns.T[weights > 0]
+    rows = columns.T if weights is None else columns.T[weights > 0]
     n_distinct = len(np.unique(rows, axis=0))
     if n_distinct < n_clusters:
         return TooFewDistinctRows(
@@ -119,7 +121,7 @@ def _distinguishable_failure(columns: np.ndarray, weights: np.ndarray, n_cluster
 
 def start(
     init: np.ndarray | None,
-    columns: np.ndarray,
+    columns: np.ndarray | GridRows,
     sample_weight: np.ndarray | None,
     n_clusters: int,
     n_starts: int,
@@ -135,8 +137,9 @@ def start(
     ----------
     init : numpy.ndarray or None
         Explicit centres (returned as they are) or None for k-means++.
-    columns : numpy.ndarray
-        The rows as ``(d, n)`` columns (any layout).
+    columns : numpy.ndarray or GridRows
+        The rows as ``(d, n)`` columns (any layout), or grid rows: only the sample drawn is
+        written out, or every row when seeding on every row.
     sample_weight : numpy.ndarray or None
         ``(n,)`` weights, None for all ones.
     n_clusters : int
@@ -167,22 +170,20 @@ def start(
     """
     if init is not None:
         return init
-    n = columns.shape[1]
-    weights = np.ones(n) if sample_weight is None else sample_weight
+    rows = as_rows(columns)
+    n = rows.shape[0]
     if n_clusters > n:
         raise ValueError(f"n_clusters={n_clusters} is more than the {n} rows of X")
     if n > SAMPLE_ABOVE:
-        rows = np.sort(rng.choice(n, min(SAMPLE_SIZE, n // 16), replace=False))
-        sample = columns.T[rows].T  # a row-major copy of the drawn rows
-        sample_w = None if sample_weight is None else sample_weight[rows]
+        drawn = np.sort(rng.choice(n, min(SAMPLE_SIZE, n // 16), replace=False))
+        sample = take(rows, drawn).T  # a row-major copy of the drawn rows
+        sample_w = None if sample_weight is None else sample_weight[drawn]
         try:
             runs = [
                 run_lloyd(
                     sample,
                     sample_w,
-                    greedy_kmeans_plusplus(
-                        sample, n_clusters, weights[rows], rng, progress=progress
-                    ),
+                    greedy_kmeans_plusplus(sample, n_clusters, sample_w, rng, progress=progress),
                     max_iter,
                     tol_abs,
                     callback,
@@ -194,7 +195,9 @@ def start(
             pass  # a sample too uniform for k clusters: seed on every row instead
         else:
             return min(runs, key=lambda run: run.inertia).centers
+    if isinstance(columns, GridRows):
+        columns = materialise(columns).T
     try:
-        return greedy_kmeans_plusplus(columns, n_clusters, weights, rng, progress=progress)
+        return greedy_kmeans_plusplus(columns, n_clusters, sample_weight, rng, progress=progress)
     except TooFewDistinctRows:
-        raise _distinguishable_failure(columns, weights, n_clusters) from None
+        raise _distinguishable_failure(columns, sample_weight, n_clusters) from None

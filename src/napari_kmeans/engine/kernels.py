@@ -1,9 +1,13 @@
 """Compiled row kernels of the engine: nearest centres, Lloyd's bounded re-assignment, seeding.
 
-Every kernel works on one block ``X[start:stop]`` of ``(n, d)`` rows (float32 or float64,
-any memory layout) and is compiled once by numba (``nogil``, cached on disk), so the blocks
-of ``blocks.map_blocks`` run in parallel on its threads. Each block accumulates its own sums
-in row order and the caller adds the blocks in block order: results never depend on the
+Every kernel works on one block ``start:stop`` of ``(n, d)`` rows and is compiled once by
+numba (``nogil``, cached on disk), so the blocks of ``blocks.map_blocks`` run in parallel on
+its threads. The seeding kernels read plain ``(n, d)`` arrays ``X`` (float32 or float64, any
+memory layout); the others read ``rows``, the tuple of ``grid_rows.kernel_rows``: stored
+columns of any real dtype, then coordinates computed from each row's pixel index (none for
+plain arrays). ``_load`` copies one row into a float64 buffer, read once per row, and the
+distances are those of ``_sq`` on that buffer. Each block accumulates its own sums in row
+order and the caller adds the blocks in block order: results never depend on the
 number of threads.
 
 Arithmetic
@@ -38,11 +42,15 @@ __all__ = [
     "candidates_reach",
     "centre_geometry",
     "centre_geometry_from",
+    "gather_block",
     "inertia_block",
+    "label_sums_block",
     "nearest_block",
     "own_sqdist_block",
     "potentials_block",
+    "scan_block",
     "shrink_block",
+    "summary_block",
     "update_block",
 ]
 
@@ -151,6 +159,41 @@ def _geometry(centers, slack, limit, ranking):
     return order, low_gaps, count, half_gaps
 
 
+@numba.njit(inline="always", **_JIT)
+def _load(rows, i, buf):
+    """Copy row ``i`` of ``rows`` (see ``grid_rows.kernel_rows``) into ``buf[0]`` as float64.
+
+    The stored columns come first, then one coordinate per grid axis: the row's pixel index
+    (``pixels[i]``, or ``i`` when ``pixels`` is empty) unravelled in C order, looked up in
+    that axis's table of feature values.
+    """
+    values, pixels, grid, reciprocal, axis_values = rows
+    c = values.shape[1]
+    for j in range(c):
+        buf[0, j] = np.float64(values[i, j])
+    p = np.int64(i) if len(pixels) == 0 else np.int64(pixels[i])
+    for a in range(len(grid) - 1, -1, -1):
+        # p // grid[a] through a float64 reciprocal (exact for p < 2**52 after the fix-up):
+        # an integer division per axis would cost more than the distances
+        q = np.int64(p * reciprocal[a])
+        r = p - q * grid[a]
+        if r < 0:
+            q -= 1
+            r += grid[a]
+        elif r >= grid[a]:
+            q += 1
+            r -= grid[a]
+        buf[0, c + a] = axis_values[a, r]
+        p = q
+
+
+@numba.njit(inline="always", **_JIT)
+def _row_buffer(rows):
+    """Return a ``(1, d)`` float64 buffer for one row of ``rows`` (columns + grid axes)."""
+    values, _, grid, _, _ = rows
+    return np.empty((1, values.shape[1] + len(grid)))
+
+
 @numba.njit(**_JIT)
 def centre_geometry(centers, slack, limit):
     """Each centre's neighbours within ``limit[a]``, nearest first, and half its nearest gap.
@@ -186,17 +229,41 @@ def centre_geometry_from(centers, slack, limit, ranking):
 
 
 @numba.njit(inline="always", **_JIT)
+def _keep(c, d2, best, best2, second2):
+    """Fold centre ``c`` at squared distance ``d2`` into the nearest and second nearest."""
+    second2 = min(second2, max(best2, d2))
+    best = c if d2 < best2 else best
+    return best, min(best2, d2), second2
+
+
+@numba.njit(inline="always", **_JIT)
 def _scan_all(X, i, centers):
     """Nearest centre of row ``i``, its squared distance and the second-nearest distance.
 
     Every centre is looked at, in index order (ties to the lowest index), without branches.
+    Four centres at a time: four independent sums the processor overlaps (each the sum of
+    ``_sq``, term by term in the same order), about a quarter faster than one at a time.
     """
+    k, d = centers.shape[0], X.shape[1]
     best, best2, second2 = 0, np.inf, np.inf
-    for c in range(centers.shape[0]):
-        d2 = _sq(X, i, centers, c)
-        second2 = min(second2, max(best2, d2))
-        best = c if d2 < best2 else best
-        best2 = min(best2, d2)
+    c = 0
+    while c + 4 <= k:
+        s0, s1, s2, s3 = 0.0, 0.0, 0.0, 0.0
+        for j in range(d):
+            x = np.float64(X[i, j])
+            t0, t1 = x - centers[c, j], x - centers[c + 1, j]
+            t2, t3 = x - centers[c + 2, j], x - centers[c + 3, j]
+            s0 += t0 * t0
+            s1 += t1 * t1
+            s2 += t2 * t2
+            s3 += t3 * t3
+        best, best2, second2 = _keep(c, s0, best, best2, second2)
+        best, best2, second2 = _keep(c + 1, s1, best, best2, second2)
+        best, best2, second2 = _keep(c + 2, s2, best, best2, second2)
+        best, best2, second2 = _keep(c + 3, s3, best, best2, second2)
+        c += 4
+    for rest in range(c, k):
+        best, best2, second2 = _keep(rest, _sq(X, i, centers, rest), best, best2, second2)
     return best, best2, second2
 
 
@@ -245,11 +312,17 @@ def _search(X, i, centers, a, da2, order, low_gaps, count, limit, slack):
 
 
 @numba.njit(inline="always", **_JIT)
-def _accumulate(X, i, w, label, upper, sums, weight, sqnorm, reach):
-    wi = 1.0 if len(w) == 0 else w[i]
+def _weight(w, i):
+    """Weight of row ``i``: ``w[i]``, or 1 when ``w`` is empty."""
+    return 1.0 if len(w) == 0 else w[i]
+
+
+@numba.njit(inline="always", **_JIT)
+def _accumulate(row, wi, label, upper, sums, weight, sqnorm, reach):
+    """Add the loaded ``row[0]`` (weight ``wi``) to cluster ``label``'s sums."""
     q = 0.0
-    for j in range(X.shape[1]):
-        x = np.float64(X[i, j])
+    for j in range(row.shape[1]):
+        x = row[0, j]
         sums[label, j] += wi * x
         q += x * x
     weight[label] += wi
@@ -258,16 +331,20 @@ def _accumulate(X, i, w, label, upper, sums, weight, sqnorm, reach):
 
 
 @numba.njit(**_JIT)
-def nearest_block(X, start, stop, centers, order, low_gaps, count, limit, slack, labels, best_sq):
+def nearest_block(
+    rows, start, stop, centers, order, low_gaps, count, limit, slack, labels, best_sq
+):
     """Nearest centre of rows ``start:stop`` into ``labels``, its squared distance in ``best_sq``.
 
     Each search starts from the previous row's centre: neighbouring rows are alike.
     """
+    row = _row_buffer(rows)
     guess = 0
     for i in range(start, stop):
-        d2 = _sq(X, i, centers, guess)
+        _load(rows, i, row)
+        d2 = _sq(row, 0, centers, guess)
         best, best2, _, _, _ = _search(
-            X, i, centers, guess, d2, order, low_gaps, count, limit, slack
+            row, 0, centers, guess, d2, order, low_gaps, count, limit, slack
         )
         labels[i] = best
         best_sq[i] = best2
@@ -275,8 +352,30 @@ def nearest_block(X, start, stop, centers, order, low_gaps, count, limit, slack,
 
 
 @numba.njit(**_JIT)
+def scan_block(rows, start, stop, w, centers, labels, sums, weight, sqnorm, reach):
+    """Nearest centre of rows ``start:stop`` by a scan of every centre, and per-cluster sums.
+
+    Lloyd without bounds (few centres): the sums are those of ``assign_block`` (``reach``
+    is left as it is). Returns the number of rows whose label changed, and the weighted
+    sum of the squared distances to the new labels (as ``inertia_block`` adds them).
+    """
+    row = _row_buffer(rows)
+    changed = 0
+    total = 0.0
+    for i in range(start, stop):
+        _load(rows, i, row)
+        best, best2, _ = _scan_all(row, 0, centers)
+        if labels[i] != best:
+            labels[i] = best
+            changed += 1
+        total += best2 if len(w) == 0 else w[i] * best2
+        _accumulate(row, _weight(w, i), best, 0.0, sums, weight, sqnorm, reach)
+    return changed, total
+
+
+@numba.njit(**_JIT)
 def assign_block(
-    X, start, stop, w, centers, order, low_gaps, count, limit, slack,
+    rows, start, stop, w, centers, order, low_gaps, count, limit, slack,
     labels, upper, second, lower, rest, sums, weight, sqnorm, reach,
 ):  # fmt: skip
     """Nearest centre and the bounds of rows ``start:stop``, and their per-cluster sums.
@@ -284,11 +383,13 @@ def assign_block(
     The weighted sums of the rows, of their weights and of their squared norms, and the
     largest upper bound, are added to the block's arrays ``sums, weight, sqnorm, reach``.
     """
+    row = _row_buffer(rows)
     guess = 0
     for i in range(start, stop):
-        d2 = _sq(X, i, centers, guess)
+        _load(rows, i, row)
+        d2 = _sq(row, 0, centers, guess)
         best, best2, near, low, far = _search(
-            X, i, centers, guess, d2, order, low_gaps, count, limit, slack
+            row, 0, centers, guess, d2, order, low_gaps, count, limit, slack
         )
         labels[i] = best
         second[i] = near
@@ -296,12 +397,12 @@ def assign_block(
         rest[i] = far
         upper[i] = np.sqrt(best2) * (1 + EPS) + slack
         guess = best
-        _accumulate(X, i, w, best, upper[i], sums, weight, sqnorm, reach)
+        _accumulate(row, _weight(w, i), best, upper[i], sums, weight, sqnorm, reach)
 
 
 @numba.njit(**_JIT)
 def update_block(
-    X, start, stop, w, centers, order, low_gaps, count, limit, half_gaps, shift, slack,
+    rows, start, stop, w, centers, order, low_gaps, count, limit, half_gaps, shift, slack,
     labels, upper, second, lower, rest, sums, weight, sqnorm, reach,
 ):  # fmt: skip
     """Re-label rows ``start:stop`` after the centres moved by ``shift``; sums as in assign.
@@ -327,8 +428,10 @@ def update_block(
     for c in range(len(shift)):
         for t in range(count[c]):
             near_shift[c] = max(near_shift[c], shift[order[c, t]])
+    row = _row_buffer(rows)
     changed = 0
     for i in range(start, stop):
+        _load(rows, i, row)
         a = labels[i]
         u = upper[i] + shift[a]
         low = lower[i] - shift[second[i]]
@@ -337,11 +440,11 @@ def update_block(
             far = max(far, min(rest[i] - near_shift[a], limit[a] - u))
         bound = max(min(low, far), half_gaps[a])
         if u > bound:
-            da2 = _sq(X, i, centers, a)
+            da2 = _sq(row, 0, centers, a)
             u = np.sqrt(da2) * (1 + EPS) + slack
             if u > bound:
                 best, best2, near, low, far = _search(
-                    X, i, centers, a, da2, order, low_gaps, count, limit, slack
+                    row, 0, centers, a, da2, order, low_gaps, count, limit, slack
                 )
                 second[i] = near
                 u = np.sqrt(best2) * (1 + EPS) + slack
@@ -352,25 +455,77 @@ def update_block(
         upper[i] = u
         lower[i] = low
         rest[i] = far
-        _accumulate(X, i, w, a, u, sums, weight, sqnorm, reach)
+        _accumulate(row, _weight(w, i), a, u, sums, weight, sqnorm, reach)
     return changed
 
 
 @numba.njit(**_JIT)
-def own_sqdist_block(X, start, stop, labels, centers, out):
+def own_sqdist_block(rows, start, stop, labels, centers, out):
     """Squared distance of rows ``start:stop`` to their own centre ``centers[labels]``."""
+    row = _row_buffer(rows)
     for i in range(start, stop):
-        out[i] = _sq(X, i, centers, labels[i])
+        _load(rows, i, row)
+        out[i] = _sq(row, 0, centers, labels[i])
 
 
 @numba.njit(**_JIT)
-def inertia_block(X, start, stop, w, labels, centers):
+def inertia_block(rows, start, stop, w, labels, centers):
     """Weighted sum of squared distances of rows ``start:stop`` to their own centre."""
+    row = _row_buffer(rows)
     total = 0.0
     for i in range(start, stop):
-        d2 = _sq(X, i, centers, labels[i])
+        _load(rows, i, row)
+        d2 = _sq(row, 0, centers, labels[i])
         total += d2 if len(w) == 0 else w[i] * d2
     return total
+
+
+@numba.njit(**_JIT)
+def label_sums_block(rows, start, stop, w, labels, sums, weight):
+    """Add the weighted rows ``start:stop`` and their weights to their cluster's sums."""
+    row = _row_buffer(rows)
+    for i in range(start, stop):
+        _load(rows, i, row)
+        wi = _weight(w, i)
+        for j in range(row.shape[1]):
+            sums[labels[i], j] += wi * row[0, j]
+        weight[labels[i]] += wi
+
+
+@numba.njit(**_JIT)
+def gather_block(rows, indices, out):
+    """Write row ``indices[t]`` of ``rows`` into ``out[t]`` (cast to ``out``'s dtype)."""
+    row = _row_buffer(rows)
+    for t in range(len(indices)):
+        _load(rows, indices[t], row)
+        for j in range(row.shape[1]):
+            out[t, j] = row[0, j]
+
+
+@numba.njit(**_JIT)
+def summary_block(rows, start, stop, w, shift, low, high, sums, squares):
+    """Per-feature extremes and shifted weighted moments of the rows ``start:stop``.
+
+    Lowers ``low`` and raises ``high`` to the finite extremes, and adds ``w_i (x_ij − shift_j)``
+    to ``sums[j]`` and its square over ``w_i`` to ``squares[j]``. Returns the number of
+    non-finite values met.
+    """
+    row = _row_buffer(rows)
+    non_finite = 0
+    for i in range(start, stop):
+        _load(rows, i, row)
+        wi = _weight(w, i)
+        for j in range(row.shape[1]):
+            x = row[0, j]
+            if not np.isfinite(x):
+                non_finite += 1
+            else:
+                low[j] = min(low[j], x)
+                high[j] = max(high[j], x)
+            t = x - shift[j]
+            sums[j] += wi * t
+            squares[j] += wi * t * t
+    return non_finite
 
 
 @numba.njit(**_JIT)
@@ -415,7 +570,7 @@ def shrink_block(X, start, stop, w, point, index, closest, owner, mass):
         if d2 < closest[i]:
             closest[i] = d2
             owner[i] = index
-            mass[i] = (1.0 if len(w) == 0 else w[i]) * d2
+            mass[i] = _weight(w, i) * d2
 
 
 @numba.njit(**_JIT)
@@ -435,7 +590,7 @@ def potentials_block(X, start, stop, w, closest, owner, mass, candidates, reach)
             for c in range(m):
                 out[c] += mass[i]
         else:
-            wi = 1.0 if len(w) == 0 else w[i]
+            wi = _weight(w, i)
             for c in range(m):
                 out[c] += wi * min(_sq(X, i, candidates, c), here)
     return out

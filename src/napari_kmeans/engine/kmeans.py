@@ -13,6 +13,8 @@ from numbers import Integral, Real
 import numpy as np
 
 from ..progress import ProgressCallback
+from .distances import RowSummary, as_rows, summarise
+from .grid_rows import GridRows, materialise
 from .init import SAMPLE_ABOVE, SAMPLE_SIZE, check_init, count_runs, start
 from .lloyd import IterationCallback, run_lloyd
 
@@ -130,7 +132,10 @@ def check_iteration_options(n_init, max_iter, tol) -> tuple[int | str, int, floa
     return n_init, max_iter, float(tol)
 
 
-def _check_rows(X) -> np.ndarray:
+def _check_rows(X) -> np.ndarray | GridRows:
+    """Return the rows: float32/float64 arrays, or grid rows as they are."""
+    if isinstance(X, GridRows):
+        return X
     X = np.asarray(X)
     if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError(
@@ -140,9 +145,14 @@ def _check_rows(X) -> np.ndarray:
         raise ValueError(f"X has dtype {X.dtype}: it must hold real numbers")
     if X.dtype != np.float32:
         X = X.astype(np.float64)
-    if not np.isfinite(X).all():
-        raise ValueError("X contains NaN or infinite values: every feature must be finite")
     return X
+
+
+def _peak(summary: RowSummary) -> float:
+    """Largest magnitude of the rows; ValueError if any feature is not finite."""
+    if summary.non_finite:
+        raise ValueError("X contains NaN or infinite values: every feature must be finite")
+    return max(float(np.abs(summary.low).max()), float(np.abs(summary.high).max()))
 
 
 def _check_weights(sample_weight, n: int) -> np.ndarray | None:
@@ -174,17 +184,17 @@ def _check_weights(sample_weight, n: int) -> np.ndarray | None:
 SAFE_EXPONENT = 64
 
 
-def _binary_exponent(X: np.ndarray, init: np.ndarray | None) -> int:
+def _binary_exponent(peak: float, init: np.ndarray | None) -> int:
     """Return ``e``: divide the rows by ``2**e`` to bring them into a range safe to compute in.
 
-    ``e`` is 0 when the largest magnitude in ``X`` and ``init`` lies within ``SAFE_EXPONENT``
+    ``e`` is 0 when the largest magnitude ``peak`` of the rows and of ``init`` lies within
+    ``SAFE_EXPONENT``
     binary orders of 1 (or is 0); otherwise that magnitude lies in ``[2**(e-1), 2**e)``.
     Dividing by ``2**e`` is exact (only the exponents change), so rows scaled this way give
     bit for bit the same arithmetic as unscaled rows whatever the data's unit: no squared
     distance overflows (1e19 in float32, 1e300 in float64) or underflows (1e-25) because of
     the scale alone.
     """
-    peak = float(np.abs(X).max())
     if init is not None:
         peak = max(peak, float(np.abs(init).max()))
     exponent = int(np.frexp(peak)[1])
@@ -204,19 +214,9 @@ def _check_seeding_work(n: int, d: int, n_clusters: int) -> None:
         )
 
 
-def _tolerance(columns: np.ndarray, weights: np.ndarray | None, tol: float) -> float:
+def _tolerance(summary: RowSummary, tol: float) -> float:
     """``tol`` × the mean weighted variance of the features (scikit-learn's rule)."""
-    d, n = columns.shape
-    weights = np.ones(n) if weights is None else weights
-    total = weights.sum()
-    variance = 0.0
-    for column in columns:
-        # a contiguous copy: einsum sums a strided column in another order (other roundings)
-        centred = np.array(column)
-        mean = np.einsum("i,i->", weights, centred) / total
-        centred -= centred.dtype.type(mean)
-        variance += np.einsum("i,i,i->", weights, centred, centred) / total / d
-    return tol * float(variance)
+    return tol * float(summary.variance.mean())
 
 
 def kmeans(
@@ -235,9 +235,11 @@ def kmeans(
 
     Parameters
     ----------
-    X : array_like
+    X : array_like or GridRows
         ``(n, d)`` real numbers. float32 rows are stored in float32, anything else in
-        float64; every distance, centre sum and the inertia is computed in float64.
+        float64; every distance, centre sum and the inertia is computed in float64. Grid
+        rows (stored columns and pixel coordinates, see ``grid_rows``) give the same
+        result as their materialised rows, without writing them out.
     n_clusters : int
         Number of clusters, 1 <= n_clusters <= number of distinct rows.
     sample_weight : array_like, optional
@@ -300,6 +302,8 @@ def kmeans(
     n, d = X.shape
     n_clusters = _check_int("n_clusters", n_clusters, 1)
     w = _check_weights(sample_weight, n)
+    summary = summarise(X, w)  # one pass: finite values, magnitude and variances
+    peak = _peak(summary)
     n_init, max_iter, tol = check_iteration_options(n_init, max_iter, tol)
     explicit = check_init(init, n_clusters, d, n_init)
     if explicit is None:
@@ -309,17 +313,19 @@ def kmeans(
     # Rows far from 1 are scaled by a power of two, so the partition does not depend on the
     # data's unit, but not centred: labels come out of the arithmetic that labels any later image
     # with these centres (KMeansModel.predict), only with every exponent shifted.
-    exponent = _binary_exponent(X, explicit)
+    exponent = _binary_exponent(peak, explicit)
     # The kernels read row-major rows: the caller's own when they are (a view, never
-    # written to), otherwise a row-major copy, scaled if needed.
+    # written to; grid rows as they are), otherwise a row-major copy, scaled if needed.
     if exponent == 0:
-        columns = np.ascontiguousarray(X).T
+        columns = X if isinstance(X, GridRows) else np.ascontiguousarray(X).T
     else:
+        X = materialise(X)  # data this extreme are rare: written out, then scaled
         scaled = np.empty((n, d), X.dtype)
         columns = np.ldexp(X, -exponent, out=scaled).T
+        summary = summarise(as_rows(columns), w)  # variances in the scaled unit
     if explicit is not None:
         explicit = np.ldexp(explicit, -exponent)
-    tol_abs = _tolerance(columns, w, tol)
+    tol_abs = _tolerance(summary, tol)
 
     def in_caller_units(inertia: float) -> float:
         with np.errstate(over="ignore"):  # inf only when the true value exceeds float64
