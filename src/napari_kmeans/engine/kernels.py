@@ -207,8 +207,10 @@ def centre_geometry(centers, slack, limit):
     for ``centre_geometry_from``.
     """
     k = centers.shape[0]
-    ranking = np.empty((k, k), np.int64)
-    for a in range(k):
+    # no (k, k) ranking above LISTED_UP_TO centres: _geometry keeps no lists there
+    listed = k if k <= LISTED_UP_TO else 0
+    ranking = np.empty((k, listed), np.int64)
+    for a in range(listed):
         for b in range(a):
             ranking[a, b] = b
         for b in range(a + 1, k):
