@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from napari_kmeans import kmeans
+from napari_kmeans.engine import histogram as histogram_module
 from napari_kmeans.engine.histogram import histogram
 from napari_kmeans.engine.optimal1d import optimal_kmeans_1d
 
@@ -126,3 +127,15 @@ def test_histogram_counts_beyond_one_counting_pass():
     assert h.values.ravel().tolist() == [3, 250]
     assert h.counts.tolist() == [2 * len(rows) // 3, len(rows) // 3]
     assert h.counts.sum() == len(rows) > 1 << 24
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.integers(0, 3), min_size=1, max_size=64),
+    st.sampled_from([np.float32, np.int64, np.uint32]),
+)
+def test_present_counts_are_numpy_flatnonzero(counts, dtype):
+    # neighbouring counts share one 8-byte word in the float32 scan: every pattern of a
+    # pair (both, first, second, none), odd lengths and 8-byte tables included
+    table = np.array(counts, dtype=dtype)
+    np.testing.assert_array_equal(histogram_module._present(table), np.flatnonzero(table))

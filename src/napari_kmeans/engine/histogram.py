@@ -140,6 +140,21 @@ def _table_counts(rows: np.ndarray, total_bits: int) -> np.ndarray:
     return counts
 
 
+def _present(table: np.ndarray) -> np.ndarray:
+    """Return the indices of the non-zero counts of a direct table, ascending.
+
+    A colour table is mostly empty: a 4-byte table is scanned 8 bytes (two counts) at a
+    time, then only the pairs holding a count are looked at one by one (twice as fast as
+    ``np.flatnonzero`` on 16.7 M float32 counts). Counts are never negative, so a count is
+    non-zero exactly when one of its bits is.
+    """
+    if table.itemsize != 4 or len(table) % 2:
+        return np.flatnonzero(table)
+    pairs = np.flatnonzero(table.view(np.uint64))
+    both = (2 * pairs[:, None] + np.arange(2)).reshape(-1)
+    return both[table[both] != 0]
+
+
 def histogram(rows: np.ndarray, weights: np.ndarray | None = None) -> Histogram:
     """Return the distinct rows and counts of an integer ``(n, c)`` array.
 
@@ -178,7 +193,7 @@ def histogram(rows: np.ndarray, weights: np.ndarray | None = None) -> Histogram:
     table_pays = len(rows) >= (1 << total_bits) // 4
     if total_bits <= _MAX_TABLE_BITS and table_pays and weights is None:
         table = _table_counts(rows, total_bits)
-        present = np.flatnonzero(table)
+        present = _present(table)
         values = _unpack(present, rows.dtype, n_channels)
         return Histogram(values, table[present].astype(np.int64), rows, 1 << total_bits)
     if total_bits <= 64:

@@ -29,7 +29,9 @@ Pruning (exact)
     to the nearest other centre, keeps its centre without any distance computed. Bounds are
     widened by ``EPS`` (relative) and ``slack`` (absolute, from the data's magnitude), far
     more than float64 rounding, so a skipped row is always one whose nearest centre a direct
-    computation would confirm.
+    computation would confirm. By the same argument, k-means++ seeding computes no distance
+    from a row to candidates farther from its closest centre than twice the row's distance
+    to it.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ import numpy as np
 __all__ = [
     "EPS",
     "assign_block",
+    "candidates_reach",
     "centre_geometry",
+    "centre_geometry_from",
     "gather_block",
     "inertia_block",
     "label_sums_block",
@@ -62,6 +66,9 @@ SCAN_ALL_UP_TO = 24
 LISTED_UP_TO = 1024
 # Rows loaded and scanned together by the batched kernels (their features in columns).
 BATCH_ROWS = 64
+# A sort of a neighbour list from the last ranking that moves entries more than this many
+# times per entry falls back to a merge sort (the centres moved far since).
+_SHIFTS_PER_MEMBER = 8
 _JIT = {"nogil": True, "cache": True}
 
 
@@ -73,6 +80,88 @@ def _sq(X, i, centers, c):
         t = np.float64(X[i, j]) - centers[c, j]
         s += t * t
     return s
+
+
+@numba.njit(inline="always", **_JIT)
+def _centre_gaps(centers, slack):
+    """``(k, k)`` gaps between centres, lowered by the rounding margins (inf on the diagonal).
+
+    Each pair is computed once: ``(x − y)²`` and ``(y − x)²`` are the same float64.
+    """
+    k, d = centers.shape
+    gaps = np.empty((k, k))
+    for a in range(k):
+        gaps[a, a] = np.inf
+        for b in range(a + 1, k):
+            s = 0.0
+            for j in range(d):
+                t = centers[a, j] - centers[b, j]
+                s += t * t
+            gaps[a, b] = gaps[b, a] = np.sqrt(s) * (1 - EPS) - slack
+    return gaps
+
+
+@numba.njit(inline="always", **_JIT)
+def _geometry(centers, slack, limit, ranking):
+    """``centre_geometry`` starting each centre's sort from its row of ``ranking``.
+
+    ``ranking[a, :k-1]`` lists the other centres in any order, ideally nearest first as
+    the centres stood a little while ago: an insertion sort then has little to move. A row
+    that would take long (more than ``_SHIFTS_PER_MEMBER`` moves per member) is sorted by a
+    merge sort instead. Either way a list holds its centres by gap, equal gaps by index.
+    ``ranking`` is rewritten: each row's listed centres, in their new order, then the others.
+    """
+    k = centers.shape[0]
+    count = np.zeros(k, np.int64)
+    if k > LISTED_UP_TO:
+        return np.empty((k, 0), np.int64), np.empty((k, 0)), count, np.zeros(k)
+    gaps = _centre_gaps(centers, slack)
+    order = np.empty((k, k), np.int64)
+    low_gaps = np.empty((k, k))
+    half_gaps = np.empty(k)
+    keys = np.empty(k)
+    members = np.empty(k, np.int64)
+    others = np.empty(k, np.int64)
+    for a in range(k):
+        m, r = 0, 0
+        nearest = np.inf
+        for t in range(k - 1):
+            b = ranking[a, t]
+            g = gaps[a, b]
+            nearest = min(nearest, g)
+            if g <= limit[a]:
+                keys[m], members[m] = g, b
+                m += 1
+            else:
+                others[r] = b
+                r += 1
+        half_gaps[a] = nearest / 2
+        budget = _SHIFTS_PER_MEMBER * m
+        for t in range(1, m):
+            g, b = keys[t], members[t]
+            u = t
+            while u > 0 and (keys[u - 1] > g or (keys[u - 1] == g and members[u - 1] > b)):
+                keys[u], members[u] = keys[u - 1], members[u - 1]
+                u -= 1
+            keys[u], members[u] = g, b
+            budget -= t - u
+            if budget < 0:
+                break
+        if budget < 0:  # far from the ranking: a stable sort of the members in index order
+            m = 0
+            for b in range(k):
+                if b != a and gaps[a, b] <= limit[a]:
+                    keys[m], members[m] = gaps[a, b], b
+                    m += 1
+            by_gap = np.argsort(keys[:m], kind="mergesort")
+            keys[:m], members[:m] = keys[:m][by_gap], members[:m][by_gap]
+        for t in range(m):
+            order[a, t] = ranking[a, t] = members[t]
+            low_gaps[a, t] = keys[t]
+        for t in range(r):
+            ranking[a, m + t] = others[t]
+        count[a] = m
+    return order, low_gaps, count, half_gaps
 
 
 @numba.njit(inline="always", **_JIT)
@@ -159,40 +248,35 @@ def centre_geometry(centers, slack, limit):
     """Each centre's neighbours within ``limit[a]``, nearest first, and half its nearest gap.
 
     Returns ``order (k, k)`` (row ``a``: the ``count[a]`` other centres whose gap from ``a``
-    is at most ``limit[a]``, nearest first), ``low_gaps (k, k)`` (those gaps minus rounding
-    margins), ``count (k,)``, and ``half_gaps (k,)`` (half the lowered gap from each centre to
-    its nearest other centre; inf for one centre). Every centre left out of ``a``'s list is
-    more than ``limit[a]`` from ``a``. Above ``LISTED_UP_TO`` centres the lists are empty
-    and the half gaps 0.
+    is at most ``limit[a]``, nearest first, equal gaps by index), ``low_gaps (k, k)`` (those
+    gaps minus rounding margins), ``count (k,)``, and ``half_gaps (k,)`` (half the lowered
+    gap from each centre to its nearest other centre; inf for one centre). Every centre left
+    out of ``a``'s list is more than ``limit[a]`` from ``a``. Above ``LISTED_UP_TO`` centres
+    the lists are empty and the half gaps 0. With every limit inf, ``order`` is a ranking
+    for ``centre_geometry_from``.
     """
-    k, d = centers.shape
-    count = np.zeros(k, np.int64)
-    if k > LISTED_UP_TO:
-        return np.empty((k, 0), np.int64), np.empty((k, 0)), count, np.zeros(k)
-    gaps = np.empty(k)
-    order = np.empty((k, k), np.int64)
-    low_gaps = np.empty((k, k))
-    half_gaps = np.full(k, np.inf)
-    near = np.empty(k, np.int64)
-    for a in range(k):
-        m = 0
-        for b in range(k):
-            s = 0.0
-            for j in range(d):
-                t = centers[a, j] - centers[b, j]
-                s += t * t
-            gaps[b] = np.sqrt(s) * (1 - EPS) - slack
-            if b != a:
-                half_gaps[a] = min(half_gaps[a], gaps[b] / 2)
-                if gaps[b] <= limit[a]:
-                    near[m] = b
-                    m += 1
-        by_gap = np.argsort(gaps[near[:m]])
-        for t in range(m):
-            order[a, t] = near[by_gap[t]]
-            low_gaps[a, t] = gaps[order[a, t]]
-        count[a] = m
-    return order, low_gaps, count, half_gaps
+    k = centers.shape[0]
+    # no (k, k) ranking above LISTED_UP_TO centres: _geometry keeps no lists there
+    listed = k if k <= LISTED_UP_TO else 0
+    ranking = np.empty((k, listed), np.int64)
+    for a in range(listed):
+        for b in range(a):
+            ranking[a, b] = b
+        for b in range(a + 1, k):
+            ranking[a, b - 1] = b
+    return _geometry(centers, slack, limit, ranking)
+
+
+@numba.njit(**_JIT)
+def centre_geometry_from(centers, slack, limit, ranking):
+    """``centre_geometry`` of centres that moved a little since ``ranking`` was made.
+
+    ``ranking`` (``(k, k)``, a ``centre_geometry`` order with every limit inf, or one this
+    function rewrote) holds each centre's others nearest first as they stood: sorting from
+    that order costs about one pass when few neighbours changed places. The result is the
+    same as ``centre_geometry``'s; ``ranking`` is rewritten for the next call.
+    """
+    return _geometry(centers, slack, limit, ranking)
 
 
 @numba.njit(inline="always", **_JIT)
@@ -538,26 +622,68 @@ def summary_block(rows, start, stop, w, shift, low, high, sums, squares):
 
 
 @numba.njit(**_JIT)
-def shrink_block(X, start, stop, point, closest):
-    """``closest[i] = min(closest[i], ‖x_i − point‖²)`` for rows ``start:stop``."""
+def candidates_reach(candidates, centers, slack):
+    """How near its closest centre a row must be for no candidate centre to be nearer.
+
+    Returns ``reach (j,)``: a row whose closest centre is ``centers[o]``, at squared
+    distance ``closest ≤ reach[o]``, lies within half the gap from ``o`` to every candidate,
+    so no candidate is nearer to it than ``o`` (triangle inequality), with the rounding
+    margins of Lloyd's bounds on both distances: its computed squared distance to each
+    candidate is at least ``closest``. A negative entry settles no row.
+    """
+    m, d = candidates.shape
+    j = centers.shape[0]
+    reach = np.empty(j)
+    for o in range(j):
+        nearest = np.inf
+        for c in range(m):
+            s = 0.0
+            for t in range(d):
+                g = candidates[c, t] - centers[o, t]
+                s += g * g
+            nearest = min(nearest, s)
+        low_gap = np.sqrt(nearest) * (1 - EPS) - slack
+        # ‖x − o‖ ≤ √closest (1 + EPS) + slack must stay within half that lower gap
+        half = (low_gap / 2 - slack) / (1 + EPS)
+        reach[o] = half * half * (1 - EPS) if half >= 0 else -1.0
+    return reach
+
+
+@numba.njit(**_JIT)
+def shrink_block(X, start, stop, w, point, index, closest, owner, mass):
+    """``closest[i] = min(closest[i], ‖x_i − point‖²)`` for rows ``start:stop``.
+
+    ``point`` becomes the closest centre ``owner[i] = index`` of the rows it is strictly
+    nearer to, whose ``mass[i] = w_i closest[i]`` (the term of the k-means++ potential)
+    follows.
+    """
     centers = point.reshape(1, -1)
     for i in range(start, stop):
         d2 = _sq(X, i, centers, 0)
         if d2 < closest[i]:
             closest[i] = d2
+            owner[i] = index
+            mass[i] = _weight(w, i) * d2
 
 
 @numba.njit(**_JIT)
-def potentials_block(X, start, stop, w, closest, candidates):
+def potentials_block(X, start, stop, w, closest, owner, mass, candidates, reach):
     """K-means++ potential of rows ``start:stop`` if each candidate centre were added.
 
-    For each candidate: ``Σ w_i min(closest[i], ‖x_i − candidate‖²)``.
+    For each candidate: ``Σ w_i min(closest[i], ‖x_i − candidate‖²)``, summed in row order.
+    A row with ``closest[i] ≤ reach[owner[i]]`` (``candidates_reach``) is nearer no candidate:
+    its term is ``mass[i] = w_i closest[i]`` for each, as min() would give, with no distance
+    computed.
     """
     m = candidates.shape[0]
     out = np.zeros(m)
     for i in range(start, stop):
-        wi = 1.0 if len(w) == 0 else w[i]
-        for c in range(m):
-            d2 = _sq(X, i, candidates, c)
-            out[c] += wi * min(d2, closest[i])
+        here = closest[i]
+        if here <= reach[owner[i]]:
+            for c in range(m):
+                out[c] += mass[i]
+        else:
+            wi = _weight(w, i)
+            for c in range(m):
+                out[c] += wi * min(_sq(X, i, candidates, c), here)
     return out

@@ -155,6 +155,7 @@ class _BoundedAssignment(_Assignment):
         self.rest = np.empty(n)  # distance to any other centre, at least
         unlimited = np.full(k, np.inf)
         order, low_gaps, count, _ = kernels.centre_geometry(centers, slack, unlimited)
+        self.ranking = order  # every other centre, nearest first: where later sorts start
         self._collect(
             lambda start, stop, sums: kernels.assign_block(
                 source, start, stop, w, centers, order, low_gaps, count, unlimited, slack,
@@ -172,7 +173,9 @@ class _BoundedAssignment(_Assignment):
         widened = shift * (1 + kernels.EPS) + slack
         # A row of cluster a is searched only from a, within twice its distance to a.
         limit = 2 * (self.reach + widened) * (1 + 2 * kernels.EPS) + 4 * slack
-        order, low_gaps, count, half_gaps = kernels.centre_geometry(centers, slack, limit)
+        order, low_gaps, count, half_gaps = kernels.centre_geometry_from(
+            centers, slack, limit, self.ranking
+        )
         return sum(self._collect(
             lambda start, stop, sums: kernels.update_block(
                 source, start, stop, w, centers, order, low_gaps, count, limit, half_gaps,

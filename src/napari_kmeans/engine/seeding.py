@@ -8,7 +8,7 @@ import numpy as np
 
 from ..progress import SEEDING, ProgressCallback, report
 from . import kernels
-from .distances import as_rows, run_blocks, weights_or_empty
+from .distances import as_rows, rounding_slack, run_blocks, weights_or_empty
 
 
 class TooFewDistinctRows(ValueError):
@@ -54,7 +54,10 @@ def greedy_kmeans_plusplus(
     Each step draws ``2 + ⌊ln k⌋`` candidates with probability proportional to
     ``weight × D²`` (D: float64 distance to the nearest centre chosen so far) and keeps the
     one that lowers the total weighted potential most. With integer weights this draws from
-    the same distribution as plain k-means++ on the rows repeated ``weight`` times. Given
+    the same distribution as plain k-means++ on the rows repeated ``weight`` times. A row
+    within half the gap from its closest centre to every candidate is nearer no candidate
+    (triangle inequality, Raff 2021), so its distances to them are not computed; the
+    potentials are the same float64 sums, term for term and in row order. Given
     ``start`` (``(m, d)`` centres, m <= n_clusters), the seeding continues from those centres.
     ``progress(SEEDING, chosen, n_clusters)`` is called after each centre and between blocks
     of rows; an exception raised in it stops the seeding.
@@ -92,45 +95,54 @@ def greedy_kmeans_plusplus(
     10.0
     """
     rows = as_rows(columns)
-    n = rows.shape[0]
+    n, d = rows.shape
     w = weights_or_empty(weights)
     draw_weights = np.ones(n) if weights is None else w
     n_trials = 2 + int(math.log(n_clusters))
-    centers: list[np.ndarray] = []
+    if start is None:
+        start = rows[_draw(np.cumsum(draw_weights), rng, 1)]
+    centers = np.empty((max(n_clusters, len(start)), d))
+    chosen = 0
+    slack = rounding_slack(rows, np.asarray(start, dtype=np.float64))
 
     def check() -> None:
-        report(progress, SEEDING, len(centers), n_clusters)
+        report(progress, SEEDING, chosen, n_clusters)
 
     checked = None if progress is None else check
-    closest = np.full(n, np.inf)
+    closest = np.full(n, np.inf)  # squared distance to the closest centre chosen so far
+    owner = np.zeros(n, dtype=np.int32)  # which centre that is
+    mass = np.full(n, np.inf)  # weight × closest: each row's term of the potential
 
     def add(point: np.ndarray) -> None:
+        nonlocal chosen
         run_blocks(
-            lambda start, stop: kernels.shrink_block(rows, start, stop, point, closest),
+            lambda start, stop: kernels.shrink_block(
+                rows, start, stop, w, point, chosen, closest, owner, mass
+            ),
             n,
             checked,
         )
-        centers.append(point)
+        centers[chosen] = point
+        chosen += 1
 
-    if start is None:
-        start = rows[_draw(np.cumsum(draw_weights), rng, 1)]
     for center in start:
         add(np.array(center, dtype=np.float64))
-    while len(centers) < n_clusters:
+    while chosen < n_clusters:
         check()
-        cumulative = np.cumsum(draw_weights * closest)
+        cumulative = np.cumsum(mass)
         if not cumulative[-1] > 0:
             raise TooFewDistinctRows(
-                f"only {len(centers)} distinct points carry weight, fewer than n_clusters"
+                f"only {chosen} distinct points carry weight, fewer than n_clusters"
             )
         candidates = rows[_draw(cumulative, rng, n_trials)].astype(np.float64)
+        reach = kernels.candidates_reach(candidates, centers[:chosen], slack)
         parts = run_blocks(
-            lambda start, stop, candidates=candidates: kernels.potentials_block(
-                rows, start, stop, w, closest, candidates
+            lambda start, stop, candidates=candidates, reach=reach: kernels.potentials_block(
+                rows, start, stop, w, closest, owner, mass, candidates, reach
             ),
             n,
             checked,
         )
         add(candidates[int(np.argmin(np.sum(parts, axis=0)))])
     check()
-    return np.stack(centers)
+    return centers[:chosen].copy()
