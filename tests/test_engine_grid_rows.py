@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 import napari_kmeans as nk
 from napari_kmeans import features as ft
 from napari_kmeans.engine import kernels
-from napari_kmeans.engine.distances import label_sums
+from napari_kmeans.engine.distances import label_sums, summarise
 from napari_kmeans.engine.grid_rows import GridRows, kernel_rows, materialise, take
 from napari_kmeans.engine.lloyd import SCAN_UP_TO, run_lloyd
 
@@ -194,10 +194,9 @@ def test_batched_scan_is_the_brute_force_nearest_with_sums_in_row_order(
     stop = data.draw(st.integers(start + 1, n))
     for rows in (grid, np.ascontiguousarray(X)):
         labels = np.full(n, -1, dtype=np.int32)
-        sums, weight, sqnorm, reach = (np.zeros((n_clusters, d)), np.zeros(n_clusters),
-                                       np.zeros(n_clusters), np.zeros(n_clusters))  # fmt: skip
+        sums, weight, sqnorm = np.zeros((n_clusters, d)), np.zeros(n_clusters), np.zeros(n_clusters)
         changed, total = kernels.scan_block(
-            kernel_rows(rows), start, stop, w, centres, labels, sums, weight, sqnorm, reach
+            kernel_rows(rows), start, stop, w, centres, labels, sums, weight, sqnorm
         )
         part = X[start:stop]
         sq = np.zeros((len(part), n_clusters))
@@ -242,3 +241,28 @@ def test_kmeans_sums_are_the_label_sums_of_its_labels(case, n_clusters, weighted
             np.testing.assert_allclose(
                 res.sums[c], (ww[members, None] * written[members]).sum(0), rtol=1e-12
             )
+
+
+@settings(max_examples=40, deadline=None)
+@given(cases, st.booleans())
+def test_summary_with_the_colour_summary_kept_is_that_of_the_written_out_rows(case, weighted):
+    # pixel_rows keeps its colour summary with the rows; kmeans' summary then reads only
+    # the coordinates: every field must be the one of one pass over the written-out rows
+    grid, written = make_case(*case)
+    kept = GridRows(
+        grid.values,
+        grid.pixels,
+        grid.grid_shape,
+        grid.axis_values,
+        grid.dtype,
+        summarise(grid.values, None),
+    )
+    w = None
+    if weighted:  # a weighted summary cannot use the unweighted colour part
+        w = np.random.default_rng(case[0]).integers(1, 4, len(written)).astype(float)
+    b = summarise(written, w)
+    for a in (summarise(kept, w), summarise(grid, w)):
+        np.testing.assert_array_equal(a.low, b.low)
+        np.testing.assert_array_equal(a.high, b.high)
+        np.testing.assert_array_equal(a.variance, b.variance)
+        assert a.non_finite == b.non_finite and a.total_weight == b.total_weight

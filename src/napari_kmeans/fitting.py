@@ -136,7 +136,7 @@ def pixel_rows(
     coordinates = (spacing, spatial_weight, recipe.value_range)
     if len(parts) == 1:
         _, shape, pixels = parts[0]
-        feats = ft.spatial_rows(colour, shape, *coordinates, pixels, dtype)
+        feats = ft.spatial_rows(colour, shape, *coordinates, pixels, dtype, summary)
         return PixelRows(values, weights, feats, None), recipe
     n_colour = colour.shape[1]
     feats = np.empty((len(values), n_colour + len(spacing)), dtype=dtype)

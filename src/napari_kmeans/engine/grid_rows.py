@@ -13,11 +13,15 @@ takes ``(n, d)`` rows; ``kernel_rows`` turns either into the tuple the compiled 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import kernels
 from .blocks import map_blocks
+
+if TYPE_CHECKING:
+    from .distances import RowSummary
 
 __all__ = ["GridRows", "kernel_rows", "materialise", "take"]
 
@@ -46,6 +50,9 @@ class GridRows:
     dtype : numpy.dtype
         The feature dtype: materialised rows (:func:`materialise`, :func:`take`) have it,
         and every stored and tabled value is exactly representable in it.
+    values_summary : RowSummary or None
+        ``distances.summarise(values, None)`` when the maker already made it: an
+        unweighted summary of these rows then reads only the coordinates.
 
     Examples
     --------
@@ -60,6 +67,7 @@ class GridRows:
     grid_shape: tuple[int, ...]
     axis_values: tuple[np.ndarray, ...]
     dtype: np.dtype
+    values_summary: RowSummary | None = None
 
     def __post_init__(self) -> None:
         """Refuse values, pixels and tables that do not describe the same rows."""

@@ -398,7 +398,7 @@ def _weight(w, i):
 
 
 @numba.njit(inline="always", **_JIT)
-def _accumulate(row, r, wi, label, upper, sums, weight, sqnorm, reach):
+def _accumulate(row, r, wi, label, sums, weight, sqnorm):
     """Add the loaded ``row[r]`` (weight ``wi``) to cluster ``label``'s sums."""
     q = 0.0
     for j in range(row.shape[1]):
@@ -407,7 +407,6 @@ def _accumulate(row, r, wi, label, upper, sums, weight, sqnorm, reach):
         q += x * x
     weight[label] += wi
     sqnorm[label] += wi * q
-    reach[label] = max(reach[label], upper)
 
 
 @numba.njit(**_JIT)
@@ -432,12 +431,12 @@ def nearest_block(
 
 
 @numba.njit(**_JIT)
-def scan_block(rows, start, stop, w, centers, labels, sums, weight, sqnorm, reach):
+def scan_block(rows, start, stop, w, centers, labels, sums, weight, sqnorm):
     """Nearest centre of rows ``start:stop`` by a scan of every centre, and per-cluster sums.
 
     Lloyd without bounds (few centres): ``BATCH_ROWS`` rows at a time, loaded by
     ``_load_batch`` and scanned by ``_nearest_batch``; then, row by row in order, the sums
-    of ``assign_block`` (``reach`` is left as it is). Returns the number of rows whose
+    of ``assign_block`` but the largest upper bound (no bounds). Returns the number of rows whose
     label changed, and the weighted sum of the squared distances to the new labels (as
     ``inertia_block`` adds them).
     """
@@ -458,7 +457,7 @@ def scan_block(rows, start, stop, w, centers, labels, sums, weight, sqnorm, reac
                 labels[i] = best[t]
                 changed += 1
             total += best2[t] if len(w) == 0 else w[i] * best2[t]
-            _accumulate(batch, t, _weight(w, i), best[t], 0.0, sums, weight, sqnorm, reach)
+            _accumulate(batch, t, _weight(w, i), best[t], sums, weight, sqnorm)
     return changed, total
 
 
@@ -486,7 +485,8 @@ def assign_block(
         rest[i] = far
         upper[i] = np.sqrt(best2) * (1 + EPS) + slack
         guess = best
-        _accumulate(row, 0, _weight(w, i), best, upper[i], sums, weight, sqnorm, reach)
+        _accumulate(row, 0, _weight(w, i), best, sums, weight, sqnorm)
+        reach[best] = max(reach[best], upper[i])
 
 
 @numba.njit(**_JIT)
@@ -544,7 +544,8 @@ def update_block(
         upper[i] = u
         lower[i] = low
         rest[i] = far
-        _accumulate(row, 0, _weight(w, i), a, u, sums, weight, sqnorm, reach)
+        _accumulate(row, 0, _weight(w, i), a, sums, weight, sqnorm)
+        reach[a] = max(reach[a], u)
     return changed
 
 

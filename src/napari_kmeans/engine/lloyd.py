@@ -132,7 +132,7 @@ class _Assignment:
         source, w, labels = self.source, self.w, self.labels
         parts = self._collect(
             lambda start, stop, sums: kernels.scan_block(
-                source, start, stop, w, centers, labels, *sums
+                source, start, stop, w, centers, labels, *sums[:3]
             ),
             len(centers),
         )
