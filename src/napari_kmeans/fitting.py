@@ -16,6 +16,7 @@ import numpy as np
 from . import color_spaces
 from . import features as ft
 from .engine import TooFewDistinctRows, kmeans
+from .engine.blocks import take_blocks
 from .engine.distances import nearest, summarise
 from .engine.grid_rows import GridRows
 from .engine.histogram import Histogram, histogram
@@ -250,4 +251,4 @@ def fit_rows(
         inertia=float(inertia),
         n_iter=int(n_iter),
     )
-    return model, (rank + 1).astype(model.label_dtype)[row_labels]
+    return model, take_blocks((rank + 1).astype(model.label_dtype), row_labels)
