@@ -266,3 +266,36 @@ def test_summary_with_the_colour_summary_kept_is_that_of_the_written_out_rows(ca
         np.testing.assert_array_equal(a.high, b.high)
         np.testing.assert_array_equal(a.variance, b.variance)
         assert a.non_finite == b.non_finite and a.total_weight == b.total_weight
+
+
+@settings(max_examples=60, deadline=None)
+@given(cases, st.booleans(), st.booleans())
+def test_summary_is_one_pass_in_row_order(case, weighted, spoiled):
+    # summary_block sums each feature over the rows in order (one block here): extremes
+    # of the finite values, non-finite count, and the variances from the in-order sums
+    grid, written = make_case(*case)
+    rng = np.random.default_rng(case[0])
+    X = written.astype(np.float64)
+    if spoiled and grid.values.dtype.kind == "f":
+        values = grid.values.copy()
+        values[rng.integers(0, len(values), 3), 0] = [np.nan, np.inf, -np.inf]
+        grid = GridRows(values, grid.pixels, grid.grid_shape, grid.axis_values, grid.dtype)
+        X[:, : values.shape[1]] = values
+    w = rng.integers(0, 4, len(X)).astype(float) if weighted else None
+    ww = np.ones(len(X)) if w is None else w
+    shift = np.where(np.isfinite(X[0]), X[0], 0.0)
+    total = float(ww.sum())
+    for rows in (grid, written if not spoiled else X):
+        s = summarise(rows, w)
+        finite = np.isfinite(X)
+        assert s.non_finite == int((~finite).sum())
+        for j in range(X.shape[1]):
+            col = X[finite[:, j], j]
+            assert s.low[j] == (col.min() if len(col) else np.inf)
+            assert s.high[j] == (col.max() if len(col) else -np.inf)
+            t = X[:, j] - shift[j]
+            with np.errstate(invalid="ignore"):
+                sums = in_order_sum(ww * t)
+                squares = in_order_sum(ww * t * t)
+                expected = max((squares - sums * sums / total) / total, 0.0)
+            np.testing.assert_array_equal(s.variance[j], expected)

@@ -607,18 +607,20 @@ def summary_block(rows, start, stop, w, shift, low, high, sums, squares):
     for first in range(start, stop, BATCH_ROWS):
         m = min(BATCH_ROWS, stop - first)
         _load_batch(rows, first, m, xt)
-        for u in range(m):
-            wi = _weight(w, first + u)
-            for j in range(d):
+        for j in range(d):  # one feature at a time: its sums stay in registers
+            lowest, highest, total, square = low[j], high[j], sums[j], squares[j]
+            for u in range(m):
                 x = xt[j, u]
                 if not np.isfinite(x):
                     non_finite += 1
                 else:
-                    low[j] = min(low[j], x)
-                    high[j] = max(high[j], x)
+                    lowest = min(lowest, x)
+                    highest = max(highest, x)
+                wi = _weight(w, first + u)
                 t = x - shift[j]
-                sums[j] += wi * t
-                squares[j] += wi * t * t
+                total += wi * t
+                square += wi * t * t
+            low[j], high[j], sums[j], squares[j] = lowest, highest, total, square
     return non_finite
 
 
