@@ -8,12 +8,13 @@ skip almost every row.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 
 import numpy as np
 
 from ..progress import ProgressCallback
-from .blocks import BLOCK_ROWS, map_blocks
 from .distances import as_rows
 from .grid_rows import GridRows, materialise, take
 from .lloyd import IterationCallback, run_lloyd
@@ -124,17 +125,18 @@ def _converge(sample, sample_w, seeds, max_iter, tol_abs, callback, progress) ->
     """Run Lloyd on the sample from each seeding; return the runs in the seedings' order.
 
     Lloyd draws nothing from the generator, so the runs are independent: when no callback
-    follows their iterations and the sample is one block of rows (its passes never wait
-    for the block threads), they run side by side on the block threads, each exactly as
-    alone.
+    follows their iterations, they run side by side on threads of their own (not the block
+    threads, which their own passes use), each exactly as alone.
     """
 
-    def converge(part: slice):
-        return run_lloyd(sample, sample_w, seeds[part.start], max_iter, tol_abs, callback, progress)
+    def converge(centers: np.ndarray):
+        return run_lloyd(sample, sample_w, centers, max_iter, tol_abs, callback, progress)
 
-    if callback is None and progress is None and sample.shape[1] <= BLOCK_ROWS:
-        return map_blocks(converge, len(seeds), block_rows=1)
-    return [converge(slice(i, i + 1)) for i in range(len(seeds))]
+    if callback is not None or progress is not None or len(seeds) == 1:
+        return [converge(centers) for centers in seeds]
+    threads = min(len(seeds), os.cpu_count() or 1)
+    with ThreadPoolExecutor(threads, thread_name_prefix="nk-start") as starts:
+        return list(starts.map(converge, seeds))
 
 
 def start(
