@@ -13,15 +13,11 @@ takes ``(n, d)`` rows; ``kernel_rows`` turns either into the tuple the compiled 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import kernels
 from .blocks import map_blocks
-
-if TYPE_CHECKING:
-    from .distances import RowSummary
 
 __all__ = ["GridRows", "kernel_rows", "materialise", "take"]
 
@@ -67,7 +63,7 @@ class GridRows:
     grid_shape: tuple[int, ...]
     axis_values: tuple[np.ndarray, ...]
     dtype: np.dtype
-    values_summary: RowSummary | None = None
+    values_summary: object = None  # a distances.RowSummary (distances imports this module)
 
     def __post_init__(self) -> None:
         """Refuse values, pixels and tables that do not describe the same rows."""
