@@ -7,7 +7,9 @@ from hypothesis import strategies as st
 
 import napari_kmeans as nk
 from napari_kmeans import features as ft
-from napari_kmeans.engine.grid_rows import GridRows, materialise, take
+from napari_kmeans.engine import kernels
+from napari_kmeans.engine.distances import label_sums, summarise
+from napari_kmeans.engine.grid_rows import GridRows, kernel_rows, materialise, take
 from napari_kmeans.engine.lloyd import SCAN_UP_TO, run_lloyd
 
 DTYPES = [np.uint8, np.uint16, np.float32, np.float64]
@@ -159,3 +161,141 @@ def test_lloyd_with_and_without_bounds_ends_at_a_fixed_point_with_the_exact_iner
             )
     brute = float((ww * sq[np.arange(len(X)), res.labels]).sum())
     assert res.inertia == pytest.approx(brute, rel=1e-12)
+
+
+def in_order_sum(values):
+    """Sum in the order given, one addition at a time (cumsum is sequential)."""
+    return float(np.cumsum(values)[-1]) if len(values) else 0.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(cases, st.integers(1, SCAN_UP_TO), st.booleans(), st.data())
+def test_batched_scan_is_the_brute_force_nearest_with_sums_in_row_order(
+    case, n_clusters, weighted, data
+):
+    # scan_block loads rows by batches (runs along the grid's last axis, or unravelled
+    # pixels) and scans every centre across the batch: labels must be the brute-force
+    # nearest centre (lowest index on ties), sums those of adding the rows one by one
+    grid, written = make_case(*case)
+    rng = np.random.default_rng(case[0])
+    X = written.astype(np.float64)
+    X[: len(X) // 3, : grid.values.shape[1]] = X[
+        len(X) // 3 : 2 * (len(X) // 3), : grid.values.shape[1]
+    ]
+    n, d = X.shape
+    values = grid.values.copy()
+    values[: n // 3] = values[n // 3 : 2 * (n // 3)]
+    grid = GridRows(values, grid.pixels, grid.grid_shape, grid.axis_values, grid.dtype)
+    centres = X[rng.integers(0, n, n_clusters)]  # duplicates possible: exact ties
+    if n_clusters > 2:
+        centres[2] = centres[1]
+    w = rng.integers(0, 4, n).astype(float) if weighted else np.empty(0)
+    start = data.draw(st.integers(0, n - 1))
+    stop = data.draw(st.integers(start + 1, n))
+    for rows in (grid, np.ascontiguousarray(X)):
+        labels = np.full(n, -1, dtype=np.int32)
+        sums, weight, sqnorm = np.zeros((n_clusters, d)), np.zeros(n_clusters), np.zeros(n_clusters)
+        changed, total = kernels.scan_block(
+            kernel_rows(rows), start, stop, w, centres, labels, sums, weight, sqnorm
+        )
+        part = X[start:stop]
+        sq = np.zeros((len(part), n_clusters))
+        for j in range(d):  # each term added in feature order, as the contract says
+            sq += (part[:, j, None] - centres[None, :, j]) ** 2
+        nearest = sq.argmin(axis=1)  # first index on ties
+        np.testing.assert_array_equal(labels[start:stop], nearest)
+        assert (labels[:start] == -1).all() and (labels[stop:] == -1).all()
+        assert changed == stop - start
+        ww = np.ones(n)[start:stop] if len(w) == 0 else w[start:stop]
+        best = sq[np.arange(len(part)), nearest]
+        assert total == in_order_sum(best if len(w) == 0 else ww * best)
+        q = np.zeros(len(part))
+        for j in range(d):
+            q += part[:, j] ** 2
+        for c in range(n_clusters):
+            members = nearest == c
+            for j in range(d):
+                assert sums[c, j] == in_order_sum(ww[members] * part[members, j])
+            assert weight[c] == in_order_sum(ww[members])
+            assert sqnorm[c] == in_order_sum(ww[members] * q[members])
+
+
+@settings(max_examples=40, deadline=None)
+@given(cases, st.integers(1, 14), st.booleans())
+def test_kmeans_sums_are_the_label_sums_of_its_labels(case, n_clusters, weighted):
+    # fit_rows takes the palette's value sums from k-means when the features begin with
+    # the values: they must be label_sums' numbers bit for bit, with or without bounds
+    grid, written = make_case(*case)
+    n_clusters = min(n_clusters, len(written))
+    w = None
+    if weighted:
+        w = np.random.default_rng(case[0] + 1).integers(1, 4, len(written)).astype(float)
+    for rows in (grid, written):
+        res = nk.kmeans(rows, n_clusters, sample_weight=w, seed=case[0])
+        sums, weights = label_sums(rows, res.labels, w, n_clusters)
+        np.testing.assert_array_equal(res.sums, sums)
+        np.testing.assert_array_equal(res.weights, weights)
+        ww = np.ones(len(written)) if w is None else w
+        for c in range(n_clusters):  # and a plain oracle: sums of the member rows
+            members = res.labels == c
+            np.testing.assert_allclose(
+                res.sums[c], (ww[members, None] * written[members]).sum(0), rtol=1e-12
+            )
+
+
+@settings(max_examples=40, deadline=None)
+@given(cases, st.booleans())
+def test_summary_with_the_colour_summary_kept_is_that_of_the_written_out_rows(case, weighted):
+    # pixel_rows keeps its colour summary with the rows; kmeans' summary then reads only
+    # the coordinates: every field must be the one of one pass over the written-out rows
+    grid, written = make_case(*case)
+    kept = GridRows(
+        grid.values,
+        grid.pixels,
+        grid.grid_shape,
+        grid.axis_values,
+        grid.dtype,
+        summarise(grid.values, None),
+    )
+    w = None
+    if weighted:  # a weighted summary cannot use the unweighted colour part
+        w = np.random.default_rng(case[0]).integers(1, 4, len(written)).astype(float)
+    b = summarise(written, w)
+    for a in (summarise(kept, w), summarise(grid, w)):
+        np.testing.assert_array_equal(a.low, b.low)
+        np.testing.assert_array_equal(a.high, b.high)
+        np.testing.assert_array_equal(a.variance, b.variance)
+        assert a.non_finite == b.non_finite and a.total_weight == b.total_weight
+
+
+@settings(max_examples=60, deadline=None)
+@given(cases, st.booleans(), st.booleans())
+def test_summary_is_one_pass_in_row_order(case, weighted, spoiled):
+    # summary_block sums each feature over the rows in order (one block here): extremes
+    # of the finite values, non-finite count, and the variances from the in-order sums
+    grid, written = make_case(*case)
+    rng = np.random.default_rng(case[0])
+    X = written.astype(np.float64)
+    if spoiled and grid.values.dtype.kind == "f":
+        values = grid.values.copy()
+        values[rng.integers(0, len(values), 3), 0] = [np.nan, np.inf, -np.inf]
+        grid = GridRows(values, grid.pixels, grid.grid_shape, grid.axis_values, grid.dtype)
+        X[:, : values.shape[1]] = values
+    w = rng.integers(0, 4, len(X)).astype(float) if weighted else None
+    ww = np.ones(len(X)) if w is None else w
+    shift = np.where(np.isfinite(X[0]), X[0], 0.0)
+    total = float(ww.sum())
+    for rows in (grid, written if not spoiled else X):
+        s = summarise(rows, w)
+        finite = np.isfinite(X)
+        assert s.non_finite == int((~finite).sum())
+        for j in range(X.shape[1]):
+            col = X[finite[:, j], j]
+            assert s.low[j] == (col.min() if len(col) else np.inf)
+            assert s.high[j] == (col.max() if len(col) else -np.inf)
+            t = X[:, j] - shift[j]
+            with np.errstate(invalid="ignore"):
+                sums = in_order_sum(ww * t)
+                squares = in_order_sum(ww * t * t)
+                expected = max((squares - sums * sums / total) / total, 0.0)
+            np.testing.assert_array_equal(s.variance[j], expected)

@@ -67,3 +67,22 @@ def test_a_seeding_of_minutes_is_refused_before_any_work():
         nk.segment(img.reshape(256, 256), n_clusters=65535, seed=0)
     assert time.perf_counter() - started < 5
     nk.kmeans(np.arange(4000.0)[:, None], 500, seed=0)  # large but reasonable: allowed
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sample_starts_side_by_side_give_the_result_of_one_after_another(weighted):
+    # without a callback the sample's Lloyd runs share the block threads; with one they
+    # run in turn (callbacks in order): the same seedings, runs and result either way
+    rng = np.random.default_rng(11)
+    X = np.concatenate([rng.normal(c, 1.0, (50_000, 3)) for c in (0, 4, 9)])
+    assert len(X) > init_.SAMPLE_ABOVE
+    w = rng.integers(1, 4, len(X)).astype(float) if weighted else None
+    iterations = []
+    quiet = nk.kmeans(X, 6, sample_weight=w, seed=5)
+    heard = nk.kmeans(X, 6, sample_weight=w, seed=5, callback=lambda i, e: iterations.append(i))
+    np.testing.assert_array_equal(quiet.labels, heard.labels)
+    np.testing.assert_array_equal(quiet.centers, heard.centers)
+    assert quiet.inertia == heard.inertia and quiet.n_iter == heard.n_iter
+    # three sample runs then the run on every row, each counting from 1, in turn
+    assert [i for i in iterations if i == 1] == [1] * (init_.AUTO_STARTS + 1)
+    assert all(b in (a + 1, 1) for a, b in zip(iterations, iterations[1:], strict=False))

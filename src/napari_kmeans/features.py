@@ -14,6 +14,7 @@ import numpy as np
 
 from . import color_spaces
 from .engine.blocks import map_blocks
+from .engine.distances import RowSummary
 from .engine.grid_rows import GridRows
 
 
@@ -509,6 +510,7 @@ def spatial_rows(
     value_range: float,
     pixels: np.ndarray | None,
     dtype: np.dtype,
+    colour_summary: RowSummary | None = None,
 ) -> GridRows:
     """Return the feature rows ``colour`` then coordinates, the coordinates never written out.
 
@@ -532,6 +534,9 @@ def spatial_rows(
         Flat indices of the chosen pixels; None: all, in order.
     dtype : numpy.dtype
         The feature dtype.
+    colour_summary : RowSummary, optional
+        ``summarise(colour, None)`` when already made (kept with the rows, so that their
+        summary reads only the coordinates).
 
     Returns
     -------
@@ -547,7 +552,7 @@ def spatial_rows(
     [[0.0, 0.0], [10.0, 10.0]]
     """
     tables = axis_coordinates(spatial_shape, spacing, weight, value_range, dtype)
-    return GridRows(colour, pixels, tuple(spatial_shape), tables, np.dtype(dtype))
+    return GridRows(colour, pixels, tuple(spatial_shape), tables, np.dtype(dtype), colour_summary)
 
 
 def check_mask(mask, spatial_shape: tuple[int, ...]) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 from . import color_spaces
 from . import features as ft
 from .engine import TooFewDistinctRows, kmeans
+from .engine.blocks import take_blocks
 from .engine.distances import nearest, summarise
 from .engine.grid_rows import GridRows
 from .engine.histogram import Histogram, histogram
@@ -136,7 +137,7 @@ def pixel_rows(
     coordinates = (spacing, spatial_weight, recipe.value_range)
     if len(parts) == 1:
         _, shape, pixels = parts[0]
-        feats = ft.spatial_rows(colour, shape, *coordinates, pixels, dtype)
+        feats = ft.spatial_rows(colour, shape, *coordinates, pixels, dtype, summary)
         return PixelRows(values, weights, feats, None), recipe
     n_colour = colour.shape[1]
     feats = np.empty((len(values), n_colour + len(spacing)), dtype=dtype)
@@ -200,6 +201,7 @@ def fit_rows(
     n_rows = feats.shape[0]
     if n_clusters > n_rows:
         raise _too_many_clusters(n_clusters, n_rows, what)
+    summed = None  # the value sums, when clustering gave them
     if method == "optimal":
         distinct, inverse = np.unique(feats[:, 0], return_inverse=True)
         inverse = inverse.reshape(-1)
@@ -231,7 +233,13 @@ def fit_rows(
         centers, row_labels = result.centers, result.labels
         inertia, n_iter = result.inertia, result.n_iter
 
-    sums, counts = value_sums(row_labels, rows.values, weights, n_clusters)
+        colour = feats.values if isinstance(feats, GridRows) else feats
+        if colour is rows.values and result.sums is not None:
+            # the features begin with the pixel values themselves: k-means summed them
+            # about the final labels as value_sums would (no pass over the rows)
+            summed = result.sums[:, : colour.shape[1]], result.weights
+
+    sums, counts = summed or value_sums(row_labels, rows.values, weights, n_clusters)
     palette = sums / counts[:, None]
     rank = dark_to_bright(palette, counts, centers)
     order = np.argsort(rank)
@@ -243,4 +251,4 @@ def fit_rows(
         inertia=float(inertia),
         n_iter=int(n_iter),
     )
-    return model, (rank + 1).astype(model.label_dtype)[row_labels]
+    return model, take_blocks((rank + 1).astype(model.label_dtype), row_labels)

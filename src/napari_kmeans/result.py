@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import features as ft
-from .engine.blocks import map_blocks
+from .engine.blocks import take_blocks
 from .engine.distances import label_sums
 
 
@@ -413,9 +413,7 @@ def _gather_rows(table: np.ndarray, index: np.ndarray) -> np.ndarray:
     """
     table = np.ascontiguousarray(table)
     items = table.view(np.dtype((np.void, table.dtype.itemsize * table.shape[1]))).ravel()
-    out = np.empty(len(index), dtype=items.dtype)
-    map_blocks(lambda s: np.take(items, index[s], out=out[s]), len(index))
-    return out.view(table.dtype).reshape(len(index), table.shape[1])
+    return take_blocks(items, index).view(table.dtype).reshape(len(index), table.shape[1])
 
 
 def recolor(

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+import numpy as np
+
 T = TypeVar("T")
 
 BLOCK_ROWS = 1 << 16
@@ -66,3 +68,28 @@ def map_blocks(func: Callable[[slice], T], n_rows: int, block_rows: int = BLOCK_
     if len(slices) <= 1:
         return [func(s) for s in slices]
     return list(_executor().map(func, slices))
+
+
+def take_blocks(table: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Return ``table[index]`` along the first axis, gathered block by block in parallel.
+
+    Parameters
+    ----------
+    table : numpy.ndarray
+        ``(m, ...)`` entries.
+    index : numpy.ndarray
+        ``(n,)`` integer positions in ``table``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, ...)`` new array of ``table``'s dtype.
+
+    Examples
+    --------
+    >>> take_blocks(np.array([10, 20, 30]), np.array([2, 0, 2])).tolist()
+    [30, 10, 30]
+    """
+    out = np.empty((len(index), *table.shape[1:]), dtype=table.dtype)
+    map_blocks(lambda s: np.take(table, index[s], axis=0, out=out[s]), len(index))
+    return out

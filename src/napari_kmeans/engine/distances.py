@@ -103,6 +103,11 @@ def summarise(rows: np.ndarray | GridRows, sample_weight: np.ndarray | None) -> 
     RowSummary
         Extremes, non-finite count, total weight and variances.
     """
+    if isinstance(rows, GridRows) and rows.values_summary is not None and sample_weight is None:
+        # every feature is summed on its own: the stored columns' part is already known
+        no_values = rows.values[:, :0]
+        grid = GridRows(no_values, rows.pixels, rows.grid_shape, rows.axis_values, rows.dtype)
+        return _joined(rows.values_summary, summarise(grid, None))
     source, w = kernel_rows(rows), weights_or_empty(sample_weight)
     n, d = rows.shape
     shift = take(rows, [0])[0].astype(np.float64) if n else np.zeros(d)
@@ -127,6 +132,17 @@ def summarise(rows: np.ndarray | GridRows, sample_weight: np.ndarray | None) -> 
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # extreme data: rescaled
         variance = np.maximum((squares - sums * sums / total) / total, 0.0)
     return RowSummary(low, high, int(non_finite), total, variance)
+
+
+def _joined(first: RowSummary, then: RowSummary) -> RowSummary:
+    """Return the summary of rows made of ``first``'s features, then ``then``'s."""
+    return RowSummary(
+        np.concatenate([first.low, then.low]),
+        np.concatenate([first.high, then.high]),
+        first.non_finite + then.non_finite,
+        first.total_weight,
+        np.concatenate([first.variance, then.variance]),
+    )
 
 
 def rounding_slack(rows: np.ndarray | GridRows, centers: np.ndarray) -> float:

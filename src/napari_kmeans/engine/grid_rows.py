@@ -46,6 +46,9 @@ class GridRows:
     dtype : numpy.dtype
         The feature dtype: materialised rows (:func:`materialise`, :func:`take`) have it,
         and every stored and tabled value is exactly representable in it.
+    values_summary : RowSummary or None
+        ``distances.summarise(values, None)`` when the maker already made it: an
+        unweighted summary of these rows then reads only the coordinates.
 
     Examples
     --------
@@ -60,6 +63,7 @@ class GridRows:
     grid_shape: tuple[int, ...]
     axis_values: tuple[np.ndarray, ...]
     dtype: np.dtype
+    values_summary: object = None  # a distances.RowSummary (distances imports this module)
 
     def __post_init__(self) -> None:
         """Refuse values, pixels and tables that do not describe the same rows."""

@@ -8,6 +8,8 @@ skip almost every row.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 
 import numpy as np
@@ -119,6 +121,24 @@ def _distinguishable_failure(columns: np.ndarray, weights: np.ndarray | None, n_
     )
 
 
+def _converge(sample, sample_w, seeds, max_iter, tol_abs, callback, progress) -> list:
+    """Run Lloyd on the sample from each seeding; return the runs in the seedings' order.
+
+    Lloyd draws nothing from the generator, so the runs are independent: when no callback
+    follows their iterations, they run side by side on threads of their own (not the block
+    threads, which their own passes use), each exactly as alone.
+    """
+
+    def converge(centers: np.ndarray):
+        return run_lloyd(sample, sample_w, centers, max_iter, tol_abs, callback, progress)
+
+    if callback is not None or progress is not None or len(seeds) == 1:
+        return [converge(centers) for centers in seeds]
+    threads = min(len(seeds), os.cpu_count() or 1)
+    with ThreadPoolExecutor(threads, thread_name_prefix="nk-start") as starts:
+        return list(starts.map(converge, seeds))
+
+
 def start(
     init: np.ndarray | None,
     columns: np.ndarray | GridRows,
@@ -179,21 +199,14 @@ def start(
         sample = take(rows, drawn).T  # a row-major copy of the drawn rows
         sample_w = None if sample_weight is None else sample_weight[drawn]
         try:
-            runs = [
-                run_lloyd(
-                    sample,
-                    sample_w,
-                    greedy_kmeans_plusplus(sample, n_clusters, sample_w, rng, progress=progress),
-                    max_iter,
-                    tol_abs,
-                    callback,
-                    progress,
-                )
+            seeds = [
+                greedy_kmeans_plusplus(sample, n_clusters, sample_w, rng, progress=progress)
                 for _ in range(n_starts)
             ]
         except TooFewDistinctRows:
             pass  # a sample too uniform for k clusters: seed on every row instead
         else:
+            runs = _converge(sample, sample_w, seeds, max_iter, tol_abs, callback, progress)
             return min(runs, key=lambda run: run.inertia).centers
     if isinstance(columns, GridRows):
         columns = materialise(columns).T

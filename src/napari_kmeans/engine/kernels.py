@@ -6,7 +6,10 @@ its threads. The seeding kernels read plain ``(n, d)`` arrays ``X`` (float32 or 
 memory layout); the others read ``rows``, the tuple of ``grid_rows.kernel_rows``: stored
 columns of any real dtype, then coordinates computed from each row's pixel index (none for
 plain arrays). ``_load`` copies one row into a float64 buffer, read once per row, and the
-distances are those of ``_sq`` on that buffer. Each block accumulates its own sums in row
+distances are those of ``_sq`` on that buffer. Lloyd without bounds loads ``BATCH_ROWS``
+rows at a time into feature columns (``_load_batch``) and computes each centre's distance
+to all of them in one loop (``_nearest_batch``), which the compiler runs on vector lanes:
+the same numbers, several rows per instruction. Each block accumulates its own sums in row
 order and the caller adds the blocks in block order: results never depend on the
 number of threads.
 
@@ -61,6 +64,8 @@ SCAN_ALL_UP_TO = 24
 # Above this many centres no neighbour lists are kept (they take k² memory): every search
 # scans every centre, and no row is skipped by the half-gap test.
 LISTED_UP_TO = 1024
+# Rows loaded and scanned together by the batched kernels (their features in columns).
+BATCH_ROWS = 64
 # A sort of a neighbour list from the last ranking that moves entries more than this many
 # times per entry falls back to a merge sort (the centres moved far since).
 _SHIFTS_PER_MEMBER = 8
@@ -173,18 +178,62 @@ def _load(rows, i, buf):
         buf[0, j] = np.float64(values[i, j])
     p = np.int64(i) if len(pixels) == 0 else np.int64(pixels[i])
     for a in range(len(grid) - 1, -1, -1):
-        # p // grid[a] through a float64 reciprocal (exact for p < 2**52 after the fix-up):
-        # an integer division per axis would cost more than the distances
-        q = np.int64(p * reciprocal[a])
-        r = p - q * grid[a]
-        if r < 0:
-            q -= 1
-            r += grid[a]
-        elif r >= grid[a]:
-            q += 1
-            r -= grid[a]
+        p, r = _split(p, grid[a], reciprocal[a])
         buf[0, c + a] = axis_values[a, r]
-        p = q
+
+
+@numba.njit(inline="always", **_JIT)
+def _split(p, size, reciprocal):
+    """``(p // size, p % size)`` for ``0 <= p < 2**52``, ``reciprocal = 1 / size``.
+
+    Through the float64 reciprocal, exact after the fix-up: an integer division per grid
+    axis would cost more than the distances.
+    """
+    q = np.int64(p * reciprocal)
+    r = p - q * size
+    if r < 0:
+        q -= 1
+        r += size
+    elif r >= size:
+        q += 1
+        r -= size
+    return q, r
+
+
+@numba.njit(inline="always", **_JIT)
+def _load_batch(rows, first, m, xt):
+    """Copy rows ``first:first + m`` of ``rows`` into the columns of ``xt`` as float64.
+
+    ``xt[j, t]`` is feature ``j`` of row ``first + t``: the numbers ``_load`` gives, laid
+    out so that one feature of consecutive rows is contiguous. When the rows are every
+    pixel in order, each run of rows along the last grid axis is unravelled once: its
+    last coordinates are a slice of that axis's table, the others constant.
+    """
+    values, pixels, grid, reciprocal, axis_values = rows
+    c = values.shape[1]
+    for t in range(m):
+        for j in range(c):
+            xt[j, t] = np.float64(values[first + t, j])
+    last = len(grid) - 1
+    if len(pixels) > 0:
+        for t in range(m):
+            p = np.int64(pixels[first + t])
+            for a in range(last, -1, -1):
+                p, r = _split(p, grid[a], reciprocal[a])
+                xt[c + a, t] = axis_values[a, r]
+        return
+    t = 0
+    while last >= 0 and t < m:
+        p, r = _split(np.int64(first + t), grid[last], reciprocal[last])
+        run = min(m - t, grid[last] - r)
+        for u in range(run):
+            xt[c + last, t + u] = axis_values[last, r + u]
+        for a in range(last - 1, -1, -1):
+            p, ra = _split(p, grid[a], reciprocal[a])
+            value = axis_values[a, ra]
+            for u in range(run):
+                xt[c + a, t + u] = value
+        t += run
 
 
 @numba.njit(inline="always", **_JIT)
@@ -270,6 +319,35 @@ def _scan_all(X, i, centers):
 
 
 @numba.njit(inline="always", **_JIT)
+def _nearest_batch(xt, centers, acc, best, best2):
+    """Nearest centre (lowest index on ties) and squared distance of the rows in ``xt``.
+
+    The rows are the ``BATCH_ROWS`` columns of ``xt`` (see ``_load_batch``; columns past
+    the rows loaded hold finite leftovers); ``best[t]`` and ``best2[t]`` receive row
+    ``t``'s nearest centre and its squared distance, ``acc`` is scratch. Each distance is
+    that of ``_sq`` (terms added in feature order, from 0) and the choice that of
+    ``_scan_all``; the loops run across a fixed number of rows, so the processor's vector
+    lanes compute several rows at once, each exactly as alone.
+    """
+    k, d = centers.shape
+    for t in range(BATCH_ROWS):
+        best[t] = 0
+        best2[t] = np.inf
+    for c in range(k):
+        for t in range(BATCH_ROWS):
+            acc[t] = 0.0
+        for j in range(d):
+            centre = centers[c, j]
+            for t in range(BATCH_ROWS):
+                diff = xt[j, t] - centre
+                acc[t] += diff * diff
+        for t in range(BATCH_ROWS):
+            closer = acc[t] < best2[t]
+            best[t] = c if closer else best[t]
+            best2[t] = acc[t] if closer else best2[t]
+
+
+@numba.njit(inline="always", **_JIT)
 def _search(X, i, centers, a, da2, order, low_gaps, count, limit, slack):
     """Nearest centre of row ``i`` starting from centre ``a`` (squared distance ``da2``).
 
@@ -320,16 +398,15 @@ def _weight(w, i):
 
 
 @numba.njit(inline="always", **_JIT)
-def _accumulate(row, wi, label, upper, sums, weight, sqnorm, reach):
-    """Add the loaded ``row[0]`` (weight ``wi``) to cluster ``label``'s sums."""
+def _accumulate(row, r, wi, label, sums, weight, sqnorm):
+    """Add the loaded ``row[r]`` (weight ``wi``) to cluster ``label``'s sums."""
     q = 0.0
     for j in range(row.shape[1]):
-        x = row[0, j]
+        x = row[r, j]
         sums[label, j] += wi * x
         q += x * x
     weight[label] += wi
     sqnorm[label] += wi * q
-    reach[label] = max(reach[label], upper)
 
 
 @numba.njit(**_JIT)
@@ -354,24 +431,33 @@ def nearest_block(
 
 
 @numba.njit(**_JIT)
-def scan_block(rows, start, stop, w, centers, labels, sums, weight, sqnorm, reach):
+def scan_block(rows, start, stop, w, centers, labels, sums, weight, sqnorm):
     """Nearest centre of rows ``start:stop`` by a scan of every centre, and per-cluster sums.
 
-    Lloyd without bounds (few centres): the sums are those of ``assign_block`` (``reach``
-    is left as it is). Returns the number of rows whose label changed, and the weighted
-    sum of the squared distances to the new labels (as ``inertia_block`` adds them).
+    Lloyd without bounds (few centres): ``BATCH_ROWS`` rows at a time, loaded by
+    ``_load_batch`` and scanned by ``_nearest_batch``; then, row by row in order, the sums
+    of ``assign_block`` but the largest upper bound (no bounds). Returns the number of rows whose
+    label changed, and the weighted sum of the squared distances to the new labels (as
+    ``inertia_block`` adds them).
     """
-    row = _row_buffer(rows)
+    values, _, grid, _, _ = rows
+    xt = np.zeros((values.shape[1] + len(grid), BATCH_ROWS))
+    batch = xt.T  # batch[t] is row t of the batch
+    acc, best2 = np.empty(BATCH_ROWS), np.empty(BATCH_ROWS)
+    best = np.empty(BATCH_ROWS, np.int64)
     changed = 0
     total = 0.0
-    for i in range(start, stop):
-        _load(rows, i, row)
-        best, best2, _ = _scan_all(row, 0, centers)
-        if labels[i] != best:
-            labels[i] = best
-            changed += 1
-        total += best2 if len(w) == 0 else w[i] * best2
-        _accumulate(row, _weight(w, i), best, 0.0, sums, weight, sqnorm, reach)
+    for first in range(start, stop, BATCH_ROWS):
+        m = min(BATCH_ROWS, stop - first)
+        _load_batch(rows, first, m, xt)
+        _nearest_batch(xt, centers, acc, best, best2)
+        for t in range(m):
+            i = first + t
+            if labels[i] != best[t]:
+                labels[i] = best[t]
+                changed += 1
+            total += best2[t] if len(w) == 0 else w[i] * best2[t]
+            _accumulate(batch, t, _weight(w, i), best[t], sums, weight, sqnorm)
     return changed, total
 
 
@@ -399,7 +485,8 @@ def assign_block(
         rest[i] = far
         upper[i] = np.sqrt(best2) * (1 + EPS) + slack
         guess = best
-        _accumulate(row, _weight(w, i), best, upper[i], sums, weight, sqnorm, reach)
+        _accumulate(row, 0, _weight(w, i), best, sums, weight, sqnorm)
+        reach[best] = max(reach[best], upper[i])
 
 
 @numba.njit(**_JIT)
@@ -457,7 +544,8 @@ def update_block(
         upper[i] = u
         lower[i] = low
         rest[i] = far
-        _accumulate(row, _weight(w, i), a, u, sums, weight, sqnorm, reach)
+        _accumulate(row, 0, _weight(w, i), a, sums, weight, sqnorm)
+        reach[a] = max(reach[a], u)
     return changed
 
 
@@ -512,21 +600,27 @@ def summary_block(rows, start, stop, w, shift, low, high, sums, squares):
     to ``sums[j]`` and its square over ``w_i`` to ``squares[j]``. Returns the number of
     non-finite values met.
     """
-    row = _row_buffer(rows)
+    values, _, grid, _, _ = rows
+    d = values.shape[1] + len(grid)
+    xt = np.empty((d, BATCH_ROWS))
     non_finite = 0
-    for i in range(start, stop):
-        _load(rows, i, row)
-        wi = _weight(w, i)
-        for j in range(row.shape[1]):
-            x = row[0, j]
-            if not np.isfinite(x):
-                non_finite += 1
-            else:
-                low[j] = min(low[j], x)
-                high[j] = max(high[j], x)
-            t = x - shift[j]
-            sums[j] += wi * t
-            squares[j] += wi * t * t
+    for first in range(start, stop, BATCH_ROWS):
+        m = min(BATCH_ROWS, stop - first)
+        _load_batch(rows, first, m, xt)
+        for j in range(d):  # one feature at a time: its sums stay in registers
+            lowest, highest, total, square = low[j], high[j], sums[j], squares[j]
+            for u in range(m):
+                x = xt[j, u]
+                if not np.isfinite(x):
+                    non_finite += 1
+                else:
+                    lowest = min(lowest, x)
+                    highest = max(highest, x)
+                wi = _weight(w, first + u)
+                t = x - shift[j]
+                total += wi * t
+                square += wi * t * t
+            low[j], high[j], sums[j], squares[j] = lowest, highest, total, square
     return non_finite
 
 

@@ -41,6 +41,12 @@ class KMeansResult:
         exceeds the float64 range (features beyond about 1e150).
     n_iter : int
         Lloyd iterations of the best run.
+    sums : numpy.ndarray or None
+        ``(k, d)`` weighted sum of the feature rows of each cluster, float64, added as
+        ``distances.label_sums`` adds them (bit for bit); None when the rows were scaled
+        (far from 1, see ``SAFE_EXPONENT``).
+    weights : numpy.ndarray
+        ``(k,)`` total weight of each cluster (rows when unweighted).
 
     Examples
     --------
@@ -53,6 +59,8 @@ class KMeansResult:
     labels: np.ndarray
     inertia: float
     n_iter: int
+    sums: np.ndarray | None
+    weights: np.ndarray
 
 
 def make_rng(seed) -> np.random.Generator:
@@ -331,9 +339,10 @@ def kmeans(
         with np.errstate(over="ignore"):  # inf only when the true value exceeds float64
             return float(np.ldexp(inertia, 2 * exponent))
 
-    def on_iteration(iteration: int, inertia: float) -> None:
-        if callback is not None:
-            callback(iteration, in_caller_units(inertia))
+    def in_caller_terms(iteration: int, inertia: float) -> None:
+        callback(iteration, in_caller_units(inertia))
+
+    on_iteration = None if callback is None else in_caller_terms  # None: nobody to tell
 
     runs, sample_starts = count_runs(n_init, n, explicit is not None)
     best = None
@@ -358,4 +367,6 @@ def kmeans(
         labels=best.labels,
         inertia=in_caller_units(best.inertia),
         n_iter=best.n_iter,
+        sums=None if exponent else best.sums,
+        weights=best.weights,
     )

@@ -54,18 +54,28 @@ class LloydResult:
         Weighted sum of squared distances to the nearest centre, in float64.
     n_iter : int
         Centre updates made.
+    sums : numpy.ndarray
+        ``(k, d)`` weighted sum of the rows of each cluster (of the returned labels), in
+        float64: each row added in row order within blocks of ``BLOCK_ROWS``, the blocks in
+        order, as ``distances.label_sums`` adds them.
+    weights : numpy.ndarray
+        ``(k,)`` total weight of each cluster, added the same way.
 
     Examples
     --------
     >>> r = run_lloyd(np.array([[0.0, 2.0]]), None, np.array([[0.0]]), 10, 0.0)
     >>> r.centers.tolist(), r.labels.tolist(), r.inertia, r.n_iter
     ([[1.0]], [0, 0], 2.0, 1)
+    >>> r.sums.tolist(), r.weights.tolist()
+    ([[2.0]], [2.0])
     """
 
     centers: np.ndarray  # (k, d) float64
     labels: np.ndarray  # (n,) int32
     inertia: float
     n_iter: int
+    sums: np.ndarray  # (k, d) float64
+    weights: np.ndarray  # (k,) float64
 
 
 class _Assignment:
@@ -122,7 +132,7 @@ class _Assignment:
         source, w, labels = self.source, self.w, self.labels
         parts = self._collect(
             lambda start, stop, sums: kernels.scan_block(
-                source, start, stop, w, centers, labels, *sums
+                source, start, stop, w, centers, labels, *sums[:3]
             ),
             len(centers),
         )
@@ -306,4 +316,5 @@ def run_lloyd(
             break
     report(progress, LLOYD, max_iter, max_iter)
     inertia = state.exact_inertia(centers)
-    return LloydResult(centers, state.labels, inertia, n_iter)
+    # the last update summed the rows about the returned labels (a move only precedes one)
+    return LloydResult(centers, state.labels, inertia, n_iter, state.sums, state.weight)
