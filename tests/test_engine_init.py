@@ -71,8 +71,9 @@ def test_a_seeding_of_minutes_is_refused_before_any_work():
 
 @pytest.mark.parametrize("weighted", [False, True])
 def test_sample_starts_side_by_side_give_the_result_of_one_after_another(weighted):
-    # without a callback the sample's Lloyd runs share the block threads; with one they
-    # run in turn (callbacks in order): the same seedings, runs and result either way
+    # without a callback the sample's starts (seeding from draws taken ahead, then Lloyd)
+    # run side by side; with one they run in turn (callbacks in order): the same
+    # seedings, runs and result either way
     rng = np.random.default_rng(11)
     X = np.concatenate([rng.normal(c, 1.0, (50_000, 3)) for c in (0, 4, 9)])
     assert len(X) > init_.SAMPLE_ABOVE

@@ -8,7 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from napari_kmeans.engine import distances, kernels
-from napari_kmeans.engine.seeding import TooFewDistinctRows, greedy_kmeans_plusplus
+from napari_kmeans.engine.seeding import (
+    TooFewDistinctRows,
+    greedy_kmeans_plusplus,
+    seeding_draws,
+)
 
 
 def sqdist(X, point):
@@ -89,7 +93,8 @@ def seeding_cases(draw):
 
 
 def assert_same_as_oracle(X, k, weights, seed, start=None, block_rows=distances.BLOCK_ROWS):
-    expected = oracle_seeding(X, k, weights, np.random.default_rng(seed), start, block_rows)
+    oracle_rng = np.random.default_rng(seed)
+    expected = oracle_seeding(X, k, weights, oracle_rng, start, block_rows)
     rng = np.random.default_rng(seed)
     if expected is None:
         with pytest.raises(TooFewDistinctRows):
@@ -97,6 +102,13 @@ def assert_same_as_oracle(X, k, weights, seed, start=None, block_rows=distances.
     else:
         np.testing.assert_array_equal(
             greedy_kmeans_plusplus(X.T, k, weights, rng, start=start), expected
+        )
+        # it took exactly the oracle's draws, no more: seedings drawn ahead in turn
+        # (seeding_draws) and run side by side choose what they would one after another
+        assert rng.random() == oracle_rng.random()
+        ahead = seeding_draws(np.random.default_rng(seed), k, 0 if start is None else len(start))
+        np.testing.assert_array_equal(
+            greedy_kmeans_plusplus(X.T, k, weights, ahead, start=start), expected
         )
 
 

@@ -18,7 +18,7 @@ from ..progress import ProgressCallback
 from .distances import as_rows
 from .grid_rows import GridRows, materialise, take
 from .lloyd import IterationCallback, run_lloyd
-from .seeding import TooFewDistinctRows, greedy_kmeans_plusplus
+from .seeding import TooFewDistinctRows, greedy_kmeans_plusplus, seeding_draws
 
 __all__ = ["AUTO_STARTS", "SAMPLE_ABOVE", "SAMPLE_SIZE", "check_init", "count_runs", "start"]
 
@@ -121,22 +121,26 @@ def _distinguishable_failure(columns: np.ndarray, weights: np.ndarray | None, n_
     )
 
 
-def _converge(sample, sample_w, seeds, max_iter, tol_abs, callback, progress) -> list:
-    """Run Lloyd on the sample from each seeding; return the runs in the seedings' order.
+def _sample_starts(
+    sample, sample_w, n_clusters, draws, max_iter, tol_abs, callback, progress
+) -> list:
+    """Seed k-means++ from each of ``draws`` and run Lloyd on the sample; return the runs.
 
-    Lloyd draws nothing from the generator, so the runs are independent: when no callback
-    follows their iterations, they run side by side on threads of their own (not the block
-    threads, which their own passes use), each exactly as alone.
+    Each start has its draws already (``seeding_draws``) and Lloyd draws nothing, so the
+    starts are independent: when no callback follows their iterations, they run side by
+    side on threads of their own (not the block threads, which their own passes use), each
+    exactly as alone.
     """
 
-    def converge(centers: np.ndarray):
+    def converge(uniforms: np.ndarray):
+        centers = greedy_kmeans_plusplus(sample, n_clusters, sample_w, uniforms, progress=progress)
         return run_lloyd(sample, sample_w, centers, max_iter, tol_abs, callback, progress)
 
-    if callback is not None or progress is not None or len(seeds) == 1:
-        return [converge(centers) for centers in seeds]
-    threads = min(len(seeds), os.cpu_count() or 1)
+    if callback is not None or progress is not None or len(draws) == 1:
+        return [converge(uniforms) for uniforms in draws]
+    threads = min(len(draws), os.cpu_count() or 1)
     with ThreadPoolExecutor(threads, thread_name_prefix="nk-start") as starts:
-        return list(starts.map(converge, seeds))
+        return list(starts.map(converge, draws))
 
 
 def start(
@@ -198,15 +202,14 @@ def start(
         drawn = np.sort(rng.choice(n, min(SAMPLE_SIZE, n // 16), replace=False))
         sample = take(rows, drawn).T  # a row-major copy of the drawn rows
         sample_w = None if sample_weight is None else sample_weight[drawn]
+        draws = [seeding_draws(rng, n_clusters) for _ in range(n_starts)]
         try:
-            seeds = [
-                greedy_kmeans_plusplus(sample, n_clusters, sample_w, rng, progress=progress)
-                for _ in range(n_starts)
-            ]
+            runs = _sample_starts(
+                sample, sample_w, n_clusters, draws, max_iter, tol_abs, callback, progress
+            )
         except TooFewDistinctRows:
             pass  # a sample too uniform for k clusters: seed on every row instead
         else:
-            runs = _converge(sample, sample_w, seeds, max_iter, tol_abs, callback, progress)
             return min(runs, key=lambda run: run.inertia).centers
     if isinstance(columns, GridRows):
         columns = materialise(columns).T

@@ -35,17 +35,51 @@ class TooFewDistinctRows(ValueError):
         self.n_distinct = n_distinct
 
 
-def _draw(cumulative: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
+def _draw(cumulative: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
     """Draw indices with probability proportional to the increments of ``cumulative``."""
-    targets = rng.uniform(size=size) * cumulative[-1]
+    targets = uniforms * cumulative[-1]
     return np.minimum(np.searchsorted(cumulative, targets, side="right"), len(cumulative) - 1)
+
+
+def _n_trials(n_clusters: int) -> int:
+    return 2 + int(math.log(n_clusters))
+
+
+def seeding_draws(rng: np.random.Generator, n_clusters: int, n_start: int = 0) -> np.ndarray:
+    """Return the uniform numbers one seeding takes from ``rng``, drawn ahead.
+
+    A seeding always takes the same count (one for the first centre unless ``n_start``
+    centres are given, then ``2 + ⌊ln k⌋`` per centre): several seedings drawn ahead in
+    turn, then run side by side, choose what they would choose one after the other.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The generator to draw from.
+    n_clusters : int
+        Number of centres the seeding chooses.
+    n_start : int
+        Centres given to start from (0: the first is drawn).
+
+    Returns
+    -------
+    numpy.ndarray
+        The float64 uniform numbers in ``[0, 1)``, in the order the seeding uses them.
+
+    Examples
+    --------
+    >>> len(seeding_draws(np.random.default_rng(0), 8))  # 1 + 7 centres x (2 + 2) candidates
+    29
+    """
+    steps = max(n_clusters - max(n_start, 1), 0)
+    return rng.uniform(size=int(n_start == 0) + steps * _n_trials(n_clusters))
 
 
 def greedy_kmeans_plusplus(
     columns: np.ndarray,
     n_clusters: int,
     weights: np.ndarray | None,
-    rng: np.random.Generator,
+    rng: np.random.Generator | np.ndarray,
     start: np.ndarray | None = None,
     progress: ProgressCallback | None = None,
 ) -> np.ndarray:
@@ -70,8 +104,8 @@ def greedy_kmeans_plusplus(
         Number of centres to choose.
     weights : numpy.ndarray or None
         ``(n,)`` non-negative weight of each row; None: 1 each.
-    rng : numpy.random.Generator
-        Draws the candidates.
+    rng : numpy.random.Generator or numpy.ndarray
+        Draws the candidates, or the numbers :func:`seeding_draws` drew from it ahead.
     start : numpy.ndarray, optional
         ``(m, d)`` centres already chosen, m <= ``n_clusters``.
     progress : callable, optional
@@ -98,9 +132,12 @@ def greedy_kmeans_plusplus(
     n, d = rows.shape
     w = weights_or_empty(weights)
     draw_weights = np.ones(n) if weights is None else w
-    n_trials = 2 + int(math.log(n_clusters))
+    n_trials = _n_trials(n_clusters)
+    draws = rng
+    if isinstance(rng, np.random.Generator):
+        draws = seeding_draws(rng, n_clusters, 0 if start is None else len(start))
     if start is None:
-        start = rows[_draw(np.cumsum(draw_weights), rng, 1)]
+        start, draws = rows[_draw(np.cumsum(draw_weights), draws[:1])], draws[1:]
     centers = np.empty((max(n_clusters, len(start)), d))
     chosen = 0
     slack = rounding_slack(rows, np.asarray(start, dtype=np.float64))
@@ -134,7 +171,8 @@ def greedy_kmeans_plusplus(
             raise TooFewDistinctRows(
                 f"only {chosen} distinct points carry weight, fewer than n_clusters"
             )
-        candidates = rows[_draw(cumulative, rng, n_trials)].astype(np.float64)
+        picked, draws = _draw(cumulative, draws[:n_trials]), draws[n_trials:]
+        candidates = rows[picked].astype(np.float64)
         reach = kernels.candidates_reach(candidates, centers[:chosen], slack)
         parts = run_blocks(
             lambda start, stop, candidates=candidates, reach=reach: kernels.potentials_block(
