@@ -2,12 +2,12 @@
 
 Each iteration moves every centre to the weighted mean of its rows and re-labels the rows.
 With few centres (up to ``SCAN_UP_TO``) every row scans every centre and only the labels
-are kept (4 bytes a row). With more, Hamerly's bounds (2010, "Making k-means even faster") skip
-the rows that cannot have changed centre, and the rows that might have search only the
+are kept (4 bytes a row). With more, Hamerly's bounds (2010, "Making k-means even faster")
+skip the rows that cannot have changed centre, and the rows that might have search only the
 centres near their own (see ``kernels``): near convergence an iteration costs one pass over
-the bounds (32 more bytes a row). The labels and
-centres are those of plain Lloyd; the per-cluster sums are recomputed from every row in each
-pass, block by block, and added in block order (deterministic whatever the threads).
+the bounds (32 more bytes a row). The labels and centres are those of plain Lloyd; the
+per-cluster sums are recomputed from every row in each pass, block by block, and added in
+block order (deterministic whatever the threads).
 """
 
 from __future__ import annotations
