@@ -196,8 +196,8 @@ def _binary_exponent(peak: float, init: np.ndarray | None) -> int:
     """Return ``e``: divide the rows by ``2**e`` to bring them into a range safe to compute in.
 
     ``e`` is 0 when the largest magnitude ``peak`` of the rows and of ``init`` lies within
-    ``SAFE_EXPONENT``
-    binary orders of 1 (or is 0); otherwise that magnitude lies in ``[2**(e-1), 2**e)``.
+    ``SAFE_EXPONENT`` binary orders of 1 (or is 0); otherwise that magnitude lies in
+    ``[2**(e-1), 2**e)``.
     Dividing by ``2**e`` is exact (only the exponents change), so rows scaled this way give
     bit for bit the same arithmetic as unscaled rows whatever the data's unit: no squared
     distance overflows (1e19 in float32, 1e300 in float64) or underflows (1e-25) because of
