@@ -17,7 +17,7 @@ from . import color_spaces
 from . import features as ft
 from .engine import TooFewDistinctRows, kmeans
 from .engine.blocks import take_blocks
-from .engine.distances import nearest, summarise
+from .engine.distances import label_sums, nearest, summarise
 from .engine.grid_rows import GridRows
 from .engine.histogram import Histogram, histogram
 from .engine.optimal1d import optimal_kmeans_1d
@@ -30,7 +30,6 @@ from .model import (
     spread,
 )
 from .options import Options
-from .result import value_sums
 
 
 @dataclass(frozen=True)
@@ -236,10 +235,10 @@ def fit_rows(
         colour = feats.values if isinstance(feats, GridRows) else feats
         if colour is rows.values and result.sums is not None:
             # the features begin with the pixel values themselves: k-means summed them
-            # about the final labels as value_sums would (no pass over the rows)
+            # about the final labels as label_sums would (no pass over the rows)
             summed = result.sums[:, : colour.shape[1]], result.weights
 
-    sums, counts = summed or value_sums(row_labels, rows.values, weights, n_clusters)
+    sums, counts = summed or label_sums(rows.values, row_labels, weights, n_clusters)
     palette = sums / counts[:, None]
     rank = dark_to_bright(palette, counts, centers)
     order = np.argsort(rank)

@@ -25,6 +25,7 @@ import dask.array as da
 import numpy as np
 
 from . import features as ft
+from .engine.distances import label_sums
 from .progress import ProgressCallback, report
 from .result import (
     Segmentation,
@@ -32,7 +33,6 @@ from .result import (
     check_image_type,
     count_non_finite,
     recolor,
-    value_sums,
 )
 
 
@@ -399,7 +399,7 @@ def block_stats(block, mask_block, offset, *, model, layout: ChunkLayout):
         pixels = global_pixels(included, block_shape, offset, layout.spatial_shape)
     labels, counts, inertia = model.assign(values, layout.spatial_shape, pixels)
     labels = labels.astype(np.intp) - 1
-    return counts, value_sums(labels, values, None, k)[0], inertia, 0
+    return counts, label_sums(values, labels, None, k)[0], inertia, 0
 
 
 def image_statistics(image, mask, layout: ChunkLayout, model) -> list[dask.delayed]:

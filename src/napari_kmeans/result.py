@@ -13,7 +13,6 @@ import numpy as np
 
 from . import features as ft
 from .engine.blocks import take_blocks
-from .engine.distances import label_sums
 
 
 @dataclass(frozen=True, eq=False)
@@ -361,42 +360,6 @@ def spread_labels(prepared: PreparedImage, pixel_labels: np.ndarray) -> np.ndarr
     flat = np.zeros(len(prepared.table.values), dtype=pixel_labels.dtype)
     flat[prepared.included] = pixel_labels
     return flat
-
-
-def value_sums(
-    labels: np.ndarray, values: np.ndarray, weights: np.ndarray | None, n_clusters: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Sum each cluster's pixel values, channel by channel, and its pixels (float64).
-
-    Block by block in compiled code (``engine.distances.label_sums``): no copy of the
-    values, no temporary of the size of the labels.
-
-    Parameters
-    ----------
-    labels : numpy.ndarray
-        ``(m,)`` cluster index of each row, in ``0 .. n_clusters - 1``.
-    values : numpy.ndarray
-        ``(m, C)`` original pixel values.
-    weights : numpy.ndarray or None
-        ``(m,)`` pixels each row stands for; None: one each.
-    n_clusters : int
-        Number of clusters.
-
-    Returns
-    -------
-    sums : numpy.ndarray
-        ``(n_clusters, C)`` weighted sums; divided by the counts they give the palette.
-    counts : numpy.ndarray
-        ``(n_clusters,)`` pixels (weights) of each cluster.
-
-    Examples
-    --------
-    >>> sums, counts = value_sums(np.array([0, 1, 1]), np.array([[2], [4], [6]]),
-    ...                           np.array([1, 1, 2]), 2)
-    >>> sums.tolist(), counts.tolist()
-    ([[2.0], [16.0]], [1.0, 3.0])
-    """
-    return label_sums(values, labels, weights, n_clusters)
 
 
 def _cast_like(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
