@@ -2,9 +2,9 @@
 
 Features arrive as ``(d, n)`` columns (any layout; ``columns.T`` are the rows the compiled
 kernels of ``kernels`` read) or as :class:`~.grid_rows.GridRows`, which stand for their rows.
-Distances are float64 whatever the features' dtype, and the
-nearest centre is found by an exact pruned search (see ``kernels``), lowest index on ties:
-the same arithmetic labels the rows in Lloyd's iterations and any later image.
+Distances are float64 whatever the features' dtype, and the nearest centre is found by an
+exact pruned search (see ``kernels``), lowest index on ties: the same arithmetic labels the
+rows in Lloyd's iterations and any later image.
 """
 
 from __future__ import annotations
