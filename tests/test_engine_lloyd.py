@@ -3,6 +3,8 @@ brute force, scikit-learn's Lloyd from the same start, and the k-means fixed poi
 the defects of issue 10 (explicit init with more clusters than distinct rows, float32 labels
 that were not the nearest centre), progress/cancel, and results independent of threads."""
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,8 +12,9 @@ from hypothesis import strategies as st
 from sklearn.cluster import KMeans
 
 from napari_kmeans import kmeans
-from napari_kmeans.engine import blocks, kernels
-from napari_kmeans.engine.distances import nearest
+from napari_kmeans.engine import blocks, kernels, lloyd
+from napari_kmeans.engine.distances import nearest, sums_exact
+from napari_kmeans.engine.grid_rows import GridRows
 from napari_kmeans.progress import LLOYD, SEEDING
 
 
@@ -164,6 +167,87 @@ def test_results_do_not_depend_on_the_number_of_threads(monkeypatch):
     np.testing.assert_array_equal(many.centers, one.centers)
     assert many.inertia == one.inertia
     blocks._pool = None  # do not leave a one-thread pool behind
+
+
+def exact_integer_sums(X, w, labels, k):
+    """Per-cluster sums of integer rows and weights in Python integers (no rounding)."""
+    sums = [[0] * X.shape[1] for _ in range(k)]
+    weights = [0] * k
+    for row, weight, label in zip(X.tolist(), w.tolist(), labels.tolist(), strict=True):
+        weights[label] += int(weight)
+        for j, x in enumerate(row):
+            sums[label][j] += int(weight) * int(x)
+    return np.array(sums, dtype=float), np.array(weights, dtype=float)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(0, 2**31),
+    st.integers(100, 2000),
+    st.integers(1, 4),
+    st.integers(lloyd.SCAN_UP_TO + 1, 60),
+    st.sampled_from([np.uint8, np.int16, np.float32, np.float64]),
+)
+def test_property_integer_rows_sums_from_changes_alone_are_exact(seed, n, d, k, dtype):
+    # integer rows and weights: Lloyd updates its sums with the rows that changed cluster
+    # alone; the result must be the full recomputation's, bit for bit, and the sums the
+    # exact integer sums of the labels
+    rng = np.random.default_rng(seed)
+    low = 0 if dtype == np.uint8 else -200
+    X = rng.integers(low, 200, (n, d)).astype(dtype)
+    w = rng.integers(0, 50, n).astype(float)
+    w[0] = 1.0
+    k = min(k, len(np.unique(X[w > 0], axis=0)))
+    assert sums_exact(X, w)
+    init = X[rng.choice(n, k, replace=False)].astype(float)
+    init[: k // 4] += 1000.0  # far centres: emptied clusters take the farthest rows
+    res = lloyd.run_lloyd(X.T, w, init, 300, 0.0)
+    sums, weights = exact_integer_sums(X, w, res.labels, k)
+    np.testing.assert_array_equal(res.sums, sums)
+    np.testing.assert_array_equal(res.weights, weights)
+    assert_nearest_and_means(X, w, res)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(lloyd, "sums_exact", lambda rows, w: False)
+        full = lloyd.run_lloyd(X.T, w, init, 300, 0.0)
+    np.testing.assert_array_equal(res.labels, full.labels)
+    np.testing.assert_array_equal(res.centers, full.centers)
+    assert (res.inertia, res.n_iter) == (full.inertia, full.n_iter)
+
+
+def exact_sums_oracle(rows, w):
+    """Whether every value is an integer and every possible sum stays below 2**53."""
+    values = [float(x) for x in np.asarray(rows, dtype=np.float64).ravel()]
+    weights = [1.0] * len(rows) if w is None else [float(x) for x in w]
+    if not all(math.isfinite(x) and x == int(x) for x in values + weights):
+        return False
+    total = sum(int(x) for x in weights)
+    peak = max(abs(int(x)) for x in values)
+    return max(total, total * peak, total * rows.shape[1] * peak**2) < 2**53
+
+
+integer_like = st.sampled_from(
+    [0.0, 1.0, -3.0, 255.0, 2.0**20, 2.0**25, 2.0**26 + 1, 0.5, -1e-9, np.nan, np.inf]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.lists(integer_like, min_size=2, max_size=2), min_size=1, max_size=6),
+    st.one_of(st.none(), st.lists(st.sampled_from([0.0, 1.0, 7.0, 2.0**40, 0.25]), max_size=6)),
+)
+def test_property_sums_exact_is_integers_below_two_to_the_53(values, weights):
+    rows = np.array(values)
+    w = None if weights is None else np.resize(np.array(weights + [1.0]), len(rows))
+    assert sums_exact(rows, w) == exact_sums_oracle(rows, w)
+
+
+def test_sums_exact_reads_grid_coordinates():
+    values = np.zeros((6, 1), np.uint8)
+    f32 = np.dtype(np.float32)
+    integral = GridRows(values, None, (2, 3), (np.array([0.0, 1.0]), np.array([0, 2.0, 4])), f32)
+    halves = GridRows(values, None, (2, 3), (np.array([0.0, 0.5]), np.array([0, 2.0, 4])), f32)
+    assert sums_exact(integral, None)
+    assert not sums_exact(halves, None)
 
 
 class Cancelled(Exception):

@@ -426,3 +426,49 @@ def label_sums(
         sums += block_sums
         weights += block_weights
     return sums, weights
+
+
+# float64 holds every integer below this exactly.
+EXACT_INTEGERS_BELOW = 2.0**53
+
+
+def sums_exact(rows: np.ndarray | GridRows, sample_weight: np.ndarray | None) -> bool:
+    """Whether float64 adds any per-cluster sums of these rows exactly, in any order.
+
+    True when every feature and weight is an integer and the largest sum a cluster can
+    reach, of its weights, weighted rows or weighted squared norms, is below 2**53: every
+    partial sum is then an integer that float64 holds exactly, so adding, subtracting and
+    regrouping the terms give the same numbers (Lloyd then updates its sums with only the
+    rows that changed cluster).
+
+    Parameters
+    ----------
+    rows : numpy.ndarray or GridRows
+        ``(n, d)`` rows of any real dtype and layout.
+    sample_weight : numpy.ndarray or None
+        ``(n,)`` weight of each row; None: 1 each.
+
+    Returns
+    -------
+    bool
+        True when the sums are exact.
+
+    Examples
+    --------
+    >>> sums_exact(np.array([[255, 0], [3, 7]], np.uint8), np.array([2.0, 5.0]))
+    True
+    >>> sums_exact(np.array([[0.5]]), None), sums_exact(np.array([[2.0**30]]), None)
+    (False, False)
+    """
+    source = kernel_rows(rows)
+    w = weights_or_empty(sample_weight)
+    parts = run_blocks(
+        lambda start, stop: kernels.integers_block(source, start, stop, w), rows.shape[0]
+    )
+    if not all(integral for integral, _, _ in parts):
+        return False
+    total = sum(total for _, _, total in parts)
+    if total >= EXACT_INTEGERS_BELOW:  # a float64 sum of integers reaches 2**53 when theirs does
+        return False
+    total, peak = int(total), int(max(peak for _, peak, _ in parts))  # now exact
+    return max(total, total * peak, total * rows.shape[1] * peak * peak) < EXACT_INTEGERS_BELOW

@@ -47,6 +47,7 @@ __all__ = [
     "centre_geometry_from",
     "gather_block",
     "inertia_block",
+    "integers_block",
     "label_sums_block",
     "nearest_block",
     "own_sqdist_block",
@@ -492,11 +493,15 @@ def assign_block(
 @numba.njit(**_JIT)
 def update_block(
     rows, start, stop, w, centers, order, low_gaps, count, limit, half_gaps, shift, slack,
-    labels, upper, second, lower, rest, sums, weight, sqnorm, reach,
+    labels, upper, second, lower, rest, sums, weight, sqnorm, reach, changes_only,
 ):  # fmt: skip
     """Re-label rows ``start:stop`` after the centres moved by ``shift``; sums as in assign.
 
     ``shift`` holds the widened norms of the moves. Rows their bounds settle are skipped.
+    With ``changes_only`` the sums get only the changes: each row that changed centre is
+    subtracted from its old cluster and added to its new one, and a row whose bounds settle
+    it is not even read (exact only where float64 adds the sums exactly, see
+    ``distances.sums_exact``).
 
     Every row keeps an upper bound on the distance to its centre, and lower bounds on the
     distance to its second-nearest centre and to every other one: they move by those
@@ -520,7 +525,6 @@ def update_block(
     row = _row_buffer(rows)
     changed = 0
     for i in range(start, stop):
-        _load(rows, i, row)
         a = labels[i]
         u = upper[i] + shift[a]
         low = lower[i] - shift[second[i]]
@@ -528,7 +532,9 @@ def update_block(
         if listed:
             far = max(far, min(rest[i] - near_shift[a], limit[a] - u))
         bound = max(min(low, far), half_gaps[a])
-        if u > bound:
+        loaded = u > bound
+        if loaded:
+            _load(rows, i, row)
             da2 = _sq(row, 0, centers, a)
             u = np.sqrt(da2) * (1 + EPS) + slack
             if u > bound:
@@ -538,13 +544,19 @@ def update_block(
                 second[i] = near
                 u = np.sqrt(best2) * (1 + EPS) + slack
                 if best != a:
+                    if changes_only:
+                        _accumulate(row, 0, -_weight(w, i), a, sums, weight, sqnorm)
+                        _accumulate(row, 0, _weight(w, i), best, sums, weight, sqnorm)
                     labels[i] = best
                     a = best
                     changed += 1
         upper[i] = u
         lower[i] = low
         rest[i] = far
-        _accumulate(row, 0, _weight(w, i), a, sums, weight, sqnorm)
+        if not changes_only:
+            if not loaded:
+                _load(rows, i, row)
+            _accumulate(row, 0, _weight(w, i), a, sums, weight, sqnorm)
         reach[a] = max(reach[a], u)
     return changed
 
@@ -580,6 +592,30 @@ def label_sums_block(rows, start, stop, w, labels, sums, weight):
         for j in range(row.shape[1]):
             sums[labels[i], j] += wi * row[0, j]
         weight[labels[i]] += wi
+
+
+@numba.njit(**_JIT)
+def integers_block(rows, start, stop, w):
+    """Whether every feature and weight of rows ``start:stop`` is an integer, and how large.
+
+    Returns ``(integral, peak, total)``: the largest magnitude of a feature and the total
+    weight, or ``(False, 0, 0)`` from the first value that is not a finite integer
+    (``x − floor(x)`` is NaN for NaN and infinities).
+    """
+    row = _row_buffer(rows)
+    peak, total = 0.0, 0.0
+    for i in range(start, stop):
+        _load(rows, i, row)
+        wi = _weight(w, i)
+        if wi - np.floor(wi) != 0.0:
+            return False, 0.0, 0.0
+        total += wi
+        for j in range(row.shape[1]):
+            x = row[0, j]
+            if x - np.floor(x) != 0.0:
+                return False, 0.0, 0.0
+            peak = max(peak, abs(x))
+    return True, peak, total
 
 
 @numba.njit(**_JIT)

@@ -7,7 +7,10 @@ skip the rows that cannot have changed centre, and the rows that might have sear
 centres near their own (see ``kernels``): near convergence an iteration costs one pass over
 the bounds (32 more bytes a row). The labels and centres are those of plain Lloyd; the
 per-cluster sums are recomputed from every row in each pass, block by block, and added in
-block order (deterministic whatever the threads).
+block order (deterministic whatever the threads). With bounds, on integer rows and weights
+whose sums stay below 2**53 (colour histograms: ``distances.sums_exact``), every sum is
+exact in any order, so each pass only moves the rows that changed cluster, and rows the
+bounds settle are not read at all.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from .distances import (
     own_sqdist,
     rounding_slack,
     run_blocks,
+    sums_exact,
     weights_or_empty,
 )
 from .grid_rows import GridRows, kernel_rows, take
@@ -94,10 +98,11 @@ class _Assignment:
         """Exact inertia of the labels about ``centers``, the centres of the last update."""
         return self._inertia
 
-    def _collect(self, kernel, k: int) -> list:
+    def _collect(self, kernel, k: int, changes: bool = False) -> list:
         """Run ``kernel(start, stop, sums)`` on every block; return its results, in order.
 
-        The blocks' sums are added in block order (deterministic).
+        The blocks' sums are added in block order (deterministic), to the last sums when
+        they are ``changes`` only.
         """
         d = self.rows.shape[1]
 
@@ -106,7 +111,8 @@ class _Assignment:
             return sums, kernel(start, stop, sums)
 
         parts = run_blocks(block, self.rows.shape[0], self.check)
-        self.sums, self.weight, self.sqnorm = np.zeros((k, d)), np.zeros(k), np.zeros(k)
+        if not changes:
+            self.sums, self.weight, self.sqnorm = np.zeros((k, d)), np.zeros(k), np.zeros(k)
         self.reach = np.zeros(k)  # largest upper bound of the rows of each cluster
         for (sums, weight, sqnorm, reach), _ in parts:
             self.sums += sums
@@ -153,6 +159,8 @@ class _BoundedAssignment(_Assignment):
         self.second = np.empty(n, dtype=np.int32)  # second-nearest centre
         self.lower = np.empty(n)  # distance to the second-nearest centre, at least
         self.rest = np.empty(n)  # distance to any other centre, at least
+        # Sums updated by the rows that changed cluster alone, where that is exact.
+        self.changes_only = sums_exact(rows, w if len(w) else None)
         unlimited = np.full(k, np.inf)
         order, low_gaps, count, _ = kernels.centre_geometry(centers, slack, unlimited)
         self.ranking = order  # every other centre, nearest first: where later sorts start
@@ -176,12 +184,14 @@ class _BoundedAssignment(_Assignment):
         order, low_gaps, count, half_gaps = kernels.centre_geometry_from(
             centers, slack, limit, self.ranking
         )
+        changes_only = self.changes_only
         return sum(self._collect(
             lambda start, stop, sums: kernels.update_block(
                 source, start, stop, w, centers, order, low_gaps, count, limit, half_gaps,
-                widened, slack, *self._bounds(), *sums,
+                widened, slack, *self._bounds(), *sums, changes_only,
             ),
             k,
+            changes_only,
         ))  # fmt: skip
 
     def exact_inertia(self, centers: np.ndarray) -> float:
@@ -302,6 +312,7 @@ def run_lloyd(
         sums, weight = state.sums, state.weight
         empty = np.flatnonzero(weight <= 0)
         if len(empty):
+            sums, weight = sums.copy(), weight.copy()  # the state's are the labels' sums
             sqdist = own_sqdist(columns, state.labels, centers)
             _relocate_empty(sums, weight, empty, rows, w, state.labels, sqdist, slack())
         new_centers = centers.copy()
