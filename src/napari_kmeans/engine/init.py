@@ -138,7 +138,9 @@ def _sample_starts(
 
     if callback is not None or progress is not None or len(draws) == 1:
         return [converge(uniforms) for uniforms in draws]
-    threads = min(len(draws), os.cpu_count() or 1)
+    # Up to twice as many threads as cores: three starts on two cores share them to the end
+    # instead of the third running alone while a core idles.
+    threads = min(len(draws), 2 * (os.cpu_count() or 1))
     with ThreadPoolExecutor(threads, thread_name_prefix="nk-start") as starts:
         return list(starts.map(converge, draws))
 
