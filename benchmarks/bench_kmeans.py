@@ -43,7 +43,7 @@ CV2_CRITERIA_EPS = 0.1
 ROUNDING_SLACK = 1e-9
 FAISS_NITER = 25  # faiss.Kmeans's own default
 # Ours on W5 before issue 11: the median inertia of seeds 0-2 of commit 9ec75f5 (the end of
-# the round that filed issue 11, no numba) on this script's W1 image (cache version 2).
+# the round that filed issue 11, k-means in numpy) on this script's W1 image (cache version 2).
 # The issue's table (3.742e8, 1.535e8) came from an image built otherwise: its W1 inertia,
 # 1.703e9, is 1.709e9 here with the same code and seed.
 W5_INERTIA_BEFORE = {"W5-64": 3.7722086e8, "W5-256": 1.5452233e8}
