@@ -112,8 +112,8 @@ def volume_store(store_dir: Path, size: str) -> Path:
 def run_dask(store: Path, out: Path) -> dict:
     import dask
 
-    from napari_kmeans.lazy_io import open_lazy, write_labels_zarr
-    from napari_kmeans.scale import segment_dask
+    from napari_kmeans.lazy.segment import segment_dask
+    from napari_kmeans.lazy.store import open_lazy, write_labels_zarr
 
     image = open_lazy(store)  # metadata only
     meter = PeakRSS()

@@ -188,7 +188,7 @@ def image_corpus() -> dict[str, bytes]:
 def model_seed() -> dict:
     """A valid model file's content (fitted here, on a small RGB image)."""
     import napari_kmeans as nk
-    from napari_kmeans.model_file import model_to_dict
+    from napari_kmeans.io.model_file import model_to_dict
 
     rng = np.random.default_rng(RNG_SEED)
     image = rng.integers(0, 256, (8, 9, 3), dtype=np.uint8)

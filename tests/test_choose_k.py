@@ -10,8 +10,8 @@ import pytest
 from sklearn.metrics import silhouette_score
 
 import napari_kmeans as nk
-from napari_kmeans import choose_k
-from napari_kmeans.choose_k import _silhouettes
+from napari_kmeans.assess import choose_k
+from napari_kmeans.assess.choose_k import _silhouettes
 from napari_kmeans.progress import SUGGEST_K
 
 

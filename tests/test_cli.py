@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import napari_kmeans as nk
-from napari_kmeans.cli import main
+from napari_kmeans.cli.command import main
 
 SEGMENT_OPTIONS = (
     "-k",
@@ -875,7 +875,7 @@ def test_any_error_of_one_input_is_reported_and_the_batch_goes_on(tmp_path, caps
 
 @pytest.mark.parametrize("kind", [KeyError, IndexError, MemoryError, RecursionError, RuntimeError])
 def test_run_jobs_survives_any_exception_of_one_job(tmp_path, capsys, kind):
-    from napari_kmeans.batch import Job, run_jobs
+    from napari_kmeans.cli.batch import Job, run_jobs
 
     jobs = [Job(tmp_path / name, tmp_path / name) for name in ("a", "b", "c")]
     done = []
@@ -906,7 +906,7 @@ def test_max_pixels_option(tmp_path, capsys):
 
 def _child(script: str, *args: str) -> subprocess.Popen:
     """The command in a child process, after ``script`` (which may patch the package)."""
-    code = textwrap.dedent(script) + "\nimport sys\nfrom napari_kmeans.cli import main\n"
+    code = textwrap.dedent(script) + "\nimport sys\nfrom napari_kmeans.cli.command import main\n"
     code += f"sys.exit(main({list(args)!r}))\n"
     src = str(Path(nk.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
@@ -934,7 +934,7 @@ def _wait_for(process: subprocess.Popen, marker: str, timeout: float = 60) -> No
 # The child writes one output file, says so, then waits to be interrupted.
 _PAUSE_AFTER_FIRST_FILE = """
 import time
-import napari_kmeans.batch as batch
+import napari_kmeans.cli.batch as batch
 original = batch.save_image
 def save_then_wait(*args, **kwargs):
     original(*args, **kwargs)
@@ -979,7 +979,7 @@ def test_ctrl_c_during_apply_leaves_earlier_images_whole_and_exits_130(tmp_path)
 # The child writes chunks of a Zarr store, says so after the first, then waits.
 _PAUSE_AFTER_FIRST_CHUNK = """
 import time
-import napari_kmeans.lazy_io as lazy_io
+import napari_kmeans.lazy.store as lazy_io
 original = lazy_io._write_block
 def write_then_wait(block, *, target, block_info=None):
     result = original(block, target=target, block_info=block_info)

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import napari_kmeans as nk
-from napari_kmeans import color_spaces
+from napari_kmeans.features import color_spaces
+from napari_kmeans.lazy.segment import segment_dask
 from napari_kmeans.options import make_options, segment_options
-from napari_kmeans.scale import segment_dask
 
 SRC = pathlib.Path(nk.__file__).parent
 
@@ -53,12 +53,12 @@ def _imports(name: str) -> set[str]:
 
 # The one deferred back edge: ``KMeansModel.save`` hands the model to the model-file module,
 # which builds models when it loads them.
-DEFERRED = {("napari_kmeans.model", "napari_kmeans.model_file")}
+DEFERRED = {("napari_kmeans.model.kmeans_model", "napari_kmeans.io.model_file")}
 
 
 def test_no_import_cycle_under_src():
     graph = {name: _imports(name) for name in MODULES}
-    assert "napari_kmeans.api" not in graph["napari_kmeans.scale"]
+    assert "napari_kmeans.api" not in graph["napari_kmeans.lazy.segment"]
     for source, target in DEFERRED:
         graph[source].discard(target)
     state = {}
@@ -78,7 +78,15 @@ def test_no_import_cycle_under_src():
 
 
 @pytest.mark.parametrize(
-    "module", ["scale", "lazy_labels", "model", "cross_check", "options", "color_spaces"]
+    "module",
+    [
+        "lazy.segment",
+        "lazy.labels",
+        "model.kmeans_model",
+        "assess.cross_check",
+        "options",
+        "features.color_spaces",
+    ],
 )
 def test_each_core_module_imports_alone_in_a_fresh_interpreter(module):
     code = f"import napari_kmeans.{module}"

@@ -14,9 +14,9 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score
 
 import napari_kmeans as nk
-from napari_kmeans.agreement import adjusted_rand_index, match_clusters
-from napari_kmeans.model import FeatureRecipe
-from napari_kmeans.scale import segment_dask
+from napari_kmeans.assess.agreement import adjusted_rand_index, match_clusters
+from napari_kmeans.features.recipe import FeatureRecipe
+from napari_kmeans.lazy.segment import segment_dask
 
 
 def colour_blobs(seed, shape=(60, 80)):

@@ -6,11 +6,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import napari_kmeans as nk
-from napari_kmeans import features as ft
 from napari_kmeans.engine import kernels
 from napari_kmeans.engine.distances import label_sums, summarise
 from napari_kmeans.engine.grid_rows import GridRows, kernel_rows, materialise, take
 from napari_kmeans.engine.lloyd import SCAN_UP_TO, run_lloyd
+from napari_kmeans.features import pixels as ft
 
 DTYPES = [np.uint8, np.uint16, np.float32, np.float64]
 

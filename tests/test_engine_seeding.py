@@ -8,11 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from napari_kmeans.engine import distances, kernels
-from napari_kmeans.engine.seeding import (
-    TooFewDistinctRows,
-    greedy_kmeans_plusplus,
-    seeding_draws,
-)
+from napari_kmeans.engine.seeding import TooFewDistinctRows, greedy_kmeans_plusplus, seeding_draws
 
 
 def sqdist(X, point):

@@ -22,8 +22,8 @@ from hypothesis import strategies as st  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import hostile_corpus  # noqa: E402
-from napari_kmeans.io import ImageLoadError, load_image  # noqa: E402
-from napari_kmeans.model_file import ModelFileError, load_model  # noqa: E402
+from napari_kmeans.io.images import ImageLoadError, load_image  # noqa: E402
+from napari_kmeans.io.model_file import ModelFileError, load_model  # noqa: E402
 
 ALLOWED_DTYPES = {np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32)}
 SEEDS = hostile_corpus.image_seeds()

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import pytest
 
-from napari_kmeans.io import SUPPORTED_EXTENSIONS, ImageLoadError, load_image, save_image
+from napari_kmeans.io.images import SUPPORTED_EXTENSIONS, ImageLoadError, load_image, save_image
 
 SAMPLE_DATA = Path(__file__).resolve().parents[1] / "sample_data"
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -607,7 +607,7 @@ def test_save_image_writes_big_endian_arrays_by_value(tmp_path, dtype, extension
 
 
 def test_save_image_is_atomic_and_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch):
-    import napari_kmeans.safe_files as safe_files
+    import napari_kmeans.io.safe_files as safe_files
 
     old = _random_image((4, 5, 3), np.uint8)
     save_image(tmp_path / "x.png", old)
@@ -657,7 +657,7 @@ def _peak_growth(path: Path, load: str) -> tuple[int, int]:
         import re
         import cv2
         import numpy as np
-        import napari_kmeans.image_decode as decode_module
+        import napari_kmeans.io.decode as decode_module
         from napari_kmeans.io import load_image
 
         def status(field):
@@ -715,7 +715,7 @@ def test_many_small_pages_load_in_linear_time(tmp_path):
 
 
 def test_lazy_tiff_with_pages_of_different_shapes_is_refused_like_load_image(tmp_path):
-    from napari_kmeans.lazy_io import open_lazy
+    from napari_kmeans.lazy.store import open_lazy
 
     tifffile = pytest.importorskip("tifffile")
     path = tmp_path / "uneven.tif"
@@ -729,7 +729,7 @@ def test_lazy_tiff_with_pages_of_different_shapes_is_refused_like_load_image(tmp
 
 
 def test_lazy_tiff_must_be_a_regular_file(tmp_path):
-    from napari_kmeans.lazy_io import open_lazy
+    from napari_kmeans.lazy.store import open_lazy
 
     fifo = tmp_path / "pipe.tif"
     os.mkfifo(fifo)
@@ -740,7 +740,7 @@ def test_lazy_tiff_must_be_a_regular_file(tmp_path):
 def test_write_labels_zarr_never_replaces_a_store_unless_told(tmp_path):
     da = pytest.importorskip("dask.array")
     zarr = pytest.importorskip("zarr")
-    from napari_kmeans.lazy_io import write_labels_zarr
+    from napari_kmeans.lazy.store import write_labels_zarr
 
     store = tmp_path / "labels.zarr"
     zarr.create_array(store, data=np.full((2, 3), 7, np.uint8))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import napari_kmeans as nk
-from napari_kmeans.model import FeatureRecipe
+from napari_kmeans.features.recipe import FeatureRecipe
 
 
 def colour_image(rng, shape, colours, noise=4):

@@ -14,10 +14,10 @@ from qtpy.QtCore import QSettings, Qt
 from qtpy.QtWidgets import QApplication, QMessageBox, QPushButton
 
 import napari_kmeans as nk
-from napari_kmeans import color_spaces
 from napari_kmeans._napari import segmentation as sg
 from napari_kmeans._napari._qt.k_plot import theme_colors
 from napari_kmeans._napari._qt.widget import KMeansWidget
+from napari_kmeans.features import color_spaces
 
 
 @pytest.fixture(autouse=True)

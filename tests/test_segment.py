@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import napari_kmeans as nk
-from napari_kmeans.result import count_non_finite
+from napari_kmeans.features.prepare import count_non_finite
 from synthetic import phase_image
 
 LUMA = np.array([0.299, 0.587, 0.114])
@@ -306,8 +306,8 @@ def test_callback_sees_every_iteration_and_can_stop_the_run():
 def test_spatial_segment_equals_kmeans_on_the_written_out_features_at_a_fixed_point(masked):
     # W6 in small: the coordinates are computed where the engine reads them (grid rows);
     # the result must be the one of k-means on the written-out features, bit for bit
-    from napari_kmeans import features as ft
     from napari_kmeans.engine import kmeans
+    from napari_kmeans.features import pixels as ft
 
     rng = np.random.default_rng(4)
     img = rng.integers(0, 256, (300, 500, 3)).astype(np.uint8)

@@ -13,12 +13,12 @@ Examples
 """
 
 from .api import Segmentation, fit, segment
-from .choose_k import KSuggestion, suggest_k
-from .cross_check import CrossCheck, cross_check
+from .assess.choose_k import KSuggestion, suggest_k
+from .assess.cross_check import CrossCheck, cross_check
 from .engine import KMeansResult, kmeans
-from .io import ImageLoadError, load_image, save_image
-from .model import KMeansModel
-from .model_file import ModelFileError, load_model
+from .io.images import ImageLoadError, load_image, save_image
+from .io.model_file import ModelFileError, load_model
+from .model.kmeans_model import KMeansModel
 from .versions import library_versions
 
 __version__ = library_versions()["napari_kmeans"]

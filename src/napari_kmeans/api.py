@@ -11,18 +11,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import fitting
-from .model import KMeansModel
+from .features.prepare import PreparedImage, check_poolable, is_dask_array, prepare_image
+from .model import fitting
+from .model.kmeans_model import KMeansModel
 from .options import METHODS, Options, make_options, takes_options
+from .outputs.recolor import spread_labels
+from .outputs.segmentation import Segmentation
 from .progress import LABELLING, report
-from .result import (
-    PreparedImage,
-    Segmentation,
-    check_poolable,
-    is_dask_array,
-    prepare_image,
-    spread_labels,
-)
 
 __all__ = ["METHODS", "Segmentation", "fit", "segment"]
 
@@ -36,7 +31,7 @@ def segment(image, n_clusters: int = 5, *, mask=None, **options) -> Segmentation
     image : array_like
         2-D grey, RGB(A) colour or any n-D array, integer or float; never modified. A dask
         array is segmented chunk by chunk and gives lazy ``labels`` and ``recolored`` (see
-        :func:`napari_kmeans.scale.segment_dask`).
+        :func:`napari_kmeans.lazy.segment.segment_dask`).
     n_clusters : int
         Number of clusters k, 1 <= k <= number of distinct feature vectors.
     method : {"kmeans++", "optimal"}
@@ -44,7 +39,7 @@ def segment(image, n_clusters: int = 5, *, mask=None, **options) -> Segmentation
         (one feature only: one-channel images or ``color_space="gray"``, no spatial weight).
     color_space : {"rgb", "lab", "oklab", "gray"}
         The image's own values, CIELAB, Oklab or luma: the entries of
-        :mod:`napari_kmeans.color_spaces`.
+        :mod:`napari_kmeans.features.color_spaces`.
     channel_axis : "auto", "rgb", None or int
         ``"auto"``: a last axis of 3 or 4 on an image of >= 3 dimensions is RGB(A);
         ``"rgb"``: the last axis is RGB(A), as napari's ``rgb=True``; None: no channels; an
@@ -106,7 +101,7 @@ def segment(image, n_clusters: int = 5, *, mask=None, **options) -> Segmentation
     """
     opts = make_options(n_clusters, **options)
     if is_dask_array(image):
-        from .scale import DEFAULT_SAMPLE_SIZE, dask_segmentation
+        from .lazy.segment import DEFAULT_SAMPLE_SIZE, dask_segmentation
 
         return dask_segmentation(image, opts, mask, DEFAULT_SAMPLE_SIZE)
     started = time.perf_counter()
@@ -146,7 +141,7 @@ def fit(images, n_clusters: int = 5, *, mask=None, **options) -> KMeansModel:
     Integer images are pooled exactly through their histograms.
     ``segment(image, ...)`` gives the same result as ``fit(image, ...).predict(image)``.
     Dask arrays (one or several; NumPy arrays beside them are wrapped) are fitted as
-    :func:`napari_kmeans.scale.segment_dask` fits one, chunk by chunk: on the exact pooled
+    :func:`napari_kmeans.lazy.segment.segment_dask` fits one, chunk by chunk: on the exact pooled
     histogram for integers, else on one sample drawn from the pixels of all of them.
 
     Parameters
@@ -216,7 +211,7 @@ def fit(images, n_clusters: int = 5, *, mask=None, **options) -> KMeansModel:
     if any(is_dask_array(i) for i in image_list):
         import dask.array as da
 
-        from .scale import DEFAULT_SAMPLE_SIZE, fit_dask
+        from .lazy.segment import DEFAULT_SAMPLE_SIZE, fit_dask
 
         lazy = [i if is_dask_array(i) else da.from_array(np.asarray(i)) for i in image_list]
         return fit_dask(lazy, opts, list(masks), DEFAULT_SAMPLE_SIZE)

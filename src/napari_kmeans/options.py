@@ -27,10 +27,10 @@ from numbers import Integral
 
 import numpy as np
 
-from . import color_spaces
-from . import features as ft
 from .engine import check_iteration_options, make_rng
 from .engine.lloyd import IterationCallback
+from .features import color_spaces
+from .features import pixels as ft
 from .progress import ProgressCallback
 from .versions import library_versions
 
@@ -103,7 +103,7 @@ class Options:
         Parameters
         ----------
         layout : ChannelLayout
-            The image's channel layout (:func:`napari_kmeans.features.channel_layout`).
+            The image's channel layout (:func:`napari_kmeans.features.pixels.channel_layout`).
 
         Returns
         -------
@@ -117,7 +117,7 @@ class Options:
 
         Examples
         --------
-        >>> from napari_kmeans.features import channel_layout
+        >>> from napari_kmeans.features.pixels import channel_layout
         >>> make_options(2).for_image(channel_layout((4, 5), "auto")).spacing
         (1.0, 1.0)
         """
@@ -159,7 +159,7 @@ class Options:
 
         Examples
         --------
-        >>> from napari_kmeans.features import channel_layout
+        >>> from napari_kmeans.features.pixels import channel_layout
         >>> params = make_options(2, seed=1).params(channel_layout((4, 5), "auto"), "uint8", 1, 20)
         >>> params["features"], params["fitted_pixels"]
         (['value'], 20)

@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..io import load_image
+from ..io.images import load_image
 from .reader import image_layer_data
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from napari.layers import Labels
 from napari.utils.colormaps import DirectLabelColormap
 
-from ..result import Segmentation
+from ..outputs.segmentation import Segmentation
 from .inputs import METADATA_KEY, LayerRef, find_layer, is_lazy
 from .outputs import (
     LABELS,

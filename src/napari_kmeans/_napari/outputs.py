@@ -19,7 +19,7 @@ from napari.utils.colormaps import DirectLabelColormap, label_colormap
 from napari.utils.transforms import Affine
 
 from ..api import Segmentation
-from ..cross_check import CrossCheck
+from ..assess.cross_check import CrossCheck
 from .inputs import METADATA_KEY, Inputs, is_lazy
 from .summary import channel_names, cluster_rows
 

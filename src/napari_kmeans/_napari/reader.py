@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import load_image
+from ..io.images import load_image
 
 PathOrPaths = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 LayerData = tuple[np.ndarray, dict, str]

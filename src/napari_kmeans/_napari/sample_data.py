@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from importlib.resources import as_file, files
 
-from ..io import load_image
+from ..io.images import load_image
 from .reader import LayerData, image_layer_data
 
 

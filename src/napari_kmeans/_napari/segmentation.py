@@ -22,8 +22,8 @@ import numpy as np
 from napari.layers import Labels
 
 from ..api import Segmentation, segment
-from ..cross_check import CrossCheck
-from ..cross_check import cross_check as cv2_cross_check
+from ..assess.cross_check import CrossCheck
+from ..assess.cross_check import cross_check as cv2_cross_check
 from ..options import segment_options
 from ..progress import ProgressCallback, report
 from . import outputs

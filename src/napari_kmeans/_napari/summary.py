@@ -7,7 +7,7 @@ import os
 from collections.abc import Sequence
 
 from ..api import Segmentation
-from ..cross_check import CrossCheck
+from ..assess.cross_check import CrossCheck
 
 
 def cluster_rows(

@@ -14,8 +14,8 @@ from napari.layers import Image, Labels, Shapes
 from qtpy.QtCore import QSettings, Qt
 from qtpy.QtWidgets import QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
-from ... import color_spaces
 from ...api import segment
+from ...features import color_spaces
 from ..inputs import METADATA_KEY, is_output
 from ..outputs import LABEL_COLORS, LABELS, PREVIEW
 from ..segmentation import DEFAULT_SEED

@@ -18,7 +18,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ...model_file import load_model
+from ...io.model_file import load_model
 from .. import outputs
 from .. import segmentation as sg
 from ..inputs import is_output

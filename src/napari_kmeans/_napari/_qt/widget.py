@@ -23,7 +23,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ...choose_k import suggest_k
+from ...assess.choose_k import suggest_k
 from .. import merge, outputs
 from .. import segmentation as sg
 from ..inputs import METADATA_KEY

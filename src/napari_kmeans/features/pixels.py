@@ -1,6 +1,6 @@
 """Pixels ⇄ feature rows: channel layout and alpha, colour features, mask, coordinates.
 
-Colour spaces themselves are entries of :mod:`napari_kmeans.color_spaces`.
+Colour spaces themselves are entries of :mod:`napari_kmeans.features.color_spaces`.
 
 Everything here is a pure function of arrays; ``api.segment`` strings them together.
 """
@@ -12,10 +12,10 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from ..engine.blocks import map_blocks
+from ..engine.distances import RowSummary
+from ..engine.grid_rows import GridRows
 from . import color_spaces
-from .engine.blocks import map_blocks
-from .engine.distances import RowSummary
-from .engine.grid_rows import GridRows
 
 
 @dataclass(frozen=True)
@@ -282,7 +282,7 @@ def color_features(
     """Return the feature rows of pixel values ``(m, C)`` in a colour space of the registry.
 
     Converted block by block, so temporary arrays stay small (see
-    :mod:`napari_kmeans.color_spaces` for the spaces); written into ``out`` (``(m, d)``)
+    :mod:`napari_kmeans.features.color_spaces` for the spaces); written into ``out`` (``(m, d)``)
     when given, else into a new array (the ``rgb`` space may return ``values`` itself).
 
     Parameters

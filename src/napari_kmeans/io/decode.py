@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .image_headers import JPEG_MAGIC, TIFF_MAGICS, TiffPage, tiff_pages
+from .headers import JPEG_MAGIC, TIFF_MAGICS, TiffPage, tiff_pages
 
 __all__ = ["ImageLoadError", "decode_image", "swap_red_blue_in_place"]
 
@@ -61,7 +61,7 @@ def decode_image(data: bytes, path: str | os.PathLike[str]) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        As :func:`napari_kmeans.io.load_image` returns it.
+        As :func:`napari_kmeans.io.images.load_image` returns it.
 
     Raises
     ------

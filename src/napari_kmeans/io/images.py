@@ -3,7 +3,7 @@
 Files are read and written as bytes by Python and decoded/encoded in memory by OpenCV
 (``cv2.imdecode`` / ``cv2.imencode``), so paths with non-ASCII characters work on every
 platform. Arrays are always RGB or RGBA, never OpenCV's BGR. This module checks the file and
-writes images; :mod:`napari_kmeans.image_decode` turns the bytes into an array.
+writes images; :mod:`napari_kmeans.io.decode` turns the bytes into an array.
 
 Decisions worth knowing:
 
@@ -48,8 +48,8 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from .image_decode import ImageLoadError, decode_image, swap_red_blue_in_place
-from .image_headers import FileView, header_pixels
+from .decode import ImageLoadError, decode_image, swap_red_blue_in_place
+from .headers import FileView, header_pixels
 from .safe_files import open_regular_file, write_bytes
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Fitting: pixel values in, an ordered :class:`~napari_kmeans.model.KMeansModel` out.
+"""Fitting: pixel values in, an ordered :class:`~napari_kmeans.model.kmeans_model.KMeansModel` out.
 
 :func:`pixel_rows` turns the pixels to cluster into feature rows (compressed to distinct
 values with their counts when that is exact) and the recipe that made them; :func:`fit_rows`
@@ -13,23 +13,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import color_spaces
-from . import features as ft
-from .engine import TooFewDistinctRows, kmeans
-from .engine.blocks import take_blocks
-from .engine.distances import label_sums, nearest, summarise
-from .engine.grid_rows import GridRows
-from .engine.histogram import Histogram, histogram
-from .engine.optimal1d import optimal_kmeans_1d
-from .model import (
-    FeatureRecipe,
-    KMeansModel,
-    compressible,
-    dark_to_bright,
-    divided,
-    spread,
-)
-from .options import Options
+from ..engine import TooFewDistinctRows, kmeans
+from ..engine.blocks import take_blocks
+from ..engine.distances import label_sums, nearest, summarise
+from ..engine.grid_rows import GridRows
+from ..engine.histogram import Histogram, histogram
+from ..engine.optimal1d import optimal_kmeans_1d
+from ..features import color_spaces
+from ..features import pixels as ft
+from ..features.recipe import FeatureRecipe, compressible, divided, spread
+from ..options import Options
+from .kmeans_model import KMeansModel, dark_to_bright
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,12 @@
 """``cv2.kmeans`` on a ``.npy`` file of feature rows, run as a script in its own process.
 
-Used by :func:`napari_kmeans.cross_check`: ``cv2.kmeans`` cannot be interrupted, so it runs
+Used by :func:`napari_kmeans.assess.cross_check`: ``cv2.kmeans`` cannot be interrupted, so it runs
 here and the caller kills the process to cancel. Run by file path (not ``-m``), it imports
 only NumPy and OpenCV, never the caller's main module nor this package; it sits alone in its
 folder because Python puts the script's folder first on ``sys.path``, where the package's
 own modules (``io``, ``options``...) would shadow others.
 
-Usage: ``python kmeans_script.py FOLDER K MAX_ITER EPS SEED`` reads ``FOLDER/features.npy``
+Usage: ``python opencv_kmeans.py FOLDER K MAX_ITER EPS SEED`` reads ``FOLDER/features.npy``
 and writes ``opencv_labels.npy``, ``opencv_centers.npy`` and ``opencv_seconds.npy`` there.
 """
 

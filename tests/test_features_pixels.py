@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from napari_kmeans import features as ft
 from napari_kmeans.engine.grid_rows import take
+from napari_kmeans.features import pixels as ft
 
 
 @pytest.mark.parametrize(
@@ -57,7 +57,7 @@ def test_coordinates_follow_spacing_and_mask():
 def test_spatial_feature_rows_are_built_without_image_sized_temporaries():
     import tracemalloc
 
-    from napari_kmeans.fitting import pixel_rows
+    from napari_kmeans.model.fitting import pixel_rows
 
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (1000, 1500, 3), dtype=np.uint8)

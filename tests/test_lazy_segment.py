@@ -19,9 +19,9 @@ import zarr
 from sklearn.metrics import adjusted_rand_score
 
 import napari_kmeans as nk
-from napari_kmeans.io import ImageLoadError
-from napari_kmeans.lazy_io import open_lazy, write_labels_zarr
-from napari_kmeans.scale import segment_dask
+from napari_kmeans.io.images import ImageLoadError
+from napari_kmeans.lazy.segment import segment_dask
+from napari_kmeans.lazy.store import open_lazy, write_labels_zarr
 from synthetic import phase_image
 
 
@@ -319,7 +319,7 @@ def test_segment_dispatches_dask_arrays_and_importing_the_package_does_not_impor
     img, _ = phase_image(rng, (3, 20, 30), RGB[:3], 5, np.uint8)
     lazy = nk.segment(da.from_array(img, chunks=(1, 10, 30, 3)), 3, seed=0)
     assert_same_segmentation(lazy, nk.segment(img, 3, seed=0))
-    code = "import sys, napari_kmeans, napari_kmeans.cli; print('dask' in sys.modules)"
+    code = "import sys, napari_kmeans, napari_kmeans.cli.command; print('dask' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "False", done.stderr
 
@@ -403,8 +403,8 @@ def test_predict_on_a_dask_array_stays_lazy_and_matches_in_memory():
 
 
 def test_one_sample_is_drawn_across_several_dask_arrays():
+    from napari_kmeans.lazy.segment import fit_dask
     from napari_kmeans.options import make_options
-    from napari_kmeans.scale import fit_dask
 
     rng = np.random.default_rng(23)
     a, _ = phase_image(rng, (40, 50), [[0.1], [0.5], [0.9]], 0.02, np.float32)

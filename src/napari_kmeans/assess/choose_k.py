@@ -18,14 +18,15 @@ from numbers import Integral
 
 import numpy as np
 
-from . import color_spaces, fitting
-from .engine import kmeans, make_rng
-from .engine.distances import nearest, own_sqdist
-from .engine.optimal1d import optimal_kmeans_1d
-from .engine.seeding import greedy_kmeans_plusplus
-from .options import check_flag
-from .progress import SUGGEST_K, ProgressCallback, report
-from .result import prepare_image
+from ..engine import kmeans, make_rng
+from ..engine.distances import nearest, own_sqdist
+from ..engine.optimal1d import optimal_kmeans_1d
+from ..engine.seeding import greedy_kmeans_plusplus
+from ..features import color_spaces
+from ..features.prepare import prepare_image
+from ..model import fitting
+from ..options import check_flag
+from ..progress import SUGGEST_K, ProgressCallback, report
 
 PARSIMONY = 0.1  # see suggest_k's rule
 FIT_ROWS = 1 << 16  # distinct values fitted exactly up to this many, else pixels drawn

@@ -1,7 +1,7 @@
 """A fitted model applied to a dask array chunk by chunk: lazy labels, lazy recoloured image.
 
-Used by :meth:`KMeansModel.predict <napari_kmeans.model.KMeansModel.predict>` on a dask
-array and by :func:`napari_kmeans.scale.segment_dask`. Nothing here imports the model module
+Used by :meth:`KMeansModel.predict <napari_kmeans.model.kmeans_model.KMeansModel.predict>` on a dask
+array and by :func:`napari_kmeans.lazy.segment.segment_dask`. Nothing here imports the model module
 (the model is passed in), so the model can hand dask arrays over without an import cycle.
 
 Examples
@@ -24,16 +24,12 @@ import dask
 import dask.array as da
 import numpy as np
 
-from . import features as ft
-from .engine.distances import label_sums
-from .progress import ProgressCallback, report
-from .result import (
-    Segmentation,
-    check_finite_pixels,
-    check_image_type,
-    count_non_finite,
-    recolor,
-)
+from ..engine.distances import label_sums
+from ..features import pixels as ft
+from ..features.prepare import check_finite_pixels, check_image_type, count_non_finite
+from ..outputs.recolor import recolor
+from ..outputs.segmentation import Segmentation
+from ..progress import ProgressCallback, report
 
 
 @dataclasses.dataclass(frozen=True)
@@ -604,8 +600,8 @@ def lazy_segmentation(
 def lazy_predict(model, image: da.Array, mask) -> Segmentation:
     """Label a dask array with ``model``: labels, recoloured image, counts and inertia lazy.
 
-    What :meth:`KMeansModel.predict <napari_kmeans.model.KMeansModel.predict>` does for a
-    dask array.
+    What :meth:`KMeansModel.predict <napari_kmeans.KMeansModel.predict>` does for a dask
+    array.
 
     Parameters
     ----------

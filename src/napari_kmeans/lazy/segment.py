@@ -32,10 +32,15 @@ import dask
 import dask.array as da
 import numpy as np
 
-from . import fitting
-from . import model as model_
-from .engine.histogram import histogram
-from .lazy_labels import (
+from ..engine.histogram import histogram
+from ..features.prepare import check_finite_pixels, check_poolable, count_non_finite
+from ..features.recipe import compressible
+from ..model import fitting
+from ..model.kmeans_model import KMeansModel
+from ..options import Options, make_options, takes_options
+from ..outputs.segmentation import Segmentation
+from ..progress import LABELLING, READING
+from .labels import (
     ChunkLayout,
     block_grids,
     block_rows,
@@ -47,10 +52,6 @@ from .lazy_labels import (
     lazy_mask,
     lazy_segmentation,
 )
-from .model import KMeansModel
-from .options import Options, make_options, takes_options
-from .progress import LABELLING, READING
-from .result import Segmentation, check_finite_pixels, check_poolable, count_non_finite
 
 __all__ = ["segment_dask"]
 
@@ -249,7 +250,7 @@ def _fit(images: list[da.Array], options: Options, masks: list, sample_size: int
     sources = _sources(images, masks, options)
     o = options.for_image(sources[0].layout.channels)
     dtype = images[0].dtype
-    if model_.compressible(dtype, o.color_space, o.spatial_weight):
+    if compressible(dtype, o.color_space, o.spatial_weight):
         rows, recipe, fitted = _pooled_histogram(sources, o)
         model = fitting.fit_rows(rows, recipe, o)[0]
     else:

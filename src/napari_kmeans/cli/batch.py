@@ -18,13 +18,13 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from . import load_image, segment
-from .api import Segmentation
-from .cross_check import CrossCheck
-from .features import resolve_channel_axis
-from .io import encode_params, save_image
-from .output_guard import OutputConflict, check_outputs, real_path
-from .safe_files import Staged, write_bytes, write_text
+from .. import load_image, segment
+from ..api import Segmentation
+from ..assess.cross_check import CrossCheck
+from ..features.pixels import resolve_channel_axis
+from ..io.images import encode_params, save_image
+from ..io.output_guard import OutputConflict, check_outputs, real_path
+from ..io.safe_files import Staged, write_bytes, write_text
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -37,7 +37,7 @@ class UsageError(Exception):
     >>> raise UsageError("--out x: cannot create the folder")
     Traceback (most recent call last):
     ...
-    napari_kmeans.batch.UsageError: --out x: cannot create the folder
+    napari_kmeans.cli.batch.UsageError: --out x: cannot create the folder
     """
 
 
@@ -155,7 +155,7 @@ def guard_outputs(
     >>> guard_outputs(jobs, lambda job: None, [(Path("/data/a_labels.png"), "--mask")], None, True)
     Traceback (most recent call last):
     ...
-    napari_kmeans.batch.UsageError: ...
+    napari_kmeans.cli.batch.UsageError: ...
     """
     outputs: list[tuple[Path, str]] = []
     certain: list[Path] = []
@@ -467,7 +467,7 @@ def segment_lazily(
     ValueError
         With ``--cross-check``, which needs the whole image in memory.
     """
-    from .lazy_io import open_lazy, write_labels_zarr  # dask is imported only for these
+    from ..lazy.store import open_lazy, write_labels_zarr  # dask is imported only for these
 
     if args.cross_check:
         raise ValueError("--cross-check needs the whole image in memory: not for Zarr in or out")

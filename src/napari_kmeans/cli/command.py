@@ -18,8 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, cross_check, load_image
-from .api import METHODS
+from .. import __version__, load_image
+from ..api import METHODS
+from ..assess.cross_check import cross_check
+from ..features.color_spaces import COLOR_SPACES
+from ..io.images import DEFAULT_MAX_PIXELS, MAX_PIXELS_VARIABLE, ImageLoadError
+from ..io.model_file import ModelFileError, load_model, save_model
+from ..io.output_guard import real_path
+from ..io.safe_files import Staged
 from .batch import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -38,11 +44,6 @@ from .batch import (
     segment_lazily,
     write_outputs,
 )
-from .color_spaces import COLOR_SPACES
-from .io import DEFAULT_MAX_PIXELS, MAX_PIXELS_VARIABLE, ImageLoadError
-from .model_file import ModelFileError, load_model, save_model
-from .output_guard import real_path
-from .safe_files import Staged
 
 PROG = "napari-kmeans"
 
@@ -368,7 +369,7 @@ def run_gui(args: argparse.Namespace) -> int:
         When napari is not installed.
     """
     try:
-        from ._napari.launch import launch
+        from .._napari.launch import launch
     except ImportError as error:
         raise UsageError(
             f"the napari GUI is not installed ({error}): pip install 'napari-kmeans[all]'"

@@ -18,11 +18,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from . import features as ft
+from ..features import pixels as ft
+from ..options import check_callable
+from ..outputs.segmentation import Segmentation
+from ..progress import CROSS_CHECK, ProgressCallback, report
 from .agreement import adjusted_rand_index_of_table, match_clusters
-from .options import check_callable
-from .progress import CROSS_CHECK, ProgressCallback, report
-from .result import Segmentation
 
 # Pixels featurised or compared per block.
 BLOCK_PIXELS = 1 << 16
@@ -103,8 +103,8 @@ class _RowFile:
 
 
 def _run_opencv(folder: str, k: int, max_iter: int, eps: float, seed: int, ping) -> None:
-    """Run ``_opencv/kmeans_script.py`` in its own process; kill it if ``ping`` raises."""
-    script = os.path.join(os.path.dirname(__file__), "_opencv", "kmeans_script.py")
+    """Run ``opencv_kmeans.py`` in its own process; kill it if ``ping`` raises."""
+    script = os.path.join(os.path.dirname(__file__), "opencv_kmeans.py")
     args = [sys.executable, script, folder, str(k), str(max_iter), repr(eps), str(seed)]
     # the child finds NumPy and OpenCV where this process found them
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}

@@ -1,4 +1,4 @@
-"""Model files: a fitted :class:`~napari_kmeans.model.KMeansModel` as small JSON, and back.
+"""Model files: a fitted :class:`~napari_kmeans.KMeansModel` as small JSON, and back.
 
 Examples
 --------
@@ -19,11 +19,12 @@ from dataclasses import asdict
 
 import numpy as np
 
-from . import color_spaces
-from . import features as ft
-from .model import FeatureRecipe, KMeansModel
+from ..features import color_spaces
+from ..features import pixels as ft
+from ..features.recipe import FeatureRecipe
+from ..model.kmeans_model import KMeansModel
+from ..versions import library_versions
 from .safe_files import read_regular_file, write_text
-from .versions import library_versions
 
 MODEL_FORMAT = "napari-kmeans-model"
 MODEL_VERSION = 1

@@ -19,9 +19,9 @@ import numpy as np
 from dask.callbacks import Callback
 from tqdm import tqdm
 
-from . import features as ft
-from .io import ImageLoadError
-from .safe_files import check_regular_file, staged
+from ..features import pixels as ft
+from ..io.images import ImageLoadError
+from ..io.safe_files import check_regular_file, staged
 
 __all__ = ["open_lazy", "write_labels_zarr"]
 
@@ -91,7 +91,7 @@ def open_lazy(path, *, channel_axis=None) -> da.Array:
 def _tiff_store(path: Path):
     """Open the Zarr store of a TIFF's only series.
 
-    Pages of different shapes are refused, as :func:`~napari_kmeans.io.load_image` refuses
+    Pages of different shapes are refused, as :func:`~napari_kmeans.io.images.load_image` refuses
     them, instead of reading the first alone.
     """
     import tifffile

@@ -1,0 +1,1 @@
+"""Judging a result: suggesting k, agreement measures, the OpenCV cross-check."""

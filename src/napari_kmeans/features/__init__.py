@@ -1,0 +1,1 @@
+"""Pixels to feature rows: channel layout, masks, colour spaces, the recipe."""

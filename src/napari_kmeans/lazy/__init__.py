@@ -1,0 +1,1 @@
+"""The same stages chunk by chunk on dask arrays, and Zarr stores."""

@@ -1,0 +1,1 @@
+"""Fitted models: ordered clusters, their recipe, labelling any image."""

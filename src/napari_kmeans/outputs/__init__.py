@@ -1,0 +1,1 @@
+"""What a segmentation returns: labels, palette, recoloured image."""
