@@ -41,7 +41,9 @@ def segment(image, n_clusters: int = 5, *, mask=None, **options) -> Segmentation
         The image's own values, CIELAB, Oklab or luma: the entries of
         :mod:`napari_kmeans.features.color_spaces`.
     channel_axis : "auto", "rgb", None or int
-        ``"auto"``: a last axis of 3 or 4 on an image of >= 3 dimensions is RGB(A);
+        ``"auto"``: a last axis of 3 or 4 on an image of >= 3 dimensions is RGB(A), a
+        last axis of 2 or 5-8 shorter than the others is refused as ambiguous (channels or
+        slices?), anything else has no channels;
         ``"rgb"``: the last axis is RGB(A), as napari's ``rgb=True``; None: no channels; an
         int: every channel along that axis is data (no alpha). With ``"auto"`` or ``"rgb"``
         a fourth channel is alpha: kept in ``recolored``, never clustered.
@@ -53,10 +55,12 @@ def segment(image, n_clusters: int = 5, *, mask=None, **options) -> Segmentation
     mask : array_like, optional
         Spatial shape; non-zero pixels are clustered, the others get label 0 and keep their
         value in ``recolored``.
-    standardize : bool
+    standardize : bool or "auto"
         Divide each colour feature by its standard deviation over the fitted pixels, so
         that channels of very different ranges (fluorescence) weigh alike. The divisors are
-        kept in the model's recipe; ``palette`` stays in the image's units.
+        kept in the model's recipe; ``palette`` stays in the image's units. ``"auto"``
+        (default): on when the channels are data (an int ``channel_axis`` with several
+        channels), off for grey and RGB(A); ``params["standardize"]`` records the choice.
     seed : None, int or numpy.random.Generator
         With None a seed is drawn and recorded in ``params["seed"]``, so any result can be
         reproduced.

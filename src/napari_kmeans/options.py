@@ -58,8 +58,9 @@ class Options:
         Weight of the coordinates (0: colour only).
     spacing : tuple of float or None
         None (all 1) until :meth:`for_image` checks it against an image.
-    standardize : bool
-        Divide each colour feature by its spread.
+    standardize : bool or "auto"
+        Divide each colour feature by its spread; ``"auto"`` until :meth:`for_image`
+        decides it (on when the channels are data: an int ``channel_axis``).
     seed : int or str
         The seed to record: drawn when None was given, ``"numpy.random.Generator"`` when a
         Generator was given.
@@ -88,7 +89,7 @@ class Options:
     channel_axis: str | int | None
     spatial_weight: float
     spacing: tuple[float, ...] | None
-    standardize: bool
+    standardize: bool | str
     seed: int | str
     rng: np.random.Generator
     n_init: int | str
@@ -108,7 +109,9 @@ class Options:
         Returns
         -------
         Options
-            A copy with ``spacing`` a tuple of one float per spatial axis.
+            A copy with ``spacing`` a tuple of one float per spatial axis, and
+            ``standardize`` a bool (``"auto"``: True for several data channels, that is an
+            int ``channel_axis``).
 
         Raises
         ------
@@ -130,7 +133,10 @@ class Options:
                 f"color_space='gray', and spatial_weight=0 (got {layout.n_channels} channels, "
                 f"color_space={self.color_space!r}, spatial_weight={self.spatial_weight})"
             )
-        return dataclasses.replace(self, spacing=spacing)
+        standardize = self.standardize
+        if standardize == "auto":
+            standardize = isinstance(self.channel_axis, int) and layout.n_channels > 1
+        return dataclasses.replace(self, spacing=spacing, standardize=standardize)
 
     def params(
         self,
@@ -270,7 +276,7 @@ def make_options(
     channel_axis: str | int | None = "auto",
     spatial_weight: float = 0.0,
     spacing=None,
-    standardize: bool = False,
+    standardize: bool | str = "auto",
     seed=None,
     n_init: int | str = "auto",
     max_iter: int = 300,
@@ -298,7 +304,7 @@ def make_options(
         As in :func:`napari_kmeans.segment`.
     spacing : sequence of float, optional
         As in :func:`napari_kmeans.segment`; checked later by :meth:`Options.for_image`.
-    standardize : bool
+    standardize : bool or "auto"
         As in :func:`napari_kmeans.segment`.
     seed : None, int or numpy.random.Generator
         As in :func:`napari_kmeans.segment`.
@@ -343,7 +349,9 @@ def make_options(
         channel_axis=ft.check_channel_axis(channel_axis),
         spatial_weight=ft.check_spatial_weight(spatial_weight),
         spacing=spacing,
-        standardize=check_flag("standardize", standardize),
+        standardize=standardize
+        if standardize == "auto"
+        else check_flag("standardize", standardize),
         seed=int(seed) if isinstance(seed, Integral) else "numpy.random.Generator",
         rng=rng,
         n_init=n_init,
