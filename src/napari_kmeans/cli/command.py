@@ -213,10 +213,13 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
         type=_channel_axis,
         default="auto",
         metavar="{auto,rgb,none,INT}",
-        help="auto: a last axis of 3 or 4 is RGB(A) on images of 3 or more "
-        "dimensions; rgb: the last axis is RGB(A) (alpha kept, never "
+        help="auto: the file's channel axis (C of an ImageJ/OME TIFF or "
+        "OME-Zarr, the colour samples of RGB(A)); for files that name no axes, a "
+        "last axis of 3 or 4 is RGB(A) and a small last axis of 2 or 5-8 is "
+        "refused as ambiguous; rgb: the last axis is RGB(A) (alpha kept, never "
         "clustered); none: every value is one pixel; INT: that axis holds "
-        "the channels, all data (e.g. 0 for a stack whose pages are channels)",
+        "the channels, all data (e.g. 0 for a stack whose pages are channels). "
+        "An explicit value must agree with the file's axes",
     )
     parser.add_argument(
         "--spatial-weight",
@@ -236,10 +239,12 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--standardize",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default="auto",
         help="divide each colour feature by its standard deviation over the "
-        "clustered pixels (channels of very different ranges, e.g. "
-        "fluorescence) (default: features in the image's units)",
+        "clustered pixels, so channels of very different ranges (fluorescence) "
+        "weigh alike; default: on when the channels are data (a C axis in the "
+        "file or an INT --channel-axis), off for grey and RGB(A)",
     )
     parser.add_argument(
         "--mask",
@@ -577,9 +582,16 @@ def run_segment(args: argparse.Namespace) -> int:
             if lazy_labels(job) is not None:
                 seg = segment_lazily(job, args, mask, outputs, lazy_labels(job))
             else:
-                image, seg = segment_file(job.image, args, mask)
-                check = cross_check(image, seg, seed=args.seed or 0) if args.cross_check else None
-                write_outputs(job, seg, check, outputs)
+                image, seg, labels_axes = segment_file(job.image, args, mask)
+                check = None
+                if args.cross_check:
+                    if "frames" in seg.params:
+                        raise ValueError(
+                            "--cross-check compares one image: with --spatial-weight, each "
+                            "time point (T) of this file is an image of its own"
+                        )
+                    check = cross_check(image.data, seg, seed=args.seed or 0)
+                write_outputs(job, seg, check, outputs, axes=(image, labels_axes))
             if args.save_model is not None:
                 save_model(seg.model, outputs.path(args.save_model))
 
