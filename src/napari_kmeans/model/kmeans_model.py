@@ -309,7 +309,7 @@ class KMeansModel:
         --------
         >>> import time
         >>> import napari_kmeans as nk
-        >>> from napari_kmeans.outputs.segmentation import prepare_image
+        >>> from napari_kmeans.features.prepare import prepare_image
         >>> model = nk.fit(np.array([[0, 10, 200, 210]], np.uint8), n_clusters=2, seed=0)
         >>> from napari_kmeans.features.prepare import prepare_image
         >>> prepared = prepare_image(np.array([[0, 250]], np.uint8), "auto", None)
