@@ -113,7 +113,9 @@ def _fit(images: Sequence[PreparedImage], options: Options):
         o.spacing,
         standardize=o.standardize,
     )
-    model, row_labels = fitting.fit_rows(rows, recipe, o)
+    model, row_labels = fitting.fit_rows(
+        rows, recipe, o, first.layout.n_channels, first.image.dtype
+    )
     params = o.params(
         first.layout, first.image.dtype, len(images), sum(len(p.values) for p in images)
     )

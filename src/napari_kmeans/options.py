@@ -90,7 +90,7 @@ def _spacing(name: str, value):
         isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) and v > 0 for v in values
     ):
         raise ValueError(
-            f"{name}={value!r} is not allowed: give one finite number > 0 per spatial axis"
+            f"{name}={value!r} is not allowed: give one positive finite number per spatial axis"
         )
     return values
 

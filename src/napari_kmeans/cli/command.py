@@ -572,7 +572,7 @@ def run_apply(args: argparse.Namespace) -> int:
     guard_outputs(jobs, lambda job: None, _inputs(jobs, args), None, args.overwrite)
     mask = None if args.mask is None else load_mask(args.mask, args.max_pixels)
     prepare_out_dir(args.out)
-    channel_axis = model.params["channel_axis"]
+    channel_axis = model.channel_axis
 
     def process(job: Job) -> None:
         image = load_image(job.image, max_pixels=args.max_pixels)
