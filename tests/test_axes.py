@@ -362,3 +362,33 @@ def test_without_tifffile_hyperstacks_are_refused_and_plain_files_still_read(tmp
         from napari_kmeans.io.axes import zarr_axes
 
         zarr_axes(tmp_path)
+
+
+def test_lazy_time_points_and_the_ome_zarr_labels_read_back_with_their_axes(tmp_path, capsys):
+    frames = [two_channel_stack((2, 16, 20), seed=s) for s in (3, 4)]
+    data = np.stack([f[0] for f in frames])  # (T, Z, C, Y, X)
+    path = write_imagej(tmp_path / "tzcyx.tif", data, "TZCYX", spacing=2.0, pixel=0.5)
+    weight = ("--spatial-weight", "0.01")
+    code, out = run(capsys, path, "-k", "3", *weight, "--out", tmp_path / "memory")
+    assert code == 0, out.err
+    code, out = run(capsys, path, "-k", "3", *weight, "--out", tmp_path / "lazy.zarr")
+    assert code == 0, out.err
+    in_memory = tifffile.imread(tmp_path / "memory" / "tzcyx_labels.tif")
+    labels = read_image(tmp_path / "lazy.zarr")
+    assert labels.axes == "TZYX" and labels.scale == (1.0, 2.0, 0.5, 0.5)
+    assert labels.units[1:] == ("micrometer",) * 3
+    np.testing.assert_array_equal(labels.data, in_memory)
+
+
+def test_standardize_switches_on_the_command_line(tmp_path, capsys):
+    data, _ = two_channel_stack((2, 12, 12))
+    path = write_imagej(tmp_path / "zcyx.tif", data, "ZCYX")
+    for flags, expected in [((), True), (("--no-standardize",), False)]:
+        code, out = run(capsys, path, "-k", "2", "--overwrite", *flags)
+        assert code == 0, out.err
+        record = json.loads((tmp_path / "zcyx_clusters.json").read_text())
+        assert record["params"]["standardize"] is expected
+    nk.save_image(tmp_path / "rgb.png", np.zeros((4, 4, 3), np.uint8))
+    code, out = run(capsys, tmp_path / "rgb.png", "-k", "1", "--standardize")
+    assert code == 0, out.err
+    assert json.loads((tmp_path / "rgb_clusters.json").read_text())["params"]["standardize"]

@@ -29,6 +29,7 @@ from ..io.axes import AxesImage, channel_axis_for
 from ..io.images import encode_params, save_image
 from ..io.output_guard import OutputConflict, check_outputs, real_path
 from ..io.safe_files import Staged, write_bytes, write_text
+from ..options import option_values
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -465,26 +466,15 @@ def segment_axes_image(
         for i, letter in zip(kept, labels_axes, strict=True)
         if letter != "T" or time_index < 0
     )
-    options = {
-        "method": args.method,
-        "color_space": args.color_space,
-        "channel_axis": channel_axis,
-        "spatial_weight": args.spatial_weight,
-        "spacing": spacing,
-        "standardize": args.standardize,
-        "seed": args.seed,
-        "n_init": args.n_init,
-        "max_iter": args.max_iter,
-        "tol": args.tol,
-    }
+    options = {**option_values(vars(args)), "channel_axis": channel_axis, "spacing": spacing}
     data = image.data
     if time_index < 0:
         spread = None if mask is None else mask_for(mask, data, channel_axis)
-        return segment(data, args.n_clusters, mask=spread, **options), labels_axes
-    return _segment_frames(data, kept[time_index], mask, args.n_clusters, options), labels_axes
+        return segment(data, mask=spread, **options), labels_axes
+    return _segment_frames(data, kept[time_index], mask, options), labels_axes
 
 
-def _segment_frames(data, time_axis: int, mask, n_clusters: int, options: dict) -> Segmentation:
+def _segment_frames(data, time_axis: int, mask, options: dict) -> Segmentation:
     """One model fitted on every frame along ``time_axis``, labelling each frame."""
     started = time.perf_counter()
     if is_dask_array(data):
@@ -496,7 +486,7 @@ def _segment_frames(data, time_axis: int, mask, n_clusters: int, options: dict) 
     if isinstance(channel_axis, int) and channel_axis > time_axis:
         options = {**options, "channel_axis": channel_axis - 1}
     masks = [None if mask is None else mask_for(mask, f, options["channel_axis"]) for f in frames]
-    model = fit(frames, n_clusters, mask=masks, **options)
+    model = fit(frames, mask=masks, **options)
     parts = [model.predict(f, mask=m) for f, m in zip(frames, masks, strict=True)]
     labels_time = time_axis - (isinstance(channel_axis, int) and channel_axis < time_axis)
     return Segmentation(
@@ -551,7 +541,13 @@ def segment_lazily(
     ValueError
         With ``--cross-check``, which needs the whole image in memory.
     """
-    from ..lazy.store import open_lazy_image, write_ome_zarr_labels  # dask only for these
+    try:  # dask, zarr and tifffile are imported only for these
+        from ..lazy.store import open_lazy_image, write_ome_zarr_labels
+    except ImportError as error:
+        raise ValueError(
+            f"Zarr inputs and .zarr outputs need dask, zarr and tifffile ({error}): "
+            'pip install "napari-kmeans[all]"'
+        ) from None
 
     if args.cross_check:
         raise ValueError("--cross-check needs the whole image in memory: not for Zarr in or out")

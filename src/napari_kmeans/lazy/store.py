@@ -136,7 +136,13 @@ def _tiff_store(path: Path):
     Pages of different shapes are refused, as :func:`~napari_kmeans.io.images.load_image` refuses
     them, instead of reading the first alone.
     """
-    import tifffile
+    try:
+        import tifffile
+    except ImportError:
+        raise ImageLoadError(
+            f"cannot load image '{path}': reading a TIFF lazily needs tifffile: "
+            'pip install "napari-kmeans[all]"'
+        ) from None
     import zarr
 
     check_regular_file(path)  # a FIFO would block, a device never end
