@@ -160,7 +160,7 @@ def test_png_and_plain_stacks_name_what_they_know(tmp_path):
 def test_explicit_channel_axis_is_checked_against_the_files_axes():
     image = AxesImage(np.zeros((3, 2, 4, 5)), "ZCYX", (1.0,) * 4, (None,) * 4)
     assert channel_axis_for(image, "auto") == 1 and channel_axis_for(image, 1) == 1
-    for wrong, said in [(2, "Y axis"), (0, "Z axis"), (None, "leaves out"), ("rgb", "'rgb'")]:
+    for wrong, said in [(2, "Y axis"), (0, "Z axis"), (None, "leaves out"), ("rgb", "rgb does")]:
         with pytest.raises(ValueError, match=said) as error:
             channel_axis_for(image, wrong, name="--channel-axis")
         assert "--channel-axis" in str(error.value) and "axes ZCYX" in str(error.value)
@@ -217,7 +217,7 @@ def test_cli_refuses_a_channel_axis_that_contradicts_the_file(tmp_path, capsys):
     path = write_imagej(tmp_path / "zcyx.tif", data, "ZCYX")
     code, out = run(capsys, path, "-k", "3", "--channel-axis", "2")
     assert code == 1
-    assert "--channel-axis=2 is the Y axis" in out.err and "axis 1 (C)" in out.err
+    assert "--channel-axis 2 is the Y axis" in out.err and "axis 1 (C)" in out.err
     assert not (tmp_path / "zcyx_labels.tif").exists()
 
 

@@ -144,15 +144,21 @@ beside it and renamed when complete; an image's files appear together or not at 
 error, a full disk or Ctrl-C (exit 130) leaves no partial output. Inputs must be regular
 files; images larger than --max-pixels are refused from their header, before decoding.
 
-A multi-page TIFF is segmented as one stack (all pages clustered together, so a label means
-the same colour on every page); its labels and recolored image are written as multi-page
-TIFFs, <name>_labels.tif and <name>_recolored.tif, one page per input page.
+Images are read with their axes: an ImageJ hyperstack or OME-TIFF (with tifffile) and an
+OME-Zarr image give their channel axis (C), stack axes (Z, T) and pixel sizes, so
+zcyx.tif gives (Z, Y, X) labels. --channel-axis must agree with the file's axes, --spacing
+replaces its pixel sizes. The stack is clustered as one (a label means the same colour on
+every page and time point); with --spatial-weight each time point keeps its own
+coordinates. Pixels are read as stored: JPEG EXIF orientation is not applied, as in napari.
+Stacks are written as TIFFs that keep their axes and pixel sizes, <name>_labels.tif and
+<name>_recolored.tif.
 
 Large images are read lazily and segmented chunk by chunk with dask: a Zarr store
-(IMAGE.zarr) always, a TIFF when --out ends in .zarr. Their labels go to a Zarr store written
-chunk by chunk (--out's path, else <name>_labels.zarr) and the summary to <name>_clusters.json
-beside it (result.zarr -> result_clusters.json); no recolored image is written. A .zarr --out
-takes exactly one IMAGE.
+(IMAGE.zarr) always, a TIFF when --out ends in .zarr. Their labels go to an OME-Zarr labels
+image (OME-NGFF 0.4: axes, pixel sizes, and levels halving Y and X until both are below
+1024 pixels) written chunk by chunk (--out's path, else <name>_labels.zarr), and the summary
+to <name>_clusters.json beside it (result.zarr -> result_clusters.json); no recolored image
+is written. A .zarr --out takes exactly one IMAGE.
 
 A file that cannot be read or segmented is reported as "error: <path>: <reason>" and the
 others are still processed. Exit status: 0 all written, 1 some input failed, 2 usage error,
@@ -182,7 +188,8 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
         nargs="+",
         type=Path,
         metavar="IMAGE",
-        help="image files: PNG, JPEG, TIFF (multi-page too), BMP, WebP, ...",
+        help="image files: PNG, JPEG, TIFF (ImageJ/OME hyperstacks too), BMP, WebP, ..., "
+        "or Zarr / OME-Zarr folders",
     )
     _add_option_arguments(parser)
     parser.add_argument(

@@ -565,6 +565,7 @@ def channel_axis_for(image: AxesImage, channel_axis="auto", *, name: str = "chan
     found = image.channel_axis
     if channel_axis == "auto":
         return found
+    given = f"{name} {channel_axis}" if name.startswith("--") else f"{name}={channel_axis!r}"
     ndim = len(image.axes)
     known = "C" in image.axes or image.axes.endswith("S")
     where = f"this image (axes {image.axes}, shape {tuple(image.data.shape)})"
@@ -575,11 +576,11 @@ def channel_axis_for(image: AxesImage, channel_axis="auto", *, name: str = "chan
         advice = "it has no channel axis; give a stack axis or 'auto'"
     if channel_axis is None:
         if known:
-            raise ValueError(f"{name}=None leaves out the channels of {where}: {advice}")
+            raise ValueError(f"{given} leaves out the channels of {where}: {advice}")
         return None
     if channel_axis == "rgb":
         if known and not image.axes.endswith("S"):
-            raise ValueError(f"{name}='rgb' does not fit {where}: {advice}")
+            raise ValueError(f"{given} does not fit {where}: {advice}")
         return "rgb"
     if isinstance(channel_axis, Integral) and not isinstance(channel_axis, bool):
         if not -ndim <= channel_axis < ndim:
@@ -588,6 +589,6 @@ def channel_axis_for(image: AxesImage, channel_axis="auto", *, name: str = "chan
         if letter in CHANNEL_AXES:
             return channel_axis % ndim
         if letter in PLANE_AXES or known:
-            raise ValueError(f"{name}={channel_axis} is the {letter} axis of {where}: {advice}")
+            raise ValueError(f"{given} is the {letter} axis of {where}: {advice}")
         return channel_axis % ndim
     return channel_axis  # segment reports values that are not allowed

@@ -246,6 +246,10 @@ def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -
     >>> image = read_image(path)
     >>> image.axes, image.data.shape, image.scale, image.channel_axis
     ('ZCYX', (5, 2, 8, 8), (2.0, 1.0, 0.25, 0.25), 1)
+    >>> from napari_kmeans import segment
+    >>> seg = segment(image.data, 1, channel_axis=image.channel_axis, spacing=image.spacing())
+    >>> seg.labels.shape, image.labels_axes
+    ((5, 8, 8), 'ZYX')
     """
     path = Path(path)
     if is_zarr_store(path):
