@@ -227,10 +227,10 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
 _CLI_DEFAULTS = {"seed": 0}
 
 
-def _argument_type(option: Option) -> Callable[[str], object]:
+def _argument_type(option: Option, to_value: Callable[[str], object]) -> Callable[[str], object]:
     def parse(text: str):
         try:
-            return option.check(option.name, option.parse(text))
+            return option.check(option.name, to_value(text))
         except ValueError as error:
             # name the value as it was typed: "'1,0' is not allowed: ..."
             head, allowed, rest = str(error).partition(" is not allowed: ")
@@ -252,7 +252,7 @@ def _add_option_arguments(parser: argparse.ArgumentParser) -> None:
             continue
         parser.add_argument(
             *flags,
-            type=_argument_type(option),
+            type=_argument_type(option, option.parse),
             default=_CLI_DEFAULTS.get(option.name, option.default),
             metavar=option.metavar,
             help=option.plain_doc,

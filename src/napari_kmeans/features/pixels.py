@@ -7,6 +7,7 @@ Everything here is a pure function of arrays; ``api.segment`` strings them toget
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from numbers import Integral, Real
 
@@ -350,8 +351,8 @@ def check_spatial_weight(spatial_weight) -> float:
     if (
         isinstance(spatial_weight, bool)
         or not isinstance(spatial_weight, Real)
-        or not np.isfinite(spatial_weight)
-        or spatial_weight < 0
+        or not math.isfinite(spatial_weight)
+        or float(spatial_weight) < 0
     ):
         raise ValueError(
             f"spatial_weight={spatial_weight!r} is not allowed: it must be a finite number >= 0"
@@ -388,7 +389,8 @@ def check_spacing(spacing, spatial_ndim: int) -> tuple[float, ...]:
         return (1.0,) * spatial_ndim
     values = tuple(np.atleast_1d(np.asarray(spacing, dtype=object)).tolist())
     ok = len(values) == spatial_ndim and all(
-        isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) and v > 0 for v in values
+        isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v) and float(v) > 0
+        for v in values
     )
     if not ok:
         raise ValueError(
