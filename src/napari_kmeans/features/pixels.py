@@ -37,7 +37,8 @@ class PixelTable:
 
     Examples
     --------
-    >>> t = pixel_table(np.arange(8, dtype=np.uint8).reshape(2, 1, 4), "auto")
+    >>> image = np.arange(8, dtype=np.uint8).reshape(2, 1, 4)
+    >>> t = channel_layout(image.shape, "auto").table(image)
     >>> t.values.tolist(), t.alpha.tolist(), t.spatial_shape, t.channel_axis
     ([[0, 1, 2], [4, 5, 6]], [3, 7], (2, 1), 2)
     """
@@ -226,32 +227,6 @@ def resolve_channel_axis(image, channel_axis) -> int | None:
     True
     """
     return channel_layout(image.shape, channel_axis).axis
-
-
-def pixel_table(image: np.ndarray, channel_axis) -> PixelTable:
-    """Split ``image`` into per-pixel channel rows (alpha apart) and its spatial shape.
-
-    See :func:`channel_layout` for ``channel_axis`` and the alpha rule.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        The image.
-    channel_axis : "auto", "rgb", None or int
-        As in :func:`napari_kmeans.segment` (see :func:`channel_layout`).
-
-    Returns
-    -------
-    PixelTable
-        Colour rows, alpha apart, and the spatial shape.
-
-    Examples
-    --------
-    >>> t = pixel_table(np.zeros((2, 3, 4), np.uint8), "auto")
-    >>> t.values.shape, t.alpha.shape, t.spatial_shape
-    ((6, 3), (6,), (2, 3))
-    """
-    return channel_layout(image.shape, channel_axis).table(image)
 
 
 def feature_dtype(dtype: np.dtype) -> np.dtype:
