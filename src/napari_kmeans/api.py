@@ -111,7 +111,7 @@ def _fit(images: Sequence[PreparedImage], options: Options):
         o.color_space,
         o.spatial_weight,
         o.spacing,
-        standardize=o.standardize,
+        standardize=o.standardize is True,  # decided by for_image
     )
     model, row_labels = fitting.fit_rows(
         rows, recipe, o, first.layout.n_channels, first.image.dtype

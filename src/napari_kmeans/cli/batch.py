@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -477,10 +478,9 @@ def segment_axes_image(
 def _segment_frames(data, time_axis: int, mask, options: dict) -> Segmentation:
     """One model fitted on every frame along ``time_axis``, labelling each frame."""
     started = time.perf_counter()
+    xp: Any = np
     if is_dask_array(data):
         import dask.array as xp
-    else:
-        xp = np
     frames = [xp.take(data, t, axis=time_axis) for t in range(data.shape[time_axis])]
     channel_axis = options["channel_axis"]
     if isinstance(channel_axis, int) and channel_axis > time_axis:
@@ -554,16 +554,13 @@ def segment_lazily(
     labels_path = labels_path or lazy_labels_path(job)
     image = open_lazy_image(job.image, channel_axis=args.channel_axis)
     seg, labels_axes = segment_axes_image(image, args, mask)
-    labels_scale = [s for a, s in zip(image.axes, image.scale, strict=True) if a not in "CS"]
-    labels_units = [u for a, u in zip(image.axes, image.units, strict=True) if a not in "CS"]
-    if len(labels_scale) != seg.labels.ndim:  # "auto" found colours in an unnamed array
-        labels_scale = labels_units = None
+    described = _labels_axes(image, labels_axes)
     write_ome_zarr_labels(
         seg.labels,
         outputs.path(labels_path),
         axes=labels_axes,
-        scale=labels_scale,
-        units=labels_units,
+        scale=described.scale,
+        units=described.units,
         progress=False if args.no_progress else None,
     )
     _write_summary(job, seg, outputs, {"labels": labels_path}, _axes_record(image, labels_axes))
@@ -693,7 +690,7 @@ def write_outputs(
     """
     prefix = str(job.prefix)
     labels_path = Path(prefix + ("_labels.png" if seg.labels.ndim == 2 else "_labels.tif"))
-    image, labels_axes = axes if axes is not None else (None, None)
+    image = None if axes is None else axes[0]
     if seg.labels.ndim == 2:
         save_image(outputs.path(labels_path), seg.labels)
     else:
@@ -701,14 +698,14 @@ def write_outputs(
             outputs.path(labels_path),
             seg.labels,
             colour=False,
-            axes=_labels_axes(image, labels_axes),
+            axes=None if axes is None else _labels_axes(*axes),
         )
     recolored_path = _save_recolored(
         prefix + "_recolored", job.image.suffix, seg, outputs, None if image is None else image
     )
-    extra = {"cross_check": check.to_dict()} if check is not None else {}
-    if image is not None:
-        extra.update(_axes_record(image, labels_axes))
+    extra: dict[str, object] = {"cross_check": check.to_dict()} if check is not None else {}
+    if axes is not None:
+        extra.update(_axes_record(*axes))
     if model is not None:
         extra["model"] = str(real_path(model))
     return _write_summary(
@@ -761,10 +758,8 @@ def _is_single_page(array: np.ndarray) -> bool:
     return array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))
 
 
-def _labels_axes(image: AxesImage | None, labels_axes: str | None) -> AxesImage | None:
+def _labels_axes(image: AxesImage, labels_axes: str) -> AxesImage:
     """Describe the labels' axes and pixel sizes, as an AxesImage without data."""
-    if image is None:
-        return None
     kept = [i for i, a in enumerate(image.axes) if a not in "CS"]
     if len(kept) != len(labels_axes):  # "auto" found colours in an unnamed array
         kept = list(range(len(labels_axes)))
@@ -800,7 +795,8 @@ def _save_tiff_pages(
             write_bytes(path, _tiff_with_axes(tifffile, array, axes, colour))
             return
     page_shape = array.shape[-3:] if colour else array.shape[-2:]
-    pages = array.astype(array.dtype.newbyteorder("="), copy=False).reshape(-1, *page_shape)
+    stack = array.astype(array.dtype.newbyteorder("="), copy=False).reshape(-1, *page_shape)
+    pages = list(stack)
     if colour:
         code = cv2.COLOR_RGB2BGR if page_shape[-1] == 3 else cv2.COLOR_RGBA2BGRA
         pages = [cv2.cvtColor(page, code) for page in pages]

@@ -42,6 +42,7 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from numbers import Integral
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -88,7 +89,7 @@ class AxesImage:
     (1, 'ZYX', (2.0, 0.5, 0.5))
     """
 
-    data: object
+    data: Any
     axes: str
     scale: tuple[float, ...]
     units: tuple[str | None, ...]
@@ -260,7 +261,7 @@ def _imagej_sizes(tiff) -> dict[str, tuple[float, str | None]]:
     """Pixel sizes of an ImageJ file: resolution (Y, X), ``spacing`` (Z), ``finterval`` (T)."""
     metadata = tiff.imagej_metadata or {}
     unit = _unit_name(metadata.get("unit"))
-    sizes = {}
+    sizes: dict[str, tuple[float, str | None]] = {}
     page = tiff.pages.first
     x_resolution, y_resolution = page.resolution
     if x_resolution > 0 and y_resolution > 0 and unit is not None:
@@ -282,7 +283,7 @@ def _ome_sizes(xml: str | None) -> dict[str, tuple[float, str | None]]:
     )
     if pixels is None:
         return {}
-    sizes = {}
+    sizes: dict[str, tuple[float, str | None]] = {}
     for axis, name, default_unit in (
         ("X", "PhysicalSizeX", "µm"),
         ("Y", "PhysicalSizeY", "µm"),
@@ -290,7 +291,7 @@ def _ome_sizes(xml: str | None) -> dict[str, tuple[float, str | None]]:
         ("T", "TimeIncrement", "s"),
     ):
         value = pixels.get(name)
-        if _positive(value):
+        if value is not None and _positive(value):
             sizes[axis] = (float(value), _unit_name(pixels.get(name + "Unit", default_unit)))
     return sizes
 
@@ -432,7 +433,7 @@ def zarr_axes(path: str | os.PathLike[str]):
         if isinstance(stored, zarr.Array):
             ndim = stored.ndim
             return stored, _plain_axes(stored.shape, False), (1.0,) * ndim, (None,) * ndim
-        attributes = dict(stored.attrs)
+        attributes: dict[str, Any] = dict(stored.attrs)
         multiscales = attributes.get("ome", attributes).get("multiscales")
         arrays = dict(stored.arrays())
         level = None
@@ -583,12 +584,13 @@ def channel_axis_for(image: AxesImage, channel_axis="auto", *, name: str = "chan
             raise ValueError(f"{given} does not fit {where}: {advice}")
         return "rgb"
     if isinstance(channel_axis, Integral) and not isinstance(channel_axis, bool):
-        if not -ndim <= channel_axis < ndim:
-            return channel_axis  # segment reports the range
-        letter = image.axes[channel_axis % ndim]
+        index = int(channel_axis)
+        if not -ndim <= index < ndim:
+            return index  # segment reports the range
+        letter = image.axes[index % ndim]
         if letter in CHANNEL_AXES:
-            return channel_axis % ndim
+            return index % ndim
         if letter in PLANE_AXES or known:
             raise ValueError(f"{given} is the {letter} axis of {where}: {advice}")
-        return channel_axis % ndim
+        return index % ndim
     return channel_axis  # segment reports values that are not allowed

@@ -245,8 +245,9 @@ def write_labels_zarr(
 
 
 def _compute_into(labels: da.Array, target, progress: bool | None) -> None:
-    written = labels.map_blocks(
+    written = da.map_blocks(
         partial(_write_block, target=target),
+        labels,
         dtype=bool,
         chunks=(1,) * labels.ndim,
         token="napari-kmeans-write",
@@ -415,11 +416,11 @@ def halve_labels(labels: da.Array, plane: tuple[int, int]) -> da.Array:
         tuple(c // 2 for c in chunks) if i in plane else chunks
         for i, chunks in enumerate(labels.chunks)
     )
-    return labels.map_blocks(_halve_block, plane=plane, chunks=halved, dtype=labels.dtype)
+    return da.map_blocks(_halve_block, labels, plane=plane, chunks=halved, dtype=labels.dtype)
 
 
 def write_ome_zarr_labels(
-    labels: da.Array,
+    labels: da.Array | np.ndarray,
     path,
     *,
     axes: str,
@@ -441,8 +442,8 @@ def write_ome_zarr_labels(
 
     Parameters
     ----------
-    labels : dask.array.Array
-        The labels (any array is wrapped); ``Y`` and ``X`` are the axes named so in
+    labels : dask.array.Array or numpy.ndarray
+        The labels (a NumPy array is wrapped); ``Y`` and ``X`` are the axes named so in
         ``axes``.
     path : str or os.PathLike
         The store to create.
@@ -481,20 +482,20 @@ def write_ome_zarr_labels(
     """
     import zarr
 
-    labels = da.asarray(labels)
-    if len(axes) != labels.ndim or "Y" not in axes or "X" not in axes:
+    array = da.asarray(labels)
+    if len(axes) != array.ndim or "Y" not in axes or "X" not in axes:
         raise ValueError(
-            f"axes={axes!r} must name each of the {labels.ndim} axes of labels of shape "
-            f"{labels.shape}, Y and X among them"
+            f"axes={axes!r} must name each of the {array.ndim} axes of labels of shape "
+            f"{array.shape}, Y and X among them"
         )
-    scale = (1.0,) * labels.ndim if scale is None else tuple(scale)
-    units = (None,) * labels.ndim if units is None else tuple(units)
+    scale = (1.0,) * array.ndim if scale is None else tuple(scale)
+    units = (None,) * array.ndim if units is None else tuple(units)
     plane = (axes.index("Y"), axes.index("X"))
     if not overwrite and Path(path).exists():
         raise FileExistsError(errno.EEXIST, "File exists", str(path))
     with staged(path, overwrite=overwrite) as temporary:
         group = zarr.open_group(str(temporary), mode="w-", zarr_format=2)
-        level, shapes = labels, []
+        level, shapes = array, list[tuple[int, ...]]()
         while True:
             regular = tuple(max(c) for c in level.chunks)
             level = level.rechunk(regular)
