@@ -392,3 +392,25 @@ def test_standardize_switches_on_the_command_line(tmp_path, capsys):
     code, out = run(capsys, tmp_path / "rgb.png", "-k", "1", "--standardize")
     assert code == 0, out.err
     assert json.loads((tmp_path / "rgb_clusters.json").read_text())["params"]["standardize"]
+
+
+def test_ome_zarr_channels_are_the_channel_axis_on_the_command_line(tmp_path, capsys):
+    stack, truth = two_channel_stack((3, 16, 20))  # (Z, C, Y, X)
+    source = write_ome_zarr(tmp_path / "cells.zarr", np.swapaxes(stack, 0, 1), "czyx", [1, 2, 1, 1])
+    code, out = run(capsys, source, "-k", "3", "--out", tmp_path / "labels.zarr")
+    assert code == 0, out.err
+    labels = read_image(tmp_path / "labels.zarr")
+    assert labels.axes == "ZYX" and labels.scale == (2.0, 1.0, 1.0)
+    assert same_partition(labels.data, truth)
+    record = json.loads((tmp_path / "labels_clusters.json").read_text())
+    assert record["params"]["channel_axis"] == 0 and record["axes"]["input"] == "CZYX"
+
+
+def test_a_tiff_holding_two_series_is_refused_not_misread(tmp_path):
+    path = tmp_path / "two.ome.tif"
+    with tifffile.TiffWriter(path, ome=True) as tiff:
+        for seed in (0, 1):
+            tiff.write(np.full((2, 6, 7), seed, np.uint8), metadata={"axes": "ZYX"})
+    assert len(tifffile.TiffFile(path).series) == 2
+    with pytest.raises(nk.ImageLoadError, match="several series"):
+        read_image(path)
