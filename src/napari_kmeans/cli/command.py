@@ -397,6 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Examples
     --------
     >>> import tempfile
+    >>> import numpy as np
     >>> from napari_kmeans import save_image
     >>> folder = Path(tempfile.mkdtemp())
     >>> save_image(folder / "a.png", np.array([[0, 9, 200]], np.uint8))
@@ -445,6 +446,7 @@ def run_segment(args: argparse.Namespace) -> int:
     Examples
     --------
     >>> import tempfile
+    >>> import numpy as np
     >>> from napari_kmeans import save_image
     >>> folder = Path(tempfile.mkdtemp())
     >>> save_image(folder / "a.png", np.array([[0, 9, 200]], np.uint8))
@@ -511,6 +513,7 @@ def run_apply(args: argparse.Namespace) -> int:
     Examples
     --------
     >>> import tempfile
+    >>> import numpy as np
     >>> import napari_kmeans as nk
     >>> folder = Path(tempfile.mkdtemp())
     >>> image = np.array([[0, 9, 200]], np.uint8)
