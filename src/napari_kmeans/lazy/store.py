@@ -8,6 +8,7 @@ local scheduler or an active ``dask.distributed`` client.
 from __future__ import annotations
 
 import errno
+import math
 import sys
 from functools import partial
 from pathlib import Path
@@ -20,7 +21,8 @@ from dask.callbacks import Callback
 from tqdm import tqdm
 
 from ..features import pixels as ft
-from ..io.images import ImageLoadError
+from ..io.images import ImageLoadError, check_budget
+from ..io.output_guard import LABELS_STORE_ATTRIBUTE
 from ..io.safe_files import check_regular_file, staged
 
 __all__ = ["open_lazy", "write_labels_zarr"]
@@ -28,13 +30,14 @@ __all__ = ["open_lazy", "write_labels_zarr"]
 CHUNK_BYTES = 32 * 2**20  # chunks of lazily opened files: big enough to amortise, small to hold
 
 
-def open_lazy(path, *, channel_axis=None) -> da.Array:
+def open_lazy(path, *, channel_axis=None, max_pixels: int | None = None) -> da.Array:
     """Open a TIFF (through ``tifffile``'s Zarr view) or a Zarr array as a dask array.
 
-    Nothing is read but the metadata. Chunks are multiples of the file's own tiles or chunks
-    of about ``CHUNK_BYTES``; the ``channel_axis`` (``"auto"``, None or an int, as for
-    ``segment``) is kept in one chunk. A Zarr group is read at its array ``"0"`` (the full
-    resolution of an OME-Zarr image) or its only array.
+    Nothing is read but the metadata, and an image of more pixels than the budget is
+    refused from its shape before anything else. Chunks are multiples of the file's own
+    tiles or chunks of about ``CHUNK_BYTES``; the ``channel_axis`` (``"auto"``, None or an
+    int, as for ``segment``) is kept in one chunk. A Zarr group is read at its array
+    ``"0"`` (the full resolution of an OME-Zarr image) or its only array.
 
     Parameters
     ----------
@@ -42,6 +45,9 @@ def open_lazy(path, *, channel_axis=None) -> da.Array:
         A ``.tif``/``.tiff`` file, or a Zarr array or group.
     channel_axis : "auto", None or int
         The axis kept in one chunk, as for :func:`napari_kmeans.segment`.
+    max_pixels : int or None
+        The pixel budget of :func:`napari_kmeans.load_image` (every axis but the channel
+        axis counts).
 
     Returns
     -------
@@ -51,7 +57,10 @@ def open_lazy(path, *, channel_axis=None) -> da.Array:
     Raises
     ------
     ImageLoadError
-        Naming the path, when it is missing or not a TIFF/Zarr array.
+        Naming the path, when it is missing, not a TIFF/Zarr array, or larger than the
+        pixel budget.
+    ValueError
+        When ``max_pixels`` (or the environment variable) is not an integer >= 1.
 
     Examples
     --------
@@ -81,6 +90,8 @@ def open_lazy(path, *, channel_axis=None) -> da.Array:
     axis = ft.resolve_channel_axis(
         SimpleNamespace(ndim=stored.ndim, shape=stored.shape), channel_axis
     )
+    spatial = [side for index, side in enumerate(stored.shape) if index != axis]
+    check_budget(path, math.prod(spatial), max_pixels, "its shape")
     wanted = tuple(-1 if i == axis else "auto" for i in range(stored.ndim))
     chunks = da.core.normalize_chunks(
         wanted, stored.shape, limit=CHUNK_BYTES, dtype=stored.dtype, previous_chunks=stored.chunks
@@ -200,6 +211,7 @@ def write_labels_zarr(
             chunks=regular,
             dtype=labels.dtype,
             fill_value=0,
+            attributes=LABELS_STORE_ATTRIBUTE,  # --overwrite replaces only such stores
         )
         _compute_into(labels, target, progress)
 
