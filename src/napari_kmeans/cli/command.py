@@ -12,8 +12,11 @@ Examples
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -22,16 +25,19 @@ from .. import __version__, load_image
 from ..api import METHODS
 from ..assess.cross_check import cross_check
 from ..features.color_spaces import COLOR_SPACES
-from ..io.images import DEFAULT_MAX_PIXELS, MAX_PIXELS_VARIABLE, ImageLoadError
-from ..io.model_file import ModelFileError, load_model, save_model
+from ..io.images import DEFAULT_MAX_PIXELS, MAX_PIXELS_VARIABLE, ImageLoadError, pixel_budget
+from ..io.model_file import MAX_CLUSTERS, ModelFileError, load_model, save_model
 from ..io.output_guard import real_path
 from ..io.safe_files import Staged
 from .batch import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
     EXIT_USAGE,
     Job,
+    Terminated,
     UsageError,
+    folders_held,
     guard_outputs,
     is_zarr,
     lazy_labels_path,
@@ -64,7 +70,7 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescrip
 # Argument types: each returns the value ``segment`` takes, or explains what is allowed.
 
 
-def _int_at_least(minimum: int) -> Callable[[str], int]:
+def _int_at_least(minimum: int, maximum: int | None = None, why: str = "") -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -72,6 +78,10 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"{value} is not allowed: it must be >= {minimum}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(
+                f"{value} is not allowed: it must be between {minimum} and {maximum}{why}"
+            )
         return value
 
     return parse
@@ -84,6 +94,21 @@ def _non_negative_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not np.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"{text} is not allowed: it must be a finite number >= 0")
+    return value
+
+
+# Far beyond any use (at 1e6 a pixel's position counts a million times its colour), and far
+# below where coordinate features overflow float32.
+_MAX_SPATIAL_WEIGHT = 1e6
+
+
+def _spatial_weight(text: str) -> float:
+    value = _non_negative_float(text)
+    if value > _MAX_SPATIAL_WEIGHT:
+        raise argparse.ArgumentTypeError(
+            f"{text} is not allowed: it must be a number between 0 and {_MAX_SPATIAL_WEIGHT:g} "
+            "(at 1e6 the colours no longer count)"
+        )
     return value
 
 
@@ -188,10 +213,10 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "-k",
         "--n-clusters",
-        type=_int_at_least(1),
+        type=_int_at_least(1, MAX_CLUSTERS, " (labels are written as 16-bit images)"),
         default=5,
         metavar="K",
-        help="number of clusters, an integer >= 1",
+        help=f"number of clusters, an integer from 1 to {MAX_CLUSTERS}",
     )
     parser.add_argument(
         "--method",
@@ -220,10 +245,11 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--spatial-weight",
-        type=_non_negative_float,
+        type=_spatial_weight,
         default=0.0,
         metavar="W",
-        help="a number >= 0; adds pixel coordinates as features, 1 makes the "
+        help=f"a number from 0 to {_MAX_SPATIAL_WEIGHT:g}; adds pixel coordinates as "
+        "features, 1 makes the "
         "image's largest extent weigh as much as the full colour range",
     )
     parser.add_argument(
@@ -507,13 +533,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # --help, --version (0) and usage errors (2)
         return 0 if exit_.code is None else int(exit_.code)
     try:
-        return args.run(args)
+        with _sigterm_as_interrupt():
+            return args.run(args)
     except UsageError as error:
         print(f"{PROG} {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except Terminated:
+        print(f"{PROG}: terminated (SIGTERM)", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` in the block: the run stops as on Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -548,11 +595,17 @@ def run_segment(args: argparse.Namespace) -> int:
     >>> run_segment(build_parser().parse_args(line))
     0
     """
+    _check_budget(args)
     zarr_out = is_zarr(args.out)
     if zarr_out and len({real_path(image) for image in args.images}) != 1:
         raise UsageError(
             f"--out {args.out}: a .zarr output holds the labels of one IMAGE; "
             "give a folder for several"
+        )
+    if zarr_out and not (is_zarr(args.images[0]) or _is_tiff(args.images[0])):
+        raise UsageError(
+            f"--out {args.out}: a .zarr output holds labels read chunk by chunk from a TIFF "
+            f"or Zarr IMAGE; {args.images[0]} is neither: give a folder"
         )
     if args.save_model is not None and len({real_path(image) for image in args.images}) != 1:
         raise UsageError(
@@ -568,9 +621,13 @@ def run_segment(args: argparse.Namespace) -> int:
             return args.out
         return lazy_labels_path(job) if is_zarr(job.image) else None
 
-    guard_outputs(jobs, lazy_labels, _inputs(jobs, args), args.save_model, args.overwrite)
-    mask = None if args.mask is None else load_mask(args.mask, args.max_pixels)
-    prepare_out_dir(args.out.parent if zarr_out else args.out)
+    out_dir = args.out.parent if zarr_out else args.out
+    inputs = _inputs(jobs, args)
+    guard_outputs(jobs, lazy_labels, inputs, args.save_model, args.overwrite, out_dir)
+    prepare_out_dir(out_dir)
+    folders = [job.prefix.parent for job in jobs] + (
+        [] if args.save_model is None else [args.save_model.parent]
+    )
 
     def process(job: Job) -> None:
         with Staged(overwrite=args.overwrite) as outputs:
@@ -583,7 +640,9 @@ def run_segment(args: argparse.Namespace) -> int:
             if args.save_model is not None:
                 save_model(seg.model, outputs.path(args.save_model))
 
-    return run_jobs("segment", jobs, process, args.no_progress)
+    with folders_held(folders, out_dir):
+        mask = None if args.mask is None else load_mask(args.mask, args.max_pixels)
+        return run_jobs("segment", jobs, process, args.no_progress)
 
 
 def run_apply(args: argparse.Namespace) -> int:
@@ -616,13 +675,13 @@ def run_apply(args: argparse.Namespace) -> int:
     >>> run_apply(build_parser().parse_args(line))
     0
     """
+    _check_budget(args)
     try:
         model = load_model(args.model)
     except ModelFileError as error:  # missing, unreadable, corrupt or newer; names the file
         raise UsageError(f"--model: {error}") from None
     jobs = plan_outputs(args.images, args.out)
     guard_outputs(jobs, lambda job: None, _inputs(jobs, args), None, args.overwrite)
-    mask = None if args.mask is None else load_mask(args.mask, args.max_pixels)
     prepare_out_dir(args.out)
     channel_axis = model.params["channel_axis"]
 
@@ -636,7 +695,21 @@ def run_apply(args: argparse.Namespace) -> int:
         with Staged(overwrite=args.overwrite) as outputs:
             write_outputs(job, seg, None, outputs, model=args.model)
 
-    return run_jobs("apply", jobs, process, args.no_progress)
+    with folders_held([job.prefix.parent for job in jobs], args.out):
+        mask = None if args.mask is None else load_mask(args.mask, args.max_pixels)
+        return run_jobs("apply", jobs, process, args.no_progress)
+
+
+def _check_budget(args: argparse.Namespace) -> None:
+    """Refuse a bad pixel budget (option or environment variable) once, before any work."""
+    try:
+        pixel_budget(args.max_pixels)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def _is_tiff(path: Path) -> bool:
+    return path.suffix.lower() in (".tif", ".tiff")
 
 
 def _inputs(jobs: list[Job], args: argparse.Namespace) -> list[tuple[Path, str]]:
