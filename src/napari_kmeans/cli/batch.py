@@ -740,6 +740,8 @@ def _reason(error: Exception, path: Path) -> str:
     if isinstance(error, FileExistsError):
         existing = error.filename2 or error.filename  # os.link names the destination second
         return f"{existing} exists: nothing of this image was written (use --overwrite)"
+    if isinstance(error, (IsADirectoryError, NotADirectoryError)) and error.filename:
+        return f"{error.filename}: {error.strerror}: nothing of this image was written"
     text = str(error).removeprefix(f"cannot load image '{path}': ")
     if isinstance(error, (ValueError, OSError)) and text:
         return text

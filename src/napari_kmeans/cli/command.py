@@ -144,11 +144,14 @@ same name get the distinguishing part of their folder prepended (a/img.png, b/im
 a_img_*, b_img_*), so no output overwrites another.
 
 Nothing is lost: before any work the command refuses (exit 2, naming the path) an output that
-would replace or contain an input (IMAGE, --mask, --model), two outputs at one path, and any
-existing file unless --overwrite is given. Each file is written under a temporary name
-beside it and renamed when complete; an image's files appear together or not at all, so an
-error, a full disk or Ctrl-C (exit 130) leaves no partial output. Inputs must be regular
-files; images larger than --max-pixels are refused from their header, before decoding.
+would replace or contain an input (IMAGE, --mask, --model), two outputs at one path, a
+folder where an output file goes, and any existing file unless --overwrite is given;
+--overwrite replaces only files, and Zarr labels stores written by this command. Each file
+is written under a temporary name beside it and renamed when complete; an image's files
+appear together or not at all, so an error, a full disk, Ctrl-C (exit 130) or SIGTERM (exit
+143) leaves no partial output. One run at a time writes into a folder: a second run on a
+folder in use is refused. Inputs must be regular files; images larger than --max-pixels are
+refused from their header (Zarr and lazily read TIFF: their shape), before decoding.
 
 A multi-page TIFF is segmented as one stack (all pages clustered together, so a label means
 the same colour on every page); its labels and recolored image are written as multi-page
@@ -162,7 +165,7 @@ takes exactly one IMAGE.
 
 A file that cannot be read or segmented is reported as "error: <path>: <reason>" and the
 others are still processed. Exit status: 0 all written, 1 some input failed, 2 usage error,
-130 interrupted.
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 """
 
 _SEGMENT_EXAMPLES = """\
@@ -289,8 +292,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace output files (and a .zarr --out) that already exist; without it the "
-        "command refuses, before any work, to write over any existing file",
+        help="replace output files (and a .zarr --out labels store written by this command) "
+        "that already exist; without it the command refuses, before any work, to write over "
+        "any existing file; folders and other stores are never replaced",
     )
     parser.add_argument(
         "--max-pixels",
@@ -360,8 +364,8 @@ the same colour in every output file. Writes the same files as 'segment' (<name>
 A model file that is missing, corrupt or from a newer version is a usage error (exit 2). An
 IMAGE that does not fit the model (other channels, dtype or colour space) is reported as
 "error: <path>: <reason>" and the others are still processed. Outputs are guarded and
-written as for 'segment' (--overwrite, no partial files). Exit status: 0 all written,
-1 some input failed, 2 usage error, 130 interrupted.
+written as for 'segment' (--overwrite, no partial files, one run per folder). Exit status:
+0 all written, 1 some input failed, 2 usage error, 130 interrupted, 143 terminated.
 """
 
 
@@ -457,7 +461,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success, 1 if an input failed, 2 for a usage error, 130 when interrupted.
+        0 on success, 1 if an input failed, 2 for a usage error, 130 when interrupted
+        (Ctrl-C), 143 when terminated (SIGTERM).
 
     Examples
     --------

@@ -2,9 +2,10 @@
 
 The command line plans every output path first; :func:`check_outputs` then refuses (with the
 path named) any output that is an input, lies inside an input (a Zarr store is a folder), or
-would replace a folder holding an input; two outputs of one run at the same path; and an
-existing file unless the user said ``--overwrite``. Paths are compared after resolving
-symbolic links, so a link cannot smuggle an input in.
+would replace a folder holding an input; two outputs of one run at the same path; a folder
+where an output file goes, or anything but a labels store of this tool where a store goes
+(even with ``--overwrite``); and an existing file unless the user said ``--overwrite``.
+Paths are compared after resolving symbolic links, so a link cannot smuggle an input in.
 
 Examples
 --------
