@@ -11,7 +11,7 @@ import errno
 import json
 import os
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -438,7 +438,8 @@ def plan_outputs(images: Sequence[Path], out_dir: Path | None) -> list[Job]:
                 names[index] = name
     keys = [(real_path(f), n.casefold()) for f, n in zip(folders, names, strict=True)]
     if len(set(keys)) < len(keys):
-        clashes = sorted({str(unique[i]) for i, key in enumerate(keys) if keys.count(key) > 1})
+        times = Counter(keys)
+        clashes = sorted({str(unique[i]) for i, key in enumerate(keys) if times[key] > 1})
         raise UsageError(
             f"outputs of {', '.join(clashes)} would overwrite one another even after adding "
             "their folder names: rename them or run them with different --out folders"
