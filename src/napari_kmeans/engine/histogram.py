@@ -8,6 +8,7 @@ the same Lloyd iterations as on every pixel; a lookup table then gives every pix
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import overload
 
 import cv2
 import numpy as np
@@ -153,6 +154,18 @@ def _present(table: np.ndarray) -> np.ndarray:
     pairs = np.flatnonzero(table.view(np.uint64))
     both = (2 * pairs[:, None] + np.arange(2)).reshape(-1)
     return both[table[both] != 0]
+
+
+@overload
+def histogram(
+    rows: np.ndarray, weights: np.ndarray | None = None, max_distinct: None = None
+) -> Histogram: ...
+
+
+@overload
+def histogram(
+    rows: np.ndarray, weights: np.ndarray | None, max_distinct: int | None
+) -> Histogram | None: ...
 
 
 def histogram(

@@ -23,15 +23,15 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None
+if sys.platform == "win32":
     import msvcrt
+else:
+    import fcntl
 
 __all__ = ["LOCK_NAME", "FolderInUse", "folder_lock"]
 
@@ -62,10 +62,10 @@ class FolderInUse(Exception):
 
 def _try_lock(fd: int) -> bool:
     try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        else:
+        if sys.platform == "win32":
             msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        else:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as error:
         if error.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK, errno.EDEADLK):
             return False
@@ -100,6 +100,14 @@ def folder_lock(folder: str | os.PathLike[str]) -> Iterator[Path]:
     OSError
         When the lock file cannot be created (a read-only folder) or is not a regular file
         (a symbolic link planted there is never followed).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> with folder_lock(folder) as lock:
+    ...     lock.read_text().strip() == str(os.getpid())
+    True
     """
     folder = Path(folder)
     path = folder / LOCK_NAME

@@ -477,5 +477,5 @@ def _interrupts_deferred() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    for signum in dict.fromkeys(received):
-        signal.raise_signal(signum)  # whatever the restored handler does with it
+    for pending in dict.fromkeys(received):
+        signal.raise_signal(pending)  # whatever the restored handler does with it
