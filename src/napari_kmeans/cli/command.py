@@ -438,7 +438,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # --help, --version (0) and usage errors (2)
         return 0 if exit_.code is None else int(exit_.code)
     try:
-        with _sigterm_as_interrupt():
+        with _sigterm_as_interrupt(args.run in (run_segment, run_apply)):
             return args.run(args)
     except UsageError as error:
         print(f"{PROG} {args.command}: error: {error}", file=sys.stderr)
@@ -452,9 +452,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises :class:`Terminated` in the block: the run stops as on Ctrl-C."""
-    if threading.current_thread() is not threading.main_thread():
+def _sigterm_as_interrupt(wanted: bool) -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` in the block: a run writing files stops as on Ctrl-C.
+
+    Not for the GUI, whose Qt event loop would only meet the exception in some callback.
+    """
+    if not wanted or threading.current_thread() is not threading.main_thread():
         yield
         return
 
