@@ -806,6 +806,7 @@ def _grey_tiff_of_pages(n_pages: int, height: int, width: int) -> bytes:
     return b"".join(parts)
 
 
+@pytest.mark.slow
 def test_every_page_of_a_tiff_of_more_than_100000_pages_is_read(tmp_path):
     from napari_kmeans.io.headers import header_pixels
 
@@ -819,6 +820,7 @@ def test_every_page_of_a_tiff_of_more_than_100000_pages_is_read(tmp_path):
         load_image(tmp_path / "pages.tif", max_pixels=2 * n_pages - 1)
 
 
+@pytest.mark.slow
 def test_decoding_time_grows_linearly_with_the_pages(tmp_path):
     # 60,000 pages: libtiff's walk of the page chain from its start made this ~90 s here
     n_pages = 60_000
