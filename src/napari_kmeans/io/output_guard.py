@@ -169,8 +169,9 @@ def _check_replaceable(output: Path, what: str, store: bool) -> None:
 
 #: The attribute that marks a Zarr store as labels written by napari-kmeans.
 LABELS_STORE_ATTRIBUTE = {"napari-kmeans": "labels"}
-# what a Zarr array store holds: metadata (v3, v2) and chunks ("c/0/1" in v3, "0.1" in v2)
-_STORE_ENTRY = re.compile(r"(zarr\.json|\.zarray|\.zattrs|\.zgroup|c(/\d+)+|\d+(\.\d+)*)")
+# what a Zarr array store holds: metadata (v3, v2) and chunks ("c/0/1" in v3, "0.1" or
+# "0/1" in v2)
+_STORE_ENTRY = re.compile(r"(zarr\.json|\.zarray|\.zattrs|\.zgroup|c(/\d+)+|\d+([./]\d+)*)")
 
 
 def is_labels_store(path: str | os.PathLike[str]) -> bool:

@@ -211,8 +211,8 @@ def write_labels_zarr(
             chunks=regular,
             dtype=labels.dtype,
             fill_value=0,
-            attributes=LABELS_STORE_ATTRIBUTE,  # --overwrite replaces only such stores
         )
+        target.attrs.update(LABELS_STORE_ATTRIBUTE)  # --overwrite replaces only such stores
         _compute_into(labels, target, progress)
 
 
