@@ -281,7 +281,7 @@ def folders_held(folders: Sequence[Path], out: Path | None = None) -> Iterator[N
     Parameters
     ----------
     folders : sequence of pathlib.Path
-        The folders the run writes into (existing).
+        The folders the run writes into (missing ones are skipped: nothing goes there).
     out : pathlib.Path, optional
         The ``--out`` folder, named as such in messages.
 
@@ -305,6 +305,8 @@ def folders_held(folders: Sequence[Path], out: Path | None = None) -> Iterator[N
     """
     with ExitStack() as stack:
         for folder in sorted({real_path(folder): folder for folder in folders}.values()):
+            if not folder.is_dir():  # beside a missing input: that input fails by itself
+                continue
             name = f"--out {out}" if out is not None and folder == out else str(folder)
             try:
                 stack.enter_context(folder_lock(folder))
