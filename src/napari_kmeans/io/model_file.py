@@ -28,6 +28,8 @@ from .safe_files import read_regular_file, write_text
 
 MODEL_FORMAT = "napari-kmeans-model"
 MODEL_VERSION = 1
+#: The most clusters a model file (and a label image of the command, 16-bit) holds.
+MAX_CLUSTERS = 2**16 - 1
 
 
 class ModelFileError(ValueError):
@@ -230,6 +232,11 @@ def _model_from_dict(data: dict) -> KMeansModel:
     _check_layout(params, n_channels, len(spacing))
 
     n_features = space.n_features(n_channels) + (len(spacing) if spatial_weight > 0 else 0)
+    if len(_member(data, "centers", list)) > MAX_CLUSTERS:  # before reading a row
+        raise _FieldError(
+            "centers",
+            f"holds {len(data['centers'])} clusters: a model holds at most {MAX_CLUSTERS}",
+        )
     centers = _matrix(data, "centers", None, n_features)
     k = len(centers)
     # squared distances between features and centres must stay finite in the feature dtype
