@@ -794,11 +794,11 @@ def test_existing_zarr_out_is_replaced_only_with_overwrite(tmp_path, capsys):
     zarr.create_array(tmp_path / "in.zarr", data=stack, chunks=(1, 6, 16))
     old = tmp_path / "old.zarr"  # labels of an earlier run
     assert run(capsys, tmp_path / "in.zarr", "-k", "2", "--out", old)[0] == 0
-    earlier = zarr.open_array(old)[:]
+    earlier = zarr.open_group(old)["0"][:]
     code, out = run(capsys, tmp_path / "in.zarr", "-k", "3", "--out", old)
     assert code == 2 and f"{old}, " in out.err and "already exist" in out.err
     assert "--overwrite" in out.err
-    np.testing.assert_array_equal(zarr.open_array(old)[:], earlier)
+    np.testing.assert_array_equal(zarr.open_group(old)["0"][:], earlier)
     code, out = run(
         capsys, tmp_path / "in.zarr", "-k", "3", "--seed", "1", "--out", old, "--overwrite"
     )

@@ -129,10 +129,10 @@ def test_overwrite_replaces_a_labels_store_of_an_earlier_run(tmp_path, capsys):
     zarr.create_array(tmp_path / "in.zarr", data=stack, chunks=(1, 6, 16))
     out = tmp_path / "labels.zarr"
     assert run(capsys, tmp_path / "in.zarr", "-k", "2", "--out", out)[0] == 0
-    assert zarr.open_array(out)[:].max() == 2
+    assert zarr.open_group(out)["0"][:].max() == 2
     code, captured = run(capsys, tmp_path / "in.zarr", "-k", "3", "--out", out, "--overwrite")
     assert code == 0, captured.err
-    assert zarr.open_array(out)[:].max() == 3
+    assert zarr.open_group(out)["0"][:].max() == 3
     # a file dropped into our store makes it someone's folder: refused
     (out / "notes.txt").write_text("mine")
     code, captured = run(capsys, tmp_path / "in.zarr", "-k", "2", "--out", out, "--overwrite")

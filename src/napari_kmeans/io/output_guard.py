@@ -172,9 +172,7 @@ LABELS_STORE_ATTRIBUTE = {"napari-kmeans": "labels"}
 # what a Zarr array store holds: metadata (v3, v2) and chunks ("c/0/1" in v3, "0.1" or
 # "0/1" in v2)
 # metadata and chunks, at the top or in the numbered levels of a multiscale store
-_STORE_ENTRY = re.compile(
-    r"(\d+/)*(zarr\.json|\.zarray|\.zattrs|\.zgroup|c(/\d+)+|\d+([./]\d+)*)"
-)
+_STORE_ENTRY = re.compile(r"(\d+/)*(zarr\.json|\.zarray|\.zattrs|\.zgroup|c(/\d+)+|\d+([./]\d+)*)")
 
 
 def is_labels_store(path: str | os.PathLike[str]) -> bool:
