@@ -11,7 +11,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .features.filtering import Filters, filtered_rows
 from .features.prepare import PreparedImage, check_poolable, is_dask_array, prepare_image
+from .features.smooth import resolve
 from .model import fitting
 from .model.kmeans_model import KMeansModel
 from .options import METHODS, Options, make_options, takes_options
@@ -57,6 +59,23 @@ def segment(image, n_clusters: int = 5, *, mask=None, **options) -> Segmentation
         Divide each colour feature by its standard deviation over the fitted pixels, so
         that channels of very different ranges (fluorescence) weigh alike. The divisors are
         kept in the model's recipe; ``palette`` stays in the image's units.
+    smooth : None, number, "auto", "median" or tuple
+        Denoising before clustering, per channel along the spatial axes. None or 0: off; a
+        number σ (or ``("gaussian", σ)``): a Gaussian of σ in the units of ``spacing``;
+        ``"median"`` (3×3 in 2-D) or ``("median", r)`` (the box within ``r`` spacing units):
+        a median, for salt-and-pepper noise and JPEG; ``"auto"``: each channel's noise is
+        estimated from neighbouring pixels' differences and a Gaussian is chosen that brings
+        it to a tenth of the signal's spread (none on clean images). Only the features are
+        smoothed: ``palette``, ``recolored`` and the features table are means of the original
+        pixels. Integer images are smoothed in their own dtype (rounded). The filter chosen is
+        kept in the model's recipe and recorded in ``params["smoothing"]``.
+    texture : bool or float
+        False: off; True or a largest scale S in pixels (True: 16): add texture features of
+        the grey (luma) image, each weighing as much as a colour feature: smoothed
+        intensity and local energies of difference-of-Gaussian, Hessian and gradient
+        (structure tensor) responses at scales 1, 2, 4, … up to S, and the structure
+        tensor's anisotropy. For regions that differ by texture rather than colour; every
+        pixel is then its own row (slower, more memory).
     seed : None, int or numpy.random.Generator
         With None a seed is drawn and recorded in ``params["seed"]``, so any result can be
         reproduced.
@@ -98,6 +117,9 @@ def segment(image, n_clusters: int = 5, *, mask=None, **options) -> Segmentation
     [[1, 1, 2], [1, 2, 2]]
     >>> seg.palette.ravel().tolist()
     [11.0, 205.0]
+    >>> noisy = np.array([[0, 90, 0, 0, 200, 200, 0, 200]] * 4, np.uint8)
+    >>> segment(noisy, 2, smooth="median", seed=0).params["smoothing"]
+    {'kind': 'median', 'size': 1.0}
     """
     opts = make_options(n_clusters, **options)
     if is_dask_array(image):
@@ -120,18 +142,35 @@ def _fit(images: Sequence[PreparedImage], options: Options):
     first = images[0]
     check_poolable([(p.image.dtype, p.values.shape[1]) for p in images])
     o = options.for_image(first.layout)
+    # "auto" reads the first image's noise; every image then goes through the same filter
+    smoothing = resolve(o.smooth, first.image, first.layout.axis, o.spacing)
+    filters = Filters(smoothing, o.texture, o.spacing)
+    filtered = [filtered_rows(filters, p.image, p.layout, p.included) for p in images]
+    smoothed = smoothing is not None
     rows, recipe = fitting.pixel_rows(
-        [(p.values, p.layout.spatial_shape, p.included) for p in images],
+        [
+            (values if smoothed else p.values, p.layout.spatial_shape, p.included)
+            for p, (values, _) in zip(images, filtered, strict=True)
+        ],
         o.color_space,
         o.spatial_weight,
         o.spacing,
         standardize=o.standardize,
+        smooth=smoothing,
+        texture=o.texture,
+        textures=[texture for _, texture in filtered] if o.texture is not None else None,
+        originals=_concatenated([p.values for p in images]) if smoothed else None,
     )
     model, row_labels = fitting.fit_rows(rows, recipe, o)
     params = o.params(
         first.layout, first.image.dtype, len(images), sum(len(p.values) for p in images)
     )
+    params["smoothing"] = None if smoothing is None else smoothing.to_dict()
     return dataclasses.replace(model, params=params), row_labels, rows
+
+
+def _concatenated(arrays: list[np.ndarray]) -> np.ndarray:
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
 @takes_options
@@ -164,6 +203,11 @@ def fit(images, n_clusters: int = 5, *, mask=None, **options) -> KMeansModel:
         One mask for one image, or a list with one mask (or None) per image; as in
         :func:`segment`.
     standardize : bool
+        As in :func:`segment`.
+    smooth : None, number, "auto", "median" or tuple
+        As in :func:`segment`; ``"auto"`` reads the first image's noise and applies the
+        chosen filter to every image.
+    texture : bool or float
         As in :func:`segment`.
     seed : None, int or numpy.random.Generator
         As in :func:`segment`.

@@ -31,6 +31,8 @@ from .engine import check_iteration_options, make_rng
 from .engine.lloyd import IterationCallback
 from .features import color_spaces
 from .features import pixels as ft
+from .features import texture as tx
+from .features.smooth import Smoothing, check_smooth
 from .progress import ProgressCallback
 from .versions import library_versions
 
@@ -60,6 +62,10 @@ class Options:
         None (all 1) until :meth:`for_image` checks it against an image.
     standardize : bool
         Divide each colour feature by its spread.
+    smooth : Smoothing, "auto" or None
+        Denoising before clustering (see :mod:`napari_kmeans.features.smooth`).
+    texture : float or None
+        Largest texture scale in pixels, None: no texture features.
     seed : int or str
         The seed to record: drawn when None was given, ``"numpy.random.Generator"`` when a
         Generator was given.
@@ -89,6 +95,8 @@ class Options:
     spatial_weight: float
     spacing: tuple[float, ...] | None
     standardize: bool
+    smooth: Smoothing | str | None
+    texture: float | None
     seed: int | str
     rng: np.random.Generator
     n_init: int | str
@@ -123,12 +131,13 @@ class Options:
         """
         space = color_spaces.check(self.color_space, layout.n_channels)
         spacing = ft.check_spacing(self.spacing, len(layout.spatial_shape))
-        one_feature = space.n_features(layout.n_channels) == 1
+        one_feature = space.n_features(layout.n_channels) == 1 and self.texture is None
         if self.method == "optimal" and (not one_feature or self.spatial_weight > 0):
             raise ValueError(
                 "method='optimal' needs exactly one feature: a one-channel image or "
-                f"color_space='gray', and spatial_weight=0 (got {layout.n_channels} channels, "
-                f"color_space={self.color_space!r}, spatial_weight={self.spatial_weight})"
+                "color_space='gray', no texture and spatial_weight=0 (got "
+                f"{layout.n_channels} channels, color_space={self.color_space!r}, "
+                f"texture={self.texture}, spatial_weight={self.spatial_weight})"
             )
         return dataclasses.replace(self, spacing=spacing)
 
@@ -167,6 +176,11 @@ class Options:
         space = color_spaces.get(self.color_space)
         spacing = self.spacing or (1.0,) * len(layout.spatial_shape)
         coordinates = [f"axis {i}" for i in range(len(spacing))] if self.spatial_weight else []
+        texture = [] if self.texture is None else tx.feature_names(self.texture, len(spacing))
+        smooth = self.smooth
+        if isinstance(smooth, Smoothing):
+            smooth = smooth.size if smooth.kind == "gaussian" else [smooth.kind, smooth.size]
+            smooth = "median" if smooth == ["median", None] else smooth
         return {
             "n_clusters": self.n_clusters,
             "method": self.method,
@@ -175,12 +189,14 @@ class Options:
             "spatial_weight": self.spatial_weight,
             "spacing": list(spacing),
             "standardize": self.standardize,
+            "smooth": smooth,
+            "texture": self.texture,
             "seed": self.seed,
             "n_init": self.n_init,
             "max_iter": self.max_iter,
             "tol": self.tol,
             "n_channels": layout.n_channels,
-            "features": [*space.feature_names(layout.n_channels), *coordinates],
+            "features": [*space.feature_names(layout.n_channels), *texture, *coordinates],
             "fitted_dtype": str(fitted_dtype),
             "fitted_images": fitted_images,
             "fitted_pixels": int(fitted_pixels),
@@ -271,6 +287,8 @@ def make_options(
     spatial_weight: float = 0.0,
     spacing=None,
     standardize: bool = False,
+    smooth=None,
+    texture: bool | float = False,
     seed=None,
     n_init: int | str = "auto",
     max_iter: int = 300,
@@ -299,6 +317,10 @@ def make_options(
     spacing : sequence of float, optional
         As in :func:`napari_kmeans.segment`; checked later by :meth:`Options.for_image`.
     standardize : bool
+        As in :func:`napari_kmeans.segment`.
+    smooth : None, number, "auto", "median" or tuple
+        As in :func:`napari_kmeans.segment`.
+    texture : bool or float
         As in :func:`napari_kmeans.segment`.
     seed : None, int or numpy.random.Generator
         As in :func:`napari_kmeans.segment`.
@@ -344,6 +366,8 @@ def make_options(
         spatial_weight=ft.check_spatial_weight(spatial_weight),
         spacing=spacing,
         standardize=check_flag("standardize", standardize),
+        smooth=check_smooth(smooth),
+        texture=tx.check_texture(texture),
         seed=int(seed) if isinstance(seed, Integral) else "numpy.random.Generator",
         rng=rng,
         n_init=n_init,
@@ -379,7 +403,7 @@ def segment_options(params: dict) -> dict:
     >>> seg = nk.segment(np.array([[0, 9, 200]], np.uint8), 2, seed=4)
     >>> sorted(segment_options(seg.params))  # doctest: +NORMALIZE_WHITESPACE
     ['channel_axis', 'color_space', 'max_iter', 'method', 'n_clusters', 'n_init', 'seed',
-     'spacing', 'spatial_weight', 'standardize', 'tol']
+     'smooth', 'spacing', 'spatial_weight', 'standardize', 'texture', 'tol']
     """
     names = inspect.signature(make_options).parameters
     return {
