@@ -75,7 +75,7 @@ class Filters:
         return self.smooth is not None or self.texture is not None
 
     def n_texture(self) -> int:
-        """Number of texture columns (0 without texture)."""
+        """Return the number of texture columns (0 without texture)."""
         if self.texture is None:
             return 0
         return len(tx.feature_names(self.texture, len(self.spacing)))
@@ -123,7 +123,8 @@ class Filters:
         --------
         >>> from napari_kmeans.features.pixels import channel_layout
         >>> img = np.zeros((8, 8), np.float32)
-        >>> _, cols = Filters(None, 2.0, (1.0, 1.0)).apply(img, channel_layout(img.shape, None), None)
+        >>> layout = channel_layout(img.shape, None)
+        >>> _, cols = Filters(None, 2.0, (1.0, 1.0)).apply(img, layout, None)
         >>> cols.shape
         (64, 5)
         """

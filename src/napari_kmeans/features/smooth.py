@@ -518,3 +518,69 @@ def resolve(
         return None
     # σ in pixels of the finest axis, expressed in spacing units
     return Smoothing("gaussian", round(sigma * min(spacing), 6))
+
+
+def smooth_json(smooth) -> float | str | list | None:
+    """Return a checked ``smooth=`` value as JSON that :func:`check_smooth` takes back.
+
+    Parameters
+    ----------
+    smooth : Smoothing, "auto" or None
+        A value checked by :func:`check_smooth`.
+
+    Returns
+    -------
+    float, str, list or None
+        σ for a Gaussian, ``"median"`` or ``["median", r]``, ``"auto"`` or None.
+
+    Examples
+    --------
+    >>> smooth_json(Smoothing("gaussian", 1.5)), smooth_json(Smoothing("median", None))
+    (1.5, 'median')
+    >>> check_smooth(smooth_json(Smoothing("median", 2.0)))
+    Smoothing(kind='median', size=2.0)
+    """
+    if not isinstance(smooth, Smoothing):
+        return smooth
+    if smooth.kind == "gaussian":
+        return smooth.size
+    return "median" if smooth.size is None else [smooth.kind, smooth.size]
+
+
+def parse_smooth(text: str):
+    """Read a command-line ``--smooth`` value: auto, none, a number, median or median:R.
+
+    Parameters
+    ----------
+    text : str
+        The text given.
+
+    Returns
+    -------
+    float, str, tuple or None
+        A value for :func:`check_smooth`.
+
+    Raises
+    ------
+    ValueError
+        When the text is none of those.
+
+    Examples
+    --------
+    >>> parse_smooth("none"), parse_smooth("1.5"), parse_smooth("median:2")
+    (None, 1.5, ('median', 2.0))
+    """
+    word = text.strip().lower()
+    if word in ("none", "off"):
+        return None
+    if word in ("auto", "median"):
+        return word
+    try:
+        if ":" in word:
+            kind, size = word.split(":", 1)
+            return kind, float(size)
+        return float(word)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not allowed: use auto, none, a Gaussian sigma, median or median:R"
+        ) from None

@@ -60,10 +60,10 @@ def check_texture(texture) -> float | None:
     --------
     >>> check_texture(True), check_texture(False), check_texture(8)
     (16.0, None, 8.0)
-    >>> check_texture(1)
+    >>> check_texture(1)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: texture=1 is not allowed: use False (off), True (largest scale 16 pixels) or a largest scale >= 2 pixels
+    ValueError: texture=1 is not allowed: use False (off), True (largest scale 16 pixels) or ...
     """
     if texture is None or texture is False or texture is np.False_:
         return None
@@ -188,9 +188,7 @@ def grey(values: np.ndarray) -> np.ndarray:
     return rows.mean(axis=1, dtype=dtype)
 
 
-def texture_features(
-    image: np.ndarray, largest: float, spacing: tuple[float, ...]
-) -> np.ndarray:
+def texture_features(image: np.ndarray, largest: float, spacing: tuple[float, ...]) -> np.ndarray:
     """Return the raw texture features of a grey image, one column per feature.
 
     Parameters
@@ -264,3 +262,39 @@ def texture_features(
             columns.append(anisotropy)
         smoothed = coarser
     return np.stack([c.ravel() for c in columns], axis=1)
+
+
+def parse_texture(text: str) -> float | bool:
+    """Read a command-line ``--texture`` value: a largest scale, on/true or off/false.
+
+    Parameters
+    ----------
+    text : str
+        The text given.
+
+    Returns
+    -------
+    float or bool
+        A value for :func:`check_texture`.
+
+    Raises
+    ------
+    ValueError
+        When the text is none of those.
+
+    Examples
+    --------
+    >>> parse_texture("8"), parse_texture("off")
+    (8.0, False)
+    """
+    word = text.strip().lower()
+    if word in ("on", "true", "yes"):
+        return True
+    if word in ("off", "false", "no", "none"):
+        return False
+    try:
+        return float(word)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not allowed: use a largest scale in pixels, on or off"
+        ) from None

@@ -133,7 +133,7 @@ class KMeansModel:
         their distinct values; other pixels in blocks of ``LABEL_BLOCK_ROWS``, reporting
         progress (stage ``LABELLING``) after each: raise in ``progress`` to stop. With a
         recipe that filters (``smooth``, ``texture``), ``values`` are the filtered values and
-        ``texture`` the raw texture columns (:func:`~napari_kmeans.features.filtering.filtered_rows`).
+        ``texture`` the raw texture columns (see ``features.filtering.filtered_rows``).
 
         Parameters
         ----------
@@ -325,6 +325,7 @@ class KMeansModel:
         >>> import napari_kmeans as nk
         >>> from napari_kmeans.outputs.segmentation import prepare_image
         >>> model = nk.fit(np.array([[0, 10, 200, 210]], np.uint8), n_clusters=2, seed=0)
+        >>> from napari_kmeans.features.prepare import prepare_image
         >>> prepared = prepare_image(np.array([[0, 250]], np.uint8), "auto", None)
         >>> flat = model.label(prepared.values, (1, 2), None)
         >>> seg = model.segmentation(prepared, flat, np.array([1, 1]), 0.0, time.perf_counter())
