@@ -22,10 +22,13 @@ from .. import __version__, load_image
 from ..api import METHODS
 from ..assess.cross_check import cross_check
 from ..features.color_spaces import COLOR_SPACES
+from ..features.smooth import check_smooth, parse_smooth
+from ..features.texture import check_texture, parse_texture
 from ..io.images import DEFAULT_MAX_PIXELS, MAX_PIXELS_VARIABLE, ImageLoadError
 from ..io.model_file import ModelFileError, load_model, save_model
 from ..io.output_guard import real_path
 from ..io.safe_files import Staged
+from ..options import OPTIONS
 from .batch import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -101,6 +104,24 @@ def _channel_axis(text: str) -> str | int | None:
 
 def _n_init(text: str) -> str | int:
     return "auto" if text.lower() == "auto" else _int_at_least(1)(text)
+
+
+def _smooth(text: str):
+    try:
+        value = parse_smooth(text)
+        check_smooth(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return value
+
+
+def _texture(text: str):
+    try:
+        value = parse_texture(text)
+        check_texture(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return value
 
 
 def _seed(text: str) -> int | None:
@@ -231,7 +252,7 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
         type=_spacing,
         default=None,
         metavar="S,S[,S]",
-        help="pixel size per spatial axis for --spatial-weight, comma-separated "
+        help="pixel size per spatial axis for --spatial-weight and --smooth, comma-separated "
         "positive numbers (default: all 1)",
     )
     parser.add_argument(
@@ -240,6 +261,28 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
         help="divide each colour feature by its standard deviation over the "
         "clustered pixels (channels of very different ranges, e.g. "
         "fluorescence) (default: features in the image's units)",
+    )
+    parser.add_argument(
+        "--smooth",
+        type=_smooth,
+        default=OPTIONS["smooth"].default,
+        metavar="{auto,none,SIGMA,median,median:R}",
+        help="denoise the features before clustering (the palette and recoloured "
+        "image keep the original values): auto chooses from the image's noise; "
+        "SIGMA a Gaussian of that sigma in --spacing units; median a 3x3 median "
+        "(median:R within R spacing units), for salt-and-pepper noise and JPEG; "
+        "none: off",
+    )
+    parser.add_argument(
+        "--texture",
+        type=_texture,
+        nargs="?",
+        const=True,
+        default=OPTIONS["texture"].default,
+        metavar="S",
+        help="add texture features (local energy of band-pass, Hessian and "
+        "gradient responses) up to a largest scale of S pixels (16 when "
+        "given alone), for regions that differ by texture rather than colour",
     )
     parser.add_argument(
         "--mask",
