@@ -311,6 +311,7 @@ class KMeansModel:
         >>> import napari_kmeans as nk
         >>> from napari_kmeans.outputs.segmentation import prepare_image
         >>> model = nk.fit(np.array([[0, 10, 200, 210]], np.uint8), n_clusters=2, seed=0)
+        >>> from napari_kmeans.features.prepare import prepare_image
         >>> prepared = prepare_image(np.array([[0, 250]], np.uint8), "auto", None)
         >>> flat = model.label(prepared.values, (1, 2), None)
         >>> seg = model.segmentation(prepared, flat, np.array([1, 1]), 0.0, time.perf_counter())
