@@ -255,10 +255,10 @@ def _stained(rng, size: int, stain: str, noise: float):
     if stain == "he":
         truth = np.where(_voronoi(rng, shape, 10, 2) == 1, 1, 0)  # stroma vs glass
         truth[_ellipsoids(rng, shape, (1, 1), max(3, size * size // 1200), (5, 9)) > 0] = 2
-        truth[_ellipsoids(rng, shape, (1, 1), max(2, size * size // 4000), (3, 5)) > 0] = 3
+        truth[_ellipsoids(rng, shape, (1, 1), max(4, size * size // 1200), (3, 5)) > 0] = 3
         concentration = {  # per class: glass, stroma, nuclei, red cells
             "hematoxylin": np.array([0.03, 0.15, 1.1, 0.05]),
-            "eosin": np.array([0.03, 0.55, 0.25, 1.4]),
+            "eosin": np.array([0.03, 0.5, 0.25, 1.8]),
         }
     else:
         truth = np.zeros(shape, np.int64)
@@ -270,7 +270,7 @@ def _stained(rng, size: int, stain: str, noise: float):
             "hematoxylin": np.array([0.08, 0.9, 0.35]),
             "dab": np.array([0.02, 0.02, 0.9]),
         }
-    texture = 1 + 0.15 * _blur(rng.normal(0, 1, shape), 2) / 0.14
+    texture = 1 + 0.08 * _blur(rng.normal(0, 1, shape), 2) / 0.14
     od = np.zeros((*shape, 3))
     for name, per_class in concentration.items():
         c = per_class[truth] * texture * (1 + rng.normal(0, noise / 100, shape))
