@@ -38,9 +38,9 @@ KINDS = ("gaussian", "median")
 TRUNCATE = 4.0
 # "auto": noise brought down to this fraction of the signal's spread, and the widest σ chosen
 AUTO_TARGET = 0.1
-AUTO_MAX_SIGMA = 2.0
+AUTO_MAX_SIGMA = 1.0
 # "auto" estimates the noise on at most this many pixels (a regular subset of lines)
-NOISE_PIXELS = 1 << 21
+NOISE_PIXELS = 1 << 18
 
 ALLOWED = (
     "None or 0 (off), 'auto', a Gaussian sigma > 0 in spacing units, ('gaussian', sigma), "
@@ -202,23 +202,76 @@ class Smoothing:
         if self.kind == "median":
             out = ndimage.median_filter(work, size=per_axis, mode="reflect")
         elif mask is None:
-            out = ndimage.gaussian_filter(work, per_axis, mode="reflect", truncate=TRUNCATE)
+            out = gaussian(work, per_axis, channel_axis)
         else:
             weights = mask.astype(work.dtype)
             if channel_axis is not None:
                 weights = np.expand_dims(weights, channel_axis)
             work *= weights
-            out = ndimage.gaussian_filter(work, per_axis, mode="reflect", truncate=TRUNCATE)
+            out = gaussian(work, per_axis, channel_axis)
             spatial = [s for i, s in enumerate(per_axis) if i != channel_axis]
-            total = ndimage.gaussian_filter(
-                mask.astype(work.dtype), spatial, mode="reflect", truncate=TRUNCATE
-            )
+            total = gaussian(mask.astype(work.dtype), spatial, None)
             if channel_axis is not None:
                 total = np.expand_dims(total, channel_axis)
             # an excluded pixel far from any included one keeps its value (never clustered)
             np.divide(out, total, out=out, where=total > 0)
             out = np.where(total > 0, out, image)
         return in_dtype(out, image.dtype)
+
+
+def gaussian(work: np.ndarray, sigmas: list, channel_axis: int | None) -> np.ndarray:
+    """Return ``work`` (float) smoothed by a Gaussian of ``sigmas`` pixels per axis.
+
+    The kernel is scipy.ndimage's (cut at ``TRUNCATE`` σ, mirrored border ``d c b a | a b c d``);
+    2-D images with their channels last go through OpenCV's separable filter with that same
+    kernel (about five times faster), others through ``scipy.ndimage.gaussian_filter``.
+
+    Parameters
+    ----------
+    work : numpy.ndarray
+        Float32 or float64 image.
+    sigmas : list of float
+        σ in pixels per axis of ``work`` (0 on the channel axis).
+    channel_axis : int or None
+        The channel axis of ``work``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The smoothed image, same shape and dtype.
+
+    Examples
+    --------
+    >>> from scipy import ndimage
+    >>> img = np.random.default_rng(0).random((20, 30)).astype(np.float32)
+    >>> ours = gaussian(img, [1.5, 0.7], None)
+    >>> bool(np.allclose(ours, ndimage.gaussian_filter(img, [1.5, 0.7]), atol=1e-6))
+    True
+    """
+    spatial_ndim = work.ndim - (channel_axis is not None)
+    channels_last = channel_axis is None or channel_axis == work.ndim - 1
+    channels = 1 if channel_axis is None else work.shape[channel_axis]
+    if spatial_ndim == 2 and channels_last and channels <= 4 and work.dtype == np.float32:
+        import cv2
+
+        rows, columns = (np.asarray(_kernel(s), np.float32) for s in sigmas[:2])
+        # OpenCV names the kernels along x (columns) then y (rows)
+        return cv2.sepFilter2D(
+            np.ascontiguousarray(work), -1, columns, rows, borderType=cv2.BORDER_REFLECT
+        ).reshape(work.shape)
+    from scipy import ndimage
+
+    return ndimage.gaussian_filter(work, sigmas, mode="reflect", truncate=TRUNCATE)
+
+
+def _kernel(sigma: float) -> np.ndarray:
+    """scipy.ndimage's normalised Gaussian kernel of ``sigma`` pixels."""
+    radius = gaussian_radius(sigma)
+    if sigma == 0:
+        return np.ones(1)
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    phi = np.exp(-0.5 / (sigma * sigma) * x * x)
+    return phi / phi.sum()
 
 
 def gaussian_radius(sigma: float) -> int:
@@ -266,7 +319,8 @@ def in_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     if dtype.kind not in "ui":
         return values.astype(dtype, copy=False)
     info = np.iinfo(dtype)
-    return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+    rounded = np.rint(values, out=values if values.dtype.kind == "f" else None)
+    return np.clip(rounded, info.min, info.max, out=rounded).astype(dtype)
 
 
 def check_smooth(smooth) -> Smoothing | str | None:
