@@ -520,8 +520,8 @@ def auto_sigma(noise: np.ndarray, signal: np.ndarray, spatial_ndim: int) -> floa
     --------
     >>> auto_sigma(np.array([1.0]), np.array([100.0]), 2)
     0.0
-    >>> round(auto_sigma(np.array([5.0]), np.array([10.0]), 2), 3)
-    1.41
+    >>> round(auto_sigma(np.array([2.0]), np.array([10.0]), 2), 3)
+    0.564
     """
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(signal > 0, noise / signal, np.where(noise > 0, np.inf, 0.0))
