@@ -15,7 +15,7 @@ Examples
 >>> from napari_kmeans.features.smooth import Smoothing
 >>> from napari_kmeans.lazy.labels import chunk_layout
 >>> image = da.from_array(np.arange(40, dtype=np.uint8).reshape(4, 10), chunks=(4, 1))
->>> filters = Filters(Smoothing("median", 1.0), None, (1.0, 1.0))
+>>> filters = Filters(Smoothing("gaussian", 0.5), None, (1.0, 1.0))  # reaches 2 pixels
 >>> image, mask, chunked = with_overlap(image, None, chunk_layout(image, "auto"), filters)
 >>> image.chunks
 ((4,), (2, 2, 2, 2, 2))
