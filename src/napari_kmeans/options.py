@@ -332,7 +332,7 @@ _TABLE = (
     ),
     Option(
         "smooth",
-        None,
+        "auto",
         'None, number, "auto", "median" or tuple',
         "Denoising before clustering, per channel along the spatial axes. None or 0: off; "
         "a number σ (or ``('gaussian', σ)``): a Gaussian of σ in the units of ``spacing``; "
