@@ -11,7 +11,8 @@ Spelling of ``smooth=`` (checked by :func:`check_smooth`):
   median in 2-D), for salt-and-pepper noise and JPEG blocks;
 - ``"auto"``: :func:`resolve` estimates each channel's noise (:func:`noise_sigma`) and picks
   the Gaussian that brings the noise down to a tenth of the signal's spread, or none when the
-  image is already that clean.
+  image is already that clean, or when neighbouring pixels are no more alike than any two
+  (:func:`coherence`: nothing spatial for a smoothing to recover).
 
 Filters are scipy.ndimage's (n-D, separable, the field's reference); the result of a pixel
 depends only on the pixels within :meth:`Smoothing.reach` of it, so chunks filtered with that
@@ -39,6 +40,8 @@ TRUNCATE = 4.0
 # "auto": noise brought down to this fraction of the signal's spread, and the widest σ chosen
 AUTO_TARGET = 0.1
 AUTO_MAX_SIGMA = 1.0
+# "auto" smooths only images whose neighbouring pixels correlate at least this much
+AUTO_MIN_COHERENCE = 0.2
 # "auto" estimates the noise on at most this many pixels (a regular subset of lines)
 NOISE_PIXELS = 1 << 18
 
@@ -494,6 +497,44 @@ def noise_sigma(lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return noise, signal
 
 
+def coherence(lines: np.ndarray) -> float:
+    """Return the mean correlation of neighbouring pixels along the lines, over channels.
+
+    ``1 - var(differences) / (2 var(values))``: near 1 for images made of regions, near 0
+    when neighbours are no more alike than any two pixels (pure noise, or classes drawn
+    pixel by pixel), where smoothing has nothing to recover.
+
+    Parameters
+    ----------
+    lines : numpy.ndarray
+        ``(lines, length, C)`` values (:func:`noise_lines`).
+
+    Returns
+    -------
+    float
+        The correlation, averaged over channels (constant channels count 1).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> abs(coherence(rng.normal(size=(100, 100, 1)))) < 0.05
+    True
+    >>> coherence(np.repeat([0.0, 5.0], 50)[None, :, None].repeat(10, 0)) > 0.9
+    True
+    """
+    values = []
+    for c in range(lines.shape[-1]):
+        channel = lines[..., c]
+        diffs = np.diff(channel, axis=1)
+        finite = np.isfinite(diffs)
+        variance = float(np.var(channel[np.isfinite(channel)])) if finite.any() else 0.0
+        if variance == 0:
+            values.append(1.0)
+            continue
+        values.append(1.0 - float(np.var(diffs[finite])) / (2.0 * variance))
+    return float(np.mean(values))
+
+
 def auto_sigma(noise: np.ndarray, signal: np.ndarray, spatial_ndim: int) -> float:
     """Return the Gaussian σ in pixels that brings the noise to ``AUTO_TARGET`` of the signal.
 
@@ -561,12 +602,17 @@ def resolve(
     'gaussian'
     >>> resolve("auto", np.repeat([0.0, 100.0], 32)[None].repeat(8, 0), None, (1.0, 1.0)) is None
     True
+    >>> resolve("auto", rng.normal(0, 5, (64, 64)), None, (1.0, 1.0)) is None  # no regions
+    True
     """
     if smooth is None:
         return None
     if smooth != "auto":
         return smooth.for_spacing(spacing)
-    noise, signal = noise_sigma(noise_lines(image, channel_axis))
+    lines = noise_lines(image, channel_axis)
+    if coherence(lines) < AUTO_MIN_COHERENCE:
+        return None
+    noise, signal = noise_sigma(lines)
     sigma = auto_sigma(noise, signal, len(spacing))
     if sigma == 0:
         return None
