@@ -354,7 +354,7 @@ _TABLE = (
         "texture",
         False,
         "bool or float",
-        "False: off; True or a largest scale S in pixels (True: 16): add texture features of "
+        "False: off; True or a largest scale S in pixels (True: 8): add texture features of "
         "the grey (luma) image, each weighing as much as a colour feature: the smoothed "
         "intensity and local energies of difference-of-Gaussian, Hessian and gradient "
         "responses at scales 1, 2, 4, ... up to S, and the structure tensor's anisotropy. "

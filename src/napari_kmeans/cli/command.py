@@ -281,7 +281,7 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
         default=OPTIONS["texture"].default,
         metavar="S",
         help="add texture features (local energy of band-pass, Hessian and "
-        "gradient responses) up to a largest scale of S pixels (16 when "
+        "gradient responses) up to a largest scale of S pixels (8 when "
         "given alone), for regions that differ by texture rather than colour",
     )
     parser.add_argument(

@@ -1,6 +1,6 @@
 """Texture features: local energy of band-pass, Hessian and structure-tensor responses, n-D.
 
-``texture=True`` (largest scale 16 pixels) or ``texture=S`` adds, on the grey (luma for
+``texture=True`` (largest scale 8 pixels) or ``texture=S`` adds, on the grey (luma for
 RGB, the channels' mean otherwise) image, with band scales s = 1, 2, 4, … while 2s ≤ S and an
 integration scale ρ = S:
 
@@ -33,9 +33,9 @@ import numpy as np
 from . import color_spaces
 from .smooth import TRUNCATE, gaussian_radius
 
-DEFAULT_LARGEST = 16.0
+DEFAULT_LARGEST = 8.0
 
-ALLOWED = "False (off), True (largest scale 16 pixels) or a largest scale >= 2 pixels"
+ALLOWED = "False (off), True (largest scale 8 pixels) or a largest scale >= 2 pixels"
 
 
 def check_texture(texture) -> float | None:
@@ -44,7 +44,7 @@ def check_texture(texture) -> float | None:
     Parameters
     ----------
     texture : bool or number
-        False/None: off; True: largest scale 16 pixels; a number >= 2: that largest scale.
+        False/None: off; True: largest scale 8 pixels; a number >= 2: that largest scale.
 
     Returns
     -------
@@ -59,11 +59,11 @@ def check_texture(texture) -> float | None:
     Examples
     --------
     >>> check_texture(True), check_texture(False), check_texture(8)
-    (16.0, None, 8.0)
+    (8.0, None, 8.0)
     >>> check_texture(1)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: texture=1 is not allowed: use False (off), True (largest scale 16 pixels) or ...
+    ValueError: texture=1 is not allowed: use False (off), True (largest scale 8 pixels) or ...
     """
     if texture is None or texture is False or texture is np.False_:
         return None

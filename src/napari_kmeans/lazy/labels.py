@@ -30,6 +30,7 @@ from ..features.prepare import check_finite_pixels, check_image_type, count_non_
 from ..outputs.recolor import recolor
 from ..outputs.segmentation import Segmentation
 from ..progress import ProgressCallback, report
+from .overlap import overlapped, with_overlap
 
 
 @dataclasses.dataclass(frozen=True)
@@ -649,8 +650,6 @@ def lazy_segmentation(
     """
     source, source_mask = image, mask
     if chunked is not None:
-        from .overlap import overlapped
-
         source, source_mask = overlapped(chunked, image, mask)
     mask_nd = None if source_mask is None else _with_channel_axis(source_mask, layout)
     labels = da.map_blocks(
@@ -730,8 +729,6 @@ def lazy_predict(model, image: da.Array, mask) -> Segmentation:
     chunks, chunked = image.chunks, None
     filters = model.recipe.filters
     if filters.active:
-        from .overlap import overlapped, with_overlap
-
         image, mask, chunked = with_overlap(image, mask, layout, filters)
         layout = chunked.layout
         stats = image_statistics(*overlapped(chunked, image, mask), layout, model, chunked)

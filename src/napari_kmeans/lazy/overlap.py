@@ -23,13 +23,17 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import dask.array as da
 import numpy as np
 
 from ..features.filtering import Filters
-from .labels import ChunkLayout, lazy_mask
+
+# the layouts are ``lazy.labels.ChunkLayout`` (not imported: labels uses this module)
+ChunkLayout = Any
 
 
 def merged_chunks(chunks: tuple[int, ...], reach: int) -> tuple[int, ...]:
@@ -180,9 +184,9 @@ def with_overlap(image: da.Array, mask: da.Array | None, layout: ChunkLayout, fi
     if layout.axis is not None:
         chunks.insert(layout.axis, image.chunks[layout.axis])
     image = image.rechunk(tuple(chunks))
-    layout = ChunkLayout(layout.channels, spatial)
-    if mask is not None:
-        mask = lazy_mask(mask, layout)
+    layout = dataclasses.replace(layout, spatial_chunks=spatial)
+    if mask is not None:  # a boolean mask with the image's spatial chunks
+        mask = mask.rechunk(spatial)
     return image, mask, ChunkFilters(filters, layout, reach)
 
 

@@ -16,6 +16,7 @@ from qtpy.QtWidgets import QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
 from ...api import segment
 from ...features import color_spaces
+from ...features.texture import DEFAULT_LARGEST
 from ..inputs import METADATA_KEY, is_output
 from ..outputs import LABEL_COLORS, LABELS, PREVIEW
 from ..segmentation import DEFAULT_SEED
@@ -173,7 +174,7 @@ class Controls(QWidget):
         )
         self.texture_scale = SpinBox(
             label="texture scale",
-            value=16,
+            value=int(DEFAULT_LARGEST),
             min=2,
             max=512,
             tooltip="Largest texture scale in pixels: about the size of the texture's pattern",
