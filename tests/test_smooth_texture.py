@@ -334,7 +334,7 @@ def test_cli_flags(tmp_path, capsys):
     assert main([*line, "--overwrite", "--smooth", "fuzzy"]) == 2
     assert "--smooth: 'fuzzy' is not allowed" in capsys.readouterr().err
     assert main([*line, "--overwrite", "--texture", "1"]) == 2
-    assert "texture=1.0 is not allowed" in capsys.readouterr().err
+    assert "--texture: '1' is not allowed" in capsys.readouterr().err
 
 
 def test_channel_layout_of_texture_uses_luma():

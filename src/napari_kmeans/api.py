@@ -132,7 +132,9 @@ def _fit(images: Sequence[PreparedImage], options: Options):
         textures=[texture for _, texture in filtered] if o.texture is not None else None,
         originals=_concatenated([p.values for p in images]) if smoothed else None,
     )
-    model, row_labels = fitting.fit_rows(rows, recipe, o)
+    model, row_labels = fitting.fit_rows(
+        rows, recipe, o, first.layout.n_channels, first.image.dtype
+    )
     params = o.params(
         first.layout, first.image.dtype, len(images), sum(len(p.values) for p in images)
     )

@@ -77,7 +77,7 @@ def model_to_dict(model: KMeansModel) -> dict:
     texture_scale = model.recipe.texture_scale
     recipe["texture_scale"] = None if texture_scale is None else list(texture_scale)
     merged = {}
-    if model.source_centers is not None:  # a merged model (KMeansModel.merge)
+    if model.source_centers is not None and model.source_labels is not None:  # merged
         merged = {
             "source_centers": model.source_centers.tolist(),
             "source_labels": model.source_labels.tolist(),
@@ -278,6 +278,9 @@ def _model_from_dict(data: dict) -> KMeansModel:
         counts,
         _number(data, "inertia"),
         _integer(data, "n_iter"),
+        params["channel_axis"],
+        n_channels,
+        np.dtype(params["fitted_dtype"]),
         dict(params),
         **_merged_sources(data, k, n_features, limit),
     )
@@ -372,7 +375,7 @@ def _member(container: dict, field: str, kind: type):
     return value
 
 
-_JSON_NAMES = {dict: "object", list: "array", str: "string"}
+_JSON_NAMES: dict[type, str] = {dict: "object", list: "array", str: "string"}
 
 
 def _raw(container, field: str, index: int | None):

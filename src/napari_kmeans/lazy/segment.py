@@ -31,6 +31,7 @@ import time
 import dask
 import dask.array as da
 import numpy as np
+from dask.delayed import Delayed
 
 from ..engine.histogram import histogram
 from ..features.filtering import Filters
@@ -175,7 +176,7 @@ def _sample_ranks(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
     return chosen
 
 
-def _block_size(source: _Source, index) -> int | dask.delayed:
+def _block_size(source: _Source, index) -> int | Delayed:
     if source.mask is None:
         chunks = source.layout.spatial_chunks
         return int(np.prod([c[i] for c, i in zip(chunks, index, strict=True)]))
@@ -277,13 +278,14 @@ def _fit(images: list[da.Array], options: Options, masks: list):
     sources = _sources(images, masks, options)
     o = options.for_image(sources[0].layout.channels)
     dtype = images[0].dtype
+    n_channels = sources[0].layout.channels.n_channels
     # "auto" reads the first image's noise (the same lines as in memory)
     smoothing = resolve(o.smooth, images[0], sources[0].layout.axis, o.spacing)
     filters = Filters(smoothing, o.texture, o.spacing)
     sources = [source.filtered(filters) for source in sources]
     if compressible(dtype, o.color_space, o.spatial_weight, o.texture):
         rows, recipe, fitted = _pooled_histogram(sources, o)
-        model = fitting.fit_rows(rows, recipe, o)[0]
+        model = fitting.fit_rows(rows, recipe, o, n_channels, dtype)[0]
         if smoothing is not None:  # the palette is of the original pixels
             model = _ranked(_all_pixel_statistics(sources, model, o.progress))
     else:
@@ -300,7 +302,7 @@ def _fit(images: list[da.Array], options: Options, masks: list):
             textures=textures,
             originals=originals if smoothing is not None else None,
         )
-        model = fitting.fit_rows(rows, recipe, o)[0]
+        model = fitting.fit_rows(rows, recipe, o, n_channels, dtype)[0]
         fitted = len(rows.values)
         model = _all_pixel_statistics(sources, model, o.progress)
         if filters.active:

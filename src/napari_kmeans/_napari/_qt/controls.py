@@ -7,16 +7,23 @@ for n-D data) and remember their values between sessions (QSettings, INI format)
 
 from __future__ import annotations
 
-import inspect
-
-from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEdit, Select, SpinBox
+import magicgui.widgets
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    LineEdit,
+    Select,
+    SpinBox,
+)
 from napari.layers import Image, Labels, Shapes
 from qtpy.QtCore import QSettings, Qt
 from qtpy.QtWidgets import QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
-from ...api import segment
 from ...features import color_spaces
 from ...features.texture import DEFAULT_LARGEST
+from ...options import OPTIONS
 from ..inputs import METADATA_KEY, is_output
 from ..outputs import LABEL_COLORS, LABELS, PREVIEW
 from ..segmentation import DEFAULT_SEED
@@ -30,9 +37,7 @@ DENOISE = {
     "median": "median",
 }
 LABEL_COLOR_NAMES = dict(zip(("distinct colours", "cluster colours"), LABEL_COLORS, strict=True))
-DEFAULTS = {
-    name: parameter.default for name, parameter in inspect.signature(segment).parameters.items()
-}
+DEFAULTS = {name: option.default for name, option in OPTIONS.items()}
 REMEMBERED = (
     "n_clusters",
     "method",
@@ -50,6 +55,16 @@ REMEMBERED = (
     "max_iter",
     "tol",
 )
+
+
+def option_control(name: str, **settings):
+    """Make the magicgui control of an option as the options table describes it."""
+    option = OPTIONS[name]
+    control = option.control
+    kind = getattr(magicgui.widgets, control.widget)
+    value = settings.pop("value", option.default)
+    label = {"text": control.label} if kind is CheckBox else {"label": control.label}
+    return kind(value=value, tooltip=option.plain_doc, **label, **control.settings, **settings)
 
 
 def settings() -> QSettings:
@@ -78,18 +93,11 @@ class Controls(QWidget):
             tooltip="The axis of this layer that holds channels (e.g. C of a ZCYX stack); "
             "empty: every value is one grey pixel",
         )
-        self.n_clusters = SpinBox(
-            label="clusters",
-            value=DEFAULTS["n_clusters"],
-            min=2,
-            max=255,
-            tooltip="Number of clusters k (Suggest k helps choosing)",
-        )
+        self.n_clusters = option_control("n_clusters", value=DEFAULTS["n_clusters"])
         self.method = ComboBox(
             label="method",
             choices=list(METHODS.items()),
-            tooltip="k-means++: seeding + Lloyd iterations. optimal 1-D: the exact global "
-            "optimum, for one feature (grey data)",
+            tooltip=OPTIONS["method"].plain_doc,
         )
         self.color_space = ComboBox(
             label="colour space",
@@ -103,11 +111,10 @@ class Controls(QWidget):
             nullable=True,
             tooltip="Labels (non-zero = included) or Shapes layer; empty for the whole image",
         )
-        default_smooth = DEFAULTS["smooth"]
         self.denoise = ComboBox(
             label="denoise",
             choices=list(DENOISE.items()),
-            value="auto" if default_smooth == "auto" else "off",
+            value="auto" if DEFAULTS["smooth"] == "auto" else "off",
             tooltip="Smooth the image before clustering, so that noise does not scatter "
             "pixels among clusters (cluster colours stay means of the original pixels). "
             "auto: chosen from the image's noise (none on clean images); Gaussian: of the "
@@ -132,7 +139,7 @@ class Controls(QWidget):
             label="background label",
             value=0,
             min=0,
-            max=255,
+            max=OPTIONS["n_clusters"].control.settings["max"],
             tooltip="A cluster shown as background (label 0, transparent); 0: none",
         )
         self.current_slice = CheckBox(
@@ -150,28 +157,9 @@ class Controls(QWidget):
             "inertia ratio, centre gap). Can take far longer than the segmentation; Cancel "
             "abandons it",
         )
-        self.spatial_weight = FloatSpinBox(
-            label="spatial weight",
-            value=0.0,
-            min=0.0,
-            max=10.0,
-            step=0.05,
-            tooltip="0: colour only; 1: the image extent weighs as much as the colour range",
-        )
-        self.standardize = CheckBox(
-            text="standardise channels",
-            value=DEFAULTS["standardize"],
-            tooltip="Divide each channel by its spread (standard deviation) over the fitted "
-            "pixels, so that channels of very different ranges (fluorescence) weigh alike. "
-            "The cluster means stay in the image's units",
-        )
-        self.texture = CheckBox(
-            text="texture features",
-            value=bool(DEFAULTS["texture"]),
-            tooltip="Add texture features (local energy of band-pass, Hessian and gradient "
-            "responses of the grey image): for regions that differ by texture rather than "
-            "colour. Slower; every pixel is clustered on its own",
-        )
+        self.spatial_weight = option_control("spatial_weight")
+        self.standardize = option_control("standardize")
+        self.texture = option_control("texture")
         self.texture_scale = SpinBox(
             label="texture scale",
             value=int(DEFAULT_LARGEST),
@@ -179,13 +167,7 @@ class Controls(QWidget):
             max=512,
             tooltip="Largest texture scale in pixels: about the size of the texture's pattern",
         )
-        self.seed = SpinBox(
-            label="seed",
-            value=DEFAULT_SEED,
-            min=0,
-            max=2**31 - 1,
-            tooltip="Random seed: the same seed gives the same labels",
-        )
+        self.seed = option_control("seed", value=DEFAULT_SEED)
         self.restarts = SpinBox(
             label="restarts (0 = auto)",
             value=0,
@@ -194,18 +176,11 @@ class Controls(QWidget):
             tooltip="k-means++ runs from different seeds; the one with the lowest inertia is "
             "kept. 0 = auto, as napari_kmeans.segment's default",
         )
-        self.max_iter = SpinBox(
-            label="max iterations",
-            value=DEFAULTS["max_iter"],
-            min=1,
-            max=100_000,
-            tooltip="Upper bound of Lloyd iterations per restart",
-        )
+        self.max_iter = option_control("max_iter")
         self.tol = LineEdit(
             label="tolerance",
             value=f"{DEFAULTS['tol']:g}",
-            tooltip="Lloyd stops when the centres move less than this (relative to the data "
-            "variance)",
+            tooltip=OPTIONS["tol"].plain_doc,
         )
         self.slice_allowed = self.live_allowed = False
         self.main = Container(
