@@ -158,7 +158,7 @@ def _pooled_histogram(sources: list[_Source], options: Options):
         0.0,
         options.spacing,
         counts,
-        standardize=options.standardize,
+        standardize=options.standardize is True,  # decided by for_image
         smooth=sources[0].chunked.filters.smooth if sources[0].chunked else None,
     )
     return rows, recipe, int(counts.sum())
@@ -296,7 +296,7 @@ def _fit(images: list[da.Array], options: Options, masks: list):
             o.color_space,
             o.spatial_weight,
             o.spacing,
-            standardize=o.standardize,
+            standardize=o.standardize is True,  # decided by for_image
             smooth=smoothing,
             texture=o.texture,
             textures=textures,
