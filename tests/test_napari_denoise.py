@@ -63,7 +63,7 @@ def test_denoise_control_is_visible_and_drives_the_call(qtbot, make_napari_viewe
     }
 
     controls.denoise.value = "off"
-    controls.advanced_button.click()
+    controls.advanced_fold.toggleButton().click()
     controls.texture.value = True
     assert not controls.texture_scale.native.isHidden()
     controls.texture_scale.value = 4
