@@ -199,13 +199,8 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
 _CLI_DEFAULTS = {"seed": 0}
 
 
-# What the command's files hold, beyond the options' own checks: labels are 16-bit images,
-# and beyond a spatial weight of 1e6 (a pixel's position counting a million times its
-# colour) nothing changes but the coordinate features' overflow, long before 1e300.
-_CLI_MAXIMA = {
-    "n_clusters": (MAX_CLUSTERS, "labels are written as 16-bit images"),
-    "spatial_weight": (1e6, "at 1e6 the colours no longer count"),
-}
+# What the command's files hold, beyond the options' own checks: labels are 16-bit images.
+_CLI_MAXIMA = {"n_clusters": (MAX_CLUSTERS, "labels are written as 16-bit images")}
 
 
 def _argument_type(option: Option, to_value: Callable[[str], object]) -> Callable[[str], object]:
