@@ -8,13 +8,12 @@ skip almost every row.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral
 
 import numpy as np
 
 from ..progress import ProgressCallback
+from .blocks import map_tasks
 from .distances import as_rows
 from .grid_rows import GridRows, materialise, take
 from .lloyd import IterationCallback, run_lloyd
@@ -128,21 +127,16 @@ def _sample_starts(
 
     Each start has its draws already (``seeding_draws``) and Lloyd draws nothing, so the
     starts are independent: when no callback follows their iterations, they run side by
-    side on threads of their own (not the block threads, which their own passes use), each
-    exactly as alone.
+    side on the engine's threads, each exactly as alone.
     """
 
     def converge(uniforms: np.ndarray):
         centers = greedy_kmeans_plusplus(sample, n_clusters, sample_w, uniforms, progress=progress)
         return run_lloyd(sample, sample_w, centers, max_iter, tol_abs, callback, progress)
 
-    if callback is not None or progress is not None or len(draws) == 1:
+    if callback is not None or progress is not None:
         return [converge(uniforms) for uniforms in draws]
-    # Up to twice as many threads as cores: three starts on two cores share them to the end
-    # instead of the third running alone while a core idles.
-    threads = min(len(draws), 2 * (os.cpu_count() or 1))
-    with ThreadPoolExecutor(threads, thread_name_prefix="nk-start") as starts:
-        return list(starts.map(converge, draws))
+    return map_tasks([lambda uniforms=uniforms: converge(uniforms) for uniforms in draws])
 
 
 def start(

@@ -13,6 +13,7 @@ from numbers import Integral, Real
 import numpy as np
 
 from ..progress import ProgressCallback
+from .compiled import prepare
 from .distances import RowSummary, as_rows, summarise
 from .grid_rows import GridRows, materialise
 from .init import SAMPLE_ABOVE, SAMPLE_SIZE, check_init, count_runs, start
@@ -333,6 +334,7 @@ def kmeans(
         summary = summarise(as_rows(columns), w)  # variances in the scaled unit
     if explicit is not None:
         explicit = np.ldexp(explicit, -exponent)
+    prepare(progress, "kmeans", as_rows(columns), n_clusters)
     tol_abs = _tolerance(summary, tol)
 
     def in_caller_units(inertia: float) -> float:
