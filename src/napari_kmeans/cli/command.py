@@ -17,10 +17,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from .. import __version__, load_image
 from ..api import METHODS
 from ..assess.cross_check import cross_check
+from ..engine.compiled import report_first_use_to
 from ..features.color_spaces import COLOR_SPACES
 from ..io.images import DEFAULT_MAX_PIXELS, MAX_PIXELS_VARIABLE, ImageLoadError
 from ..io.model_file import ModelFileError, load_model, save_model
@@ -506,6 +508,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, --version (0) and usage errors (2)
         return 0 if exit_.code is None else int(exit_.code)
+    if not getattr(args, "no_progress", True) and sys.stderr.isatty():
+        report_first_use_to(lambda stage: tqdm.write(f"{stage} ...", file=sys.stderr))
     try:
         return args.run(args)
     except UsageError as error:
@@ -514,6 +518,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        report_first_use_to(None)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ forever: every fork waits for the compiler and the child gets the lock released.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import threading
@@ -23,7 +24,14 @@ import numpy as np
 
 from ..progress import PREPARING, ProgressCallback, report
 
-__all__ = ["kernels", "kernels_1d", "prepare", "report_first_use_to", "warm_up"]
+__all__ = [
+    "kernels",
+    "kernels_1d",
+    "prepare",
+    "report_first_use_to",
+    "start_warm_up",
+    "warm_up",
+]
 
 
 class _OnFirstUse:
@@ -196,8 +204,38 @@ def warm_up(progress: ProgressCallback | None = None) -> None:
     for step, (what, kind, n_clusters) in enumerate(plan):
         report(progress, PREPARING, step, len(plan))
         prepare(_quiet(progress), what, _tiny(kind), n_clusters)
-    for dtype in (np.uint8, np.uint16, np.float32, np.float64):  # palettes of the pixel values
-        from .distances import label_sums
+    from .distances import label_sums
 
-        label_sums(np.zeros((2, 3), dtype), np.zeros(2, np.int32), None, 1)
+    label_sums(np.zeros((2, 3), np.uint8), np.zeros(2, np.int32), None, 1)  # palettes
     report(progress, PREPARING, len(plan), len(plan))
+
+
+_warm_up_thread: threading.Thread | None = None
+
+
+def start_warm_up() -> threading.Thread:
+    """Start :func:`warm_up` in a background thread, once per process; return the thread.
+
+    For an interactive session (the napari widget calls it when it opens): the first Run
+    then finds the engine ready or nearly so. Errors are left for the real call to meet.
+
+    Returns
+    -------
+    threading.Thread
+        The daemon thread doing it.
+
+    Examples
+    --------
+    >>> start_warm_up().join()
+    """
+    global _warm_up_thread
+    with _prepared_lock:
+        if _warm_up_thread is None:
+
+            def body() -> None:
+                with contextlib.suppress(Exception):  # the real call reports any error itself
+                    warm_up()
+
+            _warm_up_thread = threading.Thread(target=body, name="nk-warm-up", daemon=True)
+            _warm_up_thread.start()
+        return _warm_up_thread

@@ -372,8 +372,8 @@ def label_sums(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return each cluster's weighted sum of rows and its total weight, in float64.
 
-    Block by block, without a copy of the rows or an index-sized temporary (NumPy's
-    ``bincount`` makes one of the labels as int64).
+    Block by block, with no copy of the rows or index-sized temporary beyond one block
+    (NumPy's ``bincount`` makes one of the labels as int64).
 
     Parameters
     ----------
@@ -400,14 +400,28 @@ def label_sums(
     >>> sums.tolist(), weights.tolist()
     ([[2.0], [10.0]], [1.0, 2.0])
     """
-    source = kernel_rows(rows)
     w = weights_or_empty(sample_weight)
-    labels = np.ascontiguousarray(labels)
     d = rows.shape[1]
+    grid = isinstance(rows, GridRows)
+    source = kernel_rows(rows) if grid else None
+    if grid:
+        labels = np.ascontiguousarray(labels, dtype=np.intp)
 
     def block(part: slice) -> tuple[np.ndarray, np.ndarray]:
         sums, weights = np.zeros((k, d)), np.zeros(k)
-        kernels.label_sums_block(source, part.start, part.stop, w, labels, sums, weights)
+        if grid:
+            kernels.label_sums_block(source, part.start, part.stop, w, labels, sums, weights)
+        else:  # one compiled variant for every dtype: the block as float64 (same numbers)
+            values = np.ascontiguousarray(rows[part], dtype=np.float64)
+            kernels.label_sums_block(
+                kernel_rows(values),
+                0,
+                len(values),
+                w[part] if len(w) else w,
+                np.ascontiguousarray(labels[part], dtype=np.intp),
+                sums,
+                weights,
+            )
         return sums, weights
 
     sums, weights = np.zeros((k, d)), np.zeros(k)
