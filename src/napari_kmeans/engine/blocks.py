@@ -56,11 +56,12 @@ _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 _pool_threads = 0
 _chosen: int | None = None  # set_num_threads; None: the environment, else the CPUs
+_cpus: int | None = None  # available_cpus(), read once per process (every pass asks)
 
 
 def _forget_pool() -> None:
-    global _pool, _pool_threads, _lock
-    _pool, _pool_threads, _lock = None, 0, threading.Lock()
+    global _pool, _pool_threads, _lock, _cpus
+    _pool, _pool_threads, _lock, _cpus = None, 0, threading.Lock(), None
 
 
 if hasattr(os, "register_at_fork"):  # POSIX; Windows has no fork
@@ -147,9 +148,15 @@ def get_num_threads() -> int:
     2
     >>> _ = nk.set_num_threads(previous)
     """
+    global _cpus
     if _chosen is not None:
         return _chosen
-    return _from_environment() or available_cpus()
+    from_environment = _from_environment()
+    if from_environment:
+        return from_environment
+    if _cpus is None:
+        _cpus = available_cpus()
+    return _cpus
 
 
 def set_num_threads(n: int | None) -> int | None:
