@@ -195,7 +195,8 @@ def warm_up(progress: ProgressCallback | None = None) -> None:
     >>> warm_up()
     """
     float32, float64 = ("rows", "<f4", "C"), ("rows", "<f8", "C")
-    plan = [("kmeans", float32, 2), ("kmeans", float32, 9), ("nearest", float32, 2)]
+    plan: list[tuple[str, tuple, int]] = [("kmeans", float32, 2), ("kmeans", float32, 9)]
+    plan += [("nearest", float32, 2)]
     plan += [("kmeans", float64, 2), ("kmeans", float64, 9), ("nearest", float64, 2)]
     plan += [("optimal", float64, 2)]
     for pixel_dtype in ("|u1", "<u2", "<f4"):

@@ -237,7 +237,7 @@ def unlimited_geometry(centers: np.ndarray, slack: float):
     Examples
     --------
     >>> geometry = unlimited_geometry(np.array([[0.0], [3.0], [1.0]]), 0.0)
-    >>> geometry.order[:, :2].tolist(), geometry.count.tolist()
+    >>> geometry.order[:, :2].tolist(), geometry.n_listed.tolist()
     ([[2, 1], [2, 0], [0, 1]], [2, 2, 2])
     """
     unlimited = np.full(len(centers), np.inf)
@@ -402,17 +402,17 @@ def label_sums(
     """
     w = weights_or_empty(sample_weight)
     d = rows.shape[1]
-    grid = isinstance(rows, GridRows)
-    source = kernel_rows(rows) if grid else None
-    if grid:
+    plain = None if isinstance(rows, GridRows) else rows
+    source = kernel_rows(rows) if plain is None else None
+    if plain is None:
         labels = np.ascontiguousarray(labels, dtype=np.intp)
 
     def block(part: slice) -> tuple[np.ndarray, np.ndarray]:
         sums, weights = np.zeros((k, d)), np.zeros(k)
-        if grid:
+        if plain is None:
             kernels.label_sums_block(source, part.start, part.stop, w, labels, sums, weights)
         else:  # one compiled variant for every dtype: the block as float64 (same numbers)
-            values = np.ascontiguousarray(rows[part], dtype=np.float64)
+            values = np.ascontiguousarray(plain[part], dtype=np.float64)
             kernels.label_sums_block(
                 kernel_rows(values),
                 0,

@@ -200,8 +200,8 @@ def start(
         Number of centres.
     n_starts : int
         k-means++ seedings to converge on a sample and choose from; on at most
-        ``SAMPLE_ABOVE`` rows (or a sample too uniform for ``n_clusters``) one seeding on
-        every row is returned instead.
+        ``SAMPLE_ABOVE`` rows (or a sample smaller than ``n_clusters`` or too uniform for
+        it) one seeding on every row is returned instead.
     max_iter, tol_abs : int, float
         Lloyd's stopping rules on the sample (``tol_abs``: summed squared centre shift).
     rng : numpy.random.Generator
@@ -228,7 +228,7 @@ def start(
     n = rows.shape[0]
     if n_clusters > n:
         raise ValueError(f"n_clusters={n_clusters} is more than the {n} rows of X")
-    if n > SAMPLE_ABOVE:
+    if n > SAMPLE_ABOVE and n_clusters <= sample_size(n):  # else: seeded on every row
         drawn = np.sort(rng.choice(n, sample_size(n), replace=False))
         sample = take(rows, drawn).T  # a row-major copy of the drawn rows
         sample_w = None if sample_weight is None else sample_weight[drawn]

@@ -81,13 +81,13 @@ _JIT = {"nogil": True, "cache": True}
 class Geometry(NamedTuple):
     """Read by the kernels: the centres' neighbour lists and how far a search may reach.
 
-    ``order, low_gaps, count, half_gaps`` as ``centre_geometry`` returns them; ``limit[a]``
-    the reach they were made for (inf: every centre listed).
+    ``order, low_gaps, count, half_gaps`` as ``centre_geometry`` returns them (``count``
+    as ``n_listed``); ``limit[a]`` the reach they were made for (inf: every centre listed).
     """
 
     order: np.ndarray
     low_gaps: np.ndarray
-    count: np.ndarray
+    n_listed: np.ndarray
     limit: np.ndarray
     half_gaps: np.ndarray
 

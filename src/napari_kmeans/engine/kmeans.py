@@ -212,7 +212,7 @@ def _binary_exponent(peak: float, init: np.ndarray | None) -> int:
 
 def _check_seeding_work(n: int, d: int, n_clusters: int) -> None:
     """Refuse, before any work, a k-means++ seeding larger than ``SEEDING_BUDGET``."""
-    rows = sample_size(n)
+    rows = sample_size(n) if n_clusters <= sample_size(n) else n  # see init.start
     work = rows * d * n_clusters * (2 + int(math.log(n_clusters)))
     if work > SEEDING_BUDGET:
         raise ValueError(
