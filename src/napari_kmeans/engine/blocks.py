@@ -33,8 +33,11 @@ import numpy as np
 T = TypeVar("T")
 
 __all__ = [
+    "ASSIGN_ROWS",
     "BLOCK_ROWS",
     "CHECK_EVERY",
+    "LABEL_BLOCK_ROWS",
+    "SILHOUETTE_BLOCK",
     "THREAD_VARIABLES",
     "available_cpus",
     "get_num_threads",
@@ -44,10 +47,16 @@ __all__ = [
     "take_blocks",
 ]
 
-# Rows per block of every pass over rows (features, seeding, Lloyd, labelling).
+# Rows per block of every pass over rows (features, seeding, Lloyd, the cross-check).
 BLOCK_ROWS = 1 << 16
 # Blocks run between two calls of a caller's check (progress / cancel).
 CHECK_EVERY = 8
+# Pixels labelled per step by a model when every pixel is its own row (progress and memory).
+LABEL_BLOCK_ROWS = 1 << 18
+# Rows labelled by suggest_k between two looks at the progress callback.
+ASSIGN_ROWS = 1 << 19
+# Distances held at once by suggest_k's silhouette (32 MiB).
+SILHOUETTE_BLOCK = 1 << 22
 # Environment variables that cap the threads, the first one set wins.
 THREAD_VARIABLES = ("NAPARI_KMEANS_NUM_THREADS", "NUMBA_NUM_THREADS", "OMP_NUM_THREADS")
 
