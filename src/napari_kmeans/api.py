@@ -33,7 +33,7 @@ def segment(
     channel_axis: str | int | None = "auto",
     spatial_weight: float = 0.0,
     spacing: Sequence[float] | None = None,
-    standardize: bool = False,
+    standardize: bool | str = "auto",
     seed: int | np.random.Generator | None = None,
     n_init: int | str = "auto",
     max_iter: int = 300,
@@ -111,7 +111,7 @@ def _fit(images: Sequence[PreparedImage], options: Options):
         o.color_space,
         o.spatial_weight,
         o.spacing,
-        standardize=o.standardize,
+        standardize=o.standardize is True,  # decided by for_image
     )
     model, row_labels = fitting.fit_rows(
         rows, recipe, o, first.layout.n_channels, first.image.dtype
@@ -132,7 +132,7 @@ def fit(
     channel_axis: str | int | None = "auto",
     spatial_weight: float = 0.0,
     spacing: Sequence[float] | None = None,
-    standardize: bool = False,
+    standardize: bool | str = "auto",
     seed: int | np.random.Generator | None = None,
     n_init: int | str = "auto",
     max_iter: int = 300,

@@ -103,15 +103,21 @@ beside it and renamed when complete; an image's files appear together or not at 
 error, a full disk or Ctrl-C (exit 130) leaves no partial output. Inputs must be regular
 files; images larger than --max-pixels are refused from their header, before decoding.
 
-A multi-page TIFF is segmented as one stack (all pages clustered together, so a label means
-the same colour on every page); its labels and recolored image are written as multi-page
-TIFFs, <name>_labels.tif and <name>_recolored.tif, one page per input page.
+Images are read with their axes: an ImageJ hyperstack or OME-TIFF (with tifffile) and an
+OME-Zarr image give their channel axis (C), stack axes (Z, T) and pixel sizes, so
+zcyx.tif gives (Z, Y, X) labels. --channel-axis must agree with the file's axes, --spacing
+replaces its pixel sizes. The stack is clustered as one (a label means the same colour on
+every page and time point); with --spatial-weight each time point keeps its own
+coordinates. Pixels are read as stored: JPEG EXIF orientation is not applied, as in napari.
+Stacks are written as TIFFs that keep their axes and pixel sizes, <name>_labels.tif and
+<name>_recolored.tif.
 
 Large images are read lazily and segmented chunk by chunk with dask: a Zarr store
-(IMAGE.zarr) always, a TIFF when --out ends in .zarr. Their labels go to a Zarr store written
-chunk by chunk (--out's path, else <name>_labels.zarr) and the summary to <name>_clusters.json
-beside it (result.zarr -> result_clusters.json); no recolored image is written. A .zarr --out
-takes exactly one IMAGE.
+(IMAGE.zarr) always, a TIFF when --out ends in .zarr. Their labels go to an OME-Zarr labels
+image (OME-NGFF 0.4: axes, pixel sizes, and levels halving Y and X until both are below
+1024 pixels) written chunk by chunk (--out's path, else <name>_labels.zarr), and the summary
+to <name>_clusters.json beside it (result.zarr -> result_clusters.json); no recolored image
+is written. A .zarr --out takes exactly one IMAGE.
 
 A file that cannot be read or segmented is reported as "error: <path>: <reason>" and the
 others are still processed. Exit status: 0 all written, 1 some input failed, 2 usage error,
@@ -141,7 +147,8 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
         nargs="+",
         type=Path,
         metavar="IMAGE",
-        help="image files: PNG, JPEG, TIFF (multi-page too), BMP, WebP, ...",
+        help="image files: PNG, JPEG, TIFF (ImageJ/OME hyperstacks too), BMP, WebP, ..., "
+        "or Zarr / OME-Zarr folders",
     )
     _add_option_arguments(parser)
     parser.add_argument(
@@ -206,8 +213,11 @@ def _add_option_arguments(parser: argparse.ArgumentParser) -> None:
         if option.flag is None:
             continue
         flags = ("-k", option.flag) if option.name == "n_clusters" else (option.flag,)
-        if option.parse is None:
-            parser.add_argument(*flags, action="store_true", help=option.plain_doc)
+        if option.parse is None:  # a switch; --no-... too when the default is not False
+            action = "store_true" if option.default is False else argparse.BooleanOptionalAction
+            parser.add_argument(
+                *flags, action=action, default=option.default, help=option.plain_doc
+            )
             continue
         parser.add_argument(
             *flags,
@@ -490,9 +500,16 @@ def run_segment(args: argparse.Namespace) -> int:
             if lazy_labels(job) is not None:
                 seg = segment_lazily(job, args, mask, outputs, lazy_labels(job))
             else:
-                image, seg = segment_file(job.image, args, mask)
-                check = cross_check(image, seg, seed=args.seed or 0) if args.cross_check else None
-                write_outputs(job, seg, check, outputs)
+                image, seg, labels_axes = segment_file(job.image, args, mask)
+                check = None
+                if args.cross_check:
+                    if "frames" in seg.params:
+                        raise ValueError(
+                            "--cross-check compares one image: with --spatial-weight, each "
+                            "time point (T) of this file is an image of its own"
+                        )
+                    check = cross_check(image.data, seg, seed=args.seed or 0)
+                write_outputs(job, seg, check, outputs, axes=(image, labels_axes))
             if args.save_model is not None:
                 save_model(seg.model, outputs.path(args.save_model))
 

@@ -136,7 +136,7 @@ def _pooled_histogram(sources: list[_Source], options: Options):
         0.0,
         options.spacing,
         counts,
-        standardize=options.standardize,
+        standardize=options.standardize is True,  # decided by for_image
     )
     return rows, recipe, int(counts.sum())
 
@@ -252,7 +252,7 @@ def _fit(images: list[da.Array], options: Options, masks: list):
         parts = _sample(sources, sample_size, o.rng, o.progress)
         check_finite_pixels(sum(count_non_finite(p[0]) for p in parts))
         rows, recipe = fitting.pixel_rows(
-            parts, o.color_space, o.spatial_weight, o.spacing, standardize=o.standardize
+            parts, o.color_space, o.spatial_weight, o.spacing, standardize=o.standardize is True
         )
         model = fitting.fit_rows(rows, recipe, o, n_channels, dtype)[0]
         fitted = len(rows.values)
