@@ -19,8 +19,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from tqdm import tqdm
+
 from .. import __version__, load_image
 from ..assess.cross_check import cross_check
+from ..engine.compiled import report_first_use_to
 from ..io.images import DEFAULT_MAX_PIXELS, MAX_PIXELS_VARIABLE, ImageLoadError, pixel_budget
 from ..io.model_file import MAX_CLUSTERS, ModelFileError, load_model, save_model
 from ..io.output_guard import real_path
@@ -442,6 +445,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, --version (0) and usage errors (2)
         return 0 if exit_.code is None else int(exit_.code)
+    if not getattr(args, "no_progress", True) and sys.stderr.isatty():
+        report_first_use_to(lambda stage: tqdm.write(f"{stage} ...", file=sys.stderr))
     try:
         with _sigterm_as_interrupt(args.run in (run_segment, run_apply)):
             return args.run(args)
@@ -454,6 +459,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        report_first_use_to(None)
 
 
 @contextmanager
