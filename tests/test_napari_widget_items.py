@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
+import threading
 import time
+from types import SimpleNamespace
 
 import numpy as np
+import psutil
 import pytest
 from napari.utils.colormaps import CyclicLabelColormap
 from napari.utils.notifications import NotificationSeverity, notification_manager
@@ -41,11 +45,11 @@ def viewer_widget(make_napari_viewer):
     return viewer, widget
 
 
-def wait_idle(qtbot, widget, timeout=30_000):
+def wait_idle(qtbot, widget, timeout=120_000):
     qtbot.waitUntil(lambda: not widget.tasks.running, timeout=timeout)
 
 
-def run_and_wait(qtbot, widget, timeout=30_000):
+def run_and_wait(qtbot, widget, timeout=120_000):
     assert widget.run() is not None
     wait_idle(qtbot, widget, timeout)
 
@@ -74,6 +78,30 @@ def slow(monkeypatch, name, seconds):
         return original(*args, **kwargs)
 
     monkeypatch.setattr(sg, name, slower)
+
+
+def held(monkeypatch, module, name):
+    """Make ``module.<name>`` wait, reporting nothing (like cv2), until the test lets it go.
+
+    Returns the events ``entered`` (the call has started), ``release`` (set by the test) and
+    ``left`` (the call has returned): a cancel is then seen to free the widget while the stage
+    is still running, with no clock involved.
+    """
+    original = getattr(module, name)
+    stage = SimpleNamespace(entered=threading.Event(), release=threading.Event())
+    stage.left = threading.Event()
+
+    @functools.wraps(original)
+    def waiting(*args, **kwargs):
+        stage.entered.set()
+        stage.release.wait(120)  # bounded: a failing test still lets the thread end
+        try:
+            return original(*args, **kwargs)
+        finally:
+            stage.left.set()
+
+    monkeypatch.setattr(module, name, waiting)
+    return stage
 
 
 # --- 1. the right layer, always ------------------------------------------------------------
@@ -190,19 +218,20 @@ def test_no_exception_escapes_into_napari(qtbot, viewer_widget, monkeypatch, not
 
 def test_cancel_during_a_stage_that_reports_nothing(qtbot, viewer_widget, monkeypatch):
     viewer, widget = viewer_widget
-    slow(monkeypatch, "cv2_cross_check", 3.0)
+    stage = held(monkeypatch, sg, "cv2_cross_check")
     widget.controls.images.value = [viewer.add_image(bars(), name="bars")]
     widget.controls.cross_check.value = True
     widget.controls.n_clusters.value = 3
-    assert widget.run() is not None
-    qtbot.wait(300)
-    started = time.perf_counter()
+    worker = widget.run()
+    assert worker is not None
+    qtbot.waitUntil(stage.entered.is_set, timeout=120_000)
     qtbot.mouseClick(widget.tasks.cancel_button, Qt.MouseButton.LeftButton)
     assert "Cancelling" in widget.tasks.status.text()
-    wait_idle(qtbot, widget, 5_000)
-    assert time.perf_counter() - started < 1.5
+    wait_idle(qtbot, widget)  # the stage still runs: abandoning it (after ~1 s) frees the widget
+    assert not stage.left.is_set() and widget.tasks.abandon_after <= 1.0
     assert widget.run_button.isEnabled()
-    qtbot.wait(3_500)  # the abandoned thread ends: its result is dropped
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        stage.release.set()  # the abandoned thread ends: its result is dropped
     assert names(viewer) == ["bars"]
 
 
@@ -530,24 +559,20 @@ def test_suggest_k_and_apply_model_cancel_within_a_second(
     widget.controls.images.value = [source]
     widget.controls.n_clusters.value = 3
     if action == "suggest k":
-        original = widget_module.suggest_k
-        monkeypatch.setattr(
-            widget_module,
-            "suggest_k",
-            functools.wraps(original)(lambda *a, **k: (time.sleep(3.0), original(*a, **k))[1]),
-        )
-        assert widget.suggest() is not None
+        stage = held(monkeypatch, widget_module, "suggest_k")
+        worker = widget.suggest()
     else:
         run_and_wait(qtbot, widget)
-        slow(monkeypatch, "predict_all", 3.0)
-        assert widget.models.apply_model([other]) is not None
-    qtbot.wait(200)
+        stage = held(monkeypatch, sg, "predict_all")
+        worker = widget.models.apply_model([other])
+    assert worker is not None
+    qtbot.waitUntil(stage.entered.is_set, timeout=120_000)
     assert not widget.tasks.isHidden()
-    started = time.perf_counter()
     widget.tasks.cancel()
-    wait_idle(qtbot, widget, 5_000)
-    assert time.perf_counter() - started < 1.5
-    qtbot.wait(3_200)  # the abandoned work ends; its result is dropped
+    wait_idle(qtbot, widget)  # the stage still runs: abandoning it (after ~1 s) frees the widget
+    assert not stage.left.is_set() and widget.tasks.abandon_after <= 1.0
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        stage.release.set()  # the abandoned work ends; its result is dropped
     assert widget.k_panel.isHidden()
     assert "other k-means labels" not in viewer.layers
     assert any("cancelled" in str(n.message) for n in notifications)
@@ -555,7 +580,7 @@ def test_suggest_k_and_apply_model_cancel_within_a_second(
 
 def test_cancel_stops_the_cv2_cross_check_itself(qtbot, viewer_widget):
     viewer, widget = viewer_widget
-    widget.tasks.abandon_after = 30.0  # no abandoning: the stage must stop on its own
+    widget.tasks.abandon_after = 3600.0  # no abandoning: the stage must stop on its own
     rng = np.random.default_rng(9)
     image = rng.integers(0, 255, (400, 400, 3), np.uint8)
     widget.controls.images.value = [viewer.add_image(image, name="noise", rgb=True)]
@@ -563,13 +588,26 @@ def test_cancel_stops_the_cv2_cross_check_itself(qtbot, viewer_widget):
     widget.controls.tol.value = "0"
     widget.controls.cross_check.value = True
     assert widget.run() is not None
-    qtbot.waitUntil(lambda: "cross-check" in widget.tasks.status.text(), timeout=60_000)
-    qtbot.wait(300)
-    started = time.perf_counter()
-    widget.tasks.cancel()
-    wait_idle(qtbot, widget, 10_000)
-    assert time.perf_counter() - started < 1.5
+    qtbot.waitUntil(lambda: bool(opencv_processes()), timeout=120_000)
+    (opencv,) = opencv_processes()
+    opencv.suspend()  # frozen, cv2.kmeans cannot finish: only killing it ends the stage
+    try:
+        widget.tasks.cancel()
+        wait_idle(qtbot, widget, 30_000)
+    finally:
+        if opencv.is_running():
+            opencv.kill()
     assert names(viewer) == ["noise"]
+
+
+def opencv_processes():
+    """The cross-check's cv2.kmeans processes started by this test process."""
+    found = []
+    for process in psutil.Process().children():
+        with contextlib.suppress(psutil.Error):  # it may end while being looked at
+            if any("opencv_kmeans" in part for part in process.cmdline()):
+                found.append(process)
+    return found
 
 
 def test_preview_of_one_plane_of_a_zcyx_stack(qtbot, viewer_widget):
@@ -590,19 +628,36 @@ def test_preview_of_one_plane_of_a_zcyx_stack(qtbot, viewer_widget):
     assert "zcyx k-means labels" not in viewer.layers  # no full result was made
 
 
-def test_suggest_k_reports_progress_and_stops_for_real(qtbot, viewer_widget):
+def test_suggest_k_reports_progress_and_stops_for_real(qtbot, viewer_widget, monkeypatch):
+    from napari_kmeans.assess import choose_k
+
     viewer, widget = viewer_widget
-    widget.tasks.abandon_after = 30.0  # no abandoning: suggest_k must stop on its own
+    widget.tasks.abandon_after = 3600.0  # no abandoning: suggest_k must stop on its own
+    fit, fitted, second_k, cancelled = (
+        choose_k._Fitter.fit,
+        [],
+        threading.Event(),
+        threading.Event(),
+    )
+
+    def fit_once_cancelled(self, k, progress):  # the second k waits for the Cancel
+        fitted.append(k)
+        if len(fitted) == 2:
+            second_k.set()
+            cancelled.wait(120)
+        return fit(self, k, progress)
+
+    monkeypatch.setattr(choose_k._Fitter, "fit", fit_once_cancelled)
     rng = np.random.default_rng(11)
     image = rng.random((400, 400, 3), dtype=np.float32)
     widget.controls.images.value = [viewer.add_image(image, name="noise", rgb=True)]
     assert widget.suggest() is not None
-    qtbot.waitUntil(lambda: "suggest k" in widget.tasks.status.text(), timeout=30_000)
-    started = time.perf_counter()
+    qtbot.waitUntil(second_k.is_set, timeout=120_000)
+    qtbot.waitUntil(lambda: "suggest k" in widget.tasks.status.text(), timeout=10_000)
     widget.tasks.cancel()
-    wait_idle(qtbot, widget, 10_000)
-    assert time.perf_counter() - started < 1.0
-    assert widget.k_panel.isHidden() and widget.suggestion is None
+    cancelled.set()
+    wait_idle(qtbot, widget)  # only suggest_k's own stop can end the task
+    assert widget.k_panel.isHidden() and widget.suggestion is None  # not run to the end
 
 
 def test_cancel_of_the_exact_1d_method_on_a_float_image(qtbot, viewer_widget, notifications):
@@ -611,13 +666,13 @@ def test_cancel_of_the_exact_1d_method_on_a_float_image(qtbot, viewer_widget, no
     widget.controls.images.value = [viewer.add_image(image, name="float")]
     widget.controls.method.value = "optimal"
     widget.controls.n_clusters.value = 60
-    assert widget.run() is not None
-    qtbot.wait(500)
-    started = time.perf_counter()
+    worker = widget.run()
+    assert worker is not None
+    qtbot.waitUntil(lambda: widget.tasks.task.state[0] != "starting", timeout=120_000)
+    finished = qtbot.waitSignal(worker.finished, timeout=120_000)  # connected before it ends
     widget.tasks.cancel()
-    wait_idle(qtbot, widget, 5_000)
-    assert time.perf_counter() - started < 1.5
-    qtbot.wait(5_000)  # whatever the stage was, its result is dropped
+    wait_idle(qtbot, widget)  # the stage stops, or is abandoned after ~1 s
+    finished.wait()  # whatever the stage was, its result is dropped
     assert names(viewer) == ["float"]
     assert any("cancelled" in str(n.message) for n in notifications)
 
