@@ -1,8 +1,9 @@
 """Markers given by what a test uses, and Hypothesis profiles for CI and the local loop.
 
 ``gui``: every test that opens a napari viewer or drives Qt (the ``make_napari_viewer`` and
-``qtbot`` fixtures, directly or through another fixture). ``slow`` is marked by hand on the
-tests themselves. ``pytest -m "not slow"`` is the quick loop; ``-m "not gui"`` needs no display.
+``qtbot`` fixtures, directly or through another fixture). ``slow``: the ``packaging`` tests,
+and the tests marked by hand (more than ~3 s on 2 cores with a warm compile cache).
+``pytest -m "not slow"`` is the quick loop; ``-m "not gui"`` needs no display.
 
 Hypothesis profiles, chosen by ``HYPOTHESIS_PROFILE``, else ``ci`` when ``CI=true``:
 
@@ -43,6 +44,8 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if GUI_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.gui)
+        if item.get_closest_marker("packaging"):  # builds and installs: always slow
+            item.add_marker(pytest.mark.slow)
         if PROFILE == "dev":
             _fewer_examples(item)
 

@@ -525,6 +525,7 @@ def test_progress_bar_on_a_terminal_unless_disabled(tmp_path, monkeypatch, extra
 CONSOLE_SCRIPT = shutil.which("napari-kmeans", path=sysconfig.get_path("scripts"))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CONSOLE_SCRIPT is None, reason="napari-kmeans console script not installed")
 def test_console_script(tmp_path):
     image = blobs()
@@ -952,6 +953,7 @@ batch.save_image = save_then_wait
 """
 
 
+@pytest.mark.slow
 def test_ctrl_c_leaves_no_partial_output_and_exits_130(tmp_path):
     write(tmp_path / "x.png", blobs())
     child = _child(_PAUSE_AFTER_FIRST_FILE, "segment", str(tmp_path / "x.png"), "-k", "2")
@@ -963,6 +965,7 @@ def test_ctrl_c_leaves_no_partial_output_and_exits_130(tmp_path):
     assert listing(tmp_path) == ["x.png"]  # not even a temporary file
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_apply_leaves_earlier_images_whole_and_exits_130(tmp_path):
     model = tmp_path / "model.json"
     assert main(["segment", str(write(tmp_path / "ref.png", blobs())), "-k", "3",
@@ -1000,6 +1003,7 @@ dask.config.set(scheduler="synchronous")
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
 def test_an_interrupted_zarr_store_never_looks_complete(tmp_path, how):
     zarr = pytest.importorskip("zarr")
@@ -1019,6 +1023,7 @@ def test_an_interrupted_zarr_store_never_looks_complete(tmp_path, how):
         assert sorted(p.name for p in tmp_path.iterdir()) == ["in.zarr"]
 
 
+@pytest.mark.slow
 def test_writing_on_a_full_disk_leaves_old_files_whole_and_no_partial_ones(tmp_path):
     # file-size limit in the child (writes past 500 bytes fail with EFBIG), as a full disk
     image = write(tmp_path / "x.png", blobs(shape=(64, 64)))

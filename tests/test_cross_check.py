@@ -169,6 +169,7 @@ def test_cross_check_reports_progress_and_stops_while_opencv_runs():
     assert {p.pid for p in psutil.Process().children()} == children  # OpenCV's is gone
 
 
+@pytest.mark.slow
 def test_cross_check_memory_is_bounded_by_blocks_not_by_the_image():
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (1500, 2000, 3), dtype=np.uint8)  # 9 MB, 3 MP
@@ -181,6 +182,7 @@ def test_cross_check_memory_is_bounded_by_blocks_not_by_the_image():
     assert peak < 2.5 * img.nbytes
 
 
+@pytest.mark.slow
 def test_cross_check_runs_from_a_script_without_a_main_guard(tmp_path):
     # multiprocessing's spawn would re-run this script in the child and fail
     script = tmp_path / "check.py"

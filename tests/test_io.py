@@ -676,6 +676,7 @@ def _peak_growth(path: Path, load: str) -> tuple[int, int]:
     return nbytes, growth
 
 
+@pytest.mark.slow
 def test_loading_adds_no_copy_to_what_opencv_needs_to_decode(tmp_path):
     # OpenCV's own decoder peaks at about twice the image here (its internal buffers): the
     # red/blue swap must add nothing to that (it works in place, a block at a time)

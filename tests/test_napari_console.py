@@ -21,6 +21,7 @@ def own_settings(tmp_path):
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path))
 
 
+@pytest.mark.slow
 def test_segment_layer_gives_the_widgets_layers(make_napari_viewer):
     viewer = make_napari_viewer()
     rng = np.random.default_rng(0)
@@ -51,6 +52,7 @@ def test_segment_layer_raises_plain_errors(make_napari_viewer):
         segment_layer(viewer, "dots")
 
 
+@pytest.mark.slow
 def test_segment_layer_is_public_without_importing_napari():
     probe = (
         "import sys, napari_kmeans\n"

@@ -55,6 +55,7 @@ def layer_names(viewer):
     return [layer.name for layer in viewer.layers]
 
 
+@pytest.mark.slow
 def test_rgb_sample_end_to_end(qtbot, viewer_widget, notifications):
     viewer, widget = viewer_widget
     data, settings, _ = ihc_slide()[0]
@@ -100,6 +101,7 @@ def test_rgb_sample_end_to_end(qtbot, viewer_widget, notifications):
     assert not [n for n in notifications if n.severity >= NotificationSeverity.WARNING]
 
 
+@pytest.mark.slow
 def test_grey_16bit_sample_uses_its_colormap_and_optimal_method(qtbot, viewer_widget):
     viewer, widget = viewer_widget
     data, settings, _ = synthetic_cells()[0]
@@ -125,6 +127,7 @@ def test_grey_16bit_sample_uses_its_colormap_and_optimal_method(qtbot, viewer_wi
         np.testing.assert_allclose(labels.colormap.map(label), expected[0], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_rerun_replaces_layers_instead_of_adding(qtbot, viewer_widget):
     viewer, widget = viewer_widget
     rng = np.random.default_rng(0)
@@ -357,6 +360,7 @@ def test_saved_model_predicts_the_runs_labels(qtbot, viewer_widget, tmp_path):
     np.testing.assert_allclose(model.palette, [image[labels == i].mean(0) for i in (1, 2, 3)])
 
 
+@pytest.mark.slow
 def test_apply_to_another_layer_gives_the_same_label_to_the_same_colour(qtbot, viewer_widget):
     viewer, widget = viewer_widget
     first, first_truth = three_colours((30, 40), seed=0)
@@ -385,6 +389,7 @@ def test_apply_to_another_layer_gives_the_same_label_to_the_same_colour(qtbot, v
     np.testing.assert_allclose(palette, widget.segmentation.palette)  # the model's colours
 
 
+@pytest.mark.slow
 def test_apply_to_every_layer_of_the_same_kind(qtbot, viewer_widget):
     viewer, widget = viewer_widget
     images = [three_colours((20, 20), seed=s) for s in range(3)]

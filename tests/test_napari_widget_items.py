@@ -178,6 +178,7 @@ def test_painted_labels_are_replaced_only_when_the_user_agrees(
     assert len(asked) == 1
 
 
+@pytest.mark.slow
 def test_a_float_volume_with_three_planes_is_not_taken_for_rgb(qtbot, viewer_widget):
     viewer, widget = viewer_widget
     rng = np.random.default_rng(2)
@@ -235,6 +236,7 @@ def test_cancel_during_a_stage_that_reports_nothing(qtbot, viewer_widget, monkey
     assert names(viewer) == ["bars"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["remove the input", "close the widget"])
 def test_a_run_whose_input_or_widget_went_adds_nothing(qtbot, viewer_widget, monkeypatch, how):
     viewer, widget = viewer_widget
@@ -253,6 +255,7 @@ def test_a_run_whose_input_or_widget_went_adds_nothing(qtbot, viewer_widget, mon
     assert not any("k-means" in name for name in names(viewer))
 
 
+@pytest.mark.slow
 def test_progress_shows_stage_and_never_passes_its_total(qtbot, viewer_widget):
     viewer, widget = viewer_widget
     rng = np.random.default_rng(4)
@@ -279,6 +282,7 @@ def test_progress_shows_stage_and_never_passes_its_total(qtbot, viewer_widget):
 # --- 3. fits 1366 x 768 ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_fits_a_laptop_screen_after_suggest_k_with_64_clusters(make_napari_viewer, qtbot):
     viewer = make_napari_viewer(show=True)
     viewer.window._qt_window.resize(1366, 768)
@@ -402,6 +406,7 @@ def test_rgba_layer_follows_the_alpha_rule(qtbot, viewer_widget):
 # --- 6. reproducible and native --------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_copy_python_runs_as_is_in_the_console(qtbot, viewer_widget):
     viewer, widget = viewer_widget
     rng = np.random.default_rng(8)
@@ -442,6 +447,7 @@ def test_settings_are_remembered_and_enter_runs(qtbot, make_napari_viewer):
     assert "bars k-means labels" in viewer.layers
 
 
+@pytest.mark.slow
 def test_load_model_and_the_table_follows_the_layer_on_screen(qtbot, viewer_widget, tmp_path):
     viewer, widget = viewer_widget
     a = viewer.add_image(bars(), name="a")
@@ -483,6 +489,7 @@ def test_live_preview_reruns_once_after_changes(qtbot, viewer_widget):
     assert viewer.layers["bars k-means labels"].data.max() == 3
 
 
+@pytest.mark.slow
 def test_merge_clusters_from_the_table(qtbot, viewer_widget):
     viewer, widget = viewer_widget
     widget.controls.images.value = [viewer.add_image(bars(), name="bars")]
@@ -517,6 +524,7 @@ def test_every_control_explains_itself_and_no_image_is_a_hint(viewer_widget, not
     assert any("choose an image layer" in str(n.message) for n in notifications)
 
 
+@pytest.mark.slow
 def test_merge_in_a_two_layer_result_recolours_each_channel(qtbot, viewer_widget):
     viewer, widget = viewer_widget
     a = viewer.add_image(bars(), name="a")
@@ -547,6 +555,7 @@ def test_merge_in_a_two_layer_result_recolours_each_channel(qtbot, viewer_widget
     np.testing.assert_array_equal(labels.data, np.where(merged, 1, 2))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("action", ["suggest k", "apply model"])
 def test_suggest_k_and_apply_model_cancel_within_a_second(
     qtbot, viewer_widget, monkeypatch, action, notifications
@@ -680,6 +689,7 @@ def test_cancel_of_the_exact_1d_method_on_a_float_image(qtbot, viewer_widget, no
 # --- 9. works as napari installs it ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_button_works_without_the_extras(
     qtbot, viewer_widget, monkeypatch, tmp_path, notifications
 ):
@@ -728,6 +738,7 @@ def test_every_button_works_without_the_extras(
 # --- 5. channels of very different ranges -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_standardise_channels_checkbox(qtbot, make_napari_viewer):
     viewer = make_napari_viewer()
     widget = KMeansWidget(viewer)
@@ -773,6 +784,7 @@ def test_standardise_channels_checkbox(qtbot, make_napari_viewer):
 # --- merges and applied models follow through Save, Apply and Copy Python ----------------------
 
 
+@pytest.mark.slow
 def test_save_apply_and_copy_follow_a_merge(qtbot, viewer_widget, tmp_path):
     viewer, widget = viewer_widget
     a = viewer.add_image(bars(), name="a")
@@ -813,6 +825,7 @@ def test_save_apply_and_copy_follow_a_merge(qtbot, viewer_widget, tmp_path):
     np.testing.assert_array_equal(viewer.layers["a k-means labels"].data, expected)
 
 
+@pytest.mark.slow
 def test_copy_python_of_an_applied_model_loads_its_file(qtbot, viewer_widget, tmp_path):
     viewer, widget = viewer_widget
     a = viewer.add_image(bars(), name="a")
@@ -846,6 +859,7 @@ def test_copy_python_of_an_applied_model_loads_its_file(qtbot, viewer_widget, tm
     np.testing.assert_array_equal(applied, viewer.layers["a k-means labels"].data[:, ::-1])
 
 
+@pytest.mark.slow
 def test_merging_an_older_result_makes_its_model_the_one_to_save(qtbot, viewer_widget, tmp_path):
     viewer, widget = viewer_widget
     a = viewer.add_image(bars(), name="a")

@@ -174,6 +174,7 @@ def test_minutes_of_work_are_refused_before_any_work():
     assert seen == []  # not even the first report of the work's start
 
 
+@pytest.mark.slow
 def test_memory_stays_linear_in_n_for_many_clusters():
     values = np.sort(np.random.default_rng(8).random(20000))
     tracemalloc.start()
