@@ -13,10 +13,14 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import cv2
 import numpy as np
 from tqdm import tqdm
+
+if TYPE_CHECKING:  # dask is imported only for lazy inputs
+    import dask.array as da
 
 from .. import load_image, segment
 from ..api import Segmentation
@@ -25,6 +29,7 @@ from ..features.pixels import resolve_channel_axis
 from ..io.images import encode_params, save_image
 from ..io.output_guard import OutputConflict, check_outputs, real_path
 from ..io.safe_files import Staged, write_bytes, write_text
+from ..options import option_values
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -414,21 +419,8 @@ def segment_file(path: Path, args: argparse.Namespace, mask: np.ndarray | None):
 
 
 def _segment(image, args: argparse.Namespace, mask: np.ndarray | None) -> Segmentation:
-    return segment(
-        image,
-        args.n_clusters,
-        method=args.method,
-        color_space=args.color_space,
-        channel_axis=args.channel_axis,
-        spatial_weight=args.spatial_weight,
-        spacing=args.spacing,
-        standardize=args.standardize,
-        mask=None if mask is None else mask_for(mask, image, args.channel_axis),
-        seed=args.seed,
-        n_init=args.n_init,
-        max_iter=args.max_iter,
-        tol=args.tol,
-    )
+    mask = None if mask is None else mask_for(mask, image, args.channel_axis)
+    return segment(image, mask=mask, **option_values(vars(args)))
 
 
 def segment_lazily(
@@ -475,7 +467,9 @@ def segment_lazily(
     image = open_lazy(job.image, channel_axis=args.channel_axis)
     seg = _segment(image, args, mask)
     write_labels_zarr(
-        seg.labels, outputs.path(labels_path), progress=False if args.no_progress else None
+        cast("da.Array", seg.labels),  # a lazy image gives lazy labels
+        outputs.path(labels_path),
+        progress=False if args.no_progress else None,
     )
     _write_summary(job, seg, outputs, {"labels": labels_path})
     return seg
@@ -591,7 +585,7 @@ def write_outputs(
     else:
         _save_tiff_pages(outputs.path(labels_path), seg.labels, colour=False)
     recolored_path = _save_recolored(prefix + "_recolored", job.image.suffix, seg, outputs)
-    extra = {"cross_check": check.to_dict()} if check is not None else {}
+    extra: dict[str, object] = {"cross_check": check.to_dict()} if check is not None else {}
     if model is not None:
         extra["model"] = str(real_path(model))
     return _write_summary(
@@ -648,7 +642,8 @@ def _save_tiff_pages(path: Path, array: np.ndarray, colour: bool) -> None:
     written in OpenCV's BGR(A) order.
     """
     page_shape = array.shape[-3:] if colour else array.shape[-2:]
-    pages = array.astype(array.dtype.newbyteorder("="), copy=False).reshape(-1, *page_shape)
+    stack = array.astype(array.dtype.newbyteorder("="), copy=False).reshape(-1, *page_shape)
+    pages = list(stack)
     if colour:
         code = cv2.COLOR_RGB2BGR if page_shape[-1] == 3 else cv2.COLOR_RGBA2BGRA
         pages = [cv2.cvtColor(page, code) for page in pages]

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # the model module imports this one
+    from ..model.kmeans_model import KMeansModel
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,9 +65,9 @@ class Segmentation:
     counts: np.ndarray
     inertia: float
     n_iter: int
+    model: KMeansModel = field(repr=False)
     params: dict = field(default_factory=dict)
     seconds: float = 0.0
-    model: object = field(default=None, repr=False)
 
     @property
     def n_clusters(self) -> int:
