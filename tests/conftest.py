@@ -2,10 +2,11 @@
 
 ``gui``: every test that opens a napari viewer or drives Qt (the ``make_napari_viewer`` and
 ``qtbot`` fixtures, directly or through another fixture). ``slow``: the ``packaging`` tests,
-and the tests marked by hand (more than ~3 s on 2 cores with a warm compile cache).
+and the tests marked by hand (~2 s or more on a quiet 2-core machine, warm compile cache).
 ``pytest -m "not slow"`` is the quick loop; ``-m "not gui"`` needs no display.
 
-Hypothesis profiles, chosen by ``HYPOTHESIS_PROFILE``, else ``ci`` when ``CI=true``:
+Hypothesis profiles, chosen by ``--hypothesis-profile`` or ``HYPOTHESIS_PROFILE``, else ``ci``
+when ``CI=true``:
 
 - ``ci``: the same examples on every run (derandomised, no example database), no deadline
   (a loaded machine or a first compile must not fail a test);
@@ -41,12 +42,13 @@ def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
 
 
 def pytest_collection_modifyitems(config, items) -> None:
+    profile = config.getoption("--hypothesis-profile", None) or PROFILE  # the option wins
     for item in items:
         if GUI_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.gui)
         if item.get_closest_marker("packaging"):  # builds and installs: always slow
             item.add_marker(pytest.mark.slow)
-        if PROFILE == "dev":
+        if profile == "dev":
             _fewer_examples(item)
 
 

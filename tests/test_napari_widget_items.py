@@ -6,7 +6,6 @@ import contextlib
 import functools
 import sys
 import threading
-import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -66,18 +65,6 @@ def bars():
     """Three grey levels in 5, 3 and 2 columns of 4 rows: 20, 12 and 8 pixels."""
     image = np.repeat(np.array([[10, 100, 200]], np.uint8), 4, axis=0)
     return np.repeat(image, [5, 3, 2], axis=1)
-
-
-def slow(monkeypatch, name, seconds):
-    """Make ``sg.<name>`` take ``seconds`` longer without reporting progress (like cv2)."""
-    original = getattr(sg, name)
-
-    @functools.wraps(original)
-    def slower(*args, **kwargs):
-        time.sleep(seconds)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(sg, name, slower)
 
 
 def held(monkeypatch, module, name):
@@ -240,17 +227,18 @@ def test_cancel_during_a_stage_that_reports_nothing(qtbot, viewer_widget, monkey
 @pytest.mark.parametrize("how", ["remove the input", "close the widget"])
 def test_a_run_whose_input_or_widget_went_adds_nothing(qtbot, viewer_widget, monkeypatch, how):
     viewer, widget = viewer_widget
-    slow(monkeypatch, "segment", 0.8)
+    stage = held(monkeypatch, sg, "segment")  # the run waits until the input or widget went
     source = viewer.add_image(bars(), name="bars")
     viewer.add_image(bars(), name="other")
     widget.controls.images.value = [source]
     widget.controls.n_clusters.value = 3
     worker = widget.run()
-    with qtbot.waitSignal(worker.finished, timeout=10_000):
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
         if how == "remove the input":
             viewer.layers.remove(source)
         else:
             viewer.window.remove_dock_widget(widget)
+        stage.release.set()
     qtbot.wait(200)
     assert not any("k-means" in name for name in names(viewer))
 
