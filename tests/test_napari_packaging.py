@@ -316,6 +316,7 @@ print(json.dumps({"failures": failures, "refused": refused, "package": napari_km
 """
 
 
+@pytest.mark.slow
 def test_every_manifest_command_works_without_the_extras(tmp_path):
     blocked = modules_missing_without_extras()
     assert "zarr" in blocked  # what napari[pyqt6] does not bring
