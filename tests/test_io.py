@@ -695,21 +695,12 @@ def test_a_tiff_stack_is_not_held_twice(tmp_path):
     np.testing.assert_array_equal(load_image(path), pages)
 
 
-def test_many_small_pages_load_in_linear_time(tmp_path, monkeypatch):
+def test_many_small_pages_load_in_linear_time(tmp_path):
     pages = RNG.integers(0, 65536, (1000, 8, 8), dtype=np.uint16)
     path = _write(tmp_path / "many.tif", _tiff(pages, photometric="minisblack"))
-    calls = []
-    original = cv2.imdecodemulti
-
-    def counted(*args, **kwargs):
-        calls.append(args[3:])
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(cv2, "imdecodemulti", counted)
+    started = time.perf_counter()
     np.testing.assert_array_equal(load_image(path), pages)
-    # OpenCV walks the chain of pages from the start at every call: one call per page took
-    # 25 s here; the first page, then at most 8 groups
-    assert len(calls) <= 9, calls
+    assert time.perf_counter() - started < 10  # one decode call per page took 25 s here
 
 
 # ---------------------------------------------------------------- lazy_io: same refusals
