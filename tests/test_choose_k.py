@@ -129,6 +129,7 @@ def test_integer_grey_scores_are_exact_optima():
         assert inertia == pytest.approx(optimum, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_float_grey_is_fitted_on_a_sample_close_to_the_optimum():
     img = np.random.default_rng(6).gamma(2.0, 0.2, (600, 600)).astype(np.float32)
     assert len(np.unique(img)) > choose_k.FIT_ROWS

@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import textwrap
 import time
 from pathlib import Path
@@ -520,15 +521,18 @@ def test_progress_bar_on_a_terminal_unless_disabled(tmp_path, monkeypatch, extra
     assert ("1/1" in terminal.getvalue()) == (not extra)
 
 
-@pytest.mark.skipif(
-    shutil.which("napari-kmeans") is None, reason="napari-kmeans console script not installed"
-)
+# the script installed beside this interpreter, not whichever one PATH finds first
+CONSOLE_SCRIPT = shutil.which("napari-kmeans", path=sysconfig.get_path("scripts"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CONSOLE_SCRIPT is None, reason="napari-kmeans console script not installed")
 def test_console_script(tmp_path):
     image = blobs()
     write(tmp_path / "img.png", image)
     (tmp_path / "bad.png").write_bytes(b"")
     result = subprocess.run(
-        ["napari-kmeans", "segment", "img.png", "bad.png", "-k", "3", "--out", "out"],
+        [CONSOLE_SCRIPT, "segment", "img.png", "bad.png", "-k", "3", "--out", "out"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -540,7 +544,7 @@ def test_console_script(tmp_path):
         read(tmp_path / "out" / "img_labels.png"), nk.segment(image, 3, seed=0).labels
     )
     version = subprocess.run(
-        ["napari-kmeans", "--version"], capture_output=True, text=True, timeout=60
+        [CONSOLE_SCRIPT, "--version"], capture_output=True, text=True, timeout=60
     )
     assert version.returncode == 0 and version.stdout.strip().endswith(nk.__version__)
 
@@ -908,8 +912,13 @@ def test_max_pixels_option(tmp_path, capsys):
 
 
 def _child(script: str, *args: str) -> subprocess.Popen:
-    """The command in a child process, after ``script`` (which may patch the package)."""
-    code = textwrap.dedent(script) + "\nimport sys\nfrom napari_kmeans.cli.command import main\n"
+    """The command in a child process, after ``script`` (which may patch the package).
+
+    The child sets Python's Ctrl-C handler itself: a shell starts background jobs (``&``,
+    ``nohup``) with SIGINT ignored, and Python then installs none.
+    """
+    code = "import signal\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n"
+    code += textwrap.dedent(script) + "\nimport sys\nfrom napari_kmeans.cli.command import main\n"
     code += f"sys.exit(main({list(args)!r}))\n"
     src = str(Path(nk.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": src + os.pathsep + os.environ.get("PYTHONPATH", "")}
@@ -947,6 +956,7 @@ batch.save_image = save_then_wait
 """
 
 
+@pytest.mark.slow
 def test_ctrl_c_leaves_no_partial_output_and_exits_130(tmp_path):
     write(tmp_path / "x.png", blobs())
     child = _child(_PAUSE_AFTER_FIRST_FILE, "segment", str(tmp_path / "x.png"), "-k", "2")
@@ -958,6 +968,7 @@ def test_ctrl_c_leaves_no_partial_output_and_exits_130(tmp_path):
     assert listing(tmp_path) == ["x.png"]  # not even a temporary file
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_apply_leaves_earlier_images_whole_and_exits_130(tmp_path):
     model = tmp_path / "model.json"
     assert main(["segment", str(write(tmp_path / "ref.png", blobs())), "-k", "3",
@@ -995,6 +1006,7 @@ dask.config.set(scheduler="synchronous")
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGINT", "SIGTERM"])
 def test_an_interrupted_zarr_store_never_looks_complete(tmp_path, how):
     zarr = pytest.importorskip("zarr")
@@ -1015,6 +1027,7 @@ def test_an_interrupted_zarr_store_never_looks_complete(tmp_path, how):
         assert sorted(p.name for p in tmp_path.iterdir()) == ["in.zarr"]
 
 
+@pytest.mark.slow
 def test_writing_on_a_full_disk_leaves_old_files_whole_and_no_partial_ones(tmp_path):
     # file-size limit in the child (writes past 500 bytes fail with EFBIG), as a full disk
     image = write(tmp_path / "x.png", blobs(shape=(64, 64)))

@@ -86,6 +86,7 @@ def test_no_import_cycle_under_src():
             visit(node, [])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "module",
     [

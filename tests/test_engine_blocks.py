@@ -30,7 +30,7 @@ def test_segment_works_in_a_forked_child_after_using_the_pool():
         child.join()
         pytest.fail("segment hung in a forked child")
     assert child.exitcode == 0
-    assert queue.get(timeout=5) == 300 * 300
+    assert queue.get(timeout=60) == 300 * 300
 
 
 def test_blocks_keep_their_order():

@@ -2,6 +2,7 @@
 plain numpy oracle, whether sorted from scratch or from the ranking of earlier centres."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -67,6 +68,7 @@ def test_geometry_from_scratch_equals_the_oracle(case):
     assert_geometry(kernels.centre_geometry(centers, slack, limit), centers, slack, limit)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(geometry_cases())
 def test_geometry_from_a_ranking_equals_the_oracle_whatever_the_ranking(case):

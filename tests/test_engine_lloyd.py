@@ -115,6 +115,7 @@ def test_property_many_centres_pruned_search_and_bounds(seed, n, d, k, dtype):
     assert_nearest_and_means(X, w, res)
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(st.integers(0, 2**31), st.integers(30, 400), st.integers(1, 4), st.integers(2, 9))
 def test_property_same_start_gives_scikit_learn_lloyd(seed, n, d, k):

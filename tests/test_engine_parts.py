@@ -1,7 +1,5 @@
 """Histogram compression and the optimal 1-D solver against np.unique and brute force."""
 
-import itertools
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -48,12 +46,23 @@ def test_histogram_rejects_floats():
         histogram(np.zeros((3, 1), np.float32))
 
 
+def partitions(n, k):
+    """Every split of n items into k non-empty groups, once each, as labels of the items
+    (all k**n label strings would give each split k! times)."""
+    if n == k:
+        yield tuple(range(k))
+    elif 0 < k < n:
+        for rest in partitions(n - 1, k):  # the last item joins one of the k groups
+            yield from (rest + (c,) for c in range(k))
+        for rest in partitions(n - 1, k - 1):  # or is alone in the k-th group
+            yield rest + (k - 1,)
+
+
 def brute_force_1d(values, weights, k):
+    """Lowest inertia over every partition of the values (contiguous or not) into k groups."""
     best = np.inf
-    for labels in itertools.product(range(k), repeat=len(values)):
+    for labels in partitions(len(values), k):
         labels = np.array(labels)
-        if len(set(labels.tolist())) < k:
-            continue
         cost = 0.0
         for c in range(k):
             v, w = values[labels == c], weights[labels == c]

@@ -203,6 +203,7 @@ SEED_MODEL = hostile_corpus.model_seed()
 FIELD_PATHS = list(hostile_corpus.leaf_paths(SEED_MODEL))
 
 
+@pytest.mark.slow
 @settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

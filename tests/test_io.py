@@ -668,6 +668,7 @@ def _peak_growth(path: Path, load: str) -> tuple[int, int]:
     return nbytes, growth
 
 
+@pytest.mark.slow
 def test_loading_adds_no_copy_to_what_opencv_needs_to_decode(tmp_path):
     # OpenCV's own decoder peaks at about twice the image here (its internal buffers): the
     # red/blue swap must add nothing to that (it works in place, a block at a time)
@@ -699,7 +700,7 @@ def test_many_small_pages_load_in_linear_time(tmp_path):
     path = _write(tmp_path / "many.tif", _tiff(pages, photometric="minisblack"))
     started = time.perf_counter()
     np.testing.assert_array_equal(load_image(path), pages)
-    assert time.perf_counter() - started < 5  # one decode call per page took 25 s here
+    assert time.perf_counter() - started < 10  # one decode call per page took 25 s here
 
 
 # ---------------------------------------------------------------- lazy_io: same refusals

@@ -317,6 +317,7 @@ def test_segment_dispatches_dask_arrays_and_importing_the_package_does_not_impor
     assert done.stdout.strip() == "False", done.stderr
 
 
+@pytest.mark.slow
 def test_fit_on_a_dask_array_fits_like_segment_on_it():
     rng = np.random.default_rng(21)
     img, _ = phase_image(rng, (3, 30, 40), [[10], [100], [200]], 3, np.uint8)

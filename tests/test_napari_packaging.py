@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import site
 import subprocess
 import sys
 import tarfile
@@ -158,13 +159,31 @@ def test_napari_finds_the_plugin_in_the_wheel_built_from_the_sdist(dists, tmp_pa
     assert_samples_found(found, tmp_path / "napari_kmeans")
 
 
+def venv_seeing_this_environment(path: Path) -> Path:
+    """A new venv that also imports what this interpreter imports; returns its python.
+
+    A ``.pth`` file adds this interpreter's site directories after the venv's own (and runs
+    their ``.pth`` files). ``--system-site-packages`` would not do: it gives the packages of
+    the *base* interpreter, not those of the venv the tests run in.
+    """
+    run(sys.executable, "-m", "venv", "--without-pip", path)
+    python = path / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    purelib = run(python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))")
+    ours = [
+        *site.getsitepackages(),
+        *([site.getusersitepackages()] if site.ENABLE_USER_SITE else []),
+    ]
+    lines = [f"import site; site.addsitedir({d!r})" for d in ours if Path(d).is_dir()]
+    # named to sort after the package's own .pth file: the venv's napari-kmeans comes first
+    Path(purelib.stdout.strip(), "zz_tested_environment.pth").write_text("\n".join(lines) + "\n")
+    return python
+
+
 @pytest.mark.packaging
 def test_editable_install_finds_the_manifest_and_the_samples(tmp_path):
-    # A throwaway venv that sees the installed dependencies; only napari-kmeans is installed
-    # into it, editable (hatchling: a .pth file pointing at src/).
-    venv = tmp_path / "venv"
-    run(sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv)
-    python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    # A throwaway venv that sees the installed dependencies (hatchling included); only
+    # napari-kmeans is installed into it, editable (hatchling: a .pth file naming src/).
+    python = venv_seeing_this_environment(tmp_path / "venv")
     run(
         sys.executable, "-m", "pip", "--python", python, "install", "--quiet",
         "--no-deps", "--no-build-isolation", "--no-index", "-e", ROOT,
@@ -297,6 +316,7 @@ print(json.dumps({"failures": failures, "refused": refused, "package": napari_km
 """
 
 
+@pytest.mark.slow
 def test_every_manifest_command_works_without_the_extras(tmp_path):
     blocked = modules_missing_without_extras()
     assert "zarr" in blocked  # what napari[pyqt6] does not bring

