@@ -122,6 +122,9 @@ def test_cross_check_reports_progress_and_stops_while_opencv_runs():
         np.ones(64, np.int64),
         0.0,
         1,
+        "auto",
+        3,
+        np.dtype(np.float32),
         {
             "channel_axis": "auto",
             "n_channels": 3,

@@ -107,7 +107,9 @@ def _fit(images: Sequence[PreparedImage], options: Options):
     check_poolable([(p.image.dtype, p.values.shape[1]) for p in images])
     o = options.for_image(first.layout)
     rows, recipe = fitting.prepared_rows(images, o)
-    model, row_labels = fitting.fit_rows(rows, recipe, o)
+    model, row_labels = fitting.fit_rows(
+        rows, recipe, o, first.layout.n_channels, first.image.dtype
+    )
     params = o.params(
         first.layout, first.image.dtype, len(images), sum(len(p.values) for p in images)
     )

@@ -20,6 +20,7 @@ ValueError: n_clusters=0 is not allowed: it must be an integer >= 1
 from __future__ import annotations
 
 import dataclasses
+import re
 import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -75,9 +76,23 @@ def _n_init(name: str, value) -> int | str:
     return value if isinstance(value, str) and value == "auto" else _integer(1)(name, value)
 
 
+def _seed(name: str, value):
+    make_rng(value)  # the message names the seed unless it makes a Generator
+    return value
+
+
 def _spacing(name: str, value):
     # the number of axes is checked against the image (Options.for_image)
-    return None if value is None else tuple(np.atleast_1d(np.asarray(value, dtype=object)).tolist())
+    if value is None:
+        return None
+    values = tuple(np.atleast_1d(np.asarray(value, dtype=object)).tolist())
+    if not all(
+        isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) and v > 0 for v in values
+    ):
+        raise ValueError(
+            f"{name}={value!r} is not allowed: give one positive finite number per spatial axis"
+        )
+    return values
 
 
 def check_callable(name: str, value):
@@ -242,6 +257,12 @@ class Option:
     metavar: str | None = None
     control: Control | None = None
 
+    @property
+    def plain_doc(self) -> str:
+        """The doc without reStructuredText markup, for ``--help`` and tooltips."""
+        text = re.sub(r":[a-z]+:`~?([^`<]*?)(?: <[^>]*>)?`", r"\1", self.doc)
+        return text.replace("``", "")
+
 
 _TABLE = (
     Option(
@@ -253,7 +274,8 @@ _TABLE = (
         "--n-clusters",
         _integer_text,
         "K",
-        Control("SpinBox", "clusters", {"min": 1, "max": 65535}),
+        # one cluster is no segmentation to look at: the widget starts at two
+        Control("SpinBox", "clusters", {"min": 2, "max": 65535}),
     ),
     Option(
         "method",
@@ -332,9 +354,10 @@ _TABLE = (
         "seed",
         None,
         "None, int or numpy.random.Generator",
-        "With None a seed is drawn and recorded in ``params['seed']``, so any result can be "
-        "reproduced (on the command line: an integer >= 0, or none).",
-        lambda name, value: value,  # make_options checks it by making the Generator
+        "An integer >= 0 (or a Generator) fixes the result; None draws a seed and records it "
+        "in ``params['seed']``, so any result can be repeated. The command line and the "
+        "widget use 0 unless told otherwise.",
+        _seed,
         "--seed",
         _words({"none": None}, _integer_text),
         "{INT,none}",

@@ -243,16 +243,17 @@ def _fit(images: list[da.Array], options: Options, masks: list):
     sources = _sources(images, masks, options)
     o = options.for_image(sources[0].layout.channels)
     dtype = images[0].dtype
+    n_channels = sources[0].layout.channels.n_channels
     if compressible(dtype, o.color_space, o.spatial_weight):
         rows, recipe, fitted = _pooled_histogram(sources, o)
-        model = fitting.fit_rows(rows, recipe, o)[0]
+        model = fitting.fit_rows(rows, recipe, o, n_channels, dtype)[0]
     else:
         parts = _sample(sources, sample_size, o.rng, o.progress)
         check_finite_pixels(sum(count_non_finite(p[0]) for p in parts))
         rows, recipe = fitting.pixel_rows(
             parts, o.color_space, o.spatial_weight, o.spacing, standardize=o.standardize
         )
-        model = fitting.fit_rows(rows, recipe, o)[0]
+        model = fitting.fit_rows(rows, recipe, o, n_channels, dtype)[0]
         fitted = len(rows.values)
         model = _all_pixel_statistics(sources, model, o.progress)
     params = {
