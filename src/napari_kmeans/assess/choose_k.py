@@ -400,16 +400,17 @@ def _choose(
         return (
             best,
             _neighbour(best, smallest),
-            f"k = {ks[best]}: even with {ks[0]} clusters some cluster is mostly scattered "
-            f"pixels rather than regions (only {_percent(broken[0])} of its neighbouring "
-            "pixels are in it), which happens on noisy images: denoise the image before "
-            f"clustering. {ks[best]} clusters hold together best.",
+            f"k = {ks[best]}: even with {ks[0]} clusters some cluster breaks into scattered "
+            f"pixels (only {_percent(broken[0])} of its pixels' neighbours are in the same "
+            f"cluster; solid regions keep {_percent(SOLID)} or more), as on noisy images: "
+            "denoising (smoothing) the image before clustering usually helps. "
+            f"{ks[best]} clusters hold together best.",
         )
     best = next((i - 1 for i, ok in enumerate(holds) if not ok), len(ks) - 1)
     if smallest[best] >= SOLID:
         regions = (
             f"each one forms solid regions in the image (at least {_percent(smallest[best])} "
-            "of the neighbouring pixels of each are in it)"
+            "of its pixels' neighbours are in the same cluster)"
         )
     else:
         regions = (
@@ -429,8 +430,8 @@ def _choose(
         best,
         runner,
         f"k = {ks[best]}: with {ks[best]} clusters {regions}; with {ks[after]}, one cluster "
-        "would be mostly scattered specks or thin rims along the edges of others (only "
-        f"{_percent(broken[after])} of its neighbouring pixels are in it).",
+        "would break into scattered specks or thin rims along the edges of others (only "
+        f"{_percent(broken[after])} of its pixels' neighbours in the same cluster).",
     )
 
 
