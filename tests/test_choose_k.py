@@ -274,7 +274,7 @@ def test_noisy_image_recommends_what_holds_together_and_says_to_denoise():
     s = nk.suggest_k(img, range(2, 6), seed=0)
     assert s.coherence[0] < choose_k.SOLID
     assert s.recommended == s.k[int(np.argmax(s.coherence))]
-    assert "denoise" in s.reason
+    assert "denoising" in s.reason
 
 
 def test_segment_options_are_scored_as_segment_uses_them():
