@@ -243,11 +243,60 @@ def test_coherence_matches_a_pixel_by_pixel_count(shape, monkeypatch):
     labels.reshape(-1)[0] = 3
     monkeypatch.setattr(choose_k, "SLAB", 5)  # several slabs, pairs across their ends
     checks = []
-    coherence, share = choose_k._coherence(labels, 3, lambda: checks.append(1))
+    coherence = choose_k._coherence([labels], 3, lambda: checks.append(1))
     np.testing.assert_allclose(coherence, brute_force_coherence(labels, 3), equal_nan=True)
-    counts = np.array([(labels == j).sum() for j in (1, 2, 3)])
-    np.testing.assert_allclose(share, counts / counts.sum())
     assert len(checks) >= 2
+    # blocks are measured apart and pooled: as one image with a row left out between them
+    halves = [labels[:2], labels[3:]]
+    apart = labels.copy()
+    apart[2] = 0
+    np.testing.assert_allclose(
+        choose_k._coherence(halves, 3, lambda: None),
+        brute_force_coherence(apart, 3),
+        equal_nan=True,
+    )
+
+
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_band_labels_are_the_segment_labels_of_the_band(masked, channels, monkeypatch):
+    from napari_kmeans.features.prepare import prepare_image
+    from napari_kmeans.model import fitting
+    from napari_kmeans.options import make_options
+    from napari_kmeans.outputs.recolor import spread_labels
+
+    rng = np.random.default_rng(channels)
+    shape = (30, 7, 5)
+    img = rng.integers(0, 6, (*shape, 3) if channels == 3 else shape).astype(np.uint8)
+    mask = rng.random(shape) < 0.7 if masked else None
+    prepared = prepare_image(img, "auto", mask)
+    rows, _ = fitting.prepared_rows([prepared], make_options(2).for_image(prepared.layout))
+    assert rows.histogram is not None
+    labels = rng.integers(0, 4, len(rows.features)).astype(np.int32)
+    every = spread_labels(prepared, rows.histogram.take(labels) + 1).reshape(shape)
+    monkeypatch.setattr(choose_k, "COHERENCE_PIXELS", 7 * 5 * 9)
+    monkeypatch.setattr(choose_k, "BAND_ROWS", 3)
+    bands = choose_k._bands(shape)
+    assert len(bands) == 3 and bands[0].start == 0 and bands[-1].stop == 30
+    assert all(b.stop - b.start == 3 for b in bands)
+    layout = choose_k._band_layout(prepared, bands)
+    band_rows = choose_k._band_rows(layout, rows.histogram, len(rows.features))
+    blocks = choose_k._band_labels(layout, labels, band_rows)
+    for band, block in zip(bands, blocks, strict=True):
+        np.testing.assert_array_equal(block, every[band])
+    per_pixel = rows.histogram.take(labels)  # as when every pixel is a row: no histogram
+    layout = choose_k._band_layout(prepared, [slice(0, 30)])
+    whole = choose_k._band_labels(layout, per_pixel, choose_k._band_rows(layout, None, 0))
+    np.testing.assert_array_equal(whole[0], every)
+
+
+def test_a_large_image_is_measured_on_bands(monkeypatch):
+    img, _ = blobs_image(3, seed=12, shape=(192, 96))
+    monkeypatch.setattr(choose_k, "COHERENCE_PIXELS", 96 * 40)
+    monkeypatch.setattr(choose_k, "BAND_ROWS", 20)
+    assert len(choose_k._bands(img.shape)) == 2
+    s = nk.suggest_k(img, range(2, 7), seed=0)
+    assert s.recommended == 3, s.reason
 
 
 def test_bic_matches_the_gaussian_likelihood_by_hand():

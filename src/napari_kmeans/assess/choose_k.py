@@ -3,9 +3,10 @@
 Every k is fitted on the same rows, the features ``segment`` would cluster with the same
 options: the image's distinct values with their pixel counts when there are at most
 ``FIT_ROWS`` of them (exact), else ``FIT_ROWS`` pixels drawn in proportion to those counts.
-The centres are then scored on every pixel (inertia, BIC, and how solid the regions of each
-cluster are in the image) and on a sample (silhouette, computed block by block). Work and
-memory are bounded by these sizes and by ``SLAB`` pixels at a time, not by the image, and
+The centres are then scored on every pixel (inertia, BIC), on up to ``COHERENCE_PIXELS``
+pixels in bands of rows (how solid the regions of each cluster are in the image) and on a
+sample (silhouette, computed block by block). Work and memory are bounded by these sizes
+and by ``SLAB`` pixels at a time, not by the image, and
 the caller's ``progress`` is consulted throughout. The silhouettes of every k share one pass
 over the sample's distances, after the last fit.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from numbers import Integral
 
@@ -28,7 +29,6 @@ from ..engine.seeding import greedy_kmeans_plusplus
 from ..features.prepare import prepare_image
 from ..model import fitting
 from ..options import make_options
-from ..outputs.recolor import spread_labels
 from ..progress import SUGGEST_K, ProgressCallback, report
 
 SOLID = 0.8  # share of a cluster's neighbouring pixels in the same cluster, see suggest_k's rule
@@ -36,6 +36,8 @@ SEPARATED = 0.9  # mean silhouette of a cluster sharply distinct in value from t
 NEARLY_SOLID = 0.7  # a larger k this close to SOLID is the runner-up rather than a smaller one
 STRUCTURE = 0.08  # above chance by this much: the pixels form regions (see _above_chance)
 SLAB = 1 << 22  # pixels compared with their neighbours at a time
+COHERENCE_PIXELS = 1 << 22  # coherence is measured on about this many pixels (see _bands)
+BAND_ROWS = 64  # rows of each band of a larger image
 FIT_ROWS = 1 << 16  # distinct values fitted exactly up to this many, else pixels drawn
 SILHOUETTE_BLOCK = 1 << 22  # distances held at once by the silhouette (32 MiB)
 DEFAULT_MAX_K = 12
@@ -319,35 +321,115 @@ def _distinct_up_to(feats: np.ndarray, cap: int) -> int:
     return min(n_distinct, cap)
 
 
-def _coherence(
-    labels: np.ndarray, k: int, check: Callable[[], object]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per cluster, its share of same-cluster face neighbours and its share of the pixels.
+def _bands(shape: tuple[int, ...]) -> list[slice]:
+    """Return bands of whole rows (along the first axis) to measure coherence on.
 
-    ``labels`` is spatial, 1..k (0: not clustered, left out of every pair); ``SLAB`` pixels
-    at a time, ``check()`` after each. A cluster with no neighbour pairs gets NaN.
+    Every row when the image holds at most ``COHERENCE_PIXELS`` pixels; else bands of
+    ``BAND_ROWS`` rows spread evenly over the image, about ``COHERENCE_PIXELS`` in all
+    (at least one band of two rows): the pairs inside them are a fair sample of all pairs.
+    """
+    per_row = math.prod(shape[1:])
+    if shape[0] * per_row <= COHERENCE_PIXELS or shape[0] <= 2:
+        return [slice(0, shape[0])]
+    height = max(2, min(BAND_ROWS, COHERENCE_PIXELS // per_row))
+    count = max(1, COHERENCE_PIXELS // (height * per_row))
+    starts = np.unique(np.linspace(0, shape[0] - height, count).round().astype(int))
+    return [slice(int(start), int(start) + height) for start in starts]
+
+
+@dataclass(frozen=True)
+class _Band:
+    """A band of rows of the image and where its clustered pixels are.
+
+    They are rows ``lo:hi`` of the clustered pixels, at ``positions`` of the band's flat
+    pixels (a slice when every pixel is clustered).
+    """
+
+    shape: tuple[int, ...]
+    lo: int
+    hi: int
+    positions: np.ndarray | slice
+
+
+def _band_layout(prepared, bands: list[slice]) -> list[_Band]:
+    """Where the clustered pixels of each band are (see :class:`_Band`)."""
+    shape = prepared.layout.spatial_shape
+    per_row = math.prod(shape[1:])
+    layout = []
+    for band in bands:
+        start, stop = band.start * per_row, band.stop * per_row
+        if prepared.included is None:
+            lo, hi, positions = start, stop, slice(None)
+        else:
+            lo, hi = (int(i) for i in np.searchsorted(prepared.included, [start, stop]))
+            positions = prepared.included[lo:hi] - start
+        layout.append(_Band((band.stop - band.start, *shape[1:]), lo, hi, positions))
+    return layout
+
+
+def _band_rows(layout: list[_Band], histogram, n_rows: int) -> np.ndarray | slice:
+    """Return the fitted row of every clustered pixel of the bands, band after band.
+
+    ``histogram`` (None: a row per pixel) leads from the clustered pixels to the rows;
+    looked up once, so that each k's labels are then a plain gather.
+    """
+    if len(layout) == 1:
+        pixels: slice | np.ndarray = slice(layout[0].lo, layout[0].hi)
+    else:
+        pixels = np.concatenate([np.arange(b.lo, b.hi) for b in layout])
+    if histogram is None:
+        return pixels
+    return histogram.take(np.arange(n_rows, dtype=np.int32), pixels)
+
+
+def _band_labels(
+    layout: list[_Band], labels: np.ndarray, band_rows: np.ndarray | slice
+) -> list[np.ndarray]:
+    """Return the spatial labels 1..k of each band (0: pixels left out by the mask).
+
+    ``labels`` are those of the fitted rows, ``band_rows`` from :func:`_band_rows`.
+    """
+    own = labels[band_rows]
+    blocks, start = [], 0
+    for band in layout:
+        out = np.zeros(math.prod(band.shape), np.int32)
+        out[band.positions] = own[start : start + band.hi - band.lo] + 1
+        start += band.hi - band.lo
+        blocks.append(out.reshape(band.shape))
+    return blocks
+
+
+def _coherence(blocks: Iterable[np.ndarray], k: int, check: Callable[[], object]) -> np.ndarray:
+    """Per cluster, the share of its pixels' face neighbours that are in the same cluster.
+
+    ``blocks`` are spatial arrays of labels 1..k (0: not clustered, left out of every
+    pair), compared within each; ``SLAB`` pixels at a time, ``check()`` after each. A
+    cluster with no neighbour pairs gets NaN.
     """
     same = np.zeros(k + 1)
     total = np.zeros(k + 1)
-    rows = max(1, SLAB // max(1, math.prod(labels.shape[1:])))
-    for start in range(0, labels.shape[0], rows):
-        slab = labels[start : start + rows + 1]  # one row more: the pairs across the slab's end
-        own = slab[:rows]
-        pairs = [(slab[:-1], slab[1:])]
-        for axis in range(1, labels.ndim):
-            lo = [slice(None)] * labels.ndim
-            hi = [slice(None)] * labels.ndim
-            lo[axis], hi[axis] = slice(None, -1), slice(1, None)
-            pairs.append((own[tuple(lo)], own[tuple(hi)]))
-        for a, b in pairs:
-            a, b = a.reshape(-1), b.reshape(-1)
-            both = (a > 0) & (b > 0)
-            total += np.bincount(a[both], minlength=k + 1) + np.bincount(b[both], minlength=k + 1)
-            same += 2 * np.bincount(a[both & (a == b)], minlength=k + 1)
-        check()
-    sizes = np.bincount(labels.reshape(-1), minlength=k + 1)[1:].astype(np.float64)
+    for labels in blocks:
+        rows = max(1, SLAB // max(1, math.prod(labels.shape[1:])))
+        for start in range(0, labels.shape[0], rows):
+            slab = labels[start : start + rows + 1]  # a row more: the pairs across its end
+            own = slab[:rows]
+            pairs = [(slab[:-1], slab[1:])]
+            for axis in range(1, labels.ndim):
+                lo = [slice(None)] * labels.ndim
+                hi = [slice(None)] * labels.ndim
+                lo[axis], hi[axis] = slice(None, -1), slice(1, None)
+                pairs.append((own[tuple(lo)], own[tuple(hi)]))
+            for a, b in pairs:  # one count of every (label, neighbour's label) pair
+                code = a.astype(np.int32 if (k + 1) ** 2 < 2**31 else np.int64) * (k + 1)
+                code += b
+                contacts = np.bincount(code.reshape(-1), minlength=(k + 1) ** 2)
+                contacts = contacts.reshape(k + 1, k + 1)
+                contacts[0, :] = contacts[:, 0] = 0  # pairs with a pixel left out do not count
+                total += contacts.sum(axis=0) + contacts.sum(axis=1)
+                same += 2 * np.diagonal(contacts)
+            check()
     with np.errstate(invalid="ignore", divide="ignore"):
-        return same[1:] / total[1:], sizes / sizes.sum()
+        return same[1:] / total[1:]
 
 
 def _above_chance(coherence: np.ndarray, share: np.ndarray) -> float:
@@ -465,8 +547,9 @@ def suggest_k(
     proportion to their counts. Every pixel is then labelled and scored: the inertia; the
     BIC of the Gaussian mixture matching the partition (cluster weights, centres as means,
     one shared spherical variance); the **coherence** of each cluster, the share of its
-    pixels' neighbours (along each axis) that are in the same cluster; and the mean
-    silhouette on a reproducible sample of ``sample_size`` pixels.
+    pixels' neighbours (along each axis) that are in the same cluster, measured on every
+    pixel up to ``COHERENCE_PIXELS`` (4 M), else on bands of 64 rows spread evenly over
+    the image; and the mean silhouette on a reproducible sample of ``sample_size`` pixels.
 
     **Rule.** A class of a real image forms regions: most neighbours of its pixels belong
     to it. A cluster that only splits noise, or collects the blurred or compressed rims
@@ -552,7 +635,8 @@ def suggest_k(
     rows, _ = fitting.prepared_rows([prepared], checked)
     feats = materialise(rows.features) if isinstance(rows.features, GridRows) else rows.features
     weights = np.ones(len(feats)) if rows.weights is None else rows.weights.astype(np.float64)
-    spatial_shape = prepared.layout.spatial_shape
+    layout = _band_layout(prepared, _bands(prepared.layout.spatial_shape))
+    band_rows = _band_rows(layout, rows.histogram, len(feats))
 
     @functools.cache
     def count_distinct(cap: int) -> int:
@@ -593,11 +677,9 @@ def suggest_k(
         inertias.append(inertia)
         bics.append(float(_bic(inertia, counts, feats.shape[1], floor)))
         sample_labels.append(labels[sample])
-        pixel_labels = labels if rows.histogram is None else rows.histogram.take(labels)
-        spatial = spread_labels(prepared, pixel_labels + 1).reshape(spatial_shape)
-        coherence, share = _coherence(spatial, k, check)
+        coherence = _coherence(_band_labels(layout, labels, band_rows), k, check)
         coherences.append(coherence)
-        above_chance.append(_above_chance(coherence, share))
+        above_chance.append(_above_chance(coherence, counts / counts.sum()))
     points = _silhouette_points(feats[sample], sample_labels, check)  # the last k's check
     report(progress, SUGGEST_K, len(ks), len(ks))
     silhouettes = [math.nan if p is None else float(p.mean()) for p in points]
