@@ -170,11 +170,13 @@ def test_standardize_lets_a_narrow_channel_count():
     img[..., 0] = np.clip(np.where(wide, 55000, 5000) + rng.normal(0, 1500, shape), 0, 65535)
     img[..., 1] = np.where(narrow, 40, 10) + rng.integers(0, 2, shape)
     scaled = nk.suggest_k(img, range(2, 9), channel_axis=-1, standardize=True, seed=0)
-    plain = nk.suggest_k(img, range(2, 9), channel_axis=-1, seed=0)
+    plain = nk.suggest_k(img, range(2, 9), channel_axis=-1, standardize=False, seed=0)
     assert scaled.recommended == 4, scaled.reason
     assert plain.recommended != 4, plain.reason
+    # as segment: standardised by default when the channels are data
+    assert nk.suggest_k(img, range(2, 9), channel_axis=-1, seed=0) == scaled
     with pytest.raises(ValueError, match="standardize='yes' is not allowed"):
-        nk.suggest_k(img, standardize="yes")
+        nk.suggest_k(img, channel_axis=-1, standardize="yes")
 
 
 def blobs_image(n_classes, seed, shape=(96, 96), channels=1, noise=4.0):
@@ -269,8 +271,10 @@ def test_band_labels_are_the_segment_labels_of_the_band(masked, channels, monkey
     shape = (30, 7, 5)
     img = rng.integers(0, 6, (*shape, 3) if channels == 3 else shape).astype(np.uint8)
     mask = rng.random(shape) < 0.7 if masked else None
-    prepared = prepare_image(img, "auto", mask)
-    rows, _ = fitting.prepared_rows([prepared], make_options(2).for_image(prepared.layout))
+    axis = "rgb" if channels == 3 else None
+    prepared = prepare_image(img, axis, mask)
+    options = make_options(2, channel_axis=axis).for_image(prepared.layout)
+    rows, _ = fitting.prepared_rows([prepared], options)
     assert rows.histogram is not None
     labels = rng.integers(0, 4, len(rows.features)).astype(np.int32)
     every = spread_labels(prepared, rows.histogram.take(labels) + 1).reshape(shape)
@@ -334,7 +338,7 @@ def test_segment_options_are_scored_as_segment_uses_them():
     img = np.stack([wide.astype(np.uint16) * 50, narrow.astype(np.uint16)], axis=-1)
     img = img + rng.integers(0, 2, img.shape).astype(np.uint16)
     scaled = nk.suggest_k(img, range(2, 7), channel_axis=-1, standardize=True, spacing=(1, 1))
-    plain = nk.suggest_k(img, range(2, 7), channel_axis=-1)
+    plain = nk.suggest_k(img, range(2, 7), channel_axis=-1, standardize=False)
     assert scaled.recommended == 4, scaled.reason
     assert plain.recommended == 2, plain.reason
     with pytest.raises(ValueError, match="spacing"):

@@ -531,7 +531,7 @@ def suggest_k(
     color_space: str = "rgb",
     channel_axis="auto",
     mask=None,
-    standardize: bool = False,
+    standardize: bool | str = "auto",
     sample_size: int = 2000,
     progress: ProgressCallback | None = None,
     **options,
@@ -581,8 +581,8 @@ def suggest_k(
         As for :func:`segment`.
     mask : array_like, optional
         As for :func:`segment`; only pairs of clustered pixels count as neighbours.
-    standardize : bool
-        As for :func:`segment`.
+    standardize : bool or "auto"
+        As for :func:`segment` (``"auto"``: on for several data channels).
     sample_size : int
         Pixels of the silhouette's sample, >= 2; its distances are computed in blocks of
         ``SILHOUETTE_BLOCK``, so time grows with its square but memory does not.
