@@ -324,7 +324,9 @@ def test_bic_matches_the_gaussian_likelihood_by_hand():
 
 def test_noisy_image_recommends_what_holds_together_and_says_to_denoise():
     img, _ = blobs_image(2, seed=7, noise=70.0)
-    s = nk.suggest_k(img, range(2, 6), seed=0)
+    denoised = nk.suggest_k(img, range(2, 6), seed=0)  # smooth="auto" by default, as segment
+    assert denoised.recommended == 2 and denoised.coherence[0] >= choose_k.SOLID
+    s = nk.suggest_k(img, range(2, 6), seed=0, smooth=None)
     assert s.coherence[0] < choose_k.SOLID
     assert s.recommended == s.k[int(np.argmax(s.coherence))]
     assert "denoising" in s.reason

@@ -34,6 +34,8 @@ def segment(
     spatial_weight: float = 0.0,
     spacing: Sequence[float] | None = None,
     standardize: bool | str = "auto",
+    smooth: float | str | tuple | None = "auto",
+    texture: bool | float = False,
     seed: int | np.random.Generator | None = None,
     n_init: int | str = "auto",
     max_iter: int = 300,
@@ -84,6 +86,9 @@ def segment(
     [[1, 1, 2], [1, 2, 2]]
     >>> seg.palette.ravel().tolist()
     [11.0, 205.0]
+    >>> noisy = np.array([[0, 90, 0, 0, 200, 200, 0, 200]] * 4, np.uint8)
+    >>> segment(noisy, 2, smooth="median", seed=0).params["smoothing"]
+    {'kind': 'median', 'size': 1.0}
     """
     opts = make_options(**option_values(locals()))
     if is_dask_array(image):
@@ -113,6 +118,7 @@ def _fit(images: Sequence[PreparedImage], options: Options):
     params = o.params(
         first.layout, first.image.dtype, len(images), sum(len(p.values) for p in images)
     )
+    params["smoothing"] = None if recipe.smooth is None else recipe.smooth.to_dict()
     return dataclasses.replace(model, params=params), row_labels, rows
 
 
@@ -127,6 +133,8 @@ def fit(
     spatial_weight: float = 0.0,
     spacing: Sequence[float] | None = None,
     standardize: bool | str = "auto",
+    smooth: float | str | tuple | None = "auto",
+    texture: bool | float = False,
     seed: int | np.random.Generator | None = None,
     n_init: int | str = "auto",
     max_iter: int = 300,

@@ -22,6 +22,7 @@ from numbers import Integral
 import numpy as np
 
 from ..engine import kmeans, make_rng
+from ..engine.blocks import ASSIGN_ROWS, SILHOUETTE_BLOCK
 from ..engine.distances import nearest, own_sqdist
 from ..engine.grid_rows import GridRows, materialise
 from ..engine.optimal1d import optimal_kmeans_1d
@@ -39,9 +40,7 @@ SLAB = 1 << 22  # pixels compared with their neighbours at a time
 COHERENCE_PIXELS = 1 << 22  # coherence is measured on about this many pixels (see _bands)
 BAND_ROWS = 64  # rows of each band of a larger image
 FIT_ROWS = 1 << 16  # distinct values fitted exactly up to this many, else pixels drawn
-SILHOUETTE_BLOCK = 1 << 22  # distances held at once by the silhouette (32 MiB)
 DEFAULT_MAX_K = 12
-ASSIGN_ROWS = 1 << 19  # rows labelled between two looks at the progress callback
 FIT_TOL = 1e-4  # scikit-learn's default: enough to compare k, ten times faster to reach
 
 
