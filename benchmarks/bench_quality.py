@@ -34,7 +34,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -654,9 +654,8 @@ def known_k_cases(quick: bool = False) -> list[Case]:
     """Images whose number of classes is unambiguous from their pixels (no textures):
     every other group of seed 0, and the two-channel, colour and stained ones of seed 1."""
     groups = [g for g in GROUPS if g != "textures"]
-    return cases(quick, groups, seed=0) + cases(
-        quick, ("two channels", "colour + JPEG", "H&E / IHC"), seed=1
-    )
+    again = cases(quick, ("two channels", "colour + JPEG", "H&E / IHC"), seed=1)
+    return cases(quick, groups, seed=0) + [replace(c, name=f"{c.name} (seed 1)") for c in again]
 
 
 def evaluate_suggest_k(
@@ -679,7 +678,7 @@ def evaluate_suggest_k(
 
     def default(case: Case):
         keywords = {"channel_axis": case.channel_axis, "seed": 0, **options}
-        if case.spacing is not None and "spacing" in _suggest_parameters():
+        if case.spacing is not None and {"spacing", "**"} & _suggest_parameters():
             keywords.setdefault("spacing", case.spacing)
         return nk.suggest_k(case.image, **keywords)
 
@@ -716,11 +715,13 @@ def evaluate_suggest_k(
 
 
 def _suggest_parameters() -> set[str]:
+    """Keywords nk.suggest_k takes by name ("**" when it takes any option)."""
     import inspect
 
     import napari_kmeans as nk
 
-    return set(inspect.signature(nk.suggest_k).parameters)
+    parameters = inspect.signature(nk.suggest_k).parameters.values()
+    return {"**" if p.kind is p.VAR_KEYWORD else p.name for p in parameters}
 
 
 # ----------------------------------------------------------------------------- command line

@@ -96,3 +96,17 @@ def test_evaluate_groups_a_callable():
 def test_unknown_group_is_refused():
     with pytest.raises(ValueError, match="unknown"):
         bq.cases(groups=["nope"])
+
+
+def test_suggest_k_evaluation_counts_exact_errors_and_candidates():
+    case_list = bq.cases(quick=True, groups=["clean"])
+
+    def off_by_one_on_colour(case):
+        return case.k + 1 if case.rgb else case.k
+
+    result = bq.evaluate_suggest_k(off_by_one_on_colour, case_list)
+    assert result["n"] == 4
+    assert result["exact"] == 0.75 and result["mean_abs_error"] == 0.25
+    assert result["in_candidates"] == 0.75  # a bare k is its only candidate
+    assert len(bq.known_k_cases(quick=True)) >= 40
+    assert not any(c.group == "textures" for c in bq.known_k_cases(quick=True))

@@ -444,6 +444,9 @@ def test_suggest_k_plots_the_curves_and_offers_the_k(qtbot, viewer_widget, notif
     assert widget.controls.n_clusters.value == 7  # not overwritten without asking
     assert not widget.k_panel.isHidden() and not widget.k_panel.curves.isHidden()
     assert "k = 3" in widget.k_panel.header.text()
+    runner_up = widget.suggestion.candidates[1]
+    assert abs(runner_up - 3) == 1 and f"(or {runner_up})" in widget.k_panel.header.text()
+    assert widget.k_panel.reason.text() == widget.suggestion.reason
     assert not widget.use_k_button.isHidden() and widget.use_k_button.text() == "Use k = 3"
     qtbot.mouseClick(widget.use_k_button, Qt.MouseButton.LeftButton)
     assert widget.controls.n_clusters.value == 3
@@ -452,6 +455,27 @@ def test_suggest_k_plots_the_curves_and_offers_the_k(qtbot, viewer_widget, notif
     assert widget.suggest_button.isEnabled()
     assert not [n for n in notifications if n.severity >= NotificationSeverity.WARNING]
     assert [layer.name for layer in viewer.layers] == ["photo"]  # no layer added
+
+
+def test_suggest_k_scores_the_features_of_the_run(qtbot, viewer_widget, monkeypatch):
+    from napari_kmeans._napari._qt import widget as widget_module
+
+    viewer, widget = viewer_widget
+    image, _ = three_colours((30, 30), seed=1)
+    choose(widget, viewer.add_image(image, name="photo", rgb=True))
+    widget.controls.standardize.value = True
+    widget.controls.spatial_weight.value = 0.1
+    widget.controls.color_space.value = "lab"
+    calls = []
+    original = widget_module.suggest_k
+    monkeypatch.setattr(
+        widget_module, "suggest_k", lambda *a, **k: (calls.append(k), original(*a, **k))[1]
+    )
+    suggest_and_wait(qtbot, widget)
+    (given,) = calls
+    assert given["standardize"] is True and given["spatial_weight"] == 0.1
+    assert given["color_space"] == "lab" and "n_clusters" not in given
+    assert widget.suggestion is not None
 
 
 def test_suggest_k_errors_notify(qtbot, viewer_widget, notifications):

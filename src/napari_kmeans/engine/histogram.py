@@ -43,33 +43,38 @@ class Histogram:
     _rows: np.ndarray  # the (n, c) rows themselves (direct-table case) or (n,) index into values
     _table_size: int  # > 0 for a direct table indexed by the packed rows
 
-    def take(self, per_value: np.ndarray) -> np.ndarray:
+    def take(self, per_value: np.ndarray, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
         """Spread a ``(m, ...)`` array over the original rows: ``per_value[index of row]``.
 
         Parameters
         ----------
         per_value : numpy.ndarray
             ``(m, ...)`` one entry per distinct row, e.g. its label.
+        rows : slice or numpy.ndarray
+            The original rows to spread over, as a slice or indices (default all).
 
         Returns
         -------
         numpy.ndarray
-            ``(n, ...)`` the entry of each original row.
+            ``(n, ...)`` the entry of each original row (of ``rows``).
 
         Examples
         --------
         >>> h = histogram(np.array([[3], [1], [3]], dtype=np.uint8))
         >>> h.values.ravel().tolist(), h.counts.tolist(), h.take(np.array([10, 20])).tolist()
         ([1, 3], [1, 2], [20, 10, 20])
+        >>> h.take(np.array([10, 20]), slice(1, 3)).tolist()
+        [10, 20]
         """
+        chosen = self._rows[rows]
         if not self._table_size:
-            return per_value[self._rows]
+            return per_value[chosen]
         table = np.zeros((self._table_size, *per_value.shape[1:]), dtype=per_value.dtype)
         table[_keys(self.values)] = per_value
-        out = np.empty((len(self._rows), *per_value.shape[1:]), dtype=per_value.dtype)
+        out = np.empty((len(chosen), *per_value.shape[1:]), dtype=per_value.dtype)
 
         def block(s: slice) -> None:
-            np.take(table, _keys(self._rows[s]), axis=0, out=out[s])
+            np.take(table, _keys(chosen[s]), axis=0, out=out[s])
 
         map_blocks(block, len(out))
         return out

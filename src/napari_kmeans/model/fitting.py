@@ -21,8 +21,10 @@ from ..engine.histogram import Histogram, histogram
 from ..engine.optimal1d import optimal_kmeans_1d
 from ..features import color_spaces
 from ..features import pixels as ft
+from ..features.filtering import Filters, filtered_rows
+from ..features.prepare import PreparedImage
 from ..features.recipe import FeatureRecipe, compressible, divided, spread, texture_divisors
-from ..features.smooth import Smoothing
+from ..features.smooth import Smoothing, resolve
 from ..options import Options
 from .kmeans_model import KMeansModel, dark_to_bright
 
@@ -226,6 +228,62 @@ def _most_distinct(n_rows: int, weights: np.ndarray | None) -> int | None:
     if weights is not None or n_rows < _SMALL:  # merged histograms are distinct already
         return None
     return n_rows // _DISTINCT_SHARE
+
+
+def prepared_rows(
+    images: Sequence[PreparedImage], options: Options
+) -> tuple[PixelRows, FeatureRecipe]:
+    """Return the feature rows that ``segment`` and ``fit`` cluster, and their recipe.
+
+    The one derivation of the features from prepared images and checked options, so that
+    what :func:`napari_kmeans.suggest_k` scores is what the segmentation clusters.
+
+    Parameters
+    ----------
+    images : sequence of PreparedImage
+        The images whose pixels are pooled.
+    options : Options
+        Options checked against the first image (:meth:`Options.for_image`).
+
+    Returns
+    -------
+    (PixelRows, FeatureRecipe)
+        As :func:`pixel_rows`.
+
+    Examples
+    --------
+    >>> from napari_kmeans.features.prepare import prepare_image
+    >>> from napari_kmeans.options import make_options
+    >>> p = prepare_image(np.array([[0, 5], [5, 9]], np.uint8), "auto", None)
+    >>> rows, _ = prepared_rows([p], make_options(2).for_image(p.layout))
+    >>> rows.features.ravel().tolist(), rows.weights.tolist()
+    ([0.0, 5.0, 9.0], [1, 2, 1])
+    """
+    o = options
+    first = images[0]
+    # "auto" reads the first image's noise; every image then goes through the same filter
+    smoothing = resolve(o.smooth, first.image, first.layout.axis, o.spacing)
+    filters = Filters(smoothing, o.texture, o.spacing)
+    filtered = [filtered_rows(filters, p.image, p.layout, p.included) for p in images]
+    smoothed = smoothing is not None
+    return pixel_rows(
+        [
+            (values if smoothed else p.values, p.layout.spatial_shape, p.included)
+            for p, (values, _) in zip(images, filtered, strict=True)
+        ],
+        o.color_space,
+        o.spatial_weight,
+        o.spacing,
+        standardize=o.standardize is True,  # decided by for_image
+        smooth=smoothing,
+        texture=o.texture,
+        textures=[texture for _, texture in filtered] if o.texture is not None else None,
+        originals=_concatenated([p.values for p in images]) if smoothed else None,
+    )
+
+
+def _concatenated(arrays: list[np.ndarray]) -> np.ndarray:
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
 def _too_many_clusters(n_clusters: int, n_distinct: int | None, what: str) -> ValueError:

@@ -1,4 +1,4 @@
-"""The "Suggest k" curves: inertia, silhouette and BIC against k, drawn with QPainter.
+"""The "Suggest k" curves: inertia, silhouette and coherence against k, drawn with QPainter.
 
 No plotting library: the curves are a few lines and dots, drawn in the colours of napari's
 current theme, under a header button that folds them away.
@@ -12,7 +12,8 @@ from qtpy.QtCore import QPointF, QRectF, Qt
 from qtpy.QtGui import QColor, QPainter, QPen
 from qtpy.QtWidgets import QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
-CURVES = (("inertia", "inertia"), ("silhouette", "silhouette"), ("bic", "BIC"))
+# the third is what the recommendation rests on: how solid the least solid cluster's regions are
+CURVES = (("inertia", "inertia"), ("silhouette", "silhouette"), ("coherence", "solid regions"))
 FALLBACK_THEME = {"text": "#f0f1f2", "line": "#4560c4", "mark": "#e3b617", "grid": "#61696e"}
 
 
@@ -145,7 +146,9 @@ class KSuggestionPanel(QWidget):
 
     def show_suggestion(self, suggestion) -> None:
         """Show a suggestion's curves and reason, unfolded."""
-        self.header.setText(f"Suggest k: k = {suggestion.recommended}")
+        others = [k for k in suggestion.candidates if k != suggestion.recommended]
+        also = f" (or {others[0]})" if others else ""
+        self.header.setText(f"Suggest k: k = {suggestion.recommended}{also}")
         self.reason.setText(suggestion.reason)
         self.curves.show_suggestion(suggestion)
         self.header.setChecked(True)

@@ -227,18 +227,16 @@ class KMeansWidget(QWidget):
         if job is None:
             return None
         inputs = job.inputs
-        options = self.controls.options()
-        seed = self.controls.seed.value
+        # every option of the run, so that the features scored are those it will cluster
+        options = {k: v for k, v in self.controls.options().items() if k != "n_clusters"}
 
         def work(progress):
             return suggest_k(
                 inputs.image,
-                seed=seed,
-                color_space=options["color_space"],
                 channel_axis=inputs.channel_axis,
                 mask=inputs.mask,
-                standardize=options["standardize"],
                 progress=progress,
+                **options,
             )
 
         return self.tasks.start(f"Suggest k for {job.name}", work, self._show_suggestion)
