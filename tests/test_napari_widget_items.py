@@ -162,13 +162,15 @@ def test_a_float_volume_with_three_planes_is_not_taken_for_rgb(qtbot, viewer_wid
     np.testing.assert_array_equal(
         labels.data, nk.segment(data, 3, seed=0, channel_axis=None).labels
     )
-    # the user says the last axis holds channels: 2-D labels on the layer's own grid
+    # the user says the last axis holds channels: 2-D labels on the layer's own grid (the
+    # channel axis kept with length 1, so the labels stay on the layer's world axes)
     assert not widget.controls.channel_axis.native.isHidden()
     widget.controls.channel_axis.value = 2
     run_and_wait(qtbot, widget)
     labels = viewer.layers["volume k-means labels"]
-    np.testing.assert_array_equal(labels.data, nk.segment(data, 3, seed=0, channel_axis=2).labels)
-    np.testing.assert_allclose(labels.data_to_world([10, 20]), [20, 60])
+    expected = nk.segment(data, 3, seed=0, channel_axis=2).labels
+    np.testing.assert_array_equal(labels.data[..., 0], expected)
+    np.testing.assert_allclose(labels.data_to_world([10, 20, 0])[:2], [20, 60])
 
 
 def test_no_exception_escapes_into_napari(qtbot, viewer_widget, monkeypatch, notifications):
