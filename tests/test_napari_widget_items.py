@@ -8,7 +8,6 @@ import time
 
 import numpy as np
 import pytest
-from napari.utils.colormaps import CyclicLabelColormap
 from napari.utils.notifications import NotificationSeverity, notification_manager
 from qtpy.QtCore import QSettings, Qt
 from qtpy.QtWidgets import QApplication, QMessageBox, QPushButton
@@ -18,6 +17,7 @@ from napari_kmeans._napari import segmentation as sg
 from napari_kmeans._napari._qt.k_plot import theme_colors
 from napari_kmeans._napari._qt.widget import KMeansWidget
 from napari_kmeans.features import color_spaces
+from napari_kmeans.outputs.label_colors import distinct_colors
 
 
 @pytest.fixture(autouse=True)
@@ -308,7 +308,9 @@ def test_labels_colours_background_features_and_flip(qtbot, viewer_widget):
     widget.controls.n_clusters.value = 3
     run_and_wait(qtbot, widget)
     labels = viewer.layers["bars k-means labels"]
-    assert isinstance(labels.colormap, CyclicLabelColormap)  # distinct colours by default
+    # distinct colours by default: the first of the distinct palette, not the grey means
+    distinct = distinct_colors(3)
+    np.testing.assert_allclose(labels.colormap.map(np.arange(1, 4))[:, :3], distinct, atol=1e-6)
     features = labels.features
     assert features["label"].tolist() == [1, 2, 3]
     truth = np.searchsorted([10, 100, 200], image) + 1  # independent labelling
@@ -318,7 +320,6 @@ def test_labels_colours_background_features_and_flip(qtbot, viewer_widget):
     assert labels.get_status(labels.data_to_world([0, 6]))["coordinates"].count("100") >= 1
 
     widget.controls.label_colors.value = "cluster"
-    assert not isinstance(labels.colormap, CyclicLabelColormap)
     grey = labels.colormap.map(3)[:3]
     np.testing.assert_allclose(grey, [200 / 255] * 3, atol=1e-6)
 
@@ -349,8 +350,11 @@ def test_channel_axis_of_a_zcyx_stack(qtbot, viewer_widget):
     widget.controls.n_clusters.value = 4
     run_and_wait(qtbot, widget)
     labels = viewer.layers["zcyx k-means labels"]
-    np.testing.assert_array_equal(labels.data, nk.segment(stack, 4, seed=0, channel_axis=1).labels)
-    np.testing.assert_allclose(labels.data_to_world([2, 10, 10]), [8, 5, 5])
+    expected = nk.segment(stack, 4, seed=0, channel_axis=1).labels
+    np.testing.assert_array_equal(labels.data[:, 0], expected)  # channel axis kept, length 1
+    np.testing.assert_allclose(
+        np.asarray(labels.data_to_world([2, 0, 10, 10]))[[0, 2, 3]], [8, 5, 5]
+    )
     assert list(labels.features.columns[2:4]) == ["mean_channel_0", "mean_channel_1"]
 
 
@@ -587,8 +591,10 @@ def test_preview_of_one_plane_of_a_zcyx_stack(qtbot, viewer_widget):
     run_and_wait(qtbot, widget)
     preview = viewer.layers["zcyx k-means preview"]
     expected = nk.segment(stack[1], 3, seed=0, channel_axis=0).labels
-    np.testing.assert_array_equal(preview.data, expected[None])
-    np.testing.assert_allclose(preview.data_to_world([0, 0, 0]), [4, 0, 0])
+    np.testing.assert_array_equal(preview.data, expected[None, None])  # z and channel: 1
+    np.testing.assert_allclose(
+        np.asarray(preview.data_to_world([0, 0, 0, 0]))[[0, 2, 3]], [4, 0, 0]
+    )
     assert "zcyx k-means labels" not in viewer.layers  # no full result was made
 
 

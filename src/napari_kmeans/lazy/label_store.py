@@ -92,8 +92,10 @@ class StoredLabels:
             return self.sums / self.counts[:, None]
 
 
-def pyramid_shapes(shape: Sequence[int], side: int = PYRAMID_SIDE) -> list[tuple[int, ...]]:
+def pyramid_shapes(shape: Sequence[int], side: int | None = None) -> list[tuple[int, ...]]:
     """Shapes of a pyramid: halve the last two axes until neither exceeds ``side``.
+
+    ``side`` defaults to ``PYRAMID_SIDE``.
 
     Examples
     --------
@@ -102,6 +104,7 @@ def pyramid_shapes(shape: Sequence[int], side: int = PYRAMID_SIDE) -> list[tuple
     >>> pyramid_shapes((100, 100))
     [(100, 100)]
     """
+    side = PYRAMID_SIDE if side is None else side
     shapes = [tuple(int(n) for n in shape)]
     while len(shape) >= 2 and max(shapes[-1][-2:]) > side:
         last = shapes[-1]
