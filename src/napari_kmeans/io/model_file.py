@@ -259,6 +259,9 @@ def _model_from_dict(data: dict) -> KMeansModel:
         counts,
         _number(data, "inertia"),
         _integer(data, "n_iter"),
+        params["channel_axis"],
+        n_channels,
+        np.dtype(params["fitted_dtype"]),
         dict(params),
         **_merged_sources(data, k, n_features, limit),
     )

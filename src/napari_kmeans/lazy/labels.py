@@ -629,7 +629,7 @@ def lazy_predict(model, image: da.Array, mask) -> Segmentation:
     ([[1, 1], [2, 2]], [2, 2])
     """
     started = time.perf_counter()
-    layout = chunk_layout(image, model.params["channel_axis"])
+    layout = chunk_layout(image, model.channel_axis)
     model.check_fits(layout.channels, image.dtype)
     mask = lazy_mask(mask, layout)
     stats = image_statistics(image, mask, layout, model)

@@ -7,15 +7,14 @@ for n-D data) and remember their values between sessions (QSettings, INI format)
 
 from __future__ import annotations
 
-import inspect
-
-from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEdit, Select, SpinBox
+import magicgui.widgets
+from magicgui.widgets import CheckBox, ComboBox, Container, LineEdit, Select, SpinBox
 from napari.layers import Image, Labels, Shapes
 from qtpy.QtCore import QSettings, Qt
 from qtpy.QtWidgets import QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
-from ...api import segment
 from ...features import color_spaces
+from ...options import OPTIONS
 from ..inputs import METADATA_KEY, is_output
 from ..outputs import LABEL_COLORS, LABELS, PREVIEW
 from ..segmentation import DEFAULT_SEED
@@ -23,9 +22,7 @@ from .tasks import slot
 
 METHODS = {"k-means++": "kmeans++", "optimal 1-D (exact)": "optimal"}
 LABEL_COLOR_NAMES = dict(zip(("distinct colours", "cluster colours"), LABEL_COLORS, strict=True))
-DEFAULTS = {
-    name: parameter.default for name, parameter in inspect.signature(segment).parameters.items()
-}
+DEFAULTS = {name: option.default for name, option in OPTIONS.items()}
 REMEMBERED = (
     "n_clusters",
     "method",
@@ -39,6 +36,16 @@ REMEMBERED = (
     "max_iter",
     "tol",
 )
+
+
+def option_control(name: str, **settings):
+    """Make the magicgui control of an option as the options table describes it."""
+    option = OPTIONS[name]
+    control = option.control
+    kind = getattr(magicgui.widgets, control.widget)
+    value = settings.pop("value", option.default)
+    label = {"text": control.label} if kind is CheckBox else {"label": control.label}
+    return kind(value=value, tooltip=option.plain_doc, **label, **control.settings, **settings)
 
 
 def settings() -> QSettings:
@@ -67,18 +74,11 @@ class Controls(QWidget):
             tooltip="The axis of this layer that holds channels (e.g. C of a ZCYX stack); "
             "empty: every value is one grey pixel",
         )
-        self.n_clusters = SpinBox(
-            label="clusters",
-            value=DEFAULTS["n_clusters"],
-            min=2,
-            max=255,
-            tooltip="Number of clusters k (Suggest k helps choosing)",
-        )
+        self.n_clusters = option_control("n_clusters", value=DEFAULTS["n_clusters"])
         self.method = ComboBox(
             label="method",
             choices=list(METHODS.items()),
-            tooltip="k-means++: seeding + Lloyd iterations. optimal 1-D: the exact global "
-            "optimum, for one feature (grey data)",
+            tooltip=OPTIONS["method"].plain_doc,
         )
         self.color_space = ComboBox(
             label="colour space",
@@ -102,7 +102,7 @@ class Controls(QWidget):
             label="background label",
             value=0,
             min=0,
-            max=255,
+            max=OPTIONS["n_clusters"].control.settings["max"],
             tooltip="A cluster shown as background (label 0, transparent); 0: none",
         )
         self.current_slice = CheckBox(
@@ -120,28 +120,9 @@ class Controls(QWidget):
             "inertia ratio, centre gap). Can take far longer than the segmentation; Cancel "
             "abandons it",
         )
-        self.spatial_weight = FloatSpinBox(
-            label="spatial weight",
-            value=0.0,
-            min=0.0,
-            max=10.0,
-            step=0.05,
-            tooltip="0: colour only; 1: the image extent weighs as much as the colour range",
-        )
-        self.standardize = CheckBox(
-            text="standardise channels",
-            value=DEFAULTS["standardize"],
-            tooltip="Divide each channel by its spread (standard deviation) over the fitted "
-            "pixels, so that channels of very different ranges (fluorescence) weigh alike. "
-            "The cluster means stay in the image's units",
-        )
-        self.seed = SpinBox(
-            label="seed",
-            value=DEFAULT_SEED,
-            min=0,
-            max=2**31 - 1,
-            tooltip="Random seed: the same seed gives the same labels",
-        )
+        self.spatial_weight = option_control("spatial_weight")
+        self.standardize = option_control("standardize")
+        self.seed = option_control("seed", value=DEFAULT_SEED)
         self.restarts = SpinBox(
             label="restarts (0 = auto)",
             value=0,
@@ -150,18 +131,11 @@ class Controls(QWidget):
             tooltip="k-means++ runs from different seeds; the one with the lowest inertia is "
             "kept. 0 = auto, as napari_kmeans.segment's default",
         )
-        self.max_iter = SpinBox(
-            label="max iterations",
-            value=DEFAULTS["max_iter"],
-            min=1,
-            max=100_000,
-            tooltip="Upper bound of Lloyd iterations per restart",
-        )
+        self.max_iter = option_control("max_iter")
         self.tol = LineEdit(
             label="tolerance",
             value=f"{DEFAULTS['tol']:g}",
-            tooltip="Lloyd stops when the centres move less than this (relative to the data "
-            "variance)",
+            tooltip=OPTIONS["tol"].plain_doc,
         )
         self.slice_allowed = self.live_allowed = False
         self.main = Container(
