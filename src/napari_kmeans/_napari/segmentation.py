@@ -270,7 +270,7 @@ def segment_layer(
 
 def model_channel_axis(model):
     """Return the channel axis to read layers with for ``model`` (its int axis, else auto)."""
-    axis = model.params.get("channel_axis")
+    axis = model.channel_axis
     return axis if isinstance(axis, int) and not isinstance(axis, bool) else "auto"
 
 

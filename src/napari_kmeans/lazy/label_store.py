@@ -278,7 +278,7 @@ def store_labels(
     """
     if not images:
         raise ValueError("images is empty: give at least one level")
-    axis = model.params["channel_axis"] if channel_axis is None else channel_axis
+    axis = model.channel_axis if channel_axis is None else channel_axis
     root = None if directory is None else Path(directory)
     if root is not None:
         root.mkdir(parents=True)  # a new store, never one that exists
@@ -319,7 +319,7 @@ def labels_bytes(model, images: Sequence) -> int:
     >>> labels_bytes(model, [np.zeros((4, 5), np.uint8)])
     20
     """
-    spatial = ft.channel_layout(images[0].shape, model.params["channel_axis"]).spatial_shape
+    spatial = ft.channel_layout(images[0].shape, model.channel_axis).spatial_shape
     return int(np.prod(spatial)) * model.label_dtype.itemsize
 
 
