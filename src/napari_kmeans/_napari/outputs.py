@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 from napari.layers import Image, Labels, Layer
-from napari.utils.colormaps import DirectLabelColormap
+from napari.utils.colormaps import CyclicLabelColormap
 from napari.utils.transforms import Affine
 
 from ..api import Segmentation
@@ -125,21 +125,24 @@ def display_colors(sources: Sequence[Image], palette: np.ndarray) -> np.ndarray:
     return np.c_[np.clip(rgb, 0.0, 1.0), np.ones(len(palette))]
 
 
-def labels_colormap(colors: np.ndarray, label_colors: str):
+def labels_colormap(colors: np.ndarray, label_colors: str) -> CyclicLabelColormap:
     """Colours of the Labels layer: distinct colours, or each cluster's own colour.
 
-    Distinct colours (:func:`~napari_kmeans.outputs.label_colors.distinct_colors`) cover
-    every label up to ``MAX_COLORS`` (and k), so labels painted by hand are coloured too.
+    Label ``l`` gets colour ``l`` of the list (cycling past its end, so labels painted by
+    hand are coloured too): distinct colours
+    (:func:`~napari_kmeans.outputs.label_colors.distinct_colors`, ``MAX_COLORS - 1`` of
+    them, or k) or the clusters' ``colors``. A cyclic colormap, not a direct one: napari
+    compiles a numba dictionary for a direct colormap on first use, seconds with the GIL
+    held, which would freeze the GUI.
     """
     if label_colors not in LABEL_COLORS:
         raise ValueError(f"label_colors={label_colors!r} is not allowed: use one of {LABEL_COLORS}")
-    color_dict = {None: _TRANSPARENT, 0: _TRANSPARENT}
     if label_colors == "distinct":
         distinct = distinct_colors(max(MAX_COLORS - 1, len(colors)))
-        color_dict.update({label: (*rgb, 1.0) for label, rgb in enumerate(distinct, start=1)})
+        rgba = np.c_[distinct, np.ones(len(distinct))]
     else:
-        color_dict.update({label: tuple(rgba) for label, rgba in enumerate(colors, start=1)})
-    return DirectLabelColormap(color_dict=color_dict)
+        rgba = np.asarray(colors, dtype=float)
+    return CyclicLabelColormap(colors=np.r_[[_TRANSPARENT], rgba], background_value=0)
 
 
 def channel_names_of(inputs: Inputs, n_channels: int) -> list[str]:

@@ -19,6 +19,7 @@ No input layer is modified.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 from collections.abc import Sequence
@@ -40,6 +41,20 @@ from .outputs import RunResult
 
 DEFAULT_SEED = 0
 FIT_PIXELS = 2**24  # a multiscale layer is fitted on its finest level of at most this
+
+
+def dask_threads():
+    """One dask thread per core but one, for work started in a worker thread.
+
+    dask's threaded scheduler called from a thread other than the main one starts a larger
+    pool (7 threads on 2 cores here), which starves napari's GUI thread of the GIL; one
+    core is left to the GUI.
+    """
+    try:
+        import dask
+    except ImportError:  # the base install: no lazy data
+        return contextlib.nullcontext()
+    return dask.config.set(num_workers=max(1, dask.system.CPU_COUNT - 1))
 
 
 def fit_level(levels, channel_axis) -> int:
@@ -123,6 +138,10 @@ class SegmentationJob:
 
     def run(self, progress: ProgressCallback | None = None) -> RunResult:
         """Segment (and cross-check); ``progress`` may raise to stop."""
+        with dask_threads():
+            return self._run(progress)
+
+    def _run(self, progress: ProgressCallback | None) -> RunResult:
         inputs = self.inputs
         levels = list(inputs.levels or (inputs.image,))
         index = fit_level(levels, inputs.channel_axis) if len(levels) > 1 else 0
@@ -292,7 +311,8 @@ def predict_all(
     for done, item in enumerate(inputs):
         report(progress, "applying model", done, len(inputs))
         try:
-            results.append(stored_result(item, model, progress))
+            with dask_threads():
+                results.append(stored_result(item, model, progress))
         except ValueError as error:
             raise ValueError(f"layer {item.name!r}: {error}") from None
     report(progress, "applying model", len(inputs), len(inputs))
