@@ -185,7 +185,8 @@ def test_large_results_go_to_a_zarr_pyramid_that_napari_reads_without_the_model(
             np.testing.assert_array_equal(np.asarray(level[z]), truth[z, ::step, ::step])
 
 
-def test_cancel_while_storing_removes_the_store(tmp_path):
+def test_cancel_while_storing_removes_the_store(tmp_path, monkeypatch):
+    monkeypatch.setattr(label_store, "CHUNK_PIXELS", 16 * 16)  # many chunks
     image, _ = rgb_stack((2, 64, 64))
     model = nk.fit(image, 3, seed=0)
     target = tmp_path / "labels.zarr"
@@ -250,3 +251,38 @@ def test_apply_menu_offers_every_layer_the_model_can_label(make_napari_viewer, t
     offered = sorted(layer.name for layer in widget.models.apply_targets())
     assert offered == sorted(name for name, data in layers.items() if labels_fine(data))
     assert {"grey16", "grey16 b"} <= set(offered) and "rgb" not in offered
+
+
+def test_cancel_while_a_dask_layer_is_labelled_adds_nothing_and_leaves_no_store(
+    make_napari_viewer, qtbot, monkeypatch, tmp_path
+):
+    from qtpy.QtCore import QSettings
+
+    from napari_kmeans._napari._qt.widget import KMeansWidget
+
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path))
+    monkeypatch.setattr(label_store, "IN_MEMORY_BYTES", 0)  # a Zarr store on disk
+    monkeypatch.setattr(label_store, "CHUNK_PIXELS", 64 * 64)
+    assign = KMeansModel.assign
+
+    def slow_assign(self, *args, **kwargs):  # labelling long enough to cancel in the middle
+        time.sleep(0.2)
+        return assign(self, *args, **kwargs)
+
+    monkeypatch.setattr(KMeansModel, "assign", slow_assign)
+    image, _ = rgb_stack((4, 256, 256))
+    viewer = make_napari_viewer()
+    widget = KMeansWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    source = viewer.add_image(da.from_array(image, chunks=(1, 64, 64, 3)), name="s", rgb=True)
+    widget.controls.images.value = [source]
+    widget.controls.n_clusters.value = 3
+    folder = session_store.new_store().parent
+    before = set(folder.glob("labels-*.zarr"))  # other results of this session
+    worker = widget.run()
+    qtbot.waitUntil(lambda: widget.tasks.task.state[0].startswith("labelling"), timeout=120_000)
+    assert set(folder.glob("labels-*.zarr")) - before  # the store is being written
+    with qtbot.waitSignal(worker.finished, timeout=30_000):
+        widget.tasks.cancel()
+    assert [layer.name for layer in viewer.layers] == ["s"]
+    assert set(folder.glob("labels-*.zarr")) == before  # the partial store was removed

@@ -36,7 +36,7 @@ from ..options import segment_options
 from ..outputs.label_colors import MAX_COLORS, distinct_colors
 from ..progress import ProgressCallback, report
 from . import outputs, session_store
-from .inputs import METADATA_KEY, Inputs, LayerRef, read_inputs
+from .inputs import METADATA_KEY, Inputs, LayerRef, is_lazy, read_inputs
 from .outputs import RunResult
 
 DEFAULT_SEED = 0
@@ -149,8 +149,11 @@ class SegmentationJob:
         if index and mask is not None:
             spatial = ft.channel_layout(levels[index].shape, inputs.channel_axis).spatial_shape
             mask = label_store.resample_nearest(mask, spatial)
+        image = levels[index]
+        if is_lazy(image):  # chunks whose integer pixels are counted in linear time
+            image = label_store.work_chunks(image, inputs.channel_axis)
         seg = segment(
-            levels[index],
+            image,
             channel_axis=inputs.channel_axis,
             mask=mask,
             progress=progress,
@@ -159,7 +162,7 @@ class SegmentationJob:
         check = None
         if self.cross_check:
             seed = seg.params["seed"] if isinstance(seg.params["seed"], int) else 0
-            check = cv2_cross_check(levels[index], seg, seed=seed, progress=progress)
+            check = cv2_cross_check(image, seg, seed=seed, progress=progress)
         if not inputs.stored:
             distinct_colors(MAX_COLORS)  # build the palette here, not in the GUI thread
             return RunResult.in_memory(seg, check)
@@ -393,6 +396,8 @@ def mask_from_clusters(viewer, labels: Labels, clusters: Sequence[int]) -> Label
         "translate": labels.translate,
         "rotate": labels.rotate,
         "shear": labels.shear,
+        "units": labels.units,
+        "axis_labels": labels.axis_labels,
         "metadata": {METADATA_KEY: meta},
     }
     return outputs.put(viewer, existing, f"{stem} {role}", Labels, data, settings)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import threading
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -54,11 +55,12 @@ __all__ = [
     "recolored_from_labels",
     "resample_nearest",
     "store_labels",
+    "work_chunks",
 ]
 
 IN_MEMORY_BYTES = 256 * 2**20  # labels up to this size stay in memory, larger go to Zarr
 PYRAMID_SIDE = 2048  # a level whose last two axes exceed this gets a coarser one
-CHUNK_PIXELS = 2**22  # spatial pixels per labelling task (bounds each task's memory)
+CHUNK_PIXELS = 2**23  # spatial pixels per labelling task (bounds each task's memory)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -138,24 +140,70 @@ def downsampled(labels):
     return labels[..., ::2, ::2]
 
 
-def _regular(image: da.Array, layout: ChunkLayout) -> da.Array:
-    """Chunks every store can take: equal along each axis (the last may be short), bounded."""
-    spatial = [a for a in range(image.ndim) if a != layout.axis]
-    chunks = {}
+def work_chunks(image: da.Array, channel_axis) -> da.Array:
+    """Rechunk a dask image for labelling: channels whole, about ``CHUNK_PIXELS`` per chunk.
+
+    Chunks are equal along each axis (the last may be short), as Zarr stores them. Large
+    chunks are split along their first axes; small ones are merged whole along them, so
+    that integer pixels are counted into a direct table (linear time) rather than sorted.
+
+    Examples
+    --------
+    >>> image = da.zeros((8, 100, 100, 3), np.uint8, chunks=(1, 50, 50, 3))
+    >>> work_chunks(image, "rgb").chunks[:3]
+    ((8,), (100,), (100,))
+    """
+    channels = ft.channel_layout(image.shape, channel_axis)
+    if channels.axis is not None:
+        image = image.rechunk({channels.axis: -1})  # every chunk holds all channels
+    spatial = [a for a in range(image.ndim) if a != channels.axis]
+    sizes = {a: max(image.chunks[a]) for a in spatial}
     pixels = 1
-    for axis in reversed(spatial):  # keep the last axes' chunks whole, split the first
-        size = max(image.chunks[axis])
-        size = max(1, min(size, CHUNK_PIXELS // pixels))
-        chunks[axis] = size
-        pixels *= size
+    for axis in reversed(spatial):  # too large: keep the last axes' chunks, split the first
+        sizes[axis] = max(1, min(sizes[axis], CHUNK_PIXELS // pixels))
+        pixels *= sizes[axis]
+    for axis in spatial:  # too small: merge whole chunks along the first axes
+        grown = min(image.shape[axis], sizes[axis] * max(1, CHUNK_PIXELS // pixels))
+        pixels = pixels // sizes[axis] * grown
+        sizes[axis] = grown
     regular = all(
-        all(c == chunks[a] for c in image.chunks[a][:-1]) and image.chunks[a][-1] <= chunks[a]
+        all(c == sizes[a] for c in image.chunks[a][:-1]) and image.chunks[a][-1] <= sizes[a]
         for a in spatial
     )
-    return image if regular else image.rechunk(chunks)
+    return image if regular else image.rechunk(sizes)
 
 
-def _label_block(block, mask_block, location, *, model, layout: ChunkLayout, target):
+class _Writes:
+    """Count the chunk writes in progress, so that a failed pass can wait for them to end.
+
+    dask returns as soon as a task fails (or ``progress`` raises) while other tasks still
+    run: without this, they would write chunks after the partial store was removed.
+    """
+
+    def __init__(self) -> None:
+        self.changed = threading.Condition()
+        self.active = 0
+        self.stopped = False
+
+    def __enter__(self) -> None:
+        with self.changed:
+            if self.stopped:
+                raise RuntimeError("the labelling pass was stopped")
+            self.active += 1
+
+    def __exit__(self, *exc) -> None:
+        with self.changed:
+            self.active -= 1
+            self.changed.notify_all()
+
+    def stop(self) -> None:
+        """Refuse new writes and wait for those in progress."""
+        with self.changed:
+            self.stopped = True
+            self.changed.wait_for(lambda: self.active == 0)
+
+
+def _label_block(block, mask_block, location, *, model, layout: ChunkLayout, target, writes):
     values, included = block_rows(block, mask_block, layout)
     k = model.n_clusters
     bad = count_non_finite(values)
@@ -168,12 +216,12 @@ def _label_block(block, mask_block, location, *, model, layout: ChunkLayout, tar
         pixels = global_pixels(included, block_shape, offset, layout.spatial_shape)
     labels, counts, inertia = model.assign(values, layout.spatial_shape, pixels)
     sums = label_sums(values, labels.astype(np.intp) - 1, None, k)[0]
-    if included is None:
-        target[location] = labels.reshape(block_shape)
-    else:
+    if included is not None:
         flat = np.zeros(int(np.prod(block_shape)), dtype=labels.dtype)
         flat[included] = labels
-        target[location] = flat.reshape(block_shape)
+        labels = flat
+    with writes:
+        target[location] = labels.reshape(block_shape)
     return counts, sums, inertia, 0
 
 
@@ -191,25 +239,26 @@ def _label_level(model, image, mask, channel_axis, path, progress, stage):
     """Label one image into a new store at ``path`` (None: memory); return it and its stats."""
     if not isinstance(image, da.Array):
         image = da.from_array(np.asarray(image), chunks="auto")
-    channels = ft.channel_layout(image.shape, channel_axis)
-    model.check_fits(channels, image.dtype)
-    if channels.axis is not None:
-        image = image.rechunk({channels.axis: -1})  # every chunk holds all channels
-    layout = chunk_layout(image, channel_axis)
-    image = _regular(image, layout)
+    model.check_fits(ft.channel_layout(image.shape, channel_axis), image.dtype)
+    image = work_chunks(image, channel_axis)
     layout = chunk_layout(image, channel_axis)
     mask = chunked_mask(mask, layout)
     chunks = tuple(max(c) for c in layout.spatial_chunks)
     target = _new_target(layout.spatial_shape, chunks, model.label_dtype, path)
     blocks, masks = block_grids(image, mask, layout)
-    work = partial(_label_block, model=model, layout=layout, target=target)
+    writes = _Writes()
+    work = partial(_label_block, model=model, layout=layout, target=target, writes=writes)
     tasks = []
     for index in np.ndindex(blocks.shape):
         start = layout.offset(index)
         size = [c[i] for c, i in zip(layout.spatial_chunks, index, strict=True)]
         location = tuple(slice(s, s + n) for s, n in zip(start, size, strict=True))
         tasks.append(dask.delayed(work)(blocks[index], masks[index], location))
-    stats = compute(tasks, progress, stage)
+    try:
+        stats = compute(tasks, progress, stage)
+    except BaseException:
+        writes.stop()
+        raise
     check_finite_pixels(sum(s[3] for s in stats))
     counts = np.sum([s[0] for s in stats], axis=0).astype(np.int64)
     sums = np.sum([s[1] for s in stats], axis=0)
