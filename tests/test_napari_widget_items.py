@@ -260,7 +260,8 @@ def test_fits_a_laptop_screen_after_suggest_k_with_64_clusters(make_napari_viewe
     rng = np.random.default_rng(5)
     image = rng.integers(0, 255, (60, 60, 3), np.uint8)
     widget.controls.images.value = [viewer.add_image(image, name="photo", rgb=True)]
-    assert widget.controls.advanced.native.isHidden()  # folded by default
+    assert not widget.controls.advanced_fold.isExpanded()  # folded by default
+    assert not widget.controls.advanced.native.isVisible()
     assert widget.suggest() is not None
     wait_idle(qtbot, widget, 60_000)
     widget.controls.n_clusters.value = 64
@@ -696,7 +697,8 @@ def test_standardise_channels_checkbox(qtbot, make_napari_viewer):
     widget.controls.images.value = [a, b]
     widget.controls.n_clusters.value = 4
     assert widget.controls.standardize.tooltip
-    widget.controls.advanced_button.click()
+    widget.controls.advanced_fold.toggleButton().click()
+    assert widget.controls.advanced_fold.isExpanded()
     widget.controls.standardize.value = True
     run_and_wait(qtbot, widget)
     labels = viewer.layers["nuclei + membrane k-means labels"]

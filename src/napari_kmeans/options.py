@@ -20,6 +20,7 @@ ValueError: n_clusters=0 is not allowed: it must be an integer >= 1
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import textwrap
 from collections.abc import Callable, Mapping
@@ -57,7 +58,8 @@ def _non_negative(name: str, value) -> float:
     if (
         isinstance(value, bool)
         or not isinstance(value, Real)
-        or not (np.isfinite(value) and value >= 0)
+        or not math.isfinite(value)
+        or float(value) < 0
     ):
         raise ValueError(f"{name}={value!r} is not allowed: it must be a finite number >= 0")
     return float(value)
@@ -87,7 +89,8 @@ def _spacing(name: str, value):
         return None
     values = tuple(np.atleast_1d(np.asarray(value, dtype=object)).tolist())
     if not all(
-        isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) and v > 0 for v in values
+        isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v) and float(v) > 0
+        for v in values
     ):
         raise ValueError(
             f"{name}={value!r} is not allowed: give one positive finite number per spatial axis"
@@ -486,9 +489,10 @@ def documented(func: Callable) -> Callable:
     True
     """
     marker = "    {options}"
-    if marker not in (func.__doc__ or ""):
+    doc = func.__doc__ or ""
+    if marker not in doc:
         raise ValueError(f"{func.__qualname__}'s docstring has no line {marker.strip()!r}")
-    func.__doc__ = func.__doc__.replace(marker, option_docs())
+    func.__doc__ = doc.replace(marker, option_docs())
     return func
 
 

@@ -10,8 +10,8 @@ The widget and :func:`segment_layer` share these steps, so both give the same la
 Lazy (dask, Zarr) and multiscale layers are fitted (a multiscale layer on its finest level
 of at most ``FIT_PIXELS`` pixels), then labelled once, still in the worker, into a store
 (:mod:`napari_kmeans.lazy.label_store`): memory for small results, a Zarr pyramid in the
-session's temporary folder for large ones. napari then only reads stored labels; it never
-runs the model while slicing.
+session's temporary folder for large ones; planes wider than ``PYRAMID_SIDE`` get coarser
+levels too. napari then only reads stored labels; it never runs the model while slicing.
 
 :func:`apply_model` takes the same steps with a model in place of ``segment``.
 No input layer is modified.
@@ -81,6 +81,8 @@ def stored_result(
     """
     levels = list(inputs.levels or (inputs.image,))
     large = label_store.labels_bytes(model, levels) > label_store.IN_MEMORY_BYTES
+    spatial = ft.channel_layout(levels[0].shape, inputs.channel_axis).spatial_shape
+    wide = len(label_store.pyramid_shapes(spatial)) > 1  # planes napari should not draw whole
     stored = label_store.store_labels(
         model,
         levels,
@@ -88,7 +90,7 @@ def stored_result(
         channel_axis=inputs.channel_axis,
         directory=session_store.new_store() if large else None,
         progress=progress,
-        pyramid=large,
+        pyramid=large or (wide and inputs.slice is None),
     )
     masked = inputs.mask is not None
     images = levels if len(levels) == len(stored.levels) else levels[:1]

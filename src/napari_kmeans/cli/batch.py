@@ -13,10 +13,14 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import cv2
 import numpy as np
 from tqdm import tqdm
+
+if TYPE_CHECKING:  # dask is imported only for lazy inputs
+    import dask.array as da
 
 from .. import load_image, segment
 from ..api import Segmentation
@@ -463,7 +467,9 @@ def segment_lazily(
     image = open_lazy(job.image, channel_axis=args.channel_axis)
     seg = _segment(image, args, mask)
     write_labels_zarr(
-        seg.labels, outputs.path(labels_path), progress=False if args.no_progress else None
+        cast("da.Array", seg.labels),  # a lazy image gives lazy labels
+        outputs.path(labels_path),
+        progress=False if args.no_progress else None,
     )
     _write_summary(job, seg, outputs, {"labels": labels_path})
     return seg
@@ -579,7 +585,7 @@ def write_outputs(
     else:
         _save_tiff_pages(outputs.path(labels_path), seg.labels, colour=False)
     recolored_path = _save_recolored(prefix + "_recolored", job.image.suffix, seg, outputs)
-    extra = {"cross_check": check.to_dict()} if check is not None else {}
+    extra: dict[str, object] = {"cross_check": check.to_dict()} if check is not None else {}
     if model is not None:
         extra["model"] = str(real_path(model))
     return _write_summary(
@@ -636,7 +642,8 @@ def _save_tiff_pages(path: Path, array: np.ndarray, colour: bool) -> None:
     written in OpenCV's BGR(A) order.
     """
     page_shape = array.shape[-3:] if colour else array.shape[-2:]
-    pages = array.astype(array.dtype.newbyteorder("="), copy=False).reshape(-1, *page_shape)
+    stack = array.astype(array.dtype.newbyteorder("="), copy=False).reshape(-1, *page_shape)
+    pages = list(stack)
     if colour:
         code = cv2.COLOR_RGB2BGR if page_shape[-1] == 3 else cv2.COLOR_RGBA2BGRA
         pages = [cv2.cvtColor(page, code) for page in pages]

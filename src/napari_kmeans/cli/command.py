@@ -16,8 +16,6 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
-
 from .. import __version__, load_image
 from ..assess.cross_check import cross_check
 from ..io.images import DEFAULT_MAX_PIXELS, MAX_PIXELS_VARIABLE, ImageLoadError
@@ -74,48 +72,6 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
         return value
 
     return parse
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not np.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is not allowed: it must be a finite number >= 0")
-    return value
-
-
-def _channel_axis(text: str) -> str | int | None:
-    words = {"auto": "auto", "rgb": "rgb", "none": None}
-    if text.lower() in words:
-        return words[text.lower()]
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not allowed: use 'auto', 'rgb', 'none' or an axis index"
-        ) from None
-
-
-def _n_init(text: str) -> str | int:
-    return "auto" if text.lower() == "auto" else _int_at_least(1)(text)
-
-
-def _seed(text: str) -> int | None:
-    return None if text.lower() == "none" else _int_at_least(0)(text)
-
-
-def _spacing(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a comma-separated list of numbers"
-        ) from None
-    if not all(np.isfinite(v) and v > 0 for v in values):
-        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: every value must be > 0")
-    return values
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,10 +183,10 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
 _CLI_DEFAULTS = {"seed": 0}
 
 
-def _argument_type(option: Option) -> Callable[[str], object]:
+def _argument_type(option: Option, to_value: Callable[[str], object]) -> Callable[[str], object]:
     def parse(text: str):
         try:
-            return option.check(option.name, option.parse(text))
+            return option.check(option.name, to_value(text))
         except ValueError as error:
             # name the value as it was typed: "'1,0' is not allowed: ..."
             head, allowed, rest = str(error).partition(" is not allowed: ")
@@ -252,7 +208,7 @@ def _add_option_arguments(parser: argparse.ArgumentParser) -> None:
             continue
         parser.add_argument(
             *flags,
-            type=_argument_type(option),
+            type=_argument_type(option, option.parse),
             default=_CLI_DEFAULTS.get(option.name, option.default),
             metavar=option.metavar,
             help=option.plain_doc,
@@ -441,6 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Examples
     --------
     >>> import tempfile
+    >>> import numpy as np
     >>> from napari_kmeans import save_image
     >>> folder = Path(tempfile.mkdtemp())
     >>> save_image(folder / "a.png", np.array([[0, 9, 200]], np.uint8))
@@ -489,6 +446,7 @@ def run_segment(args: argparse.Namespace) -> int:
     Examples
     --------
     >>> import tempfile
+    >>> import numpy as np
     >>> from napari_kmeans import save_image
     >>> folder = Path(tempfile.mkdtemp())
     >>> save_image(folder / "a.png", np.array([[0, 9, 200]], np.uint8))
@@ -555,6 +513,7 @@ def run_apply(args: argparse.Namespace) -> int:
     Examples
     --------
     >>> import tempfile
+    >>> import numpy as np
     >>> import napari_kmeans as nk
     >>> folder = Path(tempfile.mkdtemp())
     >>> image = np.array([[0, 9, 200]], np.uint8)

@@ -7,6 +7,7 @@ Everything here is a pure function of arrays; ``api.segment`` strings them toget
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from numbers import Integral, Real
 
@@ -36,7 +37,8 @@ class PixelTable:
 
     Examples
     --------
-    >>> t = pixel_table(np.arange(8, dtype=np.uint8).reshape(2, 1, 4), "auto")
+    >>> image = np.arange(8, dtype=np.uint8).reshape(2, 1, 4)
+    >>> t = channel_layout(image.shape, "auto").table(image)
     >>> t.values.tolist(), t.alpha.tolist(), t.spatial_shape, t.channel_axis
     ([[0, 1, 2], [4, 5, 6]], [3, 7], (2, 1), 2)
     """
@@ -227,32 +229,6 @@ def resolve_channel_axis(image, channel_axis) -> int | None:
     return channel_layout(image.shape, channel_axis).axis
 
 
-def pixel_table(image: np.ndarray, channel_axis) -> PixelTable:
-    """Split ``image`` into per-pixel channel rows (alpha apart) and its spatial shape.
-
-    See :func:`channel_layout` for ``channel_axis`` and the alpha rule.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        The image.
-    channel_axis : "auto", "rgb", None or int
-        As in :func:`napari_kmeans.segment` (see :func:`channel_layout`).
-
-    Returns
-    -------
-    PixelTable
-        Colour rows, alpha apart, and the spatial shape.
-
-    Examples
-    --------
-    >>> t = pixel_table(np.zeros((2, 3, 4), np.uint8), "auto")
-    >>> t.values.shape, t.alpha.shape, t.spatial_shape
-    ((6, 3), (6,), (2, 3))
-    """
-    return channel_layout(image.shape, channel_axis).table(image)
-
-
 def feature_dtype(dtype: np.dtype) -> np.dtype:
     """Return float32 when it holds every value of ``dtype`` exactly enough, else float64.
 
@@ -350,8 +326,8 @@ def check_spatial_weight(spatial_weight) -> float:
     if (
         isinstance(spatial_weight, bool)
         or not isinstance(spatial_weight, Real)
-        or not np.isfinite(spatial_weight)
-        or spatial_weight < 0
+        or not math.isfinite(spatial_weight)
+        or float(spatial_weight) < 0
     ):
         raise ValueError(
             f"spatial_weight={spatial_weight!r} is not allowed: it must be a finite number >= 0"
@@ -388,7 +364,8 @@ def check_spacing(spacing, spatial_ndim: int) -> tuple[float, ...]:
         return (1.0,) * spatial_ndim
     values = tuple(np.atleast_1d(np.asarray(spacing, dtype=object)).tolist())
     ok = len(values) == spatial_ndim and all(
-        isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) and v > 0 for v in values
+        isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v) and float(v) > 0
+        for v in values
     )
     if not ok:
         raise ValueError(

@@ -78,7 +78,7 @@ def decode_image(data: bytes, path: str | os.PathLike[str]) -> np.ndarray:
     buffer = np.frombuffer(data, np.uint8)
     try:
         if data[:4] in TIFF_MAGICS:
-            image = _decode_tiff(buffer, data, path)
+            image = _decode_tiff(buffer, data, Path(path))
         elif data[:3] == JPEG_MAGIC:
             image = cv2.imdecode(buffer, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
         else:
@@ -96,7 +96,7 @@ def decode_image(data: bytes, path: str | os.PathLike[str]) -> np.ndarray:
             f"cannot load image '{path}': OpenCV cannot decode it (not an image, an "
             "unsupported variant of the format, or truncated or corrupt data)"
         )
-    return image if data[:4] in TIFF_MAGICS else swap_red_blue_in_place(_checked(image, path))
+    return image if data[:4] in TIFF_MAGICS else swap_red_blue_in_place(_checked(image, Path(path)))
 
 
 def _decode_tiff(buffer: np.ndarray, data: bytes, path: Path) -> np.ndarray | None:

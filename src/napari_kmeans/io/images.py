@@ -152,7 +152,9 @@ def pixel_budget(max_pixels: int | None = None) -> int:
         try:
             max_pixels = int(text)
         except ValueError:
-            max_pixels = text  # reported below
+            raise ValueError(
+                f"{name}={text!r} is not allowed: it must be an integer >= 1"
+            ) from None
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, Integral) or max_pixels < 1:
         raise ValueError(f"{name}={max_pixels!r} is not allowed: it must be an integer >= 1")
     return int(max_pixels)

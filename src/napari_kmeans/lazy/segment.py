@@ -31,6 +31,7 @@ import time
 import dask
 import dask.array as da
 import numpy as np
+from dask.delayed import Delayed
 
 from ..engine.histogram import histogram
 from ..features.prepare import check_finite_pixels, check_poolable, count_non_finite
@@ -152,7 +153,7 @@ def _sample_ranks(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
     return chosen
 
 
-def _block_size(source: _Source, mask, index) -> int | dask.delayed:
+def _block_size(source: _Source, mask, index) -> int | Delayed:
     if mask is None:
         chunks = source.layout.spatial_chunks
         return int(np.prod([c[i] for c, i in zip(chunks, index, strict=True)]))

@@ -205,8 +205,9 @@ def write_labels_zarr(
 
 
 def _compute_into(labels: da.Array, target, progress: bool | None) -> None:
-    written = labels.map_blocks(
+    written = da.map_blocks(
         partial(_write_block, target=target),
+        labels,
         dtype=bool,
         chunks=(1,) * labels.ndim,
         token="napari-kmeans-write",
