@@ -164,4 +164,4 @@ def test_standardize_lets_a_narrow_channel_count():
     assert scaled.recommended == 4, scaled.reason
     assert plain.recommended != 4, plain.reason
     with pytest.raises(ValueError, match="standardize='yes' is not allowed"):
-        nk.suggest_k(img, standardize="yes")
+        nk.suggest_k(img, channel_axis=-1, standardize="yes")

@@ -168,8 +168,8 @@ def test_a_float_volume_with_three_planes_is_not_taken_for_rgb(qtbot, viewer_wid
     widget.controls.channel_axis.value = 2
     run_and_wait(qtbot, widget)
     labels = viewer.layers["volume k-means labels"]
-    expected = nk.segment(data, 3, seed=0, channel_axis=2).labels
-    np.testing.assert_array_equal(labels.data[..., 0], expected)
+    unticked = nk.segment(data, 3, seed=0, channel_axis=2, standardize=False)  # the checkbox's
+    np.testing.assert_array_equal(labels.data[..., 0], unticked.labels)  # channel axis kept
     np.testing.assert_allclose(labels.data_to_world([10, 20, 0])[:2], [20, 60])
 
 
@@ -351,8 +351,8 @@ def test_channel_axis_of_a_zcyx_stack(qtbot, viewer_widget):
     widget.controls.n_clusters.value = 4
     run_and_wait(qtbot, widget)
     labels = viewer.layers["zcyx k-means labels"]
-    expected = nk.segment(stack, 4, seed=0, channel_axis=1).labels
-    np.testing.assert_array_equal(labels.data[:, 0], expected)  # channel axis kept, length 1
+    unticked = nk.segment(stack, 4, seed=0, channel_axis=1, standardize=False)
+    np.testing.assert_array_equal(labels.data[:, 0], unticked.labels)  # channel axis kept
     np.testing.assert_allclose(
         np.asarray(labels.data_to_world([2, 0, 10, 10]))[[0, 2, 3]], [8, 5, 5]
     )
@@ -591,7 +591,7 @@ def test_preview_of_one_plane_of_a_zcyx_stack(qtbot, viewer_widget):
     widget.controls.current_slice.value = True
     run_and_wait(qtbot, widget)
     preview = viewer.layers["zcyx k-means preview"]
-    expected = nk.segment(stack[1], 3, seed=0, channel_axis=0).labels
+    expected = nk.segment(stack[1], 3, seed=0, channel_axis=0, standardize=False).labels
     np.testing.assert_array_equal(preview.data, expected[None, None])  # z and channel: 1
     np.testing.assert_allclose(
         np.asarray(preview.data_to_world([0, 0, 0, 0]))[[0, 2, 3]], [4, 0, 0]

@@ -12,23 +12,29 @@ Examples
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from .. import __version__, load_image
 from ..assess.cross_check import cross_check
-from ..io.images import DEFAULT_MAX_PIXELS, MAX_PIXELS_VARIABLE, ImageLoadError
-from ..io.model_file import ModelFileError, load_model, save_model
+from ..io.images import DEFAULT_MAX_PIXELS, MAX_PIXELS_VARIABLE, ImageLoadError, pixel_budget
+from ..io.model_file import MAX_CLUSTERS, ModelFileError, load_model, save_model
 from ..io.output_guard import real_path
 from ..io.safe_files import Staged
 from ..options import OPTIONS, Option
 from .batch import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
     EXIT_USAGE,
     Job,
+    Terminated,
     UsageError,
+    folders_held,
     guard_outputs,
     is_zarr,
     lazy_labels_path,
@@ -94,25 +100,34 @@ same name get the distinguishing part of their folder prepended (a/img.png, b/im
 a_img_*, b_img_*), so no output overwrites another.
 
 Nothing is lost: before any work the command refuses (exit 2, naming the path) an output that
-would replace or contain an input (IMAGE, --mask, --model), two outputs at one path, and any
-existing file unless --overwrite is given. Each file is written under a temporary name
-beside it and renamed when complete; an image's files appear together or not at all, so an
-error, a full disk or Ctrl-C (exit 130) leaves no partial output. Inputs must be regular
-files; images larger than --max-pixels are refused from their header, before decoding.
+would replace or contain an input (IMAGE, --mask, --model), two outputs at one path, a
+folder where an output file goes, and any existing file unless --overwrite is given;
+--overwrite replaces only files, and Zarr labels stores written by this command. Each file
+is written under a temporary name beside it and renamed when complete; an image's files
+appear together or not at all, so an error, a full disk, Ctrl-C (exit 130) or SIGTERM (exit
+143) leaves no partial output. One run at a time writes into a folder: a second run on a
+folder in use is refused. Inputs must be regular files; images larger than --max-pixels are
+refused from their header (Zarr and lazily read TIFF: their shape), before decoding.
 
-A multi-page TIFF is segmented as one stack (all pages clustered together, so a label means
-the same colour on every page); its labels and recolored image are written as multi-page
-TIFFs, <name>_labels.tif and <name>_recolored.tif, one page per input page.
+Images are read with their axes: an ImageJ hyperstack or OME-TIFF (with tifffile) and an
+OME-Zarr image give their channel axis (C), stack axes (Z, T) and pixel sizes, so
+zcyx.tif gives (Z, Y, X) labels. --channel-axis must agree with the file's axes, --spacing
+replaces its pixel sizes. The stack is clustered as one (a label means the same colour on
+every page and time point); with --spatial-weight each time point keeps its own
+coordinates. Pixels are read as stored: JPEG EXIF orientation is not applied, as in napari.
+Stacks are written as TIFFs that keep their axes and pixel sizes, <name>_labels.tif and
+<name>_recolored.tif.
 
 Large images are read lazily and segmented chunk by chunk with dask: a Zarr store
-(IMAGE.zarr) always, a TIFF when --out ends in .zarr. Their labels go to a Zarr store written
-chunk by chunk (--out's path, else <name>_labels.zarr) and the summary to <name>_clusters.json
-beside it (result.zarr -> result_clusters.json); no recolored image is written. A .zarr --out
-takes exactly one IMAGE.
+(IMAGE.zarr) always, a TIFF when --out ends in .zarr. Their labels go to an OME-Zarr labels
+image (OME-NGFF 0.4: axes, pixel sizes, and levels halving Y and X until both are below
+1024 pixels) written chunk by chunk (--out's path, else <name>_labels.zarr), and the summary
+to <name>_clusters.json beside it (result.zarr -> result_clusters.json); no recolored image
+is written. A .zarr --out takes exactly one IMAGE.
 
 A file that cannot be read or segmented is reported as "error: <path>: <reason>" and the
 others are still processed. Exit status: 0 all written, 1 some input failed, 2 usage error,
-130 interrupted.
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 """
 
 _SEGMENT_EXAMPLES = """\
@@ -138,7 +153,8 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
         nargs="+",
         type=Path,
         metavar="IMAGE",
-        help="image files: PNG, JPEG, TIFF (multi-page too), BMP, WebP, ...",
+        help="image files: PNG, JPEG, TIFF (ImageJ/OME hyperstacks too), BMP, WebP, ..., "
+        "or Zarr / OME-Zarr folders",
     )
     _add_option_arguments(parser)
     parser.add_argument(
@@ -183,15 +199,30 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
 _CLI_DEFAULTS = {"seed": 0}
 
 
+# What the command's files hold, beyond the options' own checks: labels are 16-bit images,
+# and beyond a spatial weight of 1e6 (a pixel's position counting a million times its
+# colour) nothing changes but the coordinate features' overflow, long before 1e300.
+_CLI_MAXIMA = {
+    "n_clusters": (MAX_CLUSTERS, "labels are written as 16-bit images"),
+    "spatial_weight": (1e6, "at 1e6 the colours no longer count"),
+}
+
+
 def _argument_type(option: Option, to_value: Callable[[str], object]) -> Callable[[str], object]:
     def parse(text: str):
         try:
-            return option.check(option.name, to_value(text))
+            value = option.check(option.name, to_value(text))
         except ValueError as error:
             # name the value as it was typed: "'1,0' is not allowed: ..."
             head, allowed, rest = str(error).partition(" is not allowed: ")
             message = f"{text!r}{allowed}{rest}" if allowed else str(error)
             raise argparse.ArgumentTypeError(message) from None
+        maximum, why = _CLI_MAXIMA.get(option.name, (None, ""))
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(
+                f"{text} is not allowed: it must be at most {maximum:g} ({why})"
+            )
+        return value
 
     parse.__name__ = option.name  # argparse names the type in its messages
     return parse
@@ -203,8 +234,11 @@ def _add_option_arguments(parser: argparse.ArgumentParser) -> None:
         if option.flag is None:
             continue
         flags = ("-k", option.flag) if option.name == "n_clusters" else (option.flag,)
-        if option.parse is None:
-            parser.add_argument(*flags, action="store_true", help=option.plain_doc)
+        if option.parse is None:  # a switch; --no-... too when the default is not False
+            action = "store_true" if option.default is False else argparse.BooleanOptionalAction
+            parser.add_argument(
+                *flags, action=action, default=option.default, help=option.plain_doc
+            )
             continue
         parser.add_argument(
             *flags,
@@ -224,8 +258,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace output files (and a .zarr --out) that already exist; without it the "
-        "command refuses, before any work, to write over any existing file",
+        help="replace output files (and a .zarr --out labels store written by this command) "
+        "that already exist; without it the command refuses, before any work, to write over "
+        "any existing file; folders and other stores are never replaced",
     )
     parser.add_argument(
         "--max-pixels",
@@ -295,8 +330,8 @@ the same colour in every output file. Writes the same files as 'segment' (<name>
 A model file that is missing, corrupt or from a newer version is a usage error (exit 2). An
 IMAGE that does not fit the model (other channels, dtype or colour space) is reported as
 "error: <path>: <reason>" and the others are still processed. Outputs are guarded and
-written as for 'segment' (--overwrite, no partial files). Exit status: 0 all written,
-1 some input failed, 2 usage error, 130 interrupted.
+written as for 'segment' (--overwrite, no partial files, one run per folder). Exit status:
+0 all written, 1 some input failed, 2 usage error, 130 interrupted, 143 terminated.
 """
 
 
@@ -392,7 +427,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success, 1 if an input failed, 2 for a usage error, 130 when interrupted.
+        0 on success, 1 if an input failed, 2 for a usage error, 130 when interrupted
+        (Ctrl-C), 143 when terminated (SIGTERM).
 
     Examples
     --------
@@ -412,13 +448,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # --help, --version (0) and usage errors (2)
         return 0 if exit_.code is None else int(exit_.code)
     try:
-        return args.run(args)
+        with _sigterm_as_interrupt(args.run in (run_segment, run_apply)):
+            return args.run(args)
     except UsageError as error:
         print(f"{PROG} {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except Terminated:
+        print(f"{PROG}: terminated (SIGTERM)", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+@contextmanager
+def _sigterm_as_interrupt(wanted: bool) -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` in the block: a run writing files stops as on Ctrl-C.
+
+    Not for the GUI, whose Qt event loop would only meet the exception in some callback.
+    """
+    if not wanted or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -454,11 +514,17 @@ def run_segment(args: argparse.Namespace) -> int:
     >>> run_segment(build_parser().parse_args(line))
     0
     """
+    _check_budget(args)
     zarr_out = is_zarr(args.out)
     if zarr_out and len({real_path(image) for image in args.images}) != 1:
         raise UsageError(
             f"--out {args.out}: a .zarr output holds the labels of one IMAGE; "
             "give a folder for several"
+        )
+    if zarr_out and not (is_zarr(args.images[0]) or _is_tiff(args.images[0])):
+        raise UsageError(
+            f"--out {args.out}: a .zarr output holds labels read chunk by chunk from a TIFF "
+            f"or Zarr IMAGE; {args.images[0]} is neither: give a folder"
         )
     if args.save_model is not None and len({real_path(image) for image in args.images}) != 1:
         raise UsageError(
@@ -474,22 +540,35 @@ def run_segment(args: argparse.Namespace) -> int:
             return args.out
         return lazy_labels_path(job) if is_zarr(job.image) else None
 
-    guard_outputs(jobs, lazy_labels, _inputs(jobs, args), args.save_model, args.overwrite)
-    mask = None if args.mask is None else load_mask(args.mask, args.max_pixels)
-    prepare_out_dir(args.out.parent if zarr_out else args.out)
+    out_dir = args.out.parent if zarr_out else args.out
+    inputs = _inputs(jobs, args)
+    guard_outputs(jobs, lazy_labels, inputs, args.save_model, args.overwrite, out_dir)
+    prepare_out_dir(out_dir)
+    folders = [job.prefix.parent for job in jobs] + (
+        [] if args.save_model is None else [args.save_model.parent]
+    )
 
     def process(job: Job) -> None:
         with Staged(overwrite=args.overwrite) as outputs:
             if lazy_labels(job) is not None:
                 seg = segment_lazily(job, args, mask, outputs, lazy_labels(job))
             else:
-                image, seg = segment_file(job.image, args, mask)
-                check = cross_check(image, seg, seed=args.seed or 0) if args.cross_check else None
-                write_outputs(job, seg, check, outputs)
+                image, seg, labels_axes = segment_file(job.image, args, mask)
+                check = None
+                if args.cross_check:
+                    if "frames" in seg.params:
+                        raise ValueError(
+                            "--cross-check compares one image: with --spatial-weight, each "
+                            "time point (T) of this file is an image of its own"
+                        )
+                    check = cross_check(image.data, seg, seed=args.seed or 0)
+                write_outputs(job, seg, check, outputs, axes=(image, labels_axes))
             if args.save_model is not None:
                 save_model(seg.model, outputs.path(args.save_model))
 
-    return run_jobs("segment", jobs, process, args.no_progress)
+    with folders_held(folders, out_dir):
+        mask = None if args.mask is None else load_mask(args.mask, args.max_pixels)
+        return run_jobs("segment", jobs, process, args.no_progress)
 
 
 def run_apply(args: argparse.Namespace) -> int:
@@ -523,13 +602,13 @@ def run_apply(args: argparse.Namespace) -> int:
     >>> run_apply(build_parser().parse_args(line))
     0
     """
+    _check_budget(args)
     try:
         model = load_model(args.model)
     except ModelFileError as error:  # missing, unreadable, corrupt or newer; names the file
         raise UsageError(f"--model: {error}") from None
     jobs = plan_outputs(args.images, args.out)
     guard_outputs(jobs, lambda job: None, _inputs(jobs, args), None, args.overwrite)
-    mask = None if args.mask is None else load_mask(args.mask, args.max_pixels)
     prepare_out_dir(args.out)
     channel_axis = model.channel_axis
 
@@ -543,7 +622,21 @@ def run_apply(args: argparse.Namespace) -> int:
         with Staged(overwrite=args.overwrite) as outputs:
             write_outputs(job, seg, None, outputs, model=args.model)
 
-    return run_jobs("apply", jobs, process, args.no_progress)
+    with folders_held([job.prefix.parent for job in jobs], args.out):
+        mask = None if args.mask is None else load_mask(args.mask, args.max_pixels)
+        return run_jobs("apply", jobs, process, args.no_progress)
+
+
+def _check_budget(args: argparse.Namespace) -> None:
+    """Refuse a bad pixel budget (option or environment variable) once, before any work."""
+    try:
+        pixel_budget(args.max_pixels)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def _is_tiff(path: Path) -> bool:
+    return path.suffix.lower() in (".tif", ".tiff")
 
 
 def _inputs(jobs: list[Job], args: argparse.Namespace) -> list[tuple[Path, str]]:

@@ -7,6 +7,7 @@ runs Lloyd's iterations (``lloyd``) from each start, keeping the run of lowest i
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from numbers import Integral, Real
 
@@ -362,6 +363,8 @@ def kmeans(
         run = run_lloyd(columns, w, centers, max_iter, tol_abs, on_iteration, progress)
         if best is None or run.inertia < best.inertia:
             best = run
+    if explicit is not None and (best.weights == 0).any():
+        _warn_empty(best.weights, materialise(X))
     return KMeansResult(
         centers=np.ldexp(best.centers, exponent),
         labels=best.labels,
@@ -370,3 +373,15 @@ def kmeans(
         sums=None if exponent else best.sums,
         weights=best.weights,
     )
+
+
+def _warn_empty(weights: np.ndarray, X: np.ndarray) -> None:
+    """Say why clusters of an explicit start hold no rows (k-means++ refuses up front)."""
+    k, n_empty = len(weights), int((weights == 0).sum())
+    n_distinct = len(np.unique(X, axis=0))
+    reason = (
+        f"init has {k} starting centres but only {n_distinct} distinct rows"
+        if n_distinct < k
+        else "no row is nearest to their starting centre"
+    )
+    warnings.warn(f"{n_empty} of {k} clusters are empty: {reason}", UserWarning, stacklevel=3)

@@ -150,7 +150,8 @@ def channel_layout(shape: tuple[int, ...], channel_axis) -> ChannelLayout:
     """Resolve a ``channel_axis`` argument for an image of ``shape``.
 
     ``"auto"`` treats a last axis of length 3 or 4 as RGB(A) when the image has at least three
-    dimensions, as napari guesses, and is ``None`` otherwise. ``"rgb"`` says the last axis is
+    dimensions, as napari guesses, and is ``None`` otherwise; a last axis that could as well
+    be channels as slices is refused (:func:`check_unambiguous`). ``"rgb"`` says the last axis is
     RGB or RGBA (napari's ``rgb=True``). With either, a fourth channel is alpha: kept, never
     clustered. An int names a channel axis whose channels are all data (no alpha), as in
     multichannel microscopy; ``None`` means every element is one value.
@@ -185,6 +186,7 @@ def channel_layout(shape: tuple[int, ...], channel_axis) -> ChannelLayout:
     ndim = len(shape)
     channel_axis = check_channel_axis(channel_axis)
     if channel_axis == "auto":
+        check_unambiguous(shape)
         channel_axis = "rgb" if ndim >= 3 and shape[-1] in (3, 4) else None
     if channel_axis is None:
         return ChannelLayout(None, 1, False, shape)
@@ -202,6 +204,41 @@ def channel_layout(shape: tuple[int, ...], channel_axis) -> ChannelLayout:
         )
     axis = channel_axis % ndim
     return ChannelLayout(axis, shape[axis], False, shape[:axis] + shape[axis + 1 :])
+
+
+def check_unambiguous(shape: tuple[int, ...]) -> None:
+    """Refuse a shape whose small last axis ``channel_axis="auto"`` cannot read for sure.
+
+    A last axis of 2 or of 5 to 8, shorter than every other axis of an image of three or
+    more dimensions, may hold channels (two fluorescence channels: ``(512, 512, 2)``) as well
+    as slices of a volume: guessing either silently gives wrong labels, so the caller must
+    say which.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The image's shape.
+
+    Raises
+    ------
+    ValueError
+        Naming ``channel_axis`` and both ways to read the shape.
+
+    Examples
+    --------
+    >>> check_unambiguous((512, 512, 3))
+    >>> check_unambiguous((512, 512, 2))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: channel_axis='auto' cannot tell whether the last axis of shape (512, 512, 2) ...
+    """
+    last = shape[-1] if shape else 0
+    if len(shape) >= 3 and (last == 2 or 5 <= last <= 8) and last < min(shape[:-1]):
+        raise ValueError(
+            f"channel_axis='auto' cannot tell whether the last axis of shape {shape} holds "
+            f"{last} channels or {last} slices: pass channel_axis=-1 (channels, standardised) "
+            "or channel_axis=None (one volume)"
+        )
 
 
 def resolve_channel_axis(image, channel_axis) -> int | None:

@@ -44,8 +44,16 @@ from ..features import pixels as ft
 from ..features.prepare import check_finite_pixels, count_non_finite
 from ..outputs.recolor import _cast_like, recolor
 from ..progress import LABELLING, ProgressCallback
-from .labels import ChunkLayout, block_grids, block_rows, chunk_layout, compute, global_pixels
+from .labels import (
+    ChunkLayout,
+    block_grids,
+    block_inputs,
+    chunk_layout,
+    compute,
+    global_pixels,
+)
 from .labels import lazy_mask as chunked_mask
+from .overlap import overlapped, with_overlap
 
 __all__ = [
     "StoredLabels",
@@ -203,23 +211,27 @@ class _Writes:
             self.changed.wait_for(lambda: self.active == 0)
 
 
-def _label_block(block, mask_block, location, *, model, layout: ChunkLayout, target, writes):
-    values, included = block_rows(block, mask_block, layout)
+def _label_block(block, mask_block, index, *, model, layout: ChunkLayout, chunked, target, writes):
+    block_shape, values, feature_values, texture, included = block_inputs(
+        block, mask_block, layout, chunked, index
+    )
     k = model.n_clusters
     bad = count_non_finite(values)
     if bad:
         return np.zeros(k, np.int64), np.zeros((k, values.shape[1])), 0.0, bad
-    block_shape = layout.block_shape(block)
+    offset = layout.offset(index)
     pixels = None
     if model.recipe.spatial_weight > 0:
-        offset = tuple(s.start for s in location)
         pixels = global_pixels(included, block_shape, offset, layout.spatial_shape)
-    labels, counts, inertia = model.assign(values, layout.spatial_shape, pixels)
+    labels, counts, inertia = model.assign(
+        feature_values, layout.spatial_shape, pixels, None, texture
+    )
     sums = label_sums(values, labels.astype(np.intp) - 1, None, k)[0]
     if included is not None:
         flat = np.zeros(int(np.prod(block_shape)), dtype=labels.dtype)
         flat[included] = labels
         labels = flat
+    location = tuple(slice(o, o + n) for o, n in zip(offset, block_shape, strict=True))
     with writes:
         target[location] = labels.reshape(block_shape)
     return counts, sums, inertia, 0
@@ -244,16 +256,21 @@ def _label_level(model, image, mask, channel_axis, path, progress, stage):
     layout = chunk_layout(image, channel_axis)
     mask = chunked_mask(mask, layout)
     chunks = tuple(max(c) for c in layout.spatial_chunks)
+    chunked = None
+    if model.recipe.filters.active:  # smoothing, texture: chunks read with their overlap
+        image, mask, chunked = with_overlap(image, mask, layout, model.recipe.filters)
+        layout = chunked.layout
+        image, mask = overlapped(chunked, image, mask)
+    # a chunk merged for the overlap only absorbs the short last one: no Zarr chunk is shared
     target = _new_target(layout.spatial_shape, chunks, model.label_dtype, path)
     blocks, masks = block_grids(image, mask, layout)
     writes = _Writes()
-    work = partial(_label_block, model=model, layout=layout, target=target, writes=writes)
-    tasks = []
-    for index in np.ndindex(blocks.shape):
-        start = layout.offset(index)
-        size = [c[i] for c, i in zip(layout.spatial_chunks, index, strict=True)]
-        location = tuple(slice(s, s + n) for s, n in zip(start, size, strict=True))
-        tasks.append(dask.delayed(work)(blocks[index], masks[index], location))
+    work = partial(
+        _label_block, model=model, layout=layout, chunked=chunked, target=target, writes=writes
+    )
+    tasks = [
+        dask.delayed(work)(blocks[index], masks[index], index) for index in np.ndindex(blocks.shape)
+    ]
     try:
         stats = compute(tasks, progress, stage)
     except BaseException:

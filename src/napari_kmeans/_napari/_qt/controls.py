@@ -8,13 +8,22 @@ for n-D data) and remember their values between sessions (QSettings, INI format)
 from __future__ import annotations
 
 import magicgui.widgets
-from magicgui.widgets import CheckBox, ComboBox, Container, LineEdit, Select, SpinBox
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    LineEdit,
+    Select,
+    SpinBox,
+)
 from napari.layers import Image, Labels, Shapes
 from qtpy.QtCore import QSettings
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 from superqt import QCollapsible
 
 from ...features import color_spaces
+from ...features.texture import DEFAULT_LARGEST
 from ...options import OPTIONS
 from ..inputs import METADATA_KEY, is_output
 from ..outputs import LABEL_COLORS, LABELS, PREVIEW
@@ -22,6 +31,12 @@ from ..segmentation import DEFAULT_SEED
 from .tasks import slot
 
 METHODS = {"k-means++": "kmeans++", "optimal 1-D (exact)": "optimal"}
+DENOISE = {
+    "auto (from the image's noise)": "auto",
+    "off": "off",
+    "Gaussian": "gaussian",
+    "median": "median",
+}
 LABEL_COLOR_NAMES = dict(zip(("distinct colours", "cluster colours"), LABEL_COLORS, strict=True))
 DEFAULTS = {name: option.default for name, option in OPTIONS.items()}
 REMEMBERED = (
@@ -30,7 +45,11 @@ REMEMBERED = (
     "color_space",
     "label_colors",
     "cross_check",
+    "denoise",
+    "denoise_size",
     "spatial_weight",
+    "texture",
+    "texture_scale",
     "standardize",
     "seed",
     "restarts",
@@ -44,9 +63,11 @@ def option_control(name: str, **settings):
     option = OPTIONS[name]
     control = option.control
     kind = getattr(magicgui.widgets, control.widget)
-    value = settings.pop("value", option.default)
+    # a control may start from its own value where the API's default is not one it shows
+    shown = {**control.settings, **settings}
+    value = shown.pop("value", option.default)
     label = {"text": control.label} if kind is CheckBox else {"label": control.label}
-    return kind(value=value, tooltip=option.plain_doc, **label, **control.settings, **settings)
+    return kind(value=value, tooltip=option.plain_doc, **label, **shown)
 
 
 def settings() -> QSettings:
@@ -93,6 +114,24 @@ class Controls(QWidget):
             nullable=True,
             tooltip="Labels (non-zero = included) or Shapes layer; empty for the whole image",
         )
+        self.denoise = ComboBox(
+            label="denoise",
+            choices=list(DENOISE.items()),
+            value="auto" if DEFAULTS["smooth"] == "auto" else "off",
+            tooltip="Smooth the image before clustering, so that noise does not scatter "
+            "pixels among clusters (cluster colours stay means of the original pixels). "
+            "auto: chosen from the image's noise (none on clean images); Gaussian: of the "
+            "size below; median: for salt-and-pepper noise and JPEG blocks",
+        )
+        self.denoise_size = FloatSpinBox(
+            label="denoise size",
+            value=1.0,
+            min=0.1,
+            max=50.0,
+            step=0.5,
+            tooltip="Gaussian sigma, or median radius (1: a 3x3 median), in the layer's "
+            "units (its scale)",
+        )
         self.label_colors = ComboBox(
             label="label colours",
             choices=list(LABEL_COLOR_NAMES.items()),
@@ -123,6 +162,14 @@ class Controls(QWidget):
         )
         self.spatial_weight = option_control("spatial_weight")
         self.standardize = option_control("standardize")
+        self.texture = option_control("texture")
+        self.texture_scale = SpinBox(
+            label="texture scale",
+            value=int(DEFAULT_LARGEST),
+            min=2,
+            max=512,
+            tooltip="Largest texture scale in pixels: about the size of the texture's pattern",
+        )
         self.seed = option_control("seed", value=DEFAULT_SEED)
         self.restarts = SpinBox(
             label="restarts (0 = auto)",
@@ -147,6 +194,8 @@ class Controls(QWidget):
                 self.method,
                 self.color_space,
                 self.mask,
+                self.denoise,
+                self.denoise_size,
                 self.label_colors,
                 self.background,
                 self.current_slice,
@@ -158,6 +207,8 @@ class Controls(QWidget):
             widgets=[
                 self.spatial_weight,
                 self.standardize,
+                self.texture,
+                self.texture_scale,
                 self.seed,
                 self.restarts,
                 self.max_iter,
@@ -177,7 +228,14 @@ class Controls(QWidget):
         self.restore()
         for name in REMEMBERED:
             getattr(self, name).changed.connect(slot(self.remember))
-        for control in (self.images, self.channel_axis, self.color_space, self.spatial_weight):
+        for control in (
+            self.images,
+            self.channel_axis,
+            self.color_space,
+            self.spatial_weight,
+            self.denoise,
+            self.texture,
+        ):
             control.changed.connect(slot(self.update_choices))
 
     # --- choices that follow the viewer's layers and the chosen input -----------------------
@@ -230,7 +288,9 @@ class Controls(QWidget):
             n_features = space.n_features(3)  # RGBA: alpha is no feature
         else:
             n_features = 2 if len(layers) > 1 or axis is not None else 1
-        exact = n_features == 1 and self.spatial_weight.value == 0
+        self.denoise_size.visible = self.denoise.value in ("gaussian", "median")
+        self.texture_scale.visible = self.texture.value
+        exact = n_features == 1 and self.spatial_weight.value == 0 and not self.texture.value
         methods = METHODS if exact else {"k-means++": "kmeans++"}
         if self.method.choices != tuple(methods.values()):
             self.method.choices = list(methods.items())
@@ -259,11 +319,20 @@ class Controls(QWidget):
             "color_space": self.color_space.value if rgb else "rgb",
             "spatial_weight": self.spatial_weight.value,
             "standardize": self.standardize.value,
+            "smooth": self.smooth_option(),
+            "texture": float(self.texture_scale.value) if self.texture.value else False,
             "seed": self.seed.value,
             "n_init": self.restarts.value or "auto",
             "max_iter": self.max_iter.value,
             "tol": tol,
         }
+
+    def smooth_option(self):
+        """Return the ``smooth=`` value the denoise controls stand for."""
+        choice = self.denoise.value
+        if choice in ("auto", "off"):
+            return None if choice == "off" else "auto"
+        return (choice, self.denoise_size.value)
 
     def input_options(self) -> dict:
         """Return the layers, mask, channel axis and slice of a run."""
