@@ -44,7 +44,7 @@ def test_a_spatial_weight_that_overflows_is_refused_naming_the_option(tmp_path, 
     image = write(tmp_path / "x.png", blobs())
     code, out = run(capsys, image, "-k", "2", "--spatial-weight", "1e300")
     assert code == 2, out.err
-    assert "--spatial-weight" in out.err and "1e300 is not allowed" in out.err
+    assert "--spatial-weight" in out.err and "'1e300' is not allowed" in out.err
     assert "NaN" not in out.err and "Warning" not in out.err
 
 

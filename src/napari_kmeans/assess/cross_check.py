@@ -19,14 +19,14 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..engine.blocks import BLOCK_ROWS
 from ..features import pixels as ft
 from ..options import check_callable
 from ..outputs.segmentation import Segmentation
 from ..progress import CROSS_CHECK, ProgressCallback, report
 from .agreement import adjusted_rand_index_of_table
 
-# Pixels featurised or compared per block.
-BLOCK_PIXELS = 1 << 16
+BLOCK_PIXELS = BLOCK_ROWS  # pixels featurised or compared per block
 # Seconds between two progress reports while cv2.kmeans runs.
 POLL_SECONDS = 0.1
 

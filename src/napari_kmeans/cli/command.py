@@ -19,8 +19,11 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from tqdm import tqdm
+
 from .. import __version__, load_image
 from ..assess.cross_check import cross_check
+from ..engine.compiled import report_first_use_to
 from ..io.images import DEFAULT_MAX_PIXELS, MAX_PIXELS_VARIABLE, ImageLoadError, pixel_budget
 from ..io.model_file import MAX_CLUSTERS, ModelFileError, load_model, save_model
 from ..io.output_guard import real_path
@@ -199,13 +202,8 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
 _CLI_DEFAULTS = {"seed": 0}
 
 
-# What the command's files hold, beyond the options' own checks: labels are 16-bit images,
-# and beyond a spatial weight of 1e6 (a pixel's position counting a million times its
-# colour) nothing changes but the coordinate features' overflow, long before 1e300.
-_CLI_MAXIMA = {
-    "n_clusters": (MAX_CLUSTERS, "labels are written as 16-bit images"),
-    "spatial_weight": (1e6, "at 1e6 the colours no longer count"),
-}
+# What the command's files hold, beyond the options' own checks: labels are 16-bit images.
+_CLI_MAXIMA = {"n_clusters": (MAX_CLUSTERS, "labels are written as 16-bit images")}
 
 
 def _argument_type(option: Option, to_value: Callable[[str], object]) -> Callable[[str], object]:
@@ -447,6 +445,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, --version (0) and usage errors (2)
         return 0 if exit_.code is None else int(exit_.code)
+    if not getattr(args, "no_progress", True) and sys.stderr.isatty():
+        report_first_use_to(lambda stage: tqdm.write(f"{stage} ...", file=sys.stderr))
     try:
         with _sigterm_as_interrupt(args.run in (run_segment, run_apply)):
             return args.run(args)
@@ -459,6 +459,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        report_first_use_to(None)
 
 
 @contextmanager

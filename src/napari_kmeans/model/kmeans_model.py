@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..engine.blocks import LABEL_BLOCK_ROWS
 from ..engine.distances import nearest, own_sqdist
 from ..engine.histogram import histogram
 from ..features import color_spaces
@@ -27,9 +28,6 @@ from ..options import check_callable
 from ..outputs.recolor import recolor, spread_labels
 from ..outputs.segmentation import Segmentation
 from ..progress import LABELLING, ProgressCallback, report
-
-# Pixels labelled per block when every pixel is its own row (progress and memory step).
-LABEL_BLOCK_ROWS = 1 << 18
 
 
 @dataclass(frozen=True, eq=False)
