@@ -11,7 +11,6 @@ from types import SimpleNamespace
 import numpy as np
 import psutil
 import pytest
-from napari.utils.colormaps import CyclicLabelColormap
 from napari.utils.notifications import NotificationSeverity, notification_manager
 from qtpy.QtCore import QSettings, Qt
 from qtpy.QtWidgets import QApplication, QMessageBox, QPushButton
@@ -21,6 +20,7 @@ from napari_kmeans._napari import segmentation as sg
 from napari_kmeans._napari._qt.k_plot import theme_colors
 from napari_kmeans._napari._qt.widget import KMeansWidget
 from napari_kmeans.features import color_spaces
+from napari_kmeans.outputs.label_colors import distinct_colors
 
 
 @pytest.fixture(autouse=True)
@@ -178,14 +178,15 @@ def test_a_float_volume_with_three_planes_is_not_taken_for_rgb(qtbot, viewer_wid
     np.testing.assert_array_equal(
         labels.data, nk.segment(data, 3, seed=0, channel_axis=None).labels
     )
-    # the user says the last axis holds channels: 2-D labels on the layer's own grid
+    # the user says the last axis holds channels: 2-D labels on the layer's own grid (the
+    # channel axis kept with length 1, so the labels stay on the layer's world axes)
     assert not widget.controls.channel_axis.native.isHidden()
     widget.controls.channel_axis.value = 2
     run_and_wait(qtbot, widget)
     labels = viewer.layers["volume k-means labels"]
     unticked = nk.segment(data, 3, seed=0, channel_axis=2, standardize=False)  # the checkbox's
-    np.testing.assert_array_equal(labels.data, unticked.labels)
-    np.testing.assert_allclose(labels.data_to_world([10, 20]), [20, 60])
+    np.testing.assert_array_equal(labels.data[..., 0], unticked.labels)  # channel axis kept
+    np.testing.assert_allclose(labels.data_to_world([10, 20, 0])[:2], [20, 60])
 
 
 def test_no_exception_escapes_into_napari(qtbot, viewer_widget, monkeypatch, notifications):
@@ -329,7 +330,9 @@ def test_labels_colours_background_features_and_flip(qtbot, viewer_widget):
     widget.controls.n_clusters.value = 3
     run_and_wait(qtbot, widget)
     labels = viewer.layers["bars k-means labels"]
-    assert isinstance(labels.colormap, CyclicLabelColormap)  # distinct colours by default
+    # distinct colours by default: the first of the distinct palette, not the grey means
+    distinct = distinct_colors(3)
+    np.testing.assert_allclose(labels.colormap.map(np.arange(1, 4))[:, :3], distinct, atol=1e-6)
     features = labels.features
     assert features["label"].tolist() == [1, 2, 3]
     truth = np.searchsorted([10, 100, 200], image) + 1  # independent labelling
@@ -339,7 +342,6 @@ def test_labels_colours_background_features_and_flip(qtbot, viewer_widget):
     assert labels.get_status(labels.data_to_world([0, 6]))["coordinates"].count("100") >= 1
 
     widget.controls.label_colors.value = "cluster"
-    assert not isinstance(labels.colormap, CyclicLabelColormap)
     grey = labels.colormap.map(3)[:3]
     np.testing.assert_allclose(grey, [200 / 255] * 3, atol=1e-6)
 
@@ -371,8 +373,10 @@ def test_channel_axis_of_a_zcyx_stack(qtbot, viewer_widget):
     run_and_wait(qtbot, widget)
     labels = viewer.layers["zcyx k-means labels"]
     unticked = nk.segment(stack, 4, seed=0, channel_axis=1, standardize=False)
-    np.testing.assert_array_equal(labels.data, unticked.labels)
-    np.testing.assert_allclose(labels.data_to_world([2, 10, 10]), [8, 5, 5])
+    np.testing.assert_array_equal(labels.data[:, 0], unticked.labels)  # channel axis kept
+    np.testing.assert_allclose(
+        np.asarray(labels.data_to_world([2, 0, 10, 10]))[[0, 2, 3]], [8, 5, 5]
+    )
     assert list(labels.features.columns[2:4]) == ["mean_channel_0", "mean_channel_1"]
 
 
@@ -623,8 +627,10 @@ def test_preview_of_one_plane_of_a_zcyx_stack(qtbot, viewer_widget):
     run_and_wait(qtbot, widget)
     preview = viewer.layers["zcyx k-means preview"]
     expected = nk.segment(stack[1], 3, seed=0, channel_axis=0, standardize=False).labels
-    np.testing.assert_array_equal(preview.data, expected[None])
-    np.testing.assert_allclose(preview.data_to_world([0, 0, 0]), [4, 0, 0])
+    np.testing.assert_array_equal(preview.data, expected[None, None])  # z and channel: 1
+    np.testing.assert_allclose(
+        np.asarray(preview.data_to_world([0, 0, 0, 0]))[[0, 2, 3]], [4, 0, 0]
+    )
     assert "zcyx k-means labels" not in viewer.layers  # no full result was made
 
 

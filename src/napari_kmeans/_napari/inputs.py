@@ -40,11 +40,25 @@ def is_lazy(data) -> bool:
     return hasattr(data, "__dask_graph__")
 
 
+def _array(data):
+    """NumPy data as NumPy; dask kept lazy; anything else lazy (e.g. Zarr) wrapped in dask."""
+    if is_lazy(data) or isinstance(data, np.ndarray):
+        return data
+    if hasattr(data, "chunks") and hasattr(data, "dtype"):  # Zarr and the like: stay on disk
+        import dask.array as da
+
+        return da.from_array(data, chunks=data.chunks)
+    return np.asarray(data)
+
+
+def layer_levels(layer: Layer) -> tuple:
+    """Return the layer's arrays, finest first (one unless the layer is multiscale)."""
+    return tuple(_array(level) for level in (layer.data if layer.multiscale else [layer.data]))
+
+
 def layer_data(layer: Layer):
-    """Return the layer's array: NumPy, or dask kept lazy so the outputs stay lazy too."""
-    # Multiscale layers are segmented at full resolution.
-    data = layer.data[0] if layer.multiscale else layer.data
-    return data if is_lazy(data) else np.asarray(data)
+    """Return the layer's full-resolution array: NumPy, or lazy (dask) for lazy data."""
+    return layer_levels(layer)[0]
 
 
 def image_layers(viewer, layers: LayerRef | Sequence[LayerRef]) -> tuple[Image, ...]:
@@ -193,6 +207,12 @@ class Inputs:
     mask: np.ndarray | None
     mask_layer: Layer | None
     slice: Slice | None
+    levels: tuple = ()  # a multiscale layer's levels, finest first (laid out as ``image``)
+
+    @property
+    def stored(self) -> bool:
+        """Whether the labels go through a store: lazy or multiscale data (see .segmentation)."""
+        return is_lazy(self.image) or len(self.levels) > 1
 
     @property
     def name(self) -> str:
@@ -238,11 +258,16 @@ def read_inputs(
     """
     sources = image_layers(viewer, layers)
     first = sources[0]
+    levels: tuple = ()
     if len(sources) == 1:
-        image = layer_data(first)
+        levels = layer_levels(first)
+        image = levels[0]
         layer_axis = _channel_axis(first, image, channel_axis)
         core_axis = "rgb" if first.rgb else layer_axis  # RGBA: alpha kept, never clustered
         axis = layer_axis
+        if axis is not None:  # every chunk must hold all channels
+            levels = tuple(lv.rechunk({axis: -1}) if is_lazy(lv) else lv for lv in levels)
+            image = levels[0]
     else:
         arrays = [layer_data(layer) for layer in sources]
         if any(is_lazy(a) for a in arrays):
@@ -277,4 +302,5 @@ def read_inputs(
         mask=mask_array,
         mask_layer=mask_layer,
         slice=shown,
+        levels=levels if shown is None and len(levels) > 1 else (),
     )

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 
 import numpy as np
 from napari.layers import Labels
-from napari.utils.colormaps import DirectLabelColormap
 
 from ..outputs.segmentation import Segmentation
 from .inputs import METADATA_KEY, LayerRef, find_layer, is_lazy
@@ -47,7 +46,7 @@ def _recolor(layer, labels: np.ndarray, chosen: list[int], mean: np.ndarray, cha
         data[where] = _cast(mean[channel : channel + 1], data.dtype)[0]
     elif axis is not None:
         moved = np.moveaxis(data, axis, -1)
-        moved[where] = _cast(mean, data.dtype)
+        moved[np.take(where, 0, axis)] = _cast(mean, data.dtype)  # labels: channel axis of 1
     else:
         data[where] = _cast(mean, data.dtype)[0]
     layer.data = data
@@ -143,7 +142,7 @@ def merge_clusters(viewer, labels: LayerRef, clusters: Sequence[int]) -> Labels:
         channel = None if role == RECOLORED else int(role.rsplit(" ", 1)[1])
         _recolor(layer, data, chosen, merged.palette[new_label - 1], channel)
         layer.metadata = {METADATA_KEY: {**layer.metadata[METADATA_KEY], **meta, "role": role}}
-    cluster_colors = isinstance(labels.colormap, DirectLabelColormap)
+    cluster_colors = meta.get("label_colors") == "cluster"
     labels.data = new_data
     labels.features = features_table(
         seg, names, int(relabel[background[0]]) if background else None

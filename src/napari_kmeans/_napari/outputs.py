@@ -9,21 +9,59 @@ data no longer matches (painted by hand), it is replaced only if the caller agre
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 from napari.layers import Image, Labels, Layer
-from napari.utils.colormaps import DirectLabelColormap, label_colormap
+from napari.utils.colormaps import CyclicLabelColormap
 from napari.utils.transforms import Affine
 
 from ..api import Segmentation
 from ..assess.cross_check import CrossCheck
+from ..outputs.label_colors import MAX_COLORS, distinct_colors
 from .inputs import METADATA_KEY, Inputs, is_lazy
 from .summary import channel_names, cluster_rows
 
 _TRANSPARENT = (0.0, 0.0, 0.0, 0.0)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class RunResult:
+    """What a run shows: the segmentation, its cross-check and the arrays of its layers.
+
+    Attributes
+    ----------
+    seg : the segmentation (its ``palette`` and ``centers`` are the model's).
+    check : the cross-check, or None.
+    labels : the labels, finest level first (one unless multiscale); NumPy or dask arrays
+        that napari reads without running the model.
+    recolored : the recoloured image, level by level like ``labels``.
+    means : ``(k, C)`` this image's mean value per label (the table and CSV).
+    counts : ``(k,)`` this image's pixels per label.
+    """
+
+    seg: Segmentation
+    check: CrossCheck | None
+    labels: list
+    recolored: list
+    means: np.ndarray
+    counts: np.ndarray
+
+    @classmethod
+    def in_memory(cls, seg: Segmentation, check: CrossCheck | None = None) -> RunResult:
+        """Wrap the result of ``segment`` on NumPy data: its own arrays and palette."""
+        return cls(seg, check, [seg.labels], [seg.recolored], seg.palette, np.asarray(seg.counts))
+
+    @property
+    def table_seg(self) -> Segmentation:
+        """``seg`` with this image's means and counts (what the table shows)."""
+        means = np.where(np.isfinite(self.means), self.means, self.seg.palette)
+        return dataclasses.replace(self.seg, palette=means, counts=self.counts)
+
+
 LABEL_COLORS = ("distinct", "cluster")
 LABELS, RECOLORED, PREVIEW = "labels", "recolored", "preview"
 
@@ -87,15 +125,24 @@ def display_colors(sources: Sequence[Image], palette: np.ndarray) -> np.ndarray:
     return np.c_[np.clip(rgb, 0.0, 1.0), np.ones(len(palette))]
 
 
-def labels_colormap(colors: np.ndarray, label_colors: str):
-    """Colours of the Labels layer: napari's distinct colours, or each cluster's own colour."""
+def labels_colormap(colors: np.ndarray, label_colors: str) -> CyclicLabelColormap:
+    """Colours of the Labels layer: distinct colours, or each cluster's own colour.
+
+    Label ``l`` gets colour ``l`` of the list (cycling past its end, so labels painted by
+    hand are coloured too): distinct colours
+    (:func:`~napari_kmeans.outputs.label_colors.distinct_colors`, ``MAX_COLORS - 1`` of
+    them, or k) or the clusters' ``colors``. A cyclic colormap, not a direct one: napari
+    compiles a numba dictionary for a direct colormap on first use, seconds with the GIL
+    held, which would freeze the GUI.
+    """
     if label_colors not in LABEL_COLORS:
         raise ValueError(f"label_colors={label_colors!r} is not allowed: use one of {LABEL_COLORS}")
     if label_colors == "distinct":
-        return label_colormap()
-    color_dict = {None: _TRANSPARENT, 0: _TRANSPARENT}
-    color_dict.update({label: tuple(rgba) for label, rgba in enumerate(colors, start=1)})
-    return DirectLabelColormap(color_dict=color_dict)
+        distinct = distinct_colors(max(MAX_COLORS - 1, len(colors)))
+        rgba = np.c_[distinct, np.ones(len(distinct))]
+    else:
+        rgba = np.asarray(colors, dtype=float)
+    return CyclicLabelColormap(colors=np.r_[[_TRANSPARENT], rgba], background_value=0)
 
 
 def channel_names_of(inputs: Inputs, n_channels: int) -> list[str]:
@@ -125,34 +172,62 @@ def features_table(
     return table
 
 
-def _placement(layer: Layer, axes: Sequence[int] | None = None, offset=None) -> dict:
-    """Place data on ``layer``'s ``axes`` in the world as the layer is placed.
+def _placement(layer: Layer, inputs: Inputs | None = None) -> dict:
+    """Place data on ``layer``'s world axes as the layer is placed (same axes and units).
 
-    ``offset`` (data units per axis) shifts the origin, for data that starts inside the
-    layer (a slice).
+    With ``inputs``, the data is the labels of a run on axes of their own: a previewed
+    slice starts at its offset, and a channel axis of the layer is kept with length 1,
+    stretched over the layer's channels, so the labels follow every other slider (a labels
+    pixel shown at Z = z is the segmentation of that z, whatever channel is shown).
     """
     ndim = layer.ndim
-    axes = list(range(ndim)) if axes is None else list(axes)
+    stretch, shift = np.ones(ndim), np.zeros(ndim)
+    if inputs is not None:
+        if inputs.slice is not None:
+            shift[list(inputs.spatial_axes)] = inputs.slice.offset
+        axis = inputs.layer_channel_axis
+        if axis is not None and not layer.rgb:
+            n = layer.data.shape[axis] if not layer.multiscale else layer.data[0].shape[axis]
+            stretch[axis], shift[axis] = n, (n - 1) / 2
     own = Affine(scale=layer.scale, rotate=layer.rotate, shear=layer.shear, ndim=ndim)
     linear = own.affine_matrix[:-1, :-1]
-    translate = np.asarray(layer.translate, dtype=float)
-    if offset is not None:
-        full_offset = np.zeros(ndim)
-        full_offset[axes] = offset
-        translate = translate + linear @ full_offset
-    if axes == list(range(ndim)):
-        return {
-            "scale": np.asarray(layer.scale),
-            "translate": translate,
-            "rotate": layer.rotate,
-            "shear": layer.shear,
-            "affine": layer.affine.affine_matrix,
-        }
-    matrix = np.eye(ndim + 1)
-    matrix[:-1, :-1] = linear
-    matrix[:-1, -1] = translate
-    keep = [*axes, ndim]
-    return {"affine": (layer.affine.affine_matrix @ matrix)[np.ix_(keep, keep)]}
+    return {
+        "scale": np.asarray(layer.scale) * stretch,
+        "translate": np.asarray(layer.translate, dtype=float) + linear @ shift,
+        "rotate": layer.rotate,
+        "shear": layer.shear,
+        "affine": layer.affine.affine_matrix,
+        "units": layer.units,
+        "axis_labels": layer.axis_labels,
+    }
+
+
+def on_layer_axes(labels, inputs: Inputs):
+    """Give labels the input layer's axes: length 1 on a slice's fixed axes and channels.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> layer = SimpleNamespace(rgb=False)
+    >>> inputs = SimpleNamespace(slice=None, layer_channel_axis=1, sources=[layer])
+    >>> on_layer_axes(np.zeros((4, 5, 6)), inputs).shape
+    (4, 1, 5, 6)
+    """
+    expand = da_expand_dims if is_lazy(labels) else np.expand_dims
+    if inputs.slice is not None:
+        fixed = [a for a, i in enumerate(inputs.slice.index) if isinstance(i, int)]
+        labels = expand(labels, tuple(fixed))
+    own_axis = len(inputs.sources) == 1 and not inputs.sources[0].rgb
+    if inputs.layer_channel_axis is not None and own_axis:
+        labels = expand(labels, inputs.layer_channel_axis)
+    return labels
+
+
+def da_expand_dims(array, axis):
+    """``numpy.expand_dims`` for a dask array."""
+    import dask.array as da
+
+    return da.expand_dims(array, axis)
 
 
 def _display(layer: Image) -> dict:
@@ -165,6 +240,7 @@ def _display(layer: Image) -> dict:
 def _fits(layer: Layer, layer_type: type[Layer], data) -> bool:
     return (
         isinstance(layer, layer_type)
+        and not isinstance(data, list)
         and not layer.multiscale
         and layer.data.shape == data.shape
         and layer.data.dtype == data.dtype
@@ -176,7 +252,8 @@ def put(viewer, existing, name, layer_type, data, settings) -> Layer:
     if existing is not None and _fits(existing, layer_type, data):
         existing.data = data
         for key, value in settings.items():
-            setattr(existing, key, value)
+            if key != "rgb":  # fixed when the layer is made
+                setattr(existing, key, value)
         return existing
     layer = layer_type(data, name=name, **settings)
     if existing is None:
@@ -209,27 +286,30 @@ def inputs_present(viewer, inputs: Inputs) -> bool:
     return all(layer in viewer.layers for layer in layers)
 
 
-def shown_labels(seg: Segmentation, background: int | None):
+def shown_labels(labels, n_clusters: int, background: int | None):
     """Return the labels as the layer shows them: cluster ``background`` sent to 0."""
     if not background:
-        return seg.labels
-    if not 1 <= background <= seg.n_clusters:
+        return labels
+    if not 1 <= background <= n_clusters:
         raise ValueError(
-            f"background={background!r} is not allowed: use a label from 1 to {seg.n_clusters} "
-            "or None"
+            f"background={background!r} is not allowed: use a label from 1 to {n_clusters} or None"
         )
-    if is_lazy(seg.labels):
+    if is_lazy(labels):
         import dask.array as da
 
-        return da.where(seg.labels == background, 0, seg.labels).astype(seg.labels.dtype)
-    return np.where(seg.labels == background, 0, seg.labels).astype(seg.labels.dtype)
+        return da.where(labels == background, 0, labels).astype(labels.dtype)
+    return np.where(labels == background, 0, labels).astype(labels.dtype)
+
+
+def _levels(levels: list):
+    """One array, or the list of levels of a multiscale layer."""
+    return levels[0] if len(levels) == 1 else list(levels)
 
 
 def show(
     viewer,
     inputs: Inputs,
-    seg: Segmentation,
-    check: CrossCheck | None = None,
+    result: RunResult,
     *,
     label_colors: str = "distinct",
     background: int | None = None,
@@ -238,61 +318,69 @@ def show(
 ) -> Labels | None:
     """Add (or update) the labels and recoloured layer(s) of a run; None if an input is gone.
 
-    A preview (``inputs.slice``) makes one Labels layer of its own and leaves the full
-    result alone. A Labels layer painted since this plugin wrote it is replaced only when
+    The layers sit on the input's world axes (:func:`_placement`). A preview
+    (``inputs.slice``) makes one Labels layer of its own and leaves the full result alone.
+    A Labels layer painted since this plugin wrote it is replaced only when
     ``replace_edited(layer)`` is true; otherwise the new labels go to a new layer.
     ``applied_model`` (``{"path": file or None, "fitted_on": name}``) records that a
-    model's ``predict`` made ``seg`` ("Apply model"), for Copy Python.
+    model's ``predict`` made the result ("Apply model"), for Copy Python. The table
+    (``features``) holds this image's means per label; the model's palette and centres
+    stay in the metadata.
     """
     if not inputs_present(viewer, inputs):
         return None
+    seg = result.seg
     first = inputs.sources[0]
     role = LABELS if inputs.slice is None else PREVIEW
-    metadata = output_metadata(inputs, seg, check, role)
-    metadata[METADATA_KEY]["applied_model"] = applied_model
-    data = shown_labels(seg, background)
+    metadata = output_metadata(inputs, seg, result.check, role)
+    metadata[METADATA_KEY].update(applied_model=applied_model, label_colors=label_colors)
+    levels = [
+        on_layer_axes(shown_labels(level, seg.n_clusters, background), inputs)
+        for level in result.labels
+    ]
+    data = _levels(levels)
     if inputs.slice is None:
-        placement = _placement(first, inputs.spatial_axes)
-        name = labels_name([layer.name for layer in inputs.sources], role)
-        _show_recolored(viewer, inputs, seg, metadata)
-    else:
-        fixed = [a for a, i in enumerate(inputs.slice.index) if isinstance(i, int)]
-        data = np.expand_dims(data, tuple(fixed))
-        placement = _placement(first, inputs.spatial_axes, inputs.slice.offset)
-        name = labels_name([layer.name for layer in inputs.sources], role)
-    metadata[METADATA_KEY]["labels_digest"] = labels_digest(data)
+        _show_recolored(viewer, inputs, result, metadata)
+    name = labels_name([layer.name for layer in inputs.sources], role)
+    metadata[METADATA_KEY]["labels_digest"] = labels_digest(data) if len(levels) == 1 else None
     existing = find_output(viewer, inputs.key, role)
     if existing is not None and was_edited(existing) and not replace_edited(existing):
         kept = dict(existing.metadata[METADATA_KEY], role=f"{role} edited by hand")
         existing.metadata = {**existing.metadata, METADATA_KEY: kept}
         existing = None
-    colors = display_colors(inputs.sources, seg.palette)
+    table_seg = result.table_seg
+    colors = display_colors(inputs.sources, table_seg.palette)
     metadata[METADATA_KEY]["display_colors"] = colors.tolist()
     colormap = labels_colormap(colors, label_colors)
     names = channel_names_of(inputs, seg.palette.shape[1])
     settings = {
         "colormap": colormap,
-        **placement,
+        **_placement(first, inputs),
         "metadata": metadata,
-        "features": features_table(seg, names, background),
+        "features": features_table(table_seg, names, background),
     }
     return put(viewer, existing, name, Labels, data, settings)
 
 
-def _show_recolored(viewer, inputs: Inputs, seg: Segmentation, metadata: dict) -> list[Image]:
+def _show_recolored(viewer, inputs: Inputs, result: RunResult, metadata: dict) -> list[Image]:
     placement = _placement(inputs.sources[0])
+    recolored = result.recolored
     if len(inputs.sources) == 1:
-        parts = [(inputs.sources[0], seg.recolored, f"{inputs.name} k-means recolored")]
+        parts = [(inputs.sources[0], _levels(recolored), f"{inputs.name} k-means recolored")]
     else:
         parts = [
-            (layer, seg.recolored[..., c], f"{inputs.name} k-means recolored: {layer.name}")
+            (
+                layer,
+                _levels([level[..., c] for level in recolored]),
+                f"{inputs.name} k-means recolored: {layer.name}",
+            )
             for c, layer in enumerate(inputs.sources)
         ]
     shown = []
     for c, (layer, data, name) in enumerate(parts):
         role = RECOLORED if len(parts) == 1 else f"{RECOLORED} {c}"
         layer_meta = {METADATA_KEY: {**metadata[METADATA_KEY], "role": role}}
-        settings = {**_display(layer), **placement, "metadata": layer_meta}
+        settings = {**_display(layer), **placement, "metadata": layer_meta, "rgb": layer.rgb}
         existing = find_output(viewer, inputs.key, role)
         shown.append(put(viewer, existing, name, Image, data, settings))
     return shown

@@ -7,12 +7,19 @@ The widget and :func:`segment_layer` share these steps, so both give the same la
    the widget, or with ``blocking=False``), reporting ``progress(stage, done, total)``;
 3. :func:`~napari_kmeans._napari.outputs.show` turns the result into layers (:mod:`.outputs`).
 
-:func:`apply_model` takes the same steps with a model's ``predict`` in place of ``segment``.
+Lazy (dask, Zarr) and multiscale layers are fitted (a multiscale layer on its finest level
+of at most ``FIT_PIXELS`` pixels), then labelled once, still in the worker, into a store
+(:mod:`napari_kmeans.lazy.label_store`): memory for small results, a Zarr pyramid in the
+session's temporary folder for large ones; planes wider than ``PYRAMID_SIDE`` get coarser
+levels too. napari then only reads stored labels; it never runs the model while slicing.
+
+:func:`apply_model` takes the same steps with a model in place of ``segment``.
 No input layer is modified.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 from collections.abc import Sequence
@@ -22,14 +29,101 @@ import numpy as np
 from napari.layers import Labels
 
 from ..api import Segmentation, segment
-from ..assess.cross_check import CrossCheck
 from ..assess.cross_check import cross_check as cv2_cross_check
+from ..features import pixels as ft
+from ..lazy import label_store
 from ..options import segment_options
+from ..outputs.label_colors import MAX_COLORS, distinct_colors
 from ..progress import ProgressCallback, report
-from . import outputs
+from . import outputs, session_store
 from .inputs import METADATA_KEY, Inputs, LayerRef, is_lazy, read_inputs
+from .outputs import RunResult
 
 DEFAULT_SEED = 0
+FIT_PIXELS = 2**24  # a multiscale layer is fitted on its finest level of at most this
+
+
+def dask_threads():
+    """One dask thread per core but one, for work started in a worker thread.
+
+    dask's threaded scheduler called from a thread other than the main one starts a larger
+    pool (7 threads on 2 cores here), which starves napari's GUI thread of the GIL; one
+    core is left to the GUI.
+    """
+    try:
+        import dask
+    except ImportError:  # the base install: no lazy data
+        return contextlib.nullcontext()
+    return dask.config.set(num_workers=max(1, dask.system.CPU_COUNT - 1))
+
+
+def fit_level(levels, channel_axis) -> int:
+    """Index of the finest level of at most ``FIT_PIXELS`` spatial pixels (else the coarsest).
+
+    Examples
+    --------
+    >>> fit_level([np.zeros((8192, 8192)), np.zeros((4096, 4096)), np.zeros((2, 2))], None)
+    1
+    """
+    for index, level in enumerate(levels):
+        if np.prod(ft.channel_layout(level.shape, channel_axis).spatial_shape) <= FIT_PIXELS:
+            return index
+    return len(levels) - 1
+
+
+def stored_result(
+    inputs: Inputs, model, progress: ProgressCallback | None, seg: Segmentation | None = None
+) -> RunResult:
+    """Label ``inputs`` with ``model`` once into a store; the layers read only the store.
+
+    ``seg`` is the fit's segmentation (None for "Apply model"): its palette, centres and
+    parameters are kept; labels, counts and inertia become the stored image's.
+    """
+    levels = list(inputs.levels or (inputs.image,))
+    large = label_store.labels_bytes(model, levels) > label_store.IN_MEMORY_BYTES
+    spatial = ft.channel_layout(levels[0].shape, inputs.channel_axis).spatial_shape
+    wide = len(label_store.pyramid_shapes(spatial)) > 1  # planes napari should not draw whole
+    stored = label_store.store_labels(
+        model,
+        levels,
+        mask=inputs.mask,
+        channel_axis=inputs.channel_axis,
+        directory=session_store.new_store() if large else None,
+        progress=progress,
+        pyramid=large or (wide and inputs.slice is None),
+    )
+    masked = inputs.mask is not None
+    images = levels if len(levels) == len(stored.levels) else levels[:1]
+    alpha = ft.channel_layout(levels[0].shape, inputs.channel_axis).alpha
+    if len(levels) == 1 and not (masked or alpha):
+        images = [levels[0]] * len(stored.levels)  # colours come from the labels alone
+    recolored = [
+        label_store.recolored_from_labels(
+            labels, model.palette, image, channel_axis=inputs.channel_axis, masked=masked
+        )
+        for labels, image in zip(stored.levels, images, strict=False)
+    ]
+    if seg is None:
+        seg = Segmentation(
+            labels=None,
+            palette=model.palette,
+            recolored=None,
+            centers=model.centers,
+            counts=stored.counts,
+            inertia=stored.inertia,
+            n_iter=model.n_iter,
+            params=model.params_for(levels[0], masked=masked),
+            model=model,
+        )
+    seg = dataclasses.replace(
+        seg,
+        labels=stored.levels[0],
+        recolored=recolored[0],
+        counts=stored.counts,
+        inertia=stored.inertia,
+    )
+    distinct_colors(MAX_COLORS)  # build the palette here, not in the GUI thread
+    return RunResult(seg, None, stored.levels, recolored, stored.means, stored.counts)
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,21 +138,37 @@ class SegmentationJob:
     def name(self) -> str:
         return self.inputs.name
 
-    def run(
-        self, progress: ProgressCallback | None = None
-    ) -> tuple[Segmentation, CrossCheck | None]:
+    def run(self, progress: ProgressCallback | None = None) -> RunResult:
         """Segment (and cross-check); ``progress`` may raise to stop."""
+        with dask_threads():
+            return self._run(progress)
+
+    def _run(self, progress: ProgressCallback | None) -> RunResult:
+        inputs = self.inputs
+        levels = list(inputs.levels or (inputs.image,))
+        index = fit_level(levels, inputs.channel_axis) if len(levels) > 1 else 0
+        mask = inputs.mask
+        if index and mask is not None:
+            spatial = ft.channel_layout(levels[index].shape, inputs.channel_axis).spatial_shape
+            mask = label_store.resample_nearest(mask, spatial)
+        image = levels[index]
+        if is_lazy(image):  # chunks whose integer pixels are counted in linear time
+            image = label_store.work_chunks(image, inputs.channel_axis)
         seg = segment(
-            self.inputs.image,
-            channel_axis=self.inputs.channel_axis,
-            mask=self.inputs.mask,
+            image,
+            channel_axis=inputs.channel_axis,
+            mask=mask,
             progress=progress,
             **self.options,
         )
-        if not self.cross_check:
-            return seg, None
-        seed = seg.params["seed"] if isinstance(seg.params["seed"], int) else 0
-        return seg, cv2_cross_check(self.inputs.image, seg, seed=seed, progress=progress)
+        check = None
+        if self.cross_check:
+            seed = seg.params["seed"] if isinstance(seg.params["seed"], int) else 0
+            check = cv2_cross_check(image, seg, seed=seed, progress=progress)
+        if not inputs.stored:
+            distinct_colors(MAX_COLORS)  # build the palette here, not in the GUI thread
+            return RunResult.in_memory(seg, check)
+        return dataclasses.replace(stored_result(inputs, seg.model, progress, seg), check=check)
 
 
 def prepare(
@@ -161,18 +271,16 @@ def segment_layer(
         **options,
     )
 
-    def show(result: tuple[Segmentation, CrossCheck | None]) -> Segmentation:
-        seg, check = result
+    def show(result: RunResult) -> Segmentation:
         outputs.show(
             viewer,
             job.inputs,
-            seg,
-            check,
+            result,
             label_colors=label_colors,
             background=background,
             replace_edited=lambda layer: replace_edited,
         )
-        return seg
+        return result.seg
 
     if blocking:
         return show(job.run())
@@ -184,37 +292,34 @@ def segment_layer(
     return worker
 
 
-def prepare_apply(viewer, layers: LayerRef | Sequence[LayerRef]) -> list[Inputs]:
-    """Read the inputs of "apply a model": each layer on its own."""
+def model_channel_axis(model):
+    """Return the channel axis to read layers with for ``model`` (its int axis, else auto)."""
+    axis = model.channel_axis
+    return axis if isinstance(axis, int) and not isinstance(axis, bool) else "auto"
+
+
+def prepare_apply(viewer, layers: LayerRef | Sequence[LayerRef], model=None) -> list[Inputs]:
+    """Read the inputs of "apply a model": each layer on its own (channels as the model's)."""
     refs = [layers] if isinstance(layers, str) or not isinstance(layers, Sequence) else layers
-    return [read_inputs(viewer, ref) for ref in refs]
-
-
-def _counted(seg: Segmentation) -> Segmentation:
-    """Compute the counts and inertia of ``seg`` if lazy (the labels stay lazy).
-
-    Done in the worker, so that the table and metadata cost nothing in the GUI thread.
-    """
-    if not is_lazy(seg.counts):
-        return seg
-    import dask
-
-    counts, inertia = dask.compute(seg.counts, seg.inertia)
-    return dataclasses.replace(seg, counts=np.asarray(counts), inertia=float(inertia))
+    axis = "auto" if model is None else model_channel_axis(model)
+    return [read_inputs(viewer, ref, channel_axis=axis) for ref in refs]
 
 
 def predict_all(
     inputs: Sequence[Inputs], model, progress: ProgressCallback | None = None
-) -> list[Segmentation]:
-    """Label every input with ``model``; a ValueError names the layer that does not fit."""
+) -> list[RunResult]:
+    """Label every input with ``model``; a ValueError names the layer that does not fit.
+
+    Each result's table holds that image's own means per label.
+    """
     results = []
     for done, item in enumerate(inputs):
         report(progress, "applying model", done, len(inputs))
         try:
-            seg = model.predict(item.image, mask=item.mask, progress=progress)
+            with dask_threads():
+                results.append(stored_result(item, model, progress))
         except ValueError as error:
             raise ValueError(f"layer {item.name!r}: {error}") from None
-        results.append(_counted(seg))
     report(progress, "applying model", len(inputs), len(inputs))
     return results
 
@@ -252,25 +357,27 @@ def apply_model(
     Returns
     -------
     list of Segmentation
-        One per layer, shown as ``<layer> k-means labels`` and ``<layer> k-means recolored``.
+        One per layer, shown as ``<layer> k-means labels`` and ``<layer> k-means recolored``;
+        each layer's table (``features``) holds that image's mean value per label, the
+        model's palette stays in ``metadata["napari_kmeans"]["palette"]``.
 
     Examples
     --------
     >>> model = napari_kmeans.load_model("stains.json")  # doctest: +SKIP
     >>> segs = napari_kmeans.apply_model_to_layers(viewer, ["slide 1"], model)  # doctest: +SKIP
     """
-    inputs = prepare_apply(viewer, layers)
+    inputs = prepare_apply(viewer, layers, model)
     results = predict_all(inputs, model)
-    for item, seg in zip(inputs, results, strict=True):
+    for item, result in zip(inputs, results, strict=True):
         outputs.show(
             viewer,
             item,
-            seg,
+            result,
             label_colors=label_colors,
             background=background,
             applied_model={"path": model_path},
         )
-    return results
+    return [result.seg for result in results]
 
 
 def mask_from_clusters(viewer, labels: Labels, clusters: Sequence[int]) -> Labels:
@@ -291,6 +398,8 @@ def mask_from_clusters(viewer, labels: Labels, clusters: Sequence[int]) -> Label
         "translate": labels.translate,
         "rotate": labels.rotate,
         "shear": labels.shear,
+        "units": labels.units,
+        "axis_labels": labels.axis_labels,
         "metadata": {METADATA_KEY: meta},
     }
     return outputs.put(viewer, existing, f"{stem} {role}", Labels, data, settings)

@@ -18,6 +18,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
+from ...features.pixels import channel_layout
 from ...io.model_file import load_model
 from .. import outputs
 from .. import segmentation as sg
@@ -26,10 +27,17 @@ from ..snippet import python_snippet
 from .tasks import slot
 
 
-def kind(layer: Image) -> tuple[int, np.dtype]:
-    """Return what a model needs of a layer: its channel count (alpha apart) and dtype."""
-    channels = min(layer.data.shape[-1], 3) if layer.rgb else 1
-    return channels, np.dtype(layer.dtype)
+def can_label(model, layer: Image) -> bool:
+    """Tell whether ``model`` can label ``layer``: the model's own check (channels, dims, dtype)."""
+    shape = layer.data[0].shape if layer.multiscale else layer.data.shape
+    axis = "rgb" if layer.rgb else sg.model_channel_axis(model)
+    if not layer.rgb and axis == "auto":
+        axis = None  # a grey layer: no channel axis, whatever its last axis
+    try:
+        model.check_fits(channel_layout(shape, axis), np.dtype(layer.dtype))
+    except ValueError:
+        return False
+    return True
 
 
 class ModelActions(QWidget):
@@ -112,18 +120,13 @@ class ModelActions(QWidget):
         return model
 
     def apply_targets(self) -> list[Image]:
-        """Image layers the model can label (channels, dtype), except outputs."""
+        """Image layers the model can label (as ``check_fits`` says), except outputs."""
         if self.model is None:
             return []
-        p = self.model.params
-        wanted = (min(int(p["n_channels"]), 3), np.dtype(p["fitted_dtype"]))
         return [
             layer
             for layer in self.host.viewer.layers
-            if isinstance(layer, Image)
-            and not is_output(layer)
-            and (layer.rgb or int(p["n_channels"]) == 1)
-            and kind(layer) == wanted
+            if isinstance(layer, Image) and not is_output(layer) and can_label(self.model, layer)
         ]
 
     def fill_apply_menu(self) -> None:
@@ -149,17 +152,17 @@ class ModelActions(QWidget):
             return None
         viewer, model, applied = self.host.viewer, self.model, {"path": self.model_path}
         try:
-            inputs = sg.prepare_apply(viewer, layers)
+            inputs = sg.prepare_apply(viewer, layers, model)
         except ValueError as error:
             show_error(f"Applying the k-means model failed: {error}")
             return None
 
         def shown(results) -> None:
-            for item, seg in zip(inputs, results, strict=True):
+            for item, result in zip(inputs, results, strict=True):
                 outputs.show(
                     viewer,
                     item,
-                    seg,
+                    result,
                     **self.host.controls.display_options(),
                     applied_model=applied,
                 )

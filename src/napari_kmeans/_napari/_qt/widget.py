@@ -182,24 +182,23 @@ class KMeansWidget(QWidget):
         return self.tasks.start(
             f"K-means on {job.name}",
             job.run,
-            lambda result: self._show(job, *result),
+            lambda result: self._show(job, result),
             replace=live,
         )
 
-    def _show(self, job: sg.SegmentationJob, seg, check) -> None:
+    def _show(self, job: sg.SegmentationJob, result: outputs.RunResult) -> None:
         labels = outputs.show(
             self.viewer,
             job.inputs,
-            seg,
-            check,
+            result,
             **self.controls.display_options(),
             replace_edited=self.ask_replace,
         )
         if labels is None:
             show_info(f"The input of the k-means run on {job.name!r} was removed: nothing added.")
             return
-        self.segmentation = seg
-        self.models.set_model(seg.model, job.name, job.inputs.sources)
+        self.segmentation = result.seg
+        self.models.set_model(result.seg.model, job.name, job.inputs.sources)
         self.results.show_layer(labels)
 
     def _schedule_live(self) -> None:
@@ -211,8 +210,11 @@ class KMeansWidget(QWidget):
         labels = self.results.labels
         if labels is None:
             return
-        colors = np.asarray(labels.metadata[METADATA_KEY]["display_colors"], dtype=float)
-        labels.colormap = outputs.labels_colormap(colors, self.controls.label_colors.value)
+        meta = labels.metadata[METADATA_KEY]
+        colors = np.asarray(meta["display_colors"], dtype=float)
+        chosen = self.controls.label_colors.value
+        labels.colormap = outputs.labels_colormap(colors, chosen)
+        labels.metadata = {**labels.metadata, METADATA_KEY: {**meta, "label_colors": chosen}}
         self.results.show_layer(labels)
 
     # --- Suggest k --------------------------------------------------------------------------
