@@ -131,7 +131,7 @@ def _fit(images: Sequence[PreparedImage], options: Options):
     params = o.params(
         first.layout, first.image.dtype, len(images), sum(len(p.values) for p in images)
     )
-    return dataclasses.replace(model, params=params), row_labels, rows
+    return dataclasses.replace(model, params=params, cleanup=o.cleanup), row_labels, rows
 
 
 @takes_options

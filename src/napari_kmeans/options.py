@@ -31,6 +31,7 @@ from .engine import check_iteration_options, make_rng
 from .engine.lloyd import IterationCallback
 from .features import color_spaces
 from .features import pixels as ft
+from .outputs.cleanup import Cleanup, check_min_size, check_regularize
 from .progress import ProgressCallback
 from .versions import library_versions
 
@@ -75,6 +76,11 @@ class Options:
         ``callback(iteration, inertia)`` after every Lloyd iteration.
     progress : callable or None
         ``progress(stage, done, total)`` during long stages.
+    regularize : tuple or None
+        ``("majority", radius)``, ``("potts", beta)`` or None (see
+        :mod:`napari_kmeans.outputs.cleanup`).
+    min_size : int, float or None
+        Smallest component kept: pixels (int) or physical volume (float); None: all.
 
     Examples
     --------
@@ -96,6 +102,13 @@ class Options:
     tol: float
     callback: IterationCallback | None
     progress: ProgressCallback | None
+    regularize: tuple[str, float] | None = None
+    min_size: int | float | None = None
+
+    @property
+    def cleanup(self) -> Cleanup:
+        """The label clean-up these options ask for (part of a model's recipe)."""
+        return Cleanup(self.regularize, self.min_size)
 
     def for_image(self, layout: ft.ChannelLayout) -> Options:
         """Check these options against an image's channel layout; fill in the spacing.
@@ -184,6 +197,7 @@ class Options:
             "fitted_dtype": str(fitted_dtype),
             "fitted_images": fitted_images,
             "fitted_pixels": int(fitted_pixels),
+            **self.cleanup.to_params(),
             "versions": library_versions(),
         }
 
@@ -277,6 +291,8 @@ def make_options(
     tol: float = 1e-5,
     callback: IterationCallback | None = None,
     progress: ProgressCallback | None = None,
+    regularize=None,
+    min_size: int | float | None = None,
 ) -> Options:
     """Check the options that do not depend on the image and return them as one record.
 
@@ -311,6 +327,10 @@ def make_options(
     callback : callable, optional
         As in :func:`napari_kmeans.segment`.
     progress : callable, optional
+        As in :func:`napari_kmeans.segment`.
+    regularize : None, str or tuple
+        As in :func:`napari_kmeans.segment`.
+    min_size : None, int or float
         As in :func:`napari_kmeans.segment`.
 
     Returns
@@ -351,6 +371,8 @@ def make_options(
         tol=tol,
         callback=check_callable("callback", callback),
         progress=check_callable("progress", progress),
+        regularize=check_regularize(regularize),
+        min_size=check_min_size(min_size),
     )
 
 
@@ -378,8 +400,8 @@ def segment_options(params: dict) -> dict:
     >>> import napari_kmeans as nk
     >>> seg = nk.segment(np.array([[0, 9, 200]], np.uint8), 2, seed=4)
     >>> sorted(segment_options(seg.params))  # doctest: +NORMALIZE_WHITESPACE
-    ['channel_axis', 'color_space', 'max_iter', 'method', 'n_clusters', 'n_init', 'seed',
-     'spacing', 'spatial_weight', 'standardize', 'tol']
+    ['channel_axis', 'color_space', 'max_iter', 'method', 'min_size', 'n_clusters', 'n_init',
+     'regularize', 'seed', 'spacing', 'spatial_weight', 'standardize', 'tol']
     """
     names = inspect.signature(make_options).parameters
     return {

@@ -269,7 +269,7 @@ def _fit(images: list[da.Array], options: Options, masks: list, sample_size: int
         "image_dtype": str(dtype),
         "sample_size": sample_size,
     }
-    return dataclasses.replace(model, params=params), sources
+    return dataclasses.replace(model, params=params, cleanup=o.cleanup), sources
 
 
 def fit_dask(
