@@ -71,11 +71,31 @@ def segment(image, n_clusters: int = 5, *, mask=None, **options) -> Segmentation
     progress : callable, optional
         ``progress(stage, done, total)`` during long stages (see
         :mod:`napari_kmeans.progress`); raise in it to stop.
+    regularize : None, "majority", "potts" or tuple
+        Clean the labels after clustering by their neighbourhood, inside the mask only
+        (n-D, deterministic; see :mod:`napari_kmeans.outputs.cleanup`).
+        ``"majority"`` or ``("majority", radius)``: each pixel takes the weighted majority
+        label of a box of ``radius`` pixels (default 1: 3×3, 3×3×3, ...), neighbours weighted
+        by the finest spacing over their physical distance (one pass).
+        ``"potts"`` or ``("potts", beta)``: iterated conditional modes on a Potts energy:
+        squared feature distance to the label's centre, divided by the model's mean squared
+        distance per fitted pixel (inertia / fitted pixels), plus ``beta`` (default 1) times
+        the weights of the 3^n neighbours with another label; so beta = 1 makes one
+        disagreeing face neighbour cost as much as an average pixel's own distance.
+        None: the nearest centre's label.
+    min_size : None, int or float
+        Connected components (face neighbours) smaller than this join the label of the
+        most pixels on their outer boundary, repeatedly, after ``regularize``: an int counts
+        pixels, a float is a physical volume (area in 2-D) in the units of ``spacing``.
+        A component with no larger neighbour (alone in its mask) is kept. Not available on
+        dask arrays. None: keep every component.
 
     Returns
     -------
     Segmentation
         Labels, palette, recoloured image, centres, counts, inertia, params and the model.
+        After a clean-up, counts, palette, recoloured image and inertia are those of the
+        cleaned labels; ``fit_inertia`` is the k-means objective of the fit.
 
     Raises
     ------
@@ -98,6 +118,9 @@ def segment(image, n_clusters: int = 5, *, mask=None, **options) -> Segmentation
     [[1, 1, 2], [1, 2, 2]]
     >>> seg.palette.ravel().tolist()
     [11.0, 205.0]
+    >>> noisy = np.array([[10, 10, 10, 10], [10, 200, 10, 10], [10, 10, 10, 10]], np.uint8)
+    >>> segment(noisy, 2, seed=0, min_size=2).labels.tolist()
+    [[1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]]
     """
     opts = make_options(n_clusters, **options)
     if is_dask_array(image):
@@ -177,6 +200,10 @@ def fit(images, n_clusters: int = 5, *, mask=None, **options) -> KMeansModel:
         As in :func:`segment`.
     progress : callable, optional
         As in :func:`segment`.
+    regularize : None, str or tuple
+        As in :func:`segment`; recorded in the model, which ``predict`` applies.
+    min_size : None, int or float
+        As in :func:`segment`; recorded in the model likewise.
 
     Returns
     -------

@@ -423,6 +423,8 @@ def _segment(image, args: argparse.Namespace, mask: np.ndarray | None) -> Segmen
         spatial_weight=args.spatial_weight,
         spacing=args.spacing,
         standardize=args.standardize,
+        regularize=args.regularize,
+        min_size=args.min_size,
         mask=None if mask is None else mask_for(mask, image, args.channel_axis),
         seed=args.seed,
         n_init=args.n_init,

@@ -26,6 +26,7 @@ from ..io.images import DEFAULT_MAX_PIXELS, MAX_PIXELS_VARIABLE, ImageLoadError
 from ..io.model_file import ModelFileError, load_model, save_model
 from ..io.output_guard import real_path
 from ..io.safe_files import Staged
+from ..outputs.cleanup import check_min_size, check_regularize
 from .batch import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -117,6 +118,34 @@ def _spacing(text: str) -> tuple[float, ...]:
     if not all(np.isfinite(v) and v > 0 for v in values):
         raise argparse.ArgumentTypeError(f"{text!r} is not allowed: every value must be > 0")
     return values
+
+
+def _regularize(text: str):
+    """Parse ``--regularize``: none, majority, majority:R, potts or potts:BETA."""
+    name, _, strength = text.lower().partition(":")
+    if name == "none" and not strength:
+        return None
+    try:
+        value = (name, int(strength) if name == "majority" else float(strength))
+        return check_regularize(value if strength else name)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not allowed: use none, majority, majority:R (R an integer >= 1), "
+            "potts or potts:BETA (BETA a number > 0)"
+        ) from None
+
+
+def _min_size(text: str):
+    """Parse ``--min-size``: an integer of pixels, a decimal physical volume, or none."""
+    if text.lower() == "none":
+        return None
+    try:
+        return check_min_size(int(text) if text.strip().lstrip("+").isdigit() else float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not allowed: use an integer >= 1 (pixels), a decimal number > 0 "
+            "(a physical volume in the units of --spacing) or none"
+        ) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -240,6 +269,26 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
         help="divide each colour feature by its standard deviation over the "
         "clustered pixels (channels of very different ranges, e.g. "
         "fluorescence) (default: features in the image's units)",
+    )
+    parser.add_argument(
+        "--regularize",
+        type=_regularize,
+        default=None,
+        metavar="{none,majority[:R],potts[:BETA]}",
+        help="clean the labels by their neighbours, inside the mask: majority: each pixel "
+        "takes the majority label of its 3x3(x3) neighbourhood (majority:R a box of R "
+        "pixels, neighbours weighted by 1/distance with --spacing); potts: a Potts "
+        "energy minimised by ICM, BETA (default 1) weighing a disagreeing neighbour "
+        "against the average pixel's squared distance to its centre (default: none)",
+    )
+    parser.add_argument(
+        "--min-size",
+        type=_min_size,
+        default=None,
+        metavar="{N,VOLUME,none}",
+        help="connected components smaller than N pixels (an integer) or than VOLUME (a "
+        "decimal number, in the units of --spacing) join the label around them; not for "
+        "Zarr inputs or a .zarr --out (default: none)",
     )
     parser.add_argument(
         "--mask",
@@ -558,6 +607,11 @@ def run_segment(args: argparse.Namespace) -> int:
         raise UsageError(
             f"--save-model {args.save_model}: a model is fitted on one IMAGE; "
             "save it from one and label the others with 'napari-kmeans apply'"
+        )
+    if args.min_size is not None and (zarr_out or any(is_zarr(i) for i in args.images)):
+        raise UsageError(
+            f"--min-size {args.min_size}: components can span any number of chunks, so Zarr "
+            "inputs and a .zarr --out (segmented chunk by chunk) cannot use it"
         )
     jobs = plan_outputs(args.images, args.out.parent if zarr_out else args.out)
     if zarr_out:

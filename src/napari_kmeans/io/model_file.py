@@ -23,11 +23,14 @@ from ..features import color_spaces
 from ..features import pixels as ft
 from ..features.recipe import FeatureRecipe
 from ..model.kmeans_model import KMeansModel
+from ..outputs.cleanup import Cleanup, check_min_size, check_regularize
 from ..versions import library_versions
 from .safe_files import read_regular_file, write_text
 
 MODEL_FORMAT = "napari-kmeans-model"
-MODEL_VERSION = 1
+# 2 adds "cleanup" (label clean-up); a model without one is still written as version 1, so
+# that older readers load it, and refuse (rather than ignore) one with a clean-up.
+MODEL_VERSION = 2
 
 
 class ModelFileError(ValueError):
@@ -78,7 +81,7 @@ def model_to_dict(model: KMeansModel) -> dict:
         }
     return {
         "format": MODEL_FORMAT,
-        "version": MODEL_VERSION,
+        "version": MODEL_VERSION if model.cleanup.active else 1,
         "recipe": recipe,
         "centers": model.centers.tolist(),
         "palette": model.palette.tolist(),
@@ -87,6 +90,7 @@ def model_to_dict(model: KMeansModel) -> dict:
         "n_iter": model.n_iter,
         "params": model.params,
         **merged,
+        **({"cleanup": model.cleanup.to_params()} if model.cleanup.active else {}),
     }
 
 
@@ -261,7 +265,21 @@ def _model_from_dict(data: dict) -> KMeansModel:
         _integer(data, "n_iter"),
         dict(params),
         **_merged_sources(data, k, n_features, limit),
+        cleanup=_cleanup(data),
     )
+
+
+def _cleanup(data: dict) -> Cleanup:
+    """Read the label clean-up (files written before it existed have none)."""
+    if data.get("cleanup") is None:
+        return Cleanup()
+    cleanup = _member(data, "cleanup", dict)
+    try:
+        return Cleanup(
+            check_regularize(cleanup.get("regularize")), check_min_size(cleanup.get("min_size"))
+        )
+    except ValueError as error:
+        raise _FieldError("cleanup", f"is not usable: {error}") from None
 
 
 def _merged_sources(data: dict, k: int, n_features: int, limit: float) -> dict:

@@ -45,6 +45,7 @@ from .labels import (
     block_grids,
     block_rows,
     check_finite,
+    check_lazy_cleanup,
     chunk_layout,
     compute,
     global_pixels,
@@ -336,6 +337,7 @@ def dask_segmentation(image: da.Array, options: Options, mask, sample_size: int)
     [[1, 1, 2, 2]]
     """
     started = time.perf_counter()
+    check_lazy_cleanup(options.cleanup)
     model, (source,) = _fit([image], options, [mask], sample_size)
     return lazy_segmentation(
         model,
@@ -396,6 +398,11 @@ def segment_dask(
         As in :func:`napari_kmeans.segment`.
     progress : callable, optional
         As in :func:`napari_kmeans.segment`.
+    regularize : None, str or tuple
+        As in :func:`napari_kmeans.segment`: each chunk is labelled with enough overlap
+        (``dask.array.map_overlap``) that the result equals the in-memory one.
+    min_size : None
+        Refused on dask arrays: a component can span any number of chunks.
     sample_size : int
         Pixels to fit on when the exact histogram cannot be used (float images or
         ``spatial_weight > 0``); every pixel when there are no more than this.
