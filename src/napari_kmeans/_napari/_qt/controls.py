@@ -23,6 +23,13 @@ from .tasks import slot
 
 METHODS = {"k-means++": "kmeans++", "optimal 1-D (exact)": "optimal"}
 LABEL_COLOR_NAMES = dict(zip(("distinct colours", "cluster colours"), LABEL_COLORS, strict=True))
+# label clean-up choices: the value is what segment's ``regularize`` gets (Potts: with beta)
+CLEAN_UP = {
+    "off": None,
+    "majority vote 3×3": "majority",
+    "majority vote 5×5": ("majority", 2),
+    "Potts smoothing (β)": "potts",
+}
 DEFAULTS = {
     name: parameter.default for name, parameter in inspect.signature(segment).parameters.items()
 }
@@ -34,6 +41,9 @@ REMEMBERED = (
     "cross_check",
     "spatial_weight",
     "standardize",
+    "clean_up",
+    "potts_beta",
+    "min_size",
     "seed",
     "restarts",
     "max_iter",
@@ -120,6 +130,31 @@ class Controls(QWidget):
             "inertia ratio, centre gap). Can take far longer than the segmentation; Cancel "
             "abandons it",
         )
+        self.clean_up = ComboBox(
+            label="clean up labels",
+            choices=list(CLEAN_UP),
+            tooltip="After clustering, inside the mask: a majority vote of each pixel's "
+            "neighbours (3×3, 5×5; 3×3×3 in 3-D, weighted by distance with the layer's "
+            "scale), or Potts smoothing, which weighs a pixel's colour against its "
+            "neighbours' labels (β: how much the neighbours count)",
+        )
+        self.potts_beta = FloatSpinBox(
+            label="Potts β",
+            value=1.0,
+            min=0.05,
+            max=50.0,
+            step=0.25,
+            tooltip="Weight of one disagreeing neighbour, against the average pixel's "
+            "squared colour distance to its cluster centre",
+        )
+        self.min_size = SpinBox(
+            label="min object size (px)",
+            value=0,
+            min=0,
+            max=10**9,
+            tooltip="Connected pieces smaller than this many pixels join the label around "
+            "them; 0: keep all (not for dask or Zarr layers)",
+        )
         self.spatial_weight = FloatSpinBox(
             label="spatial weight",
             value=0.0,
@@ -176,6 +211,9 @@ class Controls(QWidget):
                 self.background,
                 self.current_slice,
                 self.live,
+                self.clean_up,
+                self.potts_beta,
+                self.min_size,
                 self.cross_check,
             ]
         )
@@ -204,6 +242,7 @@ class Controls(QWidget):
         self.restore()
         for name in REMEMBERED:
             getattr(self, name).changed.connect(slot(self.remember))
+        self.clean_up.changed.connect(slot(self.update_choices))
         for control in (self.images, self.channel_axis, self.color_space, self.spatial_weight):
             control.changed.connect(slot(self.update_choices))
 
@@ -272,6 +311,7 @@ class Controls(QWidget):
         self.live_allowed = spatial_ndim == 2
         self.current_slice.visible = self.slice_allowed
         self.live.visible = self.live_allowed
+        self.potts_beta.visible = CLEAN_UP.get(self.clean_up.value) == "potts"
 
     # --- what a run gets --------------------------------------------------------------------
 
@@ -292,11 +332,17 @@ class Controls(QWidget):
             "color_space": self.color_space.value if rgb else "rgb",
             "spatial_weight": self.spatial_weight.value,
             "standardize": self.standardize.value,
+            "regularize": self._regularize(),
+            "min_size": self.min_size.value or None,
             "seed": self.seed.value,
             "n_init": self.restarts.value or "auto",
             "max_iter": self.max_iter.value,
             "tol": tol,
         }
+
+    def _regularize(self):
+        choice = CLEAN_UP.get(self.clean_up.value)
+        return ("potts", self.potts_beta.value) if choice == "potts" else choice
 
     def input_options(self) -> dict:
         """Return the layers, mask, channel axis and slice of a run."""
