@@ -126,8 +126,9 @@ def _regularize(text: str):
     if name == "none" and not strength:
         return None
     try:
-        value = (name, int(strength) if name == "majority" else float(strength))
-        return check_regularize(value if strength else name)
+        if not strength:
+            return check_regularize(name)
+        return check_regularize((name, int(strength) if name == "majority" else float(strength)))
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not allowed: use none, majority, majority:R (R an integer >= 1), "

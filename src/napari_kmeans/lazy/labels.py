@@ -617,11 +617,13 @@ def cleaned_labels(model, image: da.Array, layout: ChunkLayout, labels: da.Array
     """
     check_lazy_cleanup(model.cleanup)
     reach = halo(model.cleanup.regularize, model.recipe.spacing)
-    depth = tuple(d if len(c) > 1 else 0 for d, c in zip(reach, layout.spatial_chunks, strict=True))
+    # an axis the halo spans whole is one chunk (no overlap); others get chunks >= the halo
+    whole = [d >= sum(c) for d, c in zip(reach, layout.spatial_chunks, strict=True)]
     chunks = tuple(
-        da.overlap.ensure_minimum_chunksize(d, c) if d else c
-        for d, c in zip(depth, layout.spatial_chunks, strict=True)
+        (sum(c),) if w else da.overlap.ensure_minimum_chunksize(d, c) if d else c
+        for d, c, w in zip(reach, layout.spatial_chunks, whole, strict=True)
     )
+    depth = tuple(0 if len(c) == 1 else d for d, c in zip(reach, chunks, strict=True))
     ndim = len(chunks)
     channels_last = image[..., None] if layout.axis is None else da.moveaxis(image, layout.axis, -1)
     channels_last = channels_last.rechunk((*chunks, -1))
