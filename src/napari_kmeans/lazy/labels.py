@@ -683,7 +683,7 @@ def cleaned_statistics(model, image: da.Array, layout: ChunkLayout, labels: da.A
     >>> labels = da.from_array(np.array([[1, 1, 1, 2]], np.uint8), chunks=2)
     >>> counts, palette, inertia = cleaned_statistics(model, img, layout, labels)
     >>> counts.tolist(), palette.ravel().tolist(), inertia
-    ([3, 1], [70.0, 210.0], 38975.0)
+    ([3, 1], [70.0, 210.0], 38100.0)
     """
     blocks = layout.spatial(image.to_delayed())
     label_blocks = labels.to_delayed()
