@@ -2,7 +2,7 @@
 
 Every run is a fresh Python process (time and peak memory of that run alone, the numba
 kernel loaded from its disk cache as a user's second run would), repeated; the median is
-reported with the targets of issue 11:
+reported beside what we expect of it:
 
 - W7: W3 (4 MP float32 RGB) as grey (mean of the channels), k = 6, ``method="optimal"``:
   inertia equal to kmeans1d's within 1e-9 relative, time <= 0.5 x kmeans1d.

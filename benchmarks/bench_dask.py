@@ -112,14 +112,14 @@ def volume_store(store_dir: Path, size: str) -> Path:
 def run_dask(store: Path, out: Path) -> dict:
     import dask
 
-    from napari_kmeans.lazy.segment import segment_dask
+    import napari_kmeans as nk
     from napari_kmeans.lazy.store import open_lazy, write_labels_zarr
 
     image = open_lazy(store)  # metadata only
     meter = PeakRSS()
     meter.start()
     started = time.perf_counter()
-    seg = segment_dask(image, N_CLUSTERS, seed=SEED)
+    seg = nk.segment(image, N_CLUSTERS, seed=SEED)
     fitted = time.perf_counter()
     write_labels_zarr(seg.labels, out, progress=False)
     done = time.perf_counter()

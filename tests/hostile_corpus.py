@@ -1,4 +1,4 @@
-"""A corpus of hostile inputs for ``load_image`` and ``load_model`` (issue 10).
+"""A corpus of hostile inputs for ``load_image`` and ``load_model``.
 
 Run it to write the corpus to a folder, for fuzzers or other readers::
 

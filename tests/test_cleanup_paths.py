@@ -245,3 +245,18 @@ def test_api_refuses_bad_values(name, value):
         nk.segment(image, 3, **{name: value})
     with pytest.raises(ValueError, match=f"{name}="):
         nk.fit(image, 3, **{name: value})
+
+
+def test_merged_model_keeps_its_clean_up():
+    image, _ = noisy_blobs()
+    model = nk.fit(image, 3, seed=0, regularize=("potts", 2.0), min_size=4)
+    merged, relabel = model.merge([[2, 3]])
+    assert merged.cleanup == model.cleanup
+    seg = merged.predict(image)
+    # the Potts data term of a merged label is its nearest fitted centre: a 2-label model
+    # fitted the same way is no oracle, but the clean-up must leave no component under 4
+    ndimage = pytest.importorskip("scipy.ndimage")
+    for label in (1, 2):
+        sizes = np.bincount(ndimage.label(seg.labels == label)[0].ravel())[1:]
+        assert (sizes >= 4).all()
+    np.testing.assert_array_equal(seg.counts, np.bincount(seg.labels.ravel(), minlength=3)[1:])

@@ -759,7 +759,7 @@ def test_apply_help_and_registration(capsys):
     assert "--model" in capsys.readouterr().err
 
 
-# ---------------------------------------------------------------- issue 10: nothing lost
+# ---------------------------------------------------------------- nothing lost
 
 
 def listing(folder):

@@ -16,7 +16,6 @@ from sklearn.metrics import adjusted_rand_score
 import napari_kmeans as nk
 from napari_kmeans.assess.agreement import adjusted_rand_index, match_clusters
 from napari_kmeans.features.recipe import FeatureRecipe
-from napari_kmeans.lazy.segment import segment_dask
 
 
 def colour_blobs(seed, shape=(60, 80)):
@@ -103,7 +102,7 @@ def test_cross_check_uses_the_model_recipe_of_a_spatial_dask_fit_on_a_sample():
     img = np.clip(img + rng.normal(0, 0.05, img.shape).astype(np.float32), 0, 1)
     img[7, 3] = 5.0
     lazy = da.from_array(img, chunks=50)
-    seg = segment_dask(lazy, 3, spatial_weight=1.0, sample_size=2000, seed=0)
+    seg = nk.segment(lazy, 3, spatial_weight=1.0, sample_size=2000, seed=0)
     assert seg.model.recipe.value_range == pytest.approx(1.0, abs=0.05)
     check = nk.cross_check(img, seg)
     assert check.inertia_ratio < 1.05
@@ -123,6 +122,9 @@ def test_cross_check_reports_progress_and_stops_while_opencv_runs():
         np.ones(64, np.int64),
         0.0,
         1,
+        "auto",
+        3,
+        np.dtype(np.float32),
         {
             "channel_axis": "auto",
             "n_channels": 3,

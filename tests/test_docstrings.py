@@ -131,7 +131,7 @@ def test_public_docstring_is_numpydoc(name, obj, kind):
     assert not problems, f"{name}:\n" + "\n".join(problems)
 
 
-# docstrings of this project before the fix (issue 8): descriptions in the type slot
+# docstrings of this project as they once were: descriptions in the type slot
 OLD_STYLE = [
     """Segment.
 

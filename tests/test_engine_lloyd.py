@@ -1,6 +1,6 @@
 """Lloyd's iterations and the nearest-centre kernels against independent oracles: float64
 brute force, scikit-learn's Lloyd from the same start, and the k-means fixed point; plus
-the defects of issue 10 (explicit init with more clusters than distinct rows, float32 labels
+earlier defects (explicit init with more clusters than distinct rows, float32 labels
 that were not the nearest centre), progress/cancel, and results independent of threads."""
 
 import math
@@ -39,7 +39,7 @@ def assert_nearest_and_means(X, w, res):
 
 
 def test_explicit_init_with_more_clusters_than_distinct_rows_converges():
-    # issue 10: the empty cluster was moved onto a row already holding a centre (a mean off
+    # once, the empty cluster was moved onto a row already holding a centre (a mean off
     # by one ulp), labels rotated every iteration and n_iter reached max_iter.
     X = np.array([[0.1, 0.7]] * 3 + [[0.3, 0.9]] * 7)
     init = np.array([[0.1, 0.7], [0.3, 0.9], [0.2, 0.8]])
@@ -64,7 +64,7 @@ def test_empty_cluster_takes_the_farthest_row_as_scikit_learn():
 
 
 def test_float32_rows_far_from_zero_get_their_nearest_centre():
-    # issue 10: skipping was decided with float64 centres and assignment with float32 ones,
+    # once, skipping was decided with float64 centres and assignment with float32 ones,
     # so some returned labels were not the nearest centre by the engine's own nearest().
     for seed in range(30):
         rng = np.random.default_rng(seed)

@@ -1,4 +1,4 @@
-"""Hostile inputs (issue 10): every file of ``hostile_corpus`` loads correctly or raises the
+"""Hostile inputs: every file of ``hostile_corpus`` loads correctly or raises the
 module's own error, and hypothesis mutates bytes and JSON to find anything else.
 
 The only exceptions ``load_image`` may raise are ``ImageLoadError``; ``load_model`` only
@@ -240,7 +240,7 @@ def _write_model(tmp_path: Path, document, name: str = "model.json") -> Path:
     ],
 )
 def test_a_bad_field_is_a_model_file_error_naming_the_file_and_field(tmp_path, path, value, field):
-    # each of these was accepted by load_model before issue 10, or raised another error
+    # each of these was once accepted by load_model, or raised another error
     file = _write_model(tmp_path, hostile_corpus.replaced(SEED_MODEL, path, value))
     with pytest.raises(ModelFileError) as raised:
         load_model(file)

@@ -419,7 +419,7 @@ def test_synthetic_cells_script_reproduces_the_committed_image():
     assert image.max() > 0.75 * np.iinfo(np.uint16).max  # uses most of the 16-bit range
 
 
-# ---------------------------------------------------------------- issue 10: hostile inputs
+# ---------------------------------------------------------------- hostile inputs
 
 
 def _in_subprocess(code: str, timeout: float = 60) -> subprocess.CompletedProcess:

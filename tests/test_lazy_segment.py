@@ -5,7 +5,6 @@ integer data), the known phases of synthetic stacks (adjusted Rand index from sc
 and NumPy computations of counts, palette and inertia written here.
 """
 
-import inspect
 import subprocess
 import sys
 import threading
@@ -20,7 +19,6 @@ from sklearn.metrics import adjusted_rand_score
 
 import napari_kmeans as nk
 from napari_kmeans.io.images import ImageLoadError
-from napari_kmeans.lazy.segment import segment_dask
 from napari_kmeans.lazy.store import open_lazy, write_labels_zarr
 from synthetic import phase_image
 
@@ -55,7 +53,7 @@ def test_uint8_rgb_matches_in_memory(chunks):
     img, _ = phase_image(rng, (80, 60), RGB, 12, np.uint8)
     for seed in (0, 1):
         eager = nk.segment(img, 5, seed=seed)
-        lazy = segment_dask(da.from_array(img, chunks=chunks), 5, seed=seed)
+        lazy = nk.segment(da.from_array(img, chunks=chunks), 5, seed=seed)
         assert_same_segmentation(lazy, eager)
         assert lazy.labels.chunks == da.from_array(img, chunks=chunks).chunks[:2]
     check_against_numpy(img, lazy.labels.compute(), lazy)
@@ -67,7 +65,7 @@ def test_uint16_stack_matches_in_memory(chunks, method):
     rng = np.random.default_rng(1)
     img, _ = phase_image(rng, (6, 30, 40), [[500], [20000], [45000], [60000]], 3000, np.uint16)
     eager = nk.segment(img, 4, seed=2, method=method)
-    lazy = segment_dask(da.from_array(img, chunks=chunks), 4, seed=2, method=method)
+    lazy = nk.segment(da.from_array(img, chunks=chunks), 4, seed=2, method=method)
     assert_same_segmentation(lazy, eager)
     assert lazy.labels.chunks == da.from_array(img, chunks=chunks).chunks
     assert lazy.params["fitted_pixels"] == img.size
@@ -80,7 +78,7 @@ def test_mask_numpy_or_dask_matches_in_memory(lazy_mask):
     mask = rng.random((5, 24, 30)) > 0.4
     eager = nk.segment(img, 3, seed=0, mask=mask, channel_axis=-1)
     given = da.from_array(mask, chunks=(2, 5, 7)) if lazy_mask else mask
-    lazy = segment_dask(
+    lazy = nk.segment(
         da.from_array(img, chunks=(2, 10, 30, 2)), 3, seed=0, mask=given, channel_axis=-1
     )
     assert_same_segmentation(lazy, eager)
@@ -95,11 +93,11 @@ def test_channel_axis_first_and_rgba_match_in_memory():
     first = np.moveaxis(img, -1, 0).copy()
     eager = nk.segment(first, 3, seed=0, channel_axis=0)
     assert_same_segmentation(
-        segment_dask(da.from_array(first, chunks=(3, 15, 10)), 3, seed=0, channel_axis=0), eager
+        nk.segment(da.from_array(first, chunks=(3, 15, 10)), 3, seed=0, channel_axis=0), eager
     )
     rgba = np.concatenate([img, rng.integers(0, 256, (40, 30, 1), dtype=np.uint8)], axis=-1)
     eager = nk.segment(rgba, 3, seed=0)
-    lazy = segment_dask(da.from_array(rgba, chunks=(9, 30, 4)), 3, seed=0)
+    lazy = nk.segment(da.from_array(rgba, chunks=(9, 30, 4)), 3, seed=0)
     assert_same_segmentation(lazy, eager)
     np.testing.assert_array_equal(lazy.recolored.compute()[..., 3], rgba[..., 3])
 
@@ -109,7 +107,7 @@ def test_float_stack_is_fitted_on_a_sample_and_recovers_the_phases():
     levels = [[0.1, 0.8], [0.5, 0.2], [0.9, 0.9]]
     img, truth = phase_image(rng, (8, 40, 50), levels, 0.03, np.float32)
     image = da.from_array(img, chunks=(3, 20, 25, 2))
-    seg = segment_dask(image, 3, seed=0, sample_size=2_000, channel_axis=-1)
+    seg = nk.segment(image, 3, seed=0, sample_size=2_000, channel_axis=-1)
     labels = seg.labels.compute()
     assert adjusted_rand_score(truth.ravel(), labels.ravel()) == 1.0
     assert seg.params["fitted_pixels"] == 2_000
@@ -117,7 +115,7 @@ def test_float_stack_is_fitted_on_a_sample_and_recovers_the_phases():
     feats = img.reshape(-1, 2).astype(np.float64)
     inertia = ((feats - seg.centers[labels.ravel() - 1]) ** 2).sum()
     assert seg.inertia == pytest.approx(inertia, rel=1e-9)
-    again = segment_dask(image, 3, seed=0, sample_size=2_000, channel_axis=-1)
+    again = nk.segment(image, 3, seed=0, sample_size=2_000, channel_axis=-1)
     np.testing.assert_array_equal(again.centers, seg.centers)
 
 
@@ -125,7 +123,7 @@ def test_float_image_smaller_than_the_sample_is_fitted_on_every_pixel_like_in_me
     rng = np.random.default_rng(5)
     img, _ = phase_image(rng, (30, 40), [[0.1, 0.2, 0.3], [0.8, 0.7, 0.1]], 0.05, np.float32)
     eager = nk.segment(img, 2, seed=0)
-    lazy = segment_dask(da.from_array(img, chunks=(7, 9, 3)), 2, seed=0)
+    lazy = nk.segment(da.from_array(img, chunks=(7, 9, 3)), 2, seed=0)
     np.testing.assert_array_equal(lazy.labels.compute(), eager.labels)
     np.testing.assert_allclose(lazy.centers, eager.centers, rtol=1e-12)
     assert lazy.inertia == pytest.approx(eager.inertia, rel=1e-6)
@@ -136,7 +134,7 @@ def test_spatial_features_use_each_chunks_place_in_the_image():
     img, _ = phase_image(rng, (6, 20, 24), [[1000], [40000]], 300, np.uint16)
     kwargs = {"spatial_weight": 2.0, "spacing": (3.0, 1.0, 0.5), "seed": 0}
     eager = nk.segment(img, 4, **kwargs)
-    lazy = segment_dask(da.from_array(img, chunks=(4, 7, 10)), 4, **kwargs)
+    lazy = nk.segment(da.from_array(img, chunks=(4, 7, 10)), 4, **kwargs)
     np.testing.assert_array_equal(lazy.labels.compute(), eager.labels)
     np.testing.assert_allclose(lazy.centers, eager.centers, rtol=1e-12)
 
@@ -153,7 +151,7 @@ def test_labels_are_lazy_and_one_chunk_reads_one_chunk():
         return block
 
     image = da.from_array(img, chunks=(2, 10, 15)).map_blocks(reading, dtype=img.dtype)
-    seg = segment_dask(image, 3, seed=0)
+    seg = nk.segment(image, 3, seed=0)
     assert sorted(read) == sorted(np.ndindex(2, 2, 2))  # the fit read every chunk once
     read.clear()
     block = seg.labels.blocks[1, 0, 1].compute()
@@ -165,8 +163,8 @@ def test_two_segmentations_computed_together_keep_their_own_results():
     rng = np.random.default_rng(12)
     first, _ = phase_image(rng, (20, 30), [[10], [100], [200]], 3, np.uint8)
     second = first[::-1].copy()
-    one = segment_dask(da.from_array(first, chunks=10), 3, seed=0)
-    two = segment_dask(da.from_array(second, chunks=10), 3, seed=0)
+    one = nk.segment(da.from_array(first, chunks=10), 3, seed=0)
+    two = nk.segment(da.from_array(second, chunks=10), 3, seed=0)
     labels_one, labels_two, recolored_two = dask.compute(one.labels, two.labels, two.recolored)
     np.testing.assert_array_equal(labels_one, nk.segment(first, 3, seed=0).labels)
     np.testing.assert_array_equal(labels_two, nk.segment(second, 3, seed=0).labels)
@@ -190,23 +188,23 @@ def test_two_segmentations_computed_together_keep_their_own_results():
 def test_bad_input_names_the_argument(kwargs, message):
     image = da.from_array(np.arange(120, dtype=np.uint8).reshape(4, 6, 5), chunks=2)
     with pytest.raises(ValueError, match=message):
-        segment_dask(image, **{"n_clusters": 2, **kwargs})
+        nk.segment(image, **{"n_clusters": 2, **kwargs})
 
 
 def test_chunks_along_the_channel_axis_are_refused_with_rechunk_advice():
     image = da.zeros((10, 10, 3), np.uint8, chunks=(5, 5, 1))
     with pytest.raises(ValueError, match=r"channel_axis='auto'.*rechunk\(\{2: -1\}\)"):
-        segment_dask(image, 2)
+        nk.segment(image, 2)
     image = da.zeros((4, 10, 10), np.uint16, chunks=(2, 10, 10))
     with pytest.raises(ValueError, match=r"channel_axis=0.*chunks \(2, 2\)"):
-        segment_dask(image, 2, channel_axis=0)
+        nk.segment(image, 2, channel_axis=0)
 
 
 def test_non_finite_floats_are_refused():
     img = np.zeros((10, 10), np.float32)
     img[3, 4] = np.nan
     with pytest.raises(ValueError, match="NaN or infinite"):
-        segment_dask(da.from_array(img, chunks=5), 2, seed=0)
+        nk.segment(da.from_array(img, chunks=5), 2, seed=0)
 
 
 def test_distributed_client_gives_the_in_memory_result(tmp_path):
@@ -221,9 +219,9 @@ def test_distributed_client_gives_the_in_memory_result(tmp_path):
         distributed.Client(cluster) as client,
     ):
         assert dask.base.get_scheduler() == client.get
-        lazy = segment_dask(da.from_array(img, chunks=(2, 15, 40)), 3, seed=1)
+        lazy = nk.segment(da.from_array(img, chunks=(2, 15, 40)), 3, seed=1)
         assert_same_segmentation(lazy, eager)
-        sampled = segment_dask(
+        sampled = nk.segment(
             da.from_array(img.astype(np.float32), chunks=(2, 15, 40)), 3, seed=1, sample_size=500
         )
         assert adjusted_rand_score(eager.labels.ravel(), sampled.labels.compute().ravel()) == 1
@@ -306,14 +304,6 @@ def test_anisotropic_spacing_scales_the_coordinate_features():
     np.testing.assert_allclose(seg.centers, expected, rtol=1e-6)
 
 
-def test_segment_dask_takes_segments_keywords_with_the_same_defaults():
-    shared = inspect.signature(nk.segment).parameters
-    own = inspect.signature(segment_dask).parameters
-    assert list(own)[: len(shared)] == list(shared)
-    for name, parameter in shared.items():
-        assert own[name].default == parameter.default, name
-
-
 def test_segment_dispatches_dask_arrays_and_importing_the_package_does_not_import_dask():
     rng = np.random.default_rng(11)
     img, _ = phase_image(rng, (3, 20, 30), RGB[:3], 5, np.uint8)
@@ -324,7 +314,7 @@ def test_segment_dispatches_dask_arrays_and_importing_the_package_does_not_impor
     assert done.stdout.strip() == "False", done.stderr
 
 
-def test_fit_on_a_dask_array_fits_like_segment_dask():
+def test_fit_on_a_dask_array_fits_like_segment_on_it():
     rng = np.random.default_rng(21)
     img, _ = phase_image(rng, (3, 30, 40), [[10], [100], [200]], 3, np.uint8)
     lazy = da.from_array(img, chunks=(1, 15, 20))
@@ -334,7 +324,7 @@ def test_fit_on_a_dask_array_fits_like_segment_dask():
     floats = rng.random((1100, 1000), dtype=np.float32)
     lazy = da.from_array(floats, chunks=(550, 500))
     model = nk.fit(lazy, 2, seed=3)
-    seg = segment_dask(lazy, 2, seed=3)
+    seg = nk.segment(lazy, 2, seed=3)
     assert model.params["fitted_pixels"] == 1_000_000 == seg.params["fitted_pixels"]
     np.testing.assert_array_equal(model.centers, seg.centers)
     np.testing.assert_array_equal(model.counts, seg.counts)
@@ -410,12 +400,12 @@ def test_one_sample_is_drawn_across_several_dask_arrays():
     a, _ = phase_image(rng, (40, 50), [[0.1], [0.5], [0.9]], 0.02, np.float32)
     b, truth_b = phase_image(rng, (30, 60), [[0.1], [0.5], [0.9]], 0.02, np.float32)
     images = [da.from_array(a, chunks=20), da.from_array(b, chunks=30)]
-    model = fit_dask(images, make_options(3, seed=0), [None, None], 400)
+    model = fit_dask(images, make_options(3, seed=0, sample_size=400), [None, None])
     assert model.params["fitted_pixels"] == 400
     assert model.counts.sum() == a.size + b.size  # statistics over every pixel of both
     np.testing.assert_allclose(model.palette.ravel(), [0.1, 0.5, 0.9], atol=0.01)
     labels_b = model.predict(b).labels
     assert adjusted_rand_score(truth_b.ravel(), labels_b.ravel()) == 1.0
     # the same seed draws the same sample
-    again = fit_dask(images, make_options(3, seed=0), [None, None], 400)
+    again = fit_dask(images, make_options(3, seed=0, sample_size=400), [None, None])
     np.testing.assert_array_equal(again.centers, model.centers)

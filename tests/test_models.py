@@ -154,6 +154,9 @@ def _direct_model(centers_1d, dtype=np.float64, ndim=1):
         np.ones(len(centers), np.int64),
         0.0,
         1,
+        None,
+        1,
+        np.dtype(dtype),
         {"channel_axis": None, "n_channels": 1, "fitted_dtype": np.dtype(dtype).name},
     )
 

@@ -1,4 +1,4 @@
-"""Issue 9, item by item: the widget driven as a user drives it (Xvfb)."""
+"""The widget driven as a user drives it, control by control (Xvfb)."""
 
 from __future__ import annotations
 

@@ -341,7 +341,7 @@ def test_spatial_segment_equals_kmeans_on_the_written_out_features_at_a_fixed_po
 
 
 def test_spatial_segment_memory_stays_within_three_times_the_image():
-    # issue 11 (W6): the coordinates and Hamerly's bounds of every pixel took 30x the input;
+    # W6: storing the coordinates and Hamerly's bounds of every pixel took 30x the input;
     # now the engine reads the pixels in place and keeps one int32 label per pixel
     import tracemalloc
 

@@ -63,7 +63,7 @@ def test_dask_sample_path_measures_the_spread_on_the_sample():
     img, truth = two_ranges(np.random.default_rng(2))
     image = img.astype(np.float32)
     memory = nk.segment(image, 4, channel_axis=2, standardize=True, seed=0)
-    lazy = nk.scale.segment_dask(
+    lazy = nk.segment(
         da.from_array(image, chunks=(20, 35, 2)),
         4,
         channel_axis=2,
@@ -73,7 +73,7 @@ def test_dask_sample_path_measures_the_spread_on_the_sample():
     )
     np.testing.assert_allclose(lazy.model.recipe.scale, memory.model.recipe.scale, rtol=1e-6)
     assert adjusted_rand_score(truth.ravel(), lazy.labels.compute().ravel()) == 1.0
-    small = nk.scale.segment_dask(
+    small = nk.segment(
         da.from_array(image, chunks=(20, 35, 2)),
         4,
         channel_axis=2,

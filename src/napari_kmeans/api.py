@@ -11,91 +11,62 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .engine.lloyd import IterationCallback
 from .features.prepare import PreparedImage, check_poolable, is_dask_array, prepare_image
 from .model import fitting
 from .model.kmeans_model import KMeansModel
-from .options import METHODS, Options, make_options, takes_options
+from .options import METHODS, Options, documented, make_options, option_values
 from .outputs.recolor import spread_labels
 from .outputs.segmentation import Segmentation
-from .progress import LABELLING, report
+from .progress import LABELLING, ProgressCallback, report
 
 __all__ = ["METHODS", "Segmentation", "fit", "segment"]
 
 
-@takes_options
-def segment(image, n_clusters: int = 5, *, mask=None, **options) -> Segmentation:
+@documented
+def segment(
+    image,
+    n_clusters: int = 5,
+    *,
+    method: str = "kmeans++",
+    color_space: str = "rgb",
+    channel_axis: str | int | None = "auto",
+    spatial_weight: float = 0.0,
+    spacing: Sequence[float] | None = None,
+    standardize: bool = False,
+    seed: int | np.random.Generator | None = None,
+    n_init: int | str = "auto",
+    max_iter: int = 300,
+    tol: float = 1e-5,
+    regularize=None,
+    min_size: int | float | None = None,
+    callback: IterationCallback | None = None,
+    progress: ProgressCallback | None = None,
+    sample_size: int = 1_000_000,
+    mask=None,
+) -> Segmentation:
     """Segment an image by k-means clustering of its pixels.
 
     Parameters
     ----------
     image : array_like
         2-D grey, RGB(A) colour or any n-D array, integer or float; never modified. A dask
-        array is segmented chunk by chunk and gives lazy ``labels`` and ``recolored`` (see
-        :func:`napari_kmeans.lazy.segment.segment_dask`).
-    n_clusters : int
-        Number of clusters k, 1 <= k <= number of distinct feature vectors.
-    method : {"kmeans++", "optimal"}
-        Greedy k-means++ seeding + Lloyd, or globally optimal k-means by dynamic programming
-        (one feature only: one-channel images or ``color_space="gray"``, no spatial weight).
-    color_space : {"rgb", "lab", "oklab", "gray"}
-        The image's own values, CIELAB, Oklab or luma: the entries of
-        :mod:`napari_kmeans.features.color_spaces`.
-    channel_axis : "auto", "rgb", None or int
-        ``"auto"``: a last axis of 3 or 4 on an image of >= 3 dimensions is RGB(A);
-        ``"rgb"``: the last axis is RGB(A), as napari's ``rgb=True``; None: no channels; an
-        int: every channel along that axis is data (no alpha). With ``"auto"`` or ``"rgb"``
-        a fourth channel is alpha: kept in ``recolored``, never clustered.
-    spatial_weight : float
-        >= 0; appends pixel coordinates scaled so that 1 makes the largest image extent
-        weigh as much as the full range of the colour features. 0: colour only.
-    spacing : sequence of float, optional
-        Pixel/voxel size per spatial axis for the coordinates (default all 1).
+        array is segmented chunk by chunk: integer images without spatial features exactly
+        as in memory (the chunks' histograms merged), others on a reproducible sample of
+        ``sample_size`` pixels; ``labels`` and ``recolored`` are then lazy dask arrays with
+        the image's spatial chunks, everything else computed.
+    {options}
     mask : array_like, optional
         Spatial shape; non-zero pixels are clustered, the others get label 0 and keep their
         value in ``recolored``.
-    standardize : bool
-        Divide each colour feature by its standard deviation over the fitted pixels, so
-        that channels of very different ranges (fluorescence) weigh alike. The divisors are
-        kept in the model's recipe; ``palette`` stays in the image's units.
-    seed : None, int or numpy.random.Generator
-        With None a seed is drawn and recorded in ``params["seed"]``, so any result can be
-        reproduced.
-    n_init : int or "auto"
-        Runs from different seedings, the best kept; as in :func:`napari_kmeans.kmeans`.
-    max_iter : int
-        Maximum Lloyd iterations per run.
-    tol : float
-        Stop a run when the centres move less than this (relative to the data's variance).
-    callback : callable, optional
-        ``callback(iteration, inertia)`` after every Lloyd iteration; raise in it to stop.
-    progress : callable, optional
-        ``progress(stage, done, total)`` during long stages (see
-        :mod:`napari_kmeans.progress`); raise in it to stop.
-    regularize : None, "majority", "potts" or tuple
-        Clean the labels after clustering by their neighbourhood, inside the mask only
-        (n-D, deterministic; see :mod:`napari_kmeans.outputs.cleanup`).
-        ``"majority"`` or ``("majority", radius)``: each pixel takes the weighted majority
-        label of a box of ``radius`` pixels (default 1: 3×3, 3×3×3, ...), neighbours weighted
-        by the finest spacing over their physical distance (one pass).
-        ``"potts"`` or ``("potts", beta)``: iterated conditional modes on a Potts energy:
-        squared feature distance to the label's centre, divided by the model's mean squared
-        distance per fitted pixel (inertia / fitted pixels), plus ``beta`` (default 1) times
-        the weights of the 3^n neighbours with another label; so beta = 1 makes one
-        disagreeing face neighbour cost as much as an average pixel's own distance.
-        None: the nearest centre's label.
-    min_size : None, int or float
-        Connected components (face neighbours) smaller than this join the label of the
-        most pixels on their outer boundary, repeatedly, after ``regularize``: an int counts
-        pixels, a float is a physical volume (area in 2-D) in the units of ``spacing``.
-        A component with no larger neighbour (alone in its mask) is kept. Not available on
-        dask arrays. None: keep every component.
 
     Returns
     -------
     Segmentation
         Labels, palette, recoloured image, centres, counts, inertia, params and the model.
-        After a clean-up, counts, palette, recoloured image and inertia are those of the
-        cleaned labels; ``fit_inertia`` is the k-means objective of the fit.
+        After a clean-up (``regularize``, ``min_size``), counts, palette, recoloured image
+        and inertia are those of the cleaned labels; ``fit_inertia`` is the k-means
+        objective of the fit.
 
     Raises
     ------
@@ -122,11 +93,11 @@ def segment(image, n_clusters: int = 5, *, mask=None, **options) -> Segmentation
     >>> segment(noisy, 2, seed=0, min_size=2).labels.tolist()
     [[1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]]
     """
-    opts = make_options(n_clusters, **options)
+    opts = make_options(**option_values(locals()))
     if is_dask_array(image):
-        from .lazy.segment import DEFAULT_SAMPLE_SIZE, dask_segmentation
+        from .lazy.segment import dask_segmentation
 
-        return dask_segmentation(image, opts, mask, DEFAULT_SAMPLE_SIZE)
+        return dask_segmentation(image, opts, mask)
     started = time.perf_counter()
     prepared = prepare_image(image, opts.channel_axis, mask)
     model, row_labels, rows = _fit([prepared], opts)
@@ -150,60 +121,53 @@ def _fit(images: Sequence[PreparedImage], options: Options):
         o.spacing,
         standardize=o.standardize,
     )
-    model, row_labels = fitting.fit_rows(rows, recipe, o)
+    model, row_labels = fitting.fit_rows(
+        rows, recipe, o, first.layout.n_channels, first.image.dtype
+    )
     params = o.params(
         first.layout, first.image.dtype, len(images), sum(len(p.values) for p in images)
     )
     return dataclasses.replace(model, params=params, cleanup=o.cleanup), row_labels, rows
 
 
-@takes_options
-def fit(images, n_clusters: int = 5, *, mask=None, **options) -> KMeansModel:
+@documented
+def fit(
+    images,
+    n_clusters: int = 5,
+    *,
+    method: str = "kmeans++",
+    color_space: str = "rgb",
+    channel_axis: str | int | None = "auto",
+    spatial_weight: float = 0.0,
+    spacing: Sequence[float] | None = None,
+    standardize: bool = False,
+    seed: int | np.random.Generator | None = None,
+    n_init: int | str = "auto",
+    max_iter: int = 300,
+    tol: float = 1e-5,
+    regularize=None,
+    min_size: int | float | None = None,
+    callback: IterationCallback | None = None,
+    progress: ProgressCallback | None = None,
+    sample_size: int = 1_000_000,
+    mask=None,
+) -> KMeansModel:
     """Fit a k-means model on one image or on the pooled pixels of several.
 
     Integer images are pooled exactly through their histograms.
     ``segment(image, ...)`` gives the same result as ``fit(image, ...).predict(image)``.
     Dask arrays (one or several; NumPy arrays beside them are wrapped) are fitted as
-    :func:`napari_kmeans.lazy.segment.segment_dask` fits one, chunk by chunk: on the exact pooled
-    histogram for integers, else on one sample drawn from the pixels of all of them.
+    :func:`segment` fits one, chunk by chunk: on the exact pooled histogram for integers,
+    else on one sample drawn from the pixels of all of them.
 
     Parameters
     ----------
     images : array_like or list of array_like
         One image, or several of the same dtype and number of channels; never modified.
-    n_clusters : int
-        Number of clusters k, as in :func:`segment`.
-    method : {"kmeans++", "optimal"}
-        As in :func:`segment`.
-    color_space : {"rgb", "lab", "oklab", "gray"}
-        As in :func:`segment`.
-    channel_axis : "auto", "rgb", None or int
-        As in :func:`segment`.
-    spatial_weight : float
-        As in :func:`segment`.
-    spacing : sequence of float, optional
-        As in :func:`segment`.
+    {options}
     mask : array_like or list, optional
         One mask for one image, or a list with one mask (or None) per image; as in
         :func:`segment`.
-    standardize : bool
-        As in :func:`segment`.
-    seed : None, int or numpy.random.Generator
-        As in :func:`segment`.
-    n_init : int or "auto"
-        As in :func:`segment`.
-    max_iter : int
-        As in :func:`segment`.
-    tol : float
-        As in :func:`segment`.
-    callback : callable, optional
-        As in :func:`segment`.
-    progress : callable, optional
-        As in :func:`segment`.
-    regularize : None, str or tuple
-        As in :func:`segment`; recorded in the model, which ``predict`` applies.
-    min_size : None, int or float
-        As in :func:`segment`; recorded in the model likewise.
 
     Returns
     -------
@@ -226,7 +190,7 @@ def fit(images, n_clusters: int = 5, *, mask=None, **options) -> KMeansModel:
     >>> model.predict(np.array([[5, 250]], np.uint8)).labels.tolist()
     [[1, 2]]
     """
-    opts = make_options(n_clusters, **options)
+    opts = make_options(**option_values(locals()))
     image_list = list(images) if isinstance(images, list | tuple) else [images]
     if not image_list:
         raise ValueError("images is empty: give an image or a list of images")
@@ -238,10 +202,10 @@ def fit(images, n_clusters: int = 5, *, mask=None, **options) -> KMeansModel:
     if any(is_dask_array(i) for i in image_list):
         import dask.array as da
 
-        from .lazy.segment import DEFAULT_SAMPLE_SIZE, fit_dask
+        from .lazy.segment import fit_dask
 
         lazy = [i if is_dask_array(i) else da.from_array(np.asarray(i)) for i in image_list]
-        return fit_dask(lazy, opts, list(masks), DEFAULT_SAMPLE_SIZE)
+        return fit_dask(lazy, opts, list(masks))
     prepared = [
         prepare_image(i, opts.channel_axis, m) for i, m in zip(image_list, masks, strict=True)
     ]

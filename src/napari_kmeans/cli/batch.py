@@ -25,6 +25,7 @@ from ..features.pixels import resolve_channel_axis
 from ..io.images import encode_params, save_image
 from ..io.output_guard import OutputConflict, check_outputs, real_path
 from ..io.safe_files import Staged, write_bytes, write_text
+from ..options import option_values
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -414,23 +415,8 @@ def segment_file(path: Path, args: argparse.Namespace, mask: np.ndarray | None):
 
 
 def _segment(image, args: argparse.Namespace, mask: np.ndarray | None) -> Segmentation:
-    return segment(
-        image,
-        args.n_clusters,
-        method=args.method,
-        color_space=args.color_space,
-        channel_axis=args.channel_axis,
-        spatial_weight=args.spatial_weight,
-        spacing=args.spacing,
-        standardize=args.standardize,
-        regularize=args.regularize,
-        min_size=args.min_size,
-        mask=None if mask is None else mask_for(mask, image, args.channel_axis),
-        seed=args.seed,
-        n_init=args.n_init,
-        max_iter=args.max_iter,
-        tol=args.tol,
-    )
+    mask = None if mask is None else mask_for(mask, image, args.channel_axis)
+    return segment(image, mask=mask, **option_values(vars(args)))
 
 
 def segment_lazily(

@@ -19,14 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__, load_image
-from ..api import METHODS
 from ..assess.cross_check import cross_check
-from ..features.color_spaces import COLOR_SPACES
 from ..io.images import DEFAULT_MAX_PIXELS, MAX_PIXELS_VARIABLE, ImageLoadError
 from ..io.model_file import ModelFileError, load_model, save_model
 from ..io.output_guard import real_path
 from ..io.safe_files import Staged
-from ..outputs.cleanup import check_min_size, check_regularize
+from ..options import OPTIONS, Option
 from .batch import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -120,35 +118,6 @@ def _spacing(text: str) -> tuple[float, ...]:
     return values
 
 
-def _regularize(text: str):
-    """Parse ``--regularize``: none, majority, majority:R, potts or potts:BETA."""
-    name, _, strength = text.lower().partition(":")
-    if name == "none" and not strength:
-        return None
-    try:
-        if not strength:
-            return check_regularize(name)
-        return check_regularize((name, int(strength) if name == "majority" else float(strength)))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not allowed: use none, majority, majority:R (R an integer >= 1), "
-            "potts or potts:BETA (BETA a number > 0)"
-        ) from None
-
-
-def _min_size(text: str):
-    """Parse ``--min-size``: an integer of pixels, a decimal physical volume, or none."""
-    if text.lower() == "none":
-        return None
-    try:
-        return check_min_size(int(text) if text.strip().lstrip("+").isdigit() else float(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not allowed: use an integer >= 1 (pixels), a decimal number > 0 "
-            "(a physical volume in the units of --spacing) or none"
-        ) from None
-
-
 # ---------------------------------------------------------------------------------------------
 # Parser
 
@@ -215,82 +184,7 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
         metavar="IMAGE",
         help="image files: PNG, JPEG, TIFF (multi-page too), BMP, WebP, ...",
     )
-    parser.add_argument(
-        "-k",
-        "--n-clusters",
-        type=_int_at_least(1),
-        default=5,
-        metavar="K",
-        help="number of clusters, an integer >= 1",
-    )
-    parser.add_argument(
-        "--method",
-        choices=METHODS,
-        default="kmeans++",
-        help="kmeans++: greedy k-means++ seeding then Lloyd iterations; "
-        "optimal: the global optimum, for one feature only (a grey image "
-        "or --color-space gray, and --spatial-weight 0)",
-    )
-    parser.add_argument(
-        "--color-space",
-        choices=COLOR_SPACES,
-        default="rgb",
-        help="features to cluster: the image's own values (rgb), CIELAB (lab, "
-        "RGB images only) or luma (gray)",
-    )
-    parser.add_argument(
-        "--channel-axis",
-        type=_channel_axis,
-        default="auto",
-        metavar="{auto,rgb,none,INT}",
-        help="auto: a last axis of 3 or 4 is RGB(A) on images of 3 or more "
-        "dimensions; rgb: the last axis is RGB(A) (alpha kept, never "
-        "clustered); none: every value is one pixel; INT: that axis holds "
-        "the channels, all data (e.g. 0 for a stack whose pages are channels)",
-    )
-    parser.add_argument(
-        "--spatial-weight",
-        type=_non_negative_float,
-        default=0.0,
-        metavar="W",
-        help="a number >= 0; adds pixel coordinates as features, 1 makes the "
-        "image's largest extent weigh as much as the full colour range",
-    )
-    parser.add_argument(
-        "--spacing",
-        type=_spacing,
-        default=None,
-        metavar="S,S[,S]",
-        help="pixel size per spatial axis for --spatial-weight, comma-separated "
-        "positive numbers (default: all 1)",
-    )
-    parser.add_argument(
-        "--standardize",
-        action="store_true",
-        help="divide each colour feature by its standard deviation over the "
-        "clustered pixels (channels of very different ranges, e.g. "
-        "fluorescence) (default: features in the image's units)",
-    )
-    parser.add_argument(
-        "--regularize",
-        type=_regularize,
-        default=None,
-        metavar="{none,majority[:R],potts[:BETA]}",
-        help="clean the labels by their neighbours, inside the mask: majority: each pixel "
-        "takes the majority label of its 3x3(x3) neighbourhood (majority:R a box of R "
-        "pixels, neighbours weighted by 1/distance with --spacing); potts: a Potts "
-        "energy minimised by ICM, BETA (default 1) weighing a disagreeing neighbour "
-        "against the average pixel's squared distance to its centre (default: none)",
-    )
-    parser.add_argument(
-        "--min-size",
-        type=_min_size,
-        default=None,
-        metavar="{N,VOLUME,none}",
-        help="connected components smaller than N pixels (an integer) or than VOLUME (a "
-        "decimal number, in the units of --spacing) join the label around them; not for "
-        "Zarr inputs or a .zarr --out (default: none)",
-    )
+    _add_option_arguments(parser)
     parser.add_argument(
         "--mask",
         type=Path,
@@ -300,38 +194,6 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
         "mask applies to every page of a stack); non-zero pixels (any "
         "colour channel, alpha ignored) are clustered, the others get "
         "label 0 and keep their value (default: no mask)",
-    )
-    parser.add_argument(
-        "--seed",
-        type=_seed,
-        default=0,
-        metavar="{INT,none}",
-        help="random seed, an integer >= 0; none draws one (recorded in the "
-        "JSON, so the run can be repeated)",
-    )
-    parser.add_argument(
-        "--n-init",
-        type=_n_init,
-        default="auto",
-        metavar="{auto,INT}",
-        help="k-means++ runs, the best is kept: an integer >= 1, or auto "
-        "(three starts; on large inputs converged on a sample, the best "
-        "continuing on every pixel)",
-    )
-    parser.add_argument(
-        "--max-iter",
-        type=_int_at_least(1),
-        default=300,
-        metavar="N",
-        help="maximum Lloyd iterations per restart, an integer >= 1",
-    )
-    parser.add_argument(
-        "--tol",
-        type=_non_negative_float,
-        default=1e-5,
-        metavar="TOL",
-        help="stop when the summed squared centre shift is at most TOL times "
-        "the mean feature variance; a number >= 0",
     )
     parser.add_argument(
         "--cross-check",
@@ -359,6 +221,42 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
     )
     _add_run_options(parser)
     parser.set_defaults(run=run_segment)
+
+
+# The seed is fixed by default on the command line, so a batch repeats exactly.
+_CLI_DEFAULTS = {"seed": 0}
+
+
+def _argument_type(option: Option) -> Callable[[str], object]:
+    def parse(text: str):
+        try:
+            return option.check(option.name, option.parse(text))
+        except ValueError as error:
+            # name the value as it was typed: "'1,0' is not allowed: ..."
+            head, allowed, rest = str(error).partition(" is not allowed: ")
+            message = f"{text!r}{allowed}{rest}" if allowed else str(error)
+            raise argparse.ArgumentTypeError(message) from None
+
+    parse.__name__ = option.name  # argparse names the type in its messages
+    return parse
+
+
+def _add_option_arguments(parser: argparse.ArgumentParser) -> None:
+    """One argument per option of the table that has a flag (-k for the number of clusters)."""
+    for option in OPTIONS.values():
+        if option.flag is None:
+            continue
+        flags = ("-k", option.flag) if option.name == "n_clusters" else (option.flag,)
+        if option.parse is None:
+            parser.add_argument(*flags, action="store_true", help=option.plain_doc)
+            continue
+        parser.add_argument(
+            *flags,
+            type=_argument_type(option),
+            default=_CLI_DEFAULTS.get(option.name, option.default),
+            metavar=option.metavar,
+            help=option.plain_doc,
+        )
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -679,7 +577,7 @@ def run_apply(args: argparse.Namespace) -> int:
     guard_outputs(jobs, lambda job: None, _inputs(jobs, args), None, args.overwrite)
     mask = None if args.mask is None else load_mask(args.mask, args.max_pixels)
     prepare_out_dir(args.out)
-    channel_axis = model.params["channel_axis"]
+    channel_axis = model.channel_axis
 
     def process(job: Job) -> None:
         image = load_image(job.image, max_pixels=args.max_pixels)

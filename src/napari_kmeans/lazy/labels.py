@@ -816,7 +816,7 @@ def lazy_predict(model, image: da.Array, mask) -> Segmentation:
     """
     started = time.perf_counter()
     check_lazy_cleanup(model.cleanup)
-    layout = chunk_layout(image, model.params["channel_axis"])
+    layout = chunk_layout(image, model.channel_axis)
     model.check_fits(layout.channels, image.dtype)
     mask = lazy_mask(mask, layout)
     stats = image_statistics(image, mask, layout, model)

@@ -6,7 +6,7 @@ Fitting reads every chunk and keeps only a reduction of it:
   chunk and merged, so the model (and every label) is the one ``segment`` finds in memory;
 - otherwise: a reproducible random sample of ``sample_size`` pixels, clustered as usual. The
   counts, palette and inertia are then computed over every pixel in one more pass, eagerly,
-  before :func:`segment_dask` returns.
+  before ``segment`` returns.
 
 Labels and the recoloured image are lazy dask arrays with the image's spatial chunks,
 labelled chunk by chunk with the fitted model (``KMeansModel.label``). Every step is a plain
@@ -17,7 +17,8 @@ Examples
 --------
 >>> import dask.array as da
 >>> img = da.from_array(np.array([[10, 12, 200, 210]] * 4, np.uint8), chunks=2)
->>> seg = segment_dask(img, n_clusters=2, seed=0)
+>>> import napari_kmeans as nk
+>>> seg = nk.segment(img, n_clusters=2, seed=0)
 >>> seg.labels.compute()[0].tolist(), seg.counts.tolist()
 ([1, 1, 2, 2], [8, 8])
 """
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from numbers import Integral
 
 import dask
 import dask.array as da
@@ -37,7 +37,7 @@ from ..features.prepare import check_finite_pixels, check_poolable, count_non_fi
 from ..features.recipe import compressible
 from ..model import fitting
 from ..model.kmeans_model import KMeansModel
-from ..options import Options, make_options, takes_options
+from ..options import Options
 from ..outputs.segmentation import Segmentation
 from ..progress import LABELLING, READING
 from .labels import (
@@ -54,16 +54,9 @@ from .labels import (
     lazy_segmentation,
 )
 
-__all__ = ["segment_dask"]
+__all__ = ["dask_segmentation", "fit_dask"]
 
-DEFAULT_SAMPLE_SIZE = 1_000_000
 _MERGE_FAN_IN = 8
-
-
-def _check_sample_size(sample_size) -> int:
-    if isinstance(sample_size, bool) or not isinstance(sample_size, Integral) or sample_size < 1:
-        raise ValueError(f"sample_size={sample_size!r} is not allowed: it must be an integer >= 1")
-    return int(sample_size)
 
 
 def _block_histogram(block, mask_block, layout: ChunkLayout):
@@ -245,22 +238,23 @@ def _sources(images: list[da.Array], masks: list, options: Options) -> list[_Sou
     ]
 
 
-def _fit(images: list[da.Array], options: Options, masks: list, sample_size: int):
+def _fit(images: list[da.Array], options: Options, masks: list):
     """Fit dask images (statistics over every pixel); also return their sources."""
-    sample_size = _check_sample_size(sample_size)
+    sample_size = options.sample_size
     sources = _sources(images, masks, options)
     o = options.for_image(sources[0].layout.channels)
     dtype = images[0].dtype
+    n_channels = sources[0].layout.channels.n_channels
     if compressible(dtype, o.color_space, o.spatial_weight):
         rows, recipe, fitted = _pooled_histogram(sources, o)
-        model = fitting.fit_rows(rows, recipe, o)[0]
+        model = fitting.fit_rows(rows, recipe, o, n_channels, dtype)[0]
     else:
         parts = _sample(sources, sample_size, o.rng, o.progress)
         check_finite_pixels(sum(count_non_finite(p[0]) for p in parts))
         rows, recipe = fitting.pixel_rows(
             parts, o.color_space, o.spatial_weight, o.spacing, standardize=o.standardize
         )
-        model = fitting.fit_rows(rows, recipe, o)[0]
+        model = fitting.fit_rows(rows, recipe, o, n_channels, dtype)[0]
         fitted = len(rows.values)
         model = _all_pixel_statistics(sources, model, o.progress)
     params = {
@@ -273,10 +267,8 @@ def _fit(images: list[da.Array], options: Options, masks: list, sample_size: int
     return dataclasses.replace(model, params=params, cleanup=o.cleanup), sources
 
 
-def fit_dask(
-    images: list[da.Array], options: Options, masks: list, sample_size: int
-) -> KMeansModel:
-    """Fit the model ``segment_dask`` fits, on the pooled pixels of ``images`` (``nk.fit``).
+def fit_dask(images: list[da.Array], options: Options, masks: list) -> KMeansModel:
+    """Fit the model ``segment`` fits on a dask array, on the pooled pixels of ``images``.
 
     Integer images without spatial features are pooled exactly through their histograms;
     otherwise one sample of ``sample_size`` pixels is drawn from all of them.
@@ -289,8 +281,6 @@ def fit_dask(
         The checked options.
     masks : list
         One mask (NumPy or dask array, or None) per image.
-    sample_size : int
-        Pixels to fit on when the exact histogram cannot be used.
 
     Returns
     -------
@@ -302,14 +292,14 @@ def fit_dask(
     >>> import dask.array as da
     >>> from napari_kmeans.options import make_options
     >>> img = da.from_array(np.array([[0, 10, 200, 210]], np.uint8), chunks=2)
-    >>> fit_dask([img], make_options(2, seed=0), [None], 1000).palette.ravel().tolist()
+    >>> fit_dask([img], make_options(2, seed=0), [None]).palette.ravel().tolist()
     [5.0, 205.0]
     """
-    return _fit(images, options, masks, sample_size)[0]
+    return _fit(images, options, masks)[0]
 
 
-def dask_segmentation(image: da.Array, options: Options, mask, sample_size: int) -> Segmentation:
-    """Segment a dask array as :func:`segment_dask` does, with checked ``options``.
+def dask_segmentation(image: da.Array, options: Options, mask) -> Segmentation:
+    """Segment a dask array with checked ``options`` (what ``segment`` does for one).
 
     Parameters
     ----------
@@ -319,26 +309,27 @@ def dask_segmentation(image: da.Array, options: Options, mask, sample_size: int)
         The checked options.
     mask : numpy.ndarray, dask.array.Array or None
         Spatial shape; non-zero pixels are clustered.
-    sample_size : int
-        Pixels to fit on when the exact histogram cannot be used.
 
     Returns
     -------
     Segmentation
-        Lazy ``labels`` and ``recolored``, as :func:`segment_dask` returns.
+        ``labels`` (spatial chunks of the image) and ``recolored`` (the image's chunks) are
+        dask arrays; ``counts``, ``palette`` and ``inertia`` are over every included pixel
+        (with a sample, one more pass computes them; the labels' order stays the fitted
+        one); ``params`` adds ``sample_size`` and ``fitted_pixels``.
 
     Examples
     --------
     >>> import dask.array as da
     >>> from napari_kmeans.options import make_options
     >>> img = da.from_array(np.array([[0, 10, 200, 210]], np.uint8), chunks=2)
-    >>> seg = dask_segmentation(img, make_options(2, seed=0), None, 1000)
+    >>> seg = dask_segmentation(img, make_options(2, seed=0), None)
     >>> seg.labels.compute().tolist()
     [[1, 1, 2, 2]]
     """
     started = time.perf_counter()
     check_lazy_cleanup(options.cleanup)
-    model, (source,) = _fit([image], options, [mask], sample_size)
+    model, (source,) = _fit([image], options, [mask])
     return lazy_segmentation(
         model,
         image,
@@ -352,84 +343,3 @@ def dask_segmentation(image: da.Array, options: Options, mask, sample_size: int)
 
 
 # --------------------------------------------------------------------------- public
-
-
-@takes_options
-def segment_dask(
-    image: da.Array,
-    n_clusters: int = 5,
-    *,
-    mask=None,
-    sample_size: int = DEFAULT_SAMPLE_SIZE,
-    **options,
-) -> Segmentation:
-    """Segment a dask array by k-means; ``labels`` and ``recolored`` stay lazy.
-
-    Parameters
-    ----------
-    image : dask.array.Array
-        Laid out as for :func:`napari_kmeans.segment`; it may be chunked along any spatial
-        axis, not along the channel axis.
-    n_clusters : int
-        As in :func:`napari_kmeans.segment`.
-    method : {"kmeans++", "optimal"}
-        As in :func:`napari_kmeans.segment`.
-    color_space : {"rgb", "lab", "oklab", "gray"}
-        As in :func:`napari_kmeans.segment`.
-    channel_axis : "auto", "rgb", None or int
-        As in :func:`napari_kmeans.segment`.
-    spatial_weight : float
-        As in :func:`napari_kmeans.segment`.
-    spacing : sequence of float, optional
-        As in :func:`napari_kmeans.segment`.
-    mask : numpy.ndarray or dask.array.Array, optional
-        Spatial shape (rechunked like the image).
-    standardize : bool
-        As in :func:`napari_kmeans.segment`.
-    seed : None, int or numpy.random.Generator
-        As in :func:`napari_kmeans.segment`.
-    n_init : int or "auto"
-        As in :func:`napari_kmeans.segment`.
-    max_iter : int
-        As in :func:`napari_kmeans.segment`.
-    tol : float
-        As in :func:`napari_kmeans.segment`.
-    callback : callable, optional
-        As in :func:`napari_kmeans.segment`.
-    progress : callable, optional
-        As in :func:`napari_kmeans.segment`.
-    regularize : None, str or tuple
-        As in :func:`napari_kmeans.segment`: each chunk is labelled with enough overlap
-        (``dask.array.map_overlap``) that the result equals the in-memory one.
-    min_size : None
-        Refused on dask arrays: a component can span any number of chunks.
-    sample_size : int
-        Pixels to fit on when the exact histogram cannot be used (float images or
-        ``spatial_weight > 0``); every pixel when there are no more than this.
-
-    Returns
-    -------
-    Segmentation
-        ``labels`` (spatial chunks of the image) and ``recolored`` (the image's chunks) are
-        dask arrays; everything else is computed. ``counts``, ``palette`` and ``inertia`` are
-        over every included pixel; with a sample the model is fitted on the sample and one
-        more pass over the image computes them (the labels' order stays the fitted one).
-        ``params`` adds ``sample_size`` and ``fitted_pixels`` (pixels the model saw).
-
-    Notes
-    -----
-    Integer images without spatial features give exactly the in-memory result: the chunks'
-    histograms merged are the image's histogram. A sample is drawn with ``seed`` from the
-    included pixels counted chunk by chunk, so the same seed and chunks give the same sample.
-    Memory holds a few chunks per worker thread, the model and the merged histogram (or
-    the sample), never the whole image.
-
-    Examples
-    --------
-    >>> import dask.array as da
-    >>> img = da.from_array(np.linspace(0, 1, 32, dtype=np.float32).reshape(4, 8), chunks=4)
-    >>> seg = segment_dask(img, n_clusters=2, seed=0)
-    >>> seg.labels.chunks, seg.counts.tolist()
-    (((4,), (4, 4)), [16, 16])
-    """
-    return dask_segmentation(image, make_options(n_clusters, **options), mask, sample_size)

@@ -151,7 +151,7 @@ def _too_many_clusters(n_clusters: int, n_distinct: int, what: str) -> ValueErro
 
 
 def fit_rows(
-    rows: PixelRows, recipe: FeatureRecipe, options: Options
+    rows: PixelRows, recipe: FeatureRecipe, options: Options, n_channels: int, dtype
 ) -> tuple[KMeansModel, np.ndarray]:
     """Cluster the rows; return the ordered model and each row's label (1..k).
 
@@ -163,6 +163,10 @@ def fit_rows(
         How they were made.
     options : Options
         The checked options (n_clusters, method, seed, iterations, callbacks).
+    n_channels : int
+        Channels of the fitted images (alpha apart).
+    dtype : numpy.dtype
+        Their dtype.
 
     Returns
     -------
@@ -181,7 +185,7 @@ def fit_rows(
     >>> from napari_kmeans.options import make_options
     >>> part = (np.array([[200], [0], [9]], np.uint8), (3,), None)
     >>> rows, recipe = pixel_rows([part], "rgb", 0.0, (1.0,))
-    >>> model, labels = fit_rows(rows, recipe, make_options(2, seed=0))
+    >>> model, labels = fit_rows(rows, recipe, make_options(2, seed=0), 1, np.uint8)
     >>> model.palette.ravel().tolist(), labels.tolist()
     ([4.5, 200.0], [1, 1, 2])
     """
@@ -243,5 +247,8 @@ def fit_rows(
         counts=counts[order].astype(np.int64),
         inertia=float(inertia),
         n_iter=int(n_iter),
+        channel_axis=options.channel_axis,
+        n_channels=n_channels,
+        fitted_dtype=np.dtype(dtype),
     )
     return model, take_blocks((rank + 1).astype(model.label_dtype), row_labels)

@@ -54,8 +54,15 @@ class KMeansModel:
         Sum of squared feature distances of the fitted pixels to their centre.
     n_iter : int
         Lloyd iterations of the best run (0 for ``method="optimal"``).
+    channel_axis : "auto", "rgb", int or None
+        Where the fitted images held their channels; other images are read the same way.
+    n_channels : int
+        Channels of the fitted images (alpha apart).
+    fitted_dtype : numpy.dtype
+        dtype of the fitted images.
     params : dict
-        JSON-serialisable parameters of the fit.
+        JSON-serialisable record of the fit (options, versions): a record only, nothing
+        reads it back to label.
     source_centers : numpy.ndarray or None
         ``(m, d)`` the fitted centres of a merged model (m >= k), None otherwise: a merged
         model labels a pixel by its nearest fitted centre, then that centre's label.
@@ -80,6 +87,9 @@ class KMeansModel:
     counts: np.ndarray  # (k,) fitted pixels per cluster
     inertia: float
     n_iter: int
+    channel_axis: str | int | None
+    n_channels: int
+    fitted_dtype: np.dtype
     params: dict = field(default_factory=dict)
     # a merged model labels a pixel by its nearest FITTED centre, then that centre's label
     source_centers: np.ndarray | None = None  # (m, d) the fitted centres, m >= k
@@ -245,7 +255,7 @@ class KMeansModel:
 
             return lazy_predict(self, image, mask)
         started = time.perf_counter()
-        prepared = prepare_image(image, self.params["channel_axis"], mask)
+        prepared = prepare_image(image, self.channel_axis, mask)
         self.check_fits(prepared.layout, prepared.image.dtype)
         labels, counts, inertia = self.assign(
             prepared.values, prepared.layout.spatial_shape, prepared.included, progress
@@ -318,6 +328,7 @@ class KMeansModel:
         >>> import napari_kmeans as nk
         >>> from napari_kmeans.features.prepare import prepare_image
         >>> model = nk.fit(np.array([[0, 10, 200, 210]], np.uint8), n_clusters=2, seed=0)
+        >>> from napari_kmeans.features.prepare import prepare_image
         >>> prepared = prepare_image(np.array([[0, 250]], np.uint8), "auto", None)
         >>> flat = model.label(prepared.values, (1, 2), None)
         >>> seg = model.segmentation(prepared, flat, np.array([1, 1]), 0.0, time.perf_counter())
@@ -516,11 +527,10 @@ class KMeansModel:
         ...
         ValueError: the model was fitted on images with 1 channel(s), this image has 3 ...
         """
-        p = self.params
-        if layout.n_channels != p["n_channels"]:
+        if layout.n_channels != self.n_channels:
             raise ValueError(
-                f"the model was fitted on images with {p['n_channels']} channel(s), this image "
-                f"has {layout.n_channels} (channel_axis={p['channel_axis']!r})"
+                f"the model was fitted on images with {self.n_channels} channel(s), this image "
+                f"has {layout.n_channels} (channel_axis={self.channel_axis!r})"
             )
         if len(layout.spatial_shape) != len(self.recipe.spacing):
             raise ValueError(
@@ -528,17 +538,17 @@ class KMeansModel:
                 f"{len(layout.spatial_shape)}-D"
             )
         space = color_spaces.get(self.recipe.color_space)
-        if not space.dtype_independent and str(np.dtype(dtype)) != p["fitted_dtype"]:
+        if not space.dtype_independent and np.dtype(dtype) != self.fitted_dtype:
             independent = [
                 repr(s.name) for s in color_spaces.choices(layout.n_channels) if s.dtype_independent
             ]
             hint = (
                 f"or fit with color_space={' or '.join(independent)}"
                 if independent
-                else f"to {p['fitted_dtype']}"
+                else f"to {self.fitted_dtype}"
             )
             raise ValueError(
-                f"the model was fitted on {p['fitted_dtype']} images in color_space="
+                f"the model was fitted on {self.fitted_dtype} images in color_space="
                 f"{self.recipe.color_space!r}, whose values mean something else in this "
                 f"{np.dtype(dtype)} image: convert the image, {hint}"
             )
@@ -617,9 +627,13 @@ class KMeansModel:
             counts=counts[order],
             inertia=inertia,
             n_iter=self.n_iter,
+            channel_axis=self.channel_axis,
+            n_channels=self.n_channels,
+            fitted_dtype=self.fitted_dtype,
             params=params,
             source_centers=fitted,
             source_labels=relabel[fitted_labels],
+            cleanup=self.cleanup,
         )
         return merged, relabel
 

@@ -26,6 +26,7 @@ def spread_labels(prepared: PreparedImage, pixel_labels: np.ndarray) -> np.ndarr
 
     Examples
     --------
+    >>> from napari_kmeans.features.prepare import prepare_image
     >>> p = prepare_image(np.array([[1, 2], [3, 4]], np.uint8), "auto", [[1, 0], [0, 1]])
     >>> spread_labels(p, np.array([1, 2], np.uint8)).tolist()
     [1, 0, 0, 2]
@@ -84,6 +85,7 @@ def recolor(
     Examples
     --------
     >>> img = np.array([[1, 2, 9]], np.uint8)
+    >>> from napari_kmeans.features.prepare import prepare_image
     >>> p = prepare_image(img, "auto", None)
     >>> recolor(img, p.table, np.array([1, 1, 2]), np.array([[1.5], [9.0]]), False).tolist()
     [[2, 2, 9]]

@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # the model module imports this one
+    from ..model.kmeans_model import KMeansModel
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,7 +73,7 @@ class Segmentation:
     n_iter: int
     params: dict = field(default_factory=dict)
     seconds: float = 0.0
-    model: object = field(default=None, repr=False)
+    model: KMeansModel | None = field(default=None, repr=False)
     fit_inertia: float | None = None
 
     @property

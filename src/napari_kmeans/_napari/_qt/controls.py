@@ -7,15 +7,22 @@ for n-D data) and remember their values between sessions (QSettings, INI format)
 
 from __future__ import annotations
 
-import inspect
-
-from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEdit, Select, SpinBox
+import magicgui.widgets
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    LineEdit,
+    Select,
+    SpinBox,
+)
 from napari.layers import Image, Labels, Shapes
 from qtpy.QtCore import QSettings, Qt
 from qtpy.QtWidgets import QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
-from ...api import segment
 from ...features import color_spaces
+from ...options import OPTIONS
 from ..inputs import METADATA_KEY, is_output
 from ..outputs import LABEL_COLORS, LABELS, PREVIEW
 from ..segmentation import DEFAULT_SEED
@@ -30,9 +37,7 @@ CLEAN_UP = {
     "majority vote 5×5": ("majority", 2),
     "Potts smoothing (β)": "potts",
 }
-DEFAULTS = {
-    name: parameter.default for name, parameter in inspect.signature(segment).parameters.items()
-}
+DEFAULTS = {name: option.default for name, option in OPTIONS.items()}
 REMEMBERED = (
     "n_clusters",
     "method",
@@ -49,6 +54,16 @@ REMEMBERED = (
     "max_iter",
     "tol",
 )
+
+
+def option_control(name: str, **settings):
+    """Make the magicgui control of an option as the options table describes it."""
+    option = OPTIONS[name]
+    control = option.control
+    kind = getattr(magicgui.widgets, control.widget)
+    value = settings.pop("value", option.default)
+    label = {"text": control.label} if kind is CheckBox else {"label": control.label}
+    return kind(value=value, tooltip=option.plain_doc, **label, **control.settings, **settings)
 
 
 def settings() -> QSettings:
@@ -77,18 +92,11 @@ class Controls(QWidget):
             tooltip="The axis of this layer that holds channels (e.g. C of a ZCYX stack); "
             "empty: every value is one grey pixel",
         )
-        self.n_clusters = SpinBox(
-            label="clusters",
-            value=DEFAULTS["n_clusters"],
-            min=2,
-            max=255,
-            tooltip="Number of clusters k (Suggest k helps choosing)",
-        )
+        self.n_clusters = option_control("n_clusters", value=DEFAULTS["n_clusters"])
         self.method = ComboBox(
             label="method",
             choices=list(METHODS.items()),
-            tooltip="k-means++: seeding + Lloyd iterations. optimal 1-D: the exact global "
-            "optimum, for one feature (grey data)",
+            tooltip=OPTIONS["method"].plain_doc,
         )
         self.color_space = ComboBox(
             label="colour space",
@@ -112,7 +120,7 @@ class Controls(QWidget):
             label="background label",
             value=0,
             min=0,
-            max=255,
+            max=OPTIONS["n_clusters"].control.settings["max"],
             tooltip="A cluster shown as background (label 0, transparent); 0: none",
         )
         self.current_slice = CheckBox(
@@ -133,10 +141,7 @@ class Controls(QWidget):
         self.clean_up = ComboBox(
             label="clean up labels",
             choices=list(CLEAN_UP),
-            tooltip="After clustering, inside the mask: a majority vote of each pixel's "
-            "neighbours (3×3, 5×5; 3×3×3 in 3-D, weighted by distance with the layer's "
-            "scale), or Potts smoothing, which weighs a pixel's colour against its "
-            "neighbours' labels (β: how much the neighbours count)",
+            tooltip="After clustering, inside the mask: " + OPTIONS["regularize"].plain_doc,
         )
         self.potts_beta = FloatSpinBox(
             label="Potts β",
@@ -147,36 +152,10 @@ class Controls(QWidget):
             tooltip="Weight of one disagreeing neighbour, against the average pixel's "
             "squared colour distance to its cluster centre",
         )
-        self.min_size = SpinBox(
-            label="min object size (px)",
-            value=0,
-            min=0,
-            max=10**9,
-            tooltip="Connected pieces smaller than this many pixels join the label around "
-            "them; 0: keep all (not for dask or Zarr layers)",
-        )
-        self.spatial_weight = FloatSpinBox(
-            label="spatial weight",
-            value=0.0,
-            min=0.0,
-            max=10.0,
-            step=0.05,
-            tooltip="0: colour only; 1: the image extent weighs as much as the colour range",
-        )
-        self.standardize = CheckBox(
-            text="standardise channels",
-            value=DEFAULTS["standardize"],
-            tooltip="Divide each channel by its spread (standard deviation) over the fitted "
-            "pixels, so that channels of very different ranges (fluorescence) weigh alike. "
-            "The cluster means stay in the image's units",
-        )
-        self.seed = SpinBox(
-            label="seed",
-            value=DEFAULT_SEED,
-            min=0,
-            max=2**31 - 1,
-            tooltip="Random seed: the same seed gives the same labels",
-        )
+        self.min_size = option_control("min_size", value=0)
+        self.spatial_weight = option_control("spatial_weight")
+        self.standardize = option_control("standardize")
+        self.seed = option_control("seed", value=DEFAULT_SEED)
         self.restarts = SpinBox(
             label="restarts (0 = auto)",
             value=0,
@@ -185,18 +164,11 @@ class Controls(QWidget):
             tooltip="k-means++ runs from different seeds; the one with the lowest inertia is "
             "kept. 0 = auto, as napari_kmeans.segment's default",
         )
-        self.max_iter = SpinBox(
-            label="max iterations",
-            value=DEFAULTS["max_iter"],
-            min=1,
-            max=100_000,
-            tooltip="Upper bound of Lloyd iterations per restart",
-        )
+        self.max_iter = option_control("max_iter")
         self.tol = LineEdit(
             label="tolerance",
             value=f"{DEFAULTS['tol']:g}",
-            tooltip="Lloyd stops when the centres move less than this (relative to the data "
-            "variance)",
+            tooltip=OPTIONS["tol"].plain_doc,
         )
         self.slice_allowed = self.live_allowed = False
         self.main = Container(
