@@ -114,13 +114,7 @@ def _fit(images: Sequence[PreparedImage], options: Options):
     first = images[0]
     check_poolable([(p.image.dtype, p.values.shape[1]) for p in images])
     o = options.for_image(first.layout)
-    rows, recipe = fitting.pixel_rows(
-        [(p.values, p.layout.spatial_shape, p.included) for p in images],
-        o.color_space,
-        o.spatial_weight,
-        o.spacing,
-        standardize=o.standardize,
-    )
+    rows, recipe = fitting.prepared_rows(images, o)
     model, row_labels = fitting.fit_rows(
         rows, recipe, o, first.layout.n_channels, first.image.dtype
     )

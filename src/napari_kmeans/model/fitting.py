@@ -21,6 +21,7 @@ from ..engine.histogram import Histogram, histogram
 from ..engine.optimal1d import optimal_kmeans_1d
 from ..features import color_spaces
 from ..features import pixels as ft
+from ..features.prepare import PreparedImage
 from ..features.recipe import FeatureRecipe, compressible, divided, spread
 from ..options import Options
 from .kmeans_model import KMeansModel, dark_to_bright
@@ -141,6 +142,44 @@ def pixel_rows(
         ft.coordinate_features(shape, *coordinates, pixels, dtype, out=feats[rows, n_colour:])
         start = rows.stop
     return PixelRows(values, weights, feats, None), recipe
+
+
+def prepared_rows(
+    images: Sequence[PreparedImage], options: Options
+) -> tuple[PixelRows, FeatureRecipe]:
+    """Return the feature rows that ``segment`` and ``fit`` cluster, and their recipe.
+
+    The one derivation of the features from prepared images and checked options, so that
+    what :func:`napari_kmeans.suggest_k` scores is what the segmentation clusters.
+
+    Parameters
+    ----------
+    images : sequence of PreparedImage
+        The images whose pixels are pooled.
+    options : Options
+        Options checked against the first image (:meth:`Options.for_image`).
+
+    Returns
+    -------
+    (PixelRows, FeatureRecipe)
+        As :func:`pixel_rows`.
+
+    Examples
+    --------
+    >>> from napari_kmeans.features.prepare import prepare_image
+    >>> from napari_kmeans.options import make_options
+    >>> p = prepare_image(np.array([[0, 5], [5, 9]], np.uint8), "auto", None)
+    >>> rows, _ = prepared_rows([p], make_options(2).for_image(p.layout))
+    >>> rows.features.ravel().tolist(), rows.weights.tolist()
+    ([0.0, 5.0, 9.0], [1, 2, 1])
+    """
+    return pixel_rows(
+        [(p.values, p.layout.spatial_shape, p.included) for p in images],
+        options.color_space,
+        options.spatial_weight,
+        options.spacing,
+        standardize=options.standardize,
+    )
 
 
 def _too_many_clusters(n_clusters: int, n_distinct: int, what: str) -> ValueError:
