@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from napari_kmeans.outputs import cleanup
 from napari_kmeans.outputs.cleanup import (
     Cleanup,
     PixelFeatures,
@@ -124,7 +125,10 @@ def test_majority_equals_brute_force(shape, spacing, radius):
     ("shape", "spacing", "beta"),
     [((6, 7), (1.0, 1.0), 0.7), ((6, 7), (1.0, 1.0), 3.0), ((3, 4, 5), (2.0, 1.0, 1.0), 1.5)],
 )
-def test_potts_equals_brute_force_icm(shape, spacing, beta):
+@pytest.mark.parametrize("table", [True, False])
+def test_potts_equals_brute_force_icm(shape, spacing, beta, table, monkeypatch):
+    if not table:  # distances computed per visit, as for a float image of many pixels
+        monkeypatch.setattr(cleanup, "COST_TABLE_ENTRIES", 0)
     rng = np.random.default_rng(2)
     centers = np.array([[0.0, 0.0], [1.0, 0.5], [2.0, 2.0]])
     for _ in range(3):

@@ -340,20 +340,28 @@ class KMeansModel:
         fit_inertia, palette = inertia, self.palette
         if self.cleanup.active:
             spatial_shape = prepared.table.spatial_shape
-            data = self.pixel_features(
-                prepared.values,
-                spatial_shape,
-                prepared.included,
-                prepared.included,
-                len(flat_labels),
-            )
+            potts = self.cleanup.regularize is not None and self.cleanup.regularize[0] == "potts"
+            data = None
+            if potts:
+                data = self.pixel_features(
+                    prepared.values,
+                    spatial_shape,
+                    prepared.included,
+                    prepared.included,
+                    len(flat_labels),
+                )
             grid = clean_labels(
                 flat_labels.reshape(spatial_shape), self.cleanup, self.recipe.spacing, data
             )
-            flat_labels = grid.reshape(-1)
-            included = flat_labels if prepared.included is None else flat_labels[prepared.included]
-            counts, sums, inertia = self.statistics(prepared.values, included, data, flat_labels)
+            cleaned = grid.reshape(-1)
+            included = prepared.included
+            labels = cleaned if included is None else cleaned[included]
+            # labels of included pixels are >= 1: no wrap-around in their own dtype
+            sums, totals = label_sums(prepared.values, labels - 1, None, self.n_clusters)
+            counts = totals.astype(np.int64)
             palette = self.means(counts, sums)
+            inertia += self.moved_inertia(prepared, flat_labels, cleaned)
+            flat_labels = cleaned
         return Segmentation(
             labels=flat_labels.reshape(prepared.table.spatial_shape),
             palette=palette,
@@ -472,6 +480,47 @@ class KMeansModel:
             data.feats, data.rows, np.ascontiguousarray(grid), self.centers
         )
         return totals.astype(np.int64), sums, float(inertia)
+
+    def moved_inertia(
+        self, prepared: PreparedImage, before: np.ndarray, after: np.ndarray
+    ) -> float:
+        """Return how much the inertia grows when the labels ``before`` become ``after``.
+
+        Only the pixels whose label changed are featurised (a clean-up moves few).
+
+        Parameters
+        ----------
+        prepared : PreparedImage
+            The labelled image.
+        before, after : numpy.ndarray
+            Labels of every pixel, flat (0 outside the mask, in both).
+
+        Returns
+        -------
+        float
+            Sum over the moved pixels of their squared feature distance to the new centre
+            minus that to the old one.
+
+        Examples
+        --------
+        >>> import napari_kmeans as nk
+        >>> from napari_kmeans.features.prepare import prepare_image
+        >>> model = nk.fit(np.array([[0, 10, 200, 210]], np.uint8), n_clusters=2, seed=0)
+        >>> prepared = prepare_image(np.array([[0, 250]], np.uint8), "auto", None)
+        >>> model.moved_inertia(prepared, np.array([1, 2]), np.array([1, 1]))
+        58000.0
+        """
+        moved = np.flatnonzero(before != after)
+        if not len(moved):
+            return 0.0
+        included = prepared.included
+        rows = moved if included is None else np.searchsorted(included, moved)
+        spatial_shape = prepared.table.spatial_shape
+        feats = self.recipe.features(prepared.values[rows], spatial_shape, moved)
+        columns = np.ascontiguousarray(feats).T
+        new = own_sqdist(columns, after[moved].astype(np.intp) - 1, self.centers)
+        old = own_sqdist(columns, before[moved].astype(np.intp) - 1, self.centers)
+        return float(new.sum() - old.sum())
 
     def means(self, counts: np.ndarray, sums: np.ndarray) -> np.ndarray:
         """Mean value of each label from its count and sums; this model's palette if empty.

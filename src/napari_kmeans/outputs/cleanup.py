@@ -40,6 +40,9 @@ REGULARIZERS = ("majority", "potts")
 DEFAULT_STRENGTH = {"majority": 1, "potts": 1.0}
 # ICM sweeps at most (each reaches 2^n pixels further): bounds the chunk overlap on dask.
 POTTS_SWEEPS = 8
+# Potts reads a table of each feature row's distance to every label up to this many entries
+# (128 MiB), and computes the distances per visit beyond (float images: a row per pixel).
+COST_TABLE_ENTRIES = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -332,16 +335,24 @@ def regularize_labels(
         return out.reshape(grid.shape)
     out = flat.copy()
     parity = np.zeros(grid.ndim, np.int64) if origin is None else np.asarray(origin) % 2
+    k = int(data.center_labels.max())
+    feats = np.ascontiguousarray(data.feats)
+    if len(feats) * (k + 1) <= COST_TABLE_ENTRIES:  # distances once per distinct row
+        costs = label_kernels.label_costs(feats, data.centers, data.center_labels, k)
+    else:
+        costs = np.empty((0, k + 1))
     label_kernels.potts_sweeps(
         out,
         shape,
         offsets,
         deltas,
         weights,
-        data.feats,
-        data.rows,
+        costs,
+        feats,
         data.centers,
         data.center_labels,
+        data.rows,
+        k,
         1.0 / data.scale if data.scale > 0 else 1.0,
         float(strength),
         parity.astype(np.int64),
@@ -384,8 +395,7 @@ def small_components(grid: np.ndarray, min_size: int | float, spacing) -> np.nda
         winners = label_kernels.boundary_winners(flat, component, small, shape)
         if not winners.any():
             break
-        target = np.where(component >= 0, winners[np.maximum(component, 0)], 0)
-        flat = np.where(target > 0, target, flat).astype(grid.dtype)
+        label_kernels.apply_winners(flat, component, winners)
     return flat.reshape(grid.shape)
 
 

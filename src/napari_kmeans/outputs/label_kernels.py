@@ -6,6 +6,10 @@ neighbour, scipy has no Potts energy, and a multi-label connected-component pass
 linear sweep here against one ``scipy.ndimage.label`` call per label. Label 0 is outside
 the mask: it never votes, never changes, never joins a component. The glue (neighbourhoods,
 scaling, when to run what) is in :mod:`napari_kmeans.outputs.cleanup`.
+
+The grid is walked row by row (a row: the last axis): the coordinates of the other axes
+and whether a row lies far enough from the edges are found once per row, so that inside
+pixels read their neighbours without bounds checks.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ import numba
 import numpy as np
 
 __all__ = [
+    "apply_winners",
     "boundary_winners",
     "components",
+    "label_costs",
     "label_inertia",
     "majority_pass",
     "potts_sweeps",
@@ -25,9 +31,9 @@ _JIT = {"nogil": True, "cache": True}
 
 
 @numba.njit(inline="always", **_JIT)
-def _advance(coords, shape) -> None:
-    """Move ``coords`` to the next pixel in C order."""
-    for axis in range(len(shape) - 1, -1, -1):
+def _next_row(coords, shape) -> None:
+    """Move ``coords`` (the last axis aside) to the next row in C order."""
+    for axis in range(len(shape) - 2, -1, -1):
         coords[axis] += 1
         if coords[axis] < shape[axis]:
             return
@@ -35,40 +41,81 @@ def _advance(coords, shape) -> None:
 
 
 @numba.njit(inline="always", **_JIT)
-def _inside(coords, offset, shape) -> bool:
+def _row_inside(coords, reach, shape) -> bool:
+    """Whether a row is at least ``reach`` from the edges on every axis but the last."""
+    for axis in range(len(shape) - 1):
+        if coords[axis] < reach[axis] or coords[axis] >= shape[axis] - reach[axis]:
+            return False
+    return True
+
+
+@numba.njit(inline="always", **_JIT)
+def _inside(coords, offsets, j, shape) -> bool:
     for axis in range(len(shape)):
-        c = coords[axis] + offset[axis]
+        c = coords[axis] + offsets[j, axis]
         if c < 0 or c >= shape[axis]:
             return False
     return True
 
 
 @numba.njit(**_JIT)
+def _reach(offsets, ndim):
+    reach = np.zeros(ndim, np.int64)
+    for j in range(offsets.shape[0]):
+        for axis in range(ndim):
+            reach[axis] = max(reach[axis], abs(offsets[j, axis]))
+    return reach
+
+
+@numba.njit(parallel=True, **_JIT)
 def majority_pass(labels, out, shape, offsets, deltas, weights, self_weight) -> int:
     """One synchronous weighted majority vote: ``out[p]`` from ``labels`` around ``p``.
 
     A pixel keeps its label when it ties for the most votes, else takes the lowest label
-    of the most voted. Returns how many pixels changed.
+    of the most voted. Rows are voted in parallel (each reads ``labels`` only). Returns how
+    many pixels changed.
     """
-    n = labels.size
+    ndim = len(shape)
+    if labels.size == 0:
+        return 0
+    width = shape[ndim - 1]
     k = 0
-    for p in range(n):
+    for p in range(labels.size):
         k = max(k, labels[p])
-    votes = np.zeros(k + 1)
-    coords = np.zeros(len(shape), np.int64)
+    reach = _reach(offsets, ndim)
+    row_strides = _strides(shape[:-1]) if ndim > 1 else np.ones(0, np.int64)
     changed = 0
-    for p in range(n):
-        current = labels[p]
-        out[p] = current
-        if current != 0:
+    for row in numba.prange(labels.size // width):
+        votes = np.zeros(k + 1)
+        coords = np.zeros(ndim, np.int64)
+        for axis in range(ndim - 1):
+            coords[axis] = (row // row_strides[axis]) % shape[axis]
+        row_inside = _row_inside(coords, reach, shape)
+        base = row * width
+        for x in range(width):
+            p = base + x
+            current = labels[p]
+            out[p] = current
+            if current == 0:
+                continue
+            coords[ndim - 1] = x
+            inside = row_inside and reach[ndim - 1] <= x < width - reach[ndim - 1]
+            if inside:  # most pixels: every neighbour agrees, nothing to count
+                uniform = True
+                for j in range(len(deltas)):
+                    if labels[p + deltas[j]] != current:
+                        uniform = False
+                        break
+                if uniform:
+                    continue
             votes[current] += self_weight
             for j in range(len(deltas)):
-                if _inside(coords, offsets[j], shape):
+                if inside or _inside(coords, offsets, j, shape):
                     votes[labels[p + deltas[j]]] += weights[j]
-            votes[0] = -1.0
+            votes[0] = -1.0  # outside the mask: never chosen
             best, most = current, votes[current]
             for j in range(len(deltas)):
-                if _inside(coords, offsets[j], shape):
+                if inside or _inside(coords, offsets, j, shape):
                     other = labels[p + deltas[j]]
                     if votes[other] > most or (
                         votes[other] == most and best != current and other < best
@@ -76,14 +123,35 @@ def majority_pass(labels, out, shape, offsets, deltas, weights, self_weight) -> 
                         best, most = other, votes[other]
             votes[current] = 0.0
             for j in range(len(deltas)):
-                if _inside(coords, offsets[j], shape):
+                if inside or _inside(coords, offsets, j, shape):
                     votes[labels[p + deltas[j]]] = 0.0
             votes[0] = 0.0
             if best != current:
                 out[p] = best
                 changed += 1
-        _advance(coords, shape)
     return changed
+
+
+@numba.njit(inline="always", **_JIT)
+def _costs_of(row, centers, center_labels, out) -> None:
+    out[:] = np.inf
+    for c in range(len(center_labels)):
+        sq = 0.0
+        for f in range(len(row)):
+            diff = np.float64(row[f]) - centers[c, f]
+            sq += diff * diff
+        label = center_labels[c]
+        if sq < out[label]:
+            out[label] = sq
+
+
+@numba.njit(**_JIT)
+def label_costs(feats, centers, center_labels, k):
+    """Return ``(m, k + 1)`` squared distance of each row to the nearest centre of each label."""
+    costs = np.empty((feats.shape[0], k + 1))
+    for i in range(feats.shape[0]):
+        _costs_of(feats[i], centers, center_labels, costs[i])
+    return costs
 
 
 @numba.njit(**_JIT)
@@ -93,10 +161,12 @@ def potts_sweeps(
     offsets,
     deltas,
     weights,
+    costs,
     feats,
-    rows,
     centers,
     center_labels,
+    rows,
+    k,
     inv_scale,
     beta,
     origin,
@@ -104,66 +174,78 @@ def potts_sweeps(
 ) -> int:
     """Run iterated conditional modes on the Potts energy in place; return the sweeps run.
 
-    Energy of label l at pixel p: ``min_j |x_p - c_j|² · inv_scale + beta · Σ w`` over the
-    centres j of label l and the neighbours voting another label. A sweep visits the 2^n
-    parity classes of the pixels (``(coord + origin) mod 2`` per axis, bit i for axis i) in
-    order, each in C order; pixels of one class are never neighbours (offsets of -1..1), so
-    a class is updated as if at once. A pixel keeps its label when it ties for the lowest
-    energy, else takes the lowest label of those tied. Stops after a sweep that changed
+    Energy of label l at pixel p: ``costs[rows[p], l] · inv_scale + beta · Σ w`` over the
+    neighbours voting another label; with an empty ``costs`` table the squared distances to
+    the centres of each label are computed per visit (as :func:`label_costs` does). A sweep
+    visits the 2^n parity classes of the pixels (``(coord + origin) mod 2`` per axis, bit i
+    for axis i) in order, each in C order;
+    pixels of one class are never neighbours (offsets of -1..1), so a class is updated as
+    if at once. A pixel keeps its label when it ties for the lowest energy, else takes the
+    lowest label of those tied. A pixel none of whose neighbours changed since it was last
+    visited would choose the same again, so it is skipped. Stops after a sweep that changed
     nothing.
     """
     n = labels.size
     ndim = len(shape)
-    k = 0
-    for j in range(len(center_labels)):
-        k = max(k, center_labels[j])
+    if n == 0:
+        return 0
+    width = shape[ndim - 1]
+    reach = _reach(offsets, ndim)
     votes = np.zeros(k + 1)
-    cost = np.empty(k + 1)
+    row_costs = np.empty(k + 1)
+    tabled = costs.shape[0] > 0
+    dirty = np.ones(n, np.uint8)
     coords = np.zeros(ndim, np.int64)
-    d = feats.shape[1]
     for sweep in range(max_sweeps):
         changed = 0
         for parity in range(1 << ndim):
             coords[:] = 0
-            for p in range(n):
-                current = labels[p]
-                colour = 0
-                for axis in range(ndim):
-                    colour |= ((coords[axis] + origin[axis]) & 1) << axis
-                if current != 0 and colour == parity:
-                    total = 0.0
-                    for j in range(len(deltas)):
-                        if _inside(coords, offsets[j], shape):
-                            other = labels[p + deltas[j]]
-                            if other != 0:
-                                votes[other] += weights[j]
-                                total += weights[j]
-                    for label in range(k + 1):
-                        cost[label] = np.inf
-                    row = rows[p]
-                    for c in range(len(center_labels)):
-                        sq = 0.0
-                        for f in range(d):
-                            diff = np.float64(feats[row, f]) - centers[c, f]
-                            sq += diff * diff
-                        label = center_labels[c]
-                        if sq < cost[label]:
-                            cost[label] = sq
-                    best = current
-                    lowest = cost[current] * inv_scale + beta * (total - votes[current])
-                    for label in range(1, k + 1):
-                        energy = cost[label] * inv_scale + beta * (total - votes[label])
-                        if energy < lowest or (
-                            energy == lowest and best != current and label < best
-                        ):
-                            best, lowest = label, energy
-                    for j in range(len(deltas)):
-                        if _inside(coords, offsets[j], shape):
-                            votes[labels[p + deltas[j]]] = 0.0
-                    if best != current:
-                        labels[p] = best
-                        changed += 1
-                _advance(coords, shape)
+            first = ((parity >> (ndim - 1)) & 1) ^ (origin[ndim - 1] & 1)
+            for row in range(n // width):
+                in_class = True
+                for axis in range(ndim - 1):
+                    if ((coords[axis] + origin[axis]) & 1) != ((parity >> axis) & 1):
+                        in_class = False
+                if in_class:
+                    row_inside = _row_inside(coords, reach, shape)
+                    base = row * width
+                    for x in range(first, width, 2):
+                        p = base + x
+                        current = labels[p]
+                        if current == 0 or dirty[p] == 0:
+                            continue
+                        dirty[p] = 0
+                        coords[ndim - 1] = x
+                        inside = row_inside and reach[ndim - 1] <= x < width - reach[ndim - 1]
+                        total = 0.0
+                        for j in range(len(deltas)):
+                            if inside or _inside(coords, offsets, j, shape):
+                                other = labels[p + deltas[j]]
+                                if other != 0:
+                                    votes[other] += weights[j]
+                                    total += weights[j]
+                        if tabled:
+                            row_costs[:] = costs[rows[p]]
+                        else:
+                            _costs_of(feats[rows[p]], centers, center_labels, row_costs)
+                        best = current
+                        lowest = row_costs[current] * inv_scale + beta * (total - votes[current])
+                        for label in range(1, k + 1):
+                            energy = row_costs[label] * inv_scale + beta * (total - votes[label])
+                            if energy < lowest or (
+                                energy == lowest and best != current and label < best
+                            ):
+                                best, lowest = label, energy
+                        for j in range(len(deltas)):
+                            if inside or _inside(coords, offsets, j, shape):
+                                votes[labels[p + deltas[j]]] = 0.0
+                        if best != current:
+                            labels[p] = best
+                            changed += 1
+                            for j in range(len(deltas)):
+                                if inside or _inside(coords, offsets, j, shape):
+                                    dirty[p + deltas[j]] = 1
+                _next_row(coords, shape)
         if changed == 0:
             return sweep + 1
     return max_sweeps
@@ -177,6 +259,24 @@ def _root(parent, p):
     return p
 
 
+@numba.njit(inline="always", **_JIT)
+def _union(parent, p, q) -> None:
+    a, b = _root(parent, p), _root(parent, q)
+    if a < b:  # the smaller index is the root: roots come first in C order
+        parent[b] = a
+    elif b < a:
+        parent[a] = b
+
+
+@numba.njit(**_JIT)
+def _strides(shape):
+    ndim = len(shape)
+    strides = np.ones(ndim, np.int64)
+    for axis in range(ndim - 2, -1, -1):
+        strides[axis] = strides[axis + 1] * shape[axis + 1]
+    return strides
+
+
 @numba.njit(**_JIT)
 def components(labels, shape):
     """Face-connected components of equal non-zero labels.
@@ -186,26 +286,26 @@ def components(labels, shape):
     """
     n = labels.size
     ndim = len(shape)
-    strides = np.ones(ndim, np.int64)
-    for axis in range(ndim - 2, -1, -1):
-        strides[axis] = strides[axis + 1] * shape[axis + 1]
+    component = np.full(n, -1, np.int64)
+    if n == 0:
+        return component, np.zeros(0, np.int64)
+    width = shape[ndim - 1]
+    strides = _strides(shape)
     parent = np.arange(n)
     coords = np.zeros(ndim, np.int64)
-    for p in range(n):
-        label = labels[p]
-        if label != 0:
-            for axis in range(ndim):
-                if coords[axis] > 0:
-                    q = p - strides[axis]
-                    if labels[q] == label:
-                        a, b = _root(parent, p), _root(parent, q)
-                        if a != b:  # the smaller index is the root: roots come first
-                            if a < b:
-                                parent[b] = a
-                            else:
-                                parent[a] = b
-        _advance(coords, shape)
-    component = np.full(n, -1, np.int64)
+    for row in range(n // width):
+        base = row * width
+        for x in range(width):
+            p = base + x
+            label = labels[p]
+            if label == 0:
+                continue
+            if x > 0 and labels[p - 1] == label:
+                _union(parent, p, p - 1)
+            for axis in range(ndim - 1):
+                if coords[axis] > 0 and labels[p - strides[axis]] == label:
+                    _union(parent, p, p - strides[axis])
+        _next_row(coords, shape)
     count = 0
     for p in range(n):
         if labels[p] != 0:
@@ -232,54 +332,71 @@ def boundary_winners(labels, component, small, shape):
     """
     n = labels.size
     ndim = len(shape)
-    strides = np.ones(ndim, np.int64)
-    for axis in range(ndim - 2, -1, -1):
-        strides[axis] = strides[axis + 1] * shape[axis + 1]
+    n_components = len(small)
+    winners = np.zeros(n_components, np.int64)
+    if n == 0:
+        return winners
+    strides = _strides(shape)
     k = 0
     for p in range(n):
         k = max(k, labels[p])
-    seen = np.empty(2 * ndim, np.int64)
-    coords = np.zeros(ndim, np.int64)
-    keys = np.empty(16, np.int64)
-    n_keys = 0
-    for q in range(n):
-        if labels[q] != 0 and not small[component[q]]:
-            n_seen = 0
+    # the pixels of the small components, grouped by component (a counting sort)
+    starts = np.zeros(n_components + 1, np.int64)
+    for p in range(n):
+        c = component[p]
+        if c >= 0 and small[c]:
+            starts[c + 1] += 1
+    for c in range(n_components):
+        starts[c + 1] += starts[c]
+    members = np.empty(starts[n_components], np.int64)
+    filled = starts[:-1].copy()
+    for p in range(n):
+        c = component[p]
+        if c >= 0 and small[c]:
+            members[filled[c]] = p
+            filled[c] += 1
+    counted = np.full(n, -1, np.int64)  # the last component each pixel was counted for
+    votes = np.zeros(k + 1, np.int64)
+    for c in range(n_components):
+        if not small[c]:
+            continue
+        best, most = 0, 0
+        for i in range(starts[c], starts[c + 1]):
+            p = members[i]
+            rest = p
             for axis in range(ndim):
+                coord = rest // strides[axis]
+                rest -= coord * strides[axis]
                 for step in (-1, 1):
-                    c = coords[axis] + step
-                    if 0 <= c < shape[axis]:
-                        p = q + step * strides[axis]
-                        owner = component[p]
-                        if owner >= 0 and small[owner]:
-                            fresh = True
-                            for s in range(n_seen):
-                                if seen[s] == owner:
-                                    fresh = False
-                            if fresh:
-                                seen[n_seen] = owner
-                                n_seen += 1
-            for s in range(n_seen):
-                if n_keys == len(keys):
-                    grown = np.empty(2 * len(keys), np.int64)
-                    grown[:n_keys] = keys
-                    keys = grown
-                keys[n_keys] = seen[s] * (k + 1) + labels[q]
-                n_keys += 1
-        _advance(coords, shape)
-    keys = np.sort(keys[:n_keys])
-    winners = np.zeros(len(small), np.int64)
-    most = np.zeros(len(small), np.int64)
-    start = 0
-    while start < n_keys:
-        stop = start
-        while stop < n_keys and keys[stop] == keys[start]:
-            stop += 1
-        owner, label = keys[start] // (k + 1), keys[start] % (k + 1)
-        if stop - start > most[owner]:  # keys ascend by label: ties keep the lowest
-            most[owner], winners[owner] = stop - start, label
-        start = stop
+                    if 0 <= coord + step < shape[axis]:
+                        q = p + step * strides[axis]
+                        owner = component[q]
+                        if owner >= 0 and not small[owner] and counted[q] != c:
+                            counted[q] = c
+                            label = labels[q]
+                            votes[label] += 1
+                            if votes[label] > most or (votes[label] == most and label < best):
+                                best, most = label, votes[label]
+        winners[c] = best
+        for i in range(starts[c], starts[c + 1]):  # clear the votes this component cast
+            p = members[i]
+            rest = p
+            for axis in range(ndim):
+                coord = rest // strides[axis]
+                rest -= coord * strides[axis]
+                for step in (-1, 1):
+                    if 0 <= coord + step < shape[axis]:
+                        votes[labels[p + step * strides[axis]]] = 0
     return winners
+
+
+@numba.njit(**_JIT)
+def apply_winners(labels, component, winners) -> None:
+    """Give every pixel of a component with a winner that label, in place."""
+    for p in range(labels.size):
+        c = component[p]
+        if c >= 0 and winners[c] > 0:
+            labels[p] = winners[c]
 
 
 @numba.njit(**_JIT)
