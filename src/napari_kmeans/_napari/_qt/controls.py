@@ -23,6 +23,7 @@ from qtpy.QtWidgets import QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
 from ...features import color_spaces
 from ...options import OPTIONS
+from ...outputs.cleanup import check_regularize
 from ..inputs import METADATA_KEY, is_output
 from ..outputs import LABEL_COLORS, LABELS, PREVIEW
 from ..segmentation import DEFAULT_SEED
@@ -138,9 +139,15 @@ class Controls(QWidget):
             "inertia ratio, centre gap). Can take far longer than the segmentation; Cancel "
             "abandons it",
         )
+        default_clean_up = check_regularize(DEFAULTS["regularize"])
         self.clean_up = ComboBox(
             label="clean up labels",
             choices=list(CLEAN_UP),
+            value=next(
+                name
+                for name, choice in CLEAN_UP.items()
+                if check_regularize(choice) == default_clean_up
+            ),
             tooltip="After clustering, inside the mask: " + OPTIONS["regularize"].plain_doc,
         )
         self.potts_beta = FloatSpinBox(
