@@ -563,7 +563,7 @@ def test_zarr_stack_is_segmented_chunk_by_chunk_into_zarr(tmp_path, capsys):
         write(tmp_path / "roi.png", mask),
     )
     assert code == 0, out.err
-    labels = zarr.open_array(tmp_path / "stack_labels.zarr")
+    labels = zarr.open_group(tmp_path / "stack_labels.zarr")["0"]
     expected = nk.segment(stack, 3, seed=4, mask=np.broadcast_to(mask != 0, stack.shape))
     np.testing.assert_array_equal(labels[:], expected.labels)
     record = summary(tmp_path / "stack_clusters.json")
@@ -580,7 +580,7 @@ def test_tiff_with_zarr_out_is_read_lazily(tmp_path, capsys):
     out = tmp_path / "results" / "cells_labels.zarr"
     code, output = run(capsys, tmp_path / "cells.tif", "-k", "3", "--seed", "0", "--out", out)
     assert code == 0, output.err
-    np.testing.assert_array_equal(zarr.open_array(out)[:], nk.segment(stack, 3, seed=0).labels)
+    np.testing.assert_array_equal(zarr.open_group(out)["0"][:], nk.segment(stack, 3, seed=0).labels)
     assert summary(tmp_path / "results" / "cells_labels_clusters.json")["outputs"]["labels"] == (
         str(out.resolve())
     )
@@ -649,7 +649,7 @@ def test_save_model_of_a_chunked_run(tmp_path, capsys):
     )
     assert code == 0, output.err
     model = nk.load_model(tmp_path / "m.json")
-    np.testing.assert_array_equal(model.predict(stack).labels, zarr.open_array(out)[:])
+    np.testing.assert_array_equal(model.predict(stack).labels, zarr.open_group(out)["0"][:])
 
 
 def test_save_model_takes_exactly_one_image(tmp_path, capsys):
@@ -802,7 +802,8 @@ def test_existing_zarr_out_is_replaced_only_with_overwrite(tmp_path, capsys):
         capsys, tmp_path / "in.zarr", "-k", "3", "--seed", "1", "--out", old, "--overwrite"
     )
     assert code == 0, out.err
-    np.testing.assert_array_equal(zarr.open_array(old)[:], nk.segment(stack, 3, seed=1).labels)
+    labels = zarr.open_group(old)["0"][:]
+    np.testing.assert_array_equal(labels, nk.segment(stack, 3, seed=1).labels)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 

@@ -1,6 +1,5 @@
 """Cross-check with cv2.kmeans, and the agreement measures against scikit-learn and SciPy."""
 
-import itertools
 import subprocess
 import sys
 import time
@@ -10,11 +9,10 @@ import dask.array as da
 import numpy as np
 import psutil
 import pytest
-from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score
 
 import napari_kmeans as nk
-from napari_kmeans.assess.agreement import adjusted_rand_index, match_clusters
+from napari_kmeans.assess.agreement import adjusted_rand_index
 from napari_kmeans.features.recipe import FeatureRecipe
 
 
@@ -63,25 +61,6 @@ def test_cross_check_refuses_another_image():
     seg = nk.segment(img, 3, seed=0)
     with pytest.raises(ValueError, match="same image"):
         nk.cross_check(img[:10], seg)
-
-
-@pytest.mark.parametrize("seed", range(20))
-def test_matching_is_optimal_like_scipy(seed):
-    rng = np.random.default_rng(seed)
-    n = int(rng.integers(1, 9))
-    cost = rng.random((n, n)) * 10
-    if seed % 2:
-        cost = np.round(cost)  # ties
-    match = match_clusters(cost)
-    rows, cols = linear_sum_assignment(cost)
-    assert sorted(match.tolist()) == list(range(n))
-    assert cost[np.arange(n), match].sum() == pytest.approx(cost[rows, cols].sum())
-
-
-def test_matching_brute_force_small():
-    cost = np.array([[7.0, 3, 9], [2, 8, 6], [4, 5, 1]])
-    best = min(sum(cost[i, p[i]] for i in range(3)) for p in itertools.permutations(range(3)))
-    assert cost[np.arange(3), match_clusters(cost)].sum() == best
 
 
 @pytest.mark.parametrize("seed", range(20))

@@ -33,16 +33,20 @@ def test_gray_is_bt601_luma_in_image_units():
     assert got[0, 0] == pytest.approx(0.299 * 100 + 0.587 * 50 + 0.114 * 200)
 
 
+def pixel_table(image, channel_axis):
+    return ft.channel_layout(image.shape, channel_axis).table(image)
+
+
 def test_pixel_table_layouts():
     img = np.arange(2 * 3 * 4).reshape(2, 3, 4).astype(np.uint8)
-    rgba = ft.pixel_table(img, "auto")
+    rgba = pixel_table(img, "auto")
     assert rgba.values.shape == (6, 3) and rgba.alpha.tolist() == img[..., 3].ravel().tolist()
-    four = ft.pixel_table(img, -1)
+    four = pixel_table(img, -1)
     assert four.values.shape == (6, 4) and four.alpha is None
-    first = ft.pixel_table(img, 0)
+    first = pixel_table(img, 0)
     assert first.spatial_shape == (3, 4)
     np.testing.assert_array_equal(first.values[:, 1], img[1].ravel())
-    assert ft.pixel_table(img, None).values.shape == (24, 1)
+    assert pixel_table(img, None).values.shape == (24, 1)
     assert ft.resolve_channel_axis(np.zeros((5, 5, 5)), "auto") is None
 
 

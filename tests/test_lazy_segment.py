@@ -107,7 +107,8 @@ def test_float_stack_is_fitted_on_a_sample_and_recovers_the_phases():
     levels = [[0.1, 0.8], [0.5, 0.2], [0.9, 0.9]]
     img, truth = phase_image(rng, (8, 40, 50), levels, 0.03, np.float32)
     image = da.from_array(img, chunks=(3, 20, 25, 2))
-    seg = nk.segment(image, 3, seed=0, sample_size=2_000, channel_axis=-1)
+    options = {"sample_size": 2_000, "channel_axis": -1, "standardize": False}
+    seg = nk.segment(image, 3, seed=0, **options)
     labels = seg.labels.compute()
     assert adjusted_rand_score(truth.ravel(), labels.ravel()) == 1.0
     assert seg.params["fitted_pixels"] == 2_000
@@ -115,7 +116,7 @@ def test_float_stack_is_fitted_on_a_sample_and_recovers_the_phases():
     feats = img.reshape(-1, 2).astype(np.float64)
     inertia = ((feats - seg.centers[labels.ravel() - 1]) ** 2).sum()
     assert seg.inertia == pytest.approx(inertia, rel=1e-9)
-    again = nk.segment(image, 3, seed=0, sample_size=2_000, channel_axis=-1)
+    again = nk.segment(image, 3, seed=0, **options)
     np.testing.assert_array_equal(again.centers, seg.centers)
 
 

@@ -77,7 +77,7 @@ def test_rgb_sample_end_to_end(qtbot, viewer_widget, notifications):
         np.testing.assert_allclose(layer.scale, source.scale)
         np.testing.assert_allclose(layer.translate, source.translate)
         np.testing.assert_allclose(layer.affine.affine_matrix, source.affine.affine_matrix)
-    expected = nk.segment(data, 3, seed=7, channel_axis=-1)
+    expected = nk.segment(data, 3, seed=7, channel_axis=-1, standardize=False)
     np.testing.assert_array_equal(labels.data, expected.labels)
 
     for label in range(1, 4):
@@ -195,7 +195,8 @@ def test_single_channel_layers_used_together_as_channels(qtbot, viewer_widget):
         "a + b k-means labels",
     ]
     labels = viewer.layers["a + b k-means labels"].data
-    expected = nk.segment(np.stack([red, green], axis=-1), 8, seed=0, channel_axis=-1)
+    stacked = np.stack([red, green], axis=-1)
+    expected = nk.segment(stacked, 8, seed=0, channel_axis=-1, standardize=False)
     np.testing.assert_array_equal(labels, expected.labels)
     # 8 distinct (red, green) pairs and 8 clusters: every cluster is one pair
     for label in range(1, 9):

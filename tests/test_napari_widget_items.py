@@ -167,7 +167,8 @@ def test_a_float_volume_with_three_planes_is_not_taken_for_rgb(qtbot, viewer_wid
     widget.controls.channel_axis.value = 2
     run_and_wait(qtbot, widget)
     labels = viewer.layers["volume k-means labels"]
-    np.testing.assert_array_equal(labels.data, nk.segment(data, 3, seed=0, channel_axis=2).labels)
+    unticked = nk.segment(data, 3, seed=0, channel_axis=2, standardize=False)  # the checkbox's
+    np.testing.assert_array_equal(labels.data, unticked.labels)
     np.testing.assert_allclose(labels.data_to_world([10, 20]), [20, 60])
 
 
@@ -258,7 +259,8 @@ def test_fits_a_laptop_screen_after_suggest_k_with_64_clusters(make_napari_viewe
     rng = np.random.default_rng(5)
     image = rng.integers(0, 255, (60, 60, 3), np.uint8)
     widget.controls.images.value = [viewer.add_image(image, name="photo", rgb=True)]
-    assert widget.controls.advanced.native.isHidden()  # folded by default
+    assert not widget.controls.advanced_fold.isExpanded()  # folded by default
+    assert not widget.controls.advanced.native.isVisible()
     assert widget.suggest() is not None
     wait_idle(qtbot, widget, 60_000)
     widget.controls.n_clusters.value = 64
@@ -347,7 +349,8 @@ def test_channel_axis_of_a_zcyx_stack(qtbot, viewer_widget):
     widget.controls.n_clusters.value = 4
     run_and_wait(qtbot, widget)
     labels = viewer.layers["zcyx k-means labels"]
-    np.testing.assert_array_equal(labels.data, nk.segment(stack, 4, seed=0, channel_axis=1).labels)
+    unticked = nk.segment(stack, 4, seed=0, channel_axis=1, standardize=False)
+    np.testing.assert_array_equal(labels.data, unticked.labels)
     np.testing.assert_allclose(labels.data_to_world([2, 10, 10]), [8, 5, 5])
     assert list(labels.features.columns[2:4]) == ["mean_channel_0", "mean_channel_1"]
 
@@ -584,7 +587,7 @@ def test_preview_of_one_plane_of_a_zcyx_stack(qtbot, viewer_widget):
     widget.controls.current_slice.value = True
     run_and_wait(qtbot, widget)
     preview = viewer.layers["zcyx k-means preview"]
-    expected = nk.segment(stack[1], 3, seed=0, channel_axis=0).labels
+    expected = nk.segment(stack[1], 3, seed=0, channel_axis=0, standardize=False).labels
     np.testing.assert_array_equal(preview.data, expected[None])
     np.testing.assert_allclose(preview.data_to_world([0, 0, 0]), [4, 0, 0])
     assert "zcyx k-means labels" not in viewer.layers  # no full result was made
@@ -688,7 +691,8 @@ def test_standardise_channels_checkbox(qtbot, make_napari_viewer):
     widget.controls.images.value = [a, b]
     widget.controls.n_clusters.value = 4
     assert widget.controls.standardize.tooltip
-    widget.controls.advanced_button.click()
+    widget.controls.advanced_fold.toggleButton().click()
+    assert widget.controls.advanced_fold.isExpanded()
     widget.controls.standardize.value = True
     run_and_wait(qtbot, widget)
     labels = viewer.layers["nuclei + membrane k-means labels"]

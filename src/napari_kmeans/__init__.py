@@ -16,7 +16,8 @@ from .api import Segmentation, fit, segment
 from .assess.choose_k import KSuggestion, suggest_k
 from .assess.cross_check import CrossCheck, cross_check
 from .engine import KMeansResult, kmeans
-from .io.images import ImageLoadError, load_image, save_image
+from .io.axes import AxesImage
+from .io.images import ImageLoadError, load_image, read_image, save_image
 from .io.model_file import ModelFileError, load_model
 from .model.kmeans_model import KMeansModel
 from .versions import library_versions
@@ -43,6 +44,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "apply_model_to_layers",
+    "AxesImage",
     "CrossCheck",
     "ImageLoadError",
     "KMeansModel",
@@ -57,6 +59,7 @@ __all__ = [
     "load_image",
     "load_model",
     "merge_layer_clusters",
+    "read_image",
     "save_image",
     "segment",
     "segment_layer",

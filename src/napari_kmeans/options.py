@@ -20,6 +20,7 @@ ValueError: n_clusters=0 is not allowed: it must be an integer >= 1
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import textwrap
 from collections.abc import Callable, Mapping
@@ -58,7 +59,8 @@ def _non_negative(name: str, value) -> float:
     if (
         isinstance(value, bool)
         or not isinstance(value, Real)
-        or not (np.isfinite(value) and value >= 0)
+        or not math.isfinite(value)
+        or float(value) < 0
     ):
         raise ValueError(f"{name}={value!r} is not allowed: it must be a finite number >= 0")
     return float(value)
@@ -88,7 +90,8 @@ def _spacing(name: str, value):
         return None
     values = tuple(np.atleast_1d(np.asarray(value, dtype=object)).tolist())
     if not all(
-        isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) and v > 0 for v in values
+        isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v) and float(v) > 0
+        for v in values
     ):
         raise ValueError(
             f"{name}={value!r} is not allowed: give one positive finite number per spatial axis"
@@ -162,6 +165,10 @@ def check_flag(name: str, value) -> bool:
     if not isinstance(value, bool | np.bool_):
         raise ValueError(f"{name}={value!r} is not allowed: use True or False")
     return bool(value)
+
+
+def _flag_or_auto(name: str, value) -> bool | str:
+    return value if isinstance(value, str) and value == "auto" else check_flag(name, value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,10 +334,14 @@ _TABLE = (
         "channel_axis",
         "auto",
         '"auto", "rgb", None or int',
-        '``"auto"``: a last axis of 3 or 4 on an image of >= 3 dimensions is RGB(A); '
-        '``"rgb"``: the last axis is RGB(A), as napari\'s ``rgb=True``; None: no channels; an '
-        'int: every channel along that axis is data (no alpha). With ``"auto"`` or '
-        '``"rgb"`` a fourth channel is alpha: kept in ``recolored``, never clustered.',
+        '``"auto"``: a last axis of 3 or 4 on an image of >= 3 dimensions is RGB(A), a last '
+        "axis of 2 or 5-8 shorter than every other axis is refused as ambiguous (channels "
+        'or slices?), anything else has no channels; ``"rgb"``: the last axis is RGB(A), as '
+        "napari's ``rgb=True``; None: no channels; an int: every channel along that axis "
+        'is data (no alpha). With ``"auto"`` or ``"rgb"`` a fourth channel is alpha: kept '
+        "in ``recolored``, never clustered. Files read with "
+        ":func:`napari_kmeans.read_image` give their own channel axis; the command line "
+        "takes it from the file, and an explicit value must agree with the file's axes.",
         lambda name, value: ft.check_channel_axis(value),
         "--channel-axis",
         _words({"auto": "auto", "rgb": "rgb", "none": None}, _integer_text),
@@ -361,16 +372,19 @@ _TABLE = (
     ),
     Option(
         "standardize",
-        False,
-        "bool",
+        "auto",
+        'bool or "auto"',
         "Divide each colour feature by its standard deviation over the fitted pixels, so "
         "that channels of very different ranges (fluorescence) weigh alike. The divisors "
-        "are kept in the model's recipe; ``palette`` stays in the image's units.",
-        check_flag,
+        "are kept in the model's recipe; ``palette`` stays in the image's units. "
+        '``"auto"``: on when the channels are data (an int ``channel_axis`` with several '
+        "channels), off for grey and RGB(A); ``params['standardize']`` records the choice.",
+        _flag_or_auto,
         "--standardize",
         None,
         None,
-        Control("CheckBox", "standardise channels"),
+        # the widget decides it from its layers; unticked unless the user ticks it
+        Control("CheckBox", "standardise channels", {"value": False}),
     ),
     Option(
         "seed",
@@ -546,9 +560,10 @@ def documented(func: Callable) -> Callable:
     True
     """
     marker = "    {options}"
-    if marker not in (func.__doc__ or ""):
+    doc = func.__doc__ or ""
+    if marker not in doc:
         raise ValueError(f"{func.__qualname__}'s docstring has no line {marker.strip()!r}")
-    func.__doc__ = func.__doc__.replace(marker, option_docs())
+    func.__doc__ = doc.replace(marker, option_docs())
     return func
 
 
@@ -572,7 +587,7 @@ class Options:
     channel_axis: str | int | None
     spatial_weight: float
     spacing: tuple[float, ...] | None
-    standardize: bool
+    standardize: bool | str
     seed: int | str
     n_init: int | str
     max_iter: int
@@ -600,7 +615,9 @@ class Options:
         Returns
         -------
         Options
-            A copy with ``spacing`` a tuple of one float per spatial axis.
+            A copy with ``spacing`` a tuple of one float per spatial axis, and
+            ``standardize`` decided (``"auto"``: True for several data channels, that is an
+            int ``channel_axis``).
 
         Raises
         ------
@@ -622,7 +639,10 @@ class Options:
                 f"color_space='gray', and spatial_weight=0 (got {layout.n_channels} channels, "
                 f"color_space={self.color_space!r}, spatial_weight={self.spatial_weight})"
             )
-        return dataclasses.replace(self, spacing=spacing)
+        standardize = self.standardize
+        if standardize == "auto":
+            standardize = isinstance(self.channel_axis, int) and layout.n_channels > 1
+        return dataclasses.replace(self, spacing=spacing, standardize=standardize)
 
     def params(
         self,

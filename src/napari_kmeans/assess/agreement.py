@@ -1,4 +1,4 @@
-"""How far two clusterings of the same rows agree: adjusted Rand index, cluster matching."""
+"""How far two clusterings of the same rows agree: the adjusted Rand index."""
 
 from __future__ import annotations
 
@@ -76,69 +76,3 @@ def adjusted_rand_index_of_table(contingency: np.ndarray) -> float:
     if maximum == expected:  # both partitions trivial (one cluster, or all singletons)
         return 1.0
     return float((index - expected) / (maximum - expected))
-
-
-def match_clusters(cost: np.ndarray) -> np.ndarray:
-    """Match the rows of a square cost matrix one to one to its columns, at minimum cost.
-
-    The Hungarian algorithm with potentials (Kuhn 1955, Jonker–Volgenant style shortest
-    augmenting paths), O(k³) with the inner loop vectorised.
-
-    Parameters
-    ----------
-    cost : array_like
-        ``(k, k)`` cost of matching row ``i`` to column ``j``.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``col`` such that row ``i`` is matched to column ``col[i]``.
-
-    Raises
-    ------
-    ValueError
-        When ``cost`` is not square.
-
-    Examples
-    --------
-    >>> match_clusters(np.array([[4.0, 1.0], [2.0, 8.0]])).tolist()
-    [1, 0]
-    """
-    cost = np.asarray(cost, dtype=np.float64)
-    n = cost.shape[0]
-    if cost.shape != (n, n):
-        raise ValueError(f"cost has shape {cost.shape}: it must be square")
-    u = np.zeros(n + 1)
-    v = np.zeros(n + 1)
-    row_of_col = np.zeros(n + 1, dtype=np.int64)  # 1-based rows; column 0 is the virtual start
-    way = np.zeros(n + 1, dtype=np.int64)
-    for row in range(1, n + 1):
-        row_of_col[0] = row
-        col = 0
-        min_slack = np.full(n + 1, np.inf)
-        used = np.zeros(n + 1, dtype=bool)
-        while True:
-            used[col] = True
-            r = row_of_col[col]
-            free = ~used
-            free[0] = False
-            slack = cost[r - 1] - u[r] - v[1:]
-            candidates = np.flatnonzero(free[1:]) + 1
-            better = slack[candidates - 1] < min_slack[candidates]
-            min_slack[candidates[better]] = slack[candidates[better] - 1]
-            way[candidates[better]] = col
-            nxt = candidates[np.argmin(min_slack[candidates])]
-            delta = min_slack[nxt]
-            u[row_of_col[used]] += delta
-            v[used] -= delta
-            min_slack[free] -= delta
-            col = nxt
-            if row_of_col[col] == 0:
-                break
-        while col:
-            prev = way[col]
-            row_of_col[col] = row_of_col[prev]
-            col = prev
-    match = np.empty(n, dtype=np.int64)
-    match[row_of_col[1:] - 1] = np.arange(n)
-    return match

@@ -1,13 +1,11 @@
 """``suggest_k``: help choosing the number of clusters of an image.
 
-Every k is fitted on the same rows, the features ``segment`` would cluster with the same
-options: the image's distinct values with their pixel counts when there are at most
-``FIT_ROWS`` of them (exact), else ``FIT_ROWS`` pixels drawn in proportion to those counts.
-The centres are then scored on every pixel (inertia, BIC, and how solid the regions of each
-cluster are in the image) and on a sample (silhouette, computed block by block). Work and
-memory are bounded by these sizes and by ``SLAB`` pixels at a time, not by the image, and
-the caller's ``progress`` is consulted throughout. The silhouettes of every k share one pass
-over the sample's distances, after the last fit.
+Every k is fitted on the same rows: the image's distinct values with their pixel counts when
+there are at most ``FIT_ROWS`` of them (exact), else ``FIT_ROWS`` pixels drawn in proportion
+to those counts. The centres are then scored on every pixel (inertia, BIC) and on a sample
+(silhouette, computed block by block). Work and memory are bounded by these sizes, not by
+the image, and the caller's ``progress`` is consulted throughout. The silhouettes of every k
+share one pass over the sample's distances, after the last fit.
 """
 
 from __future__ import annotations
@@ -22,20 +20,15 @@ import numpy as np
 
 from ..engine import kmeans, make_rng
 from ..engine.distances import nearest, own_sqdist
-from ..engine.grid_rows import GridRows, materialise
 from ..engine.optimal1d import optimal_kmeans_1d
 from ..engine.seeding import greedy_kmeans_plusplus
+from ..features import color_spaces
 from ..features.prepare import prepare_image
 from ..model import fitting
-from ..options import make_options
-from ..outputs.recolor import spread_labels
+from ..options import check_flag
 from ..progress import SUGGEST_K, ProgressCallback, report
 
-SOLID = 0.8  # share of a cluster's neighbouring pixels in the same cluster, see suggest_k's rule
-SEPARATED = 0.9  # mean silhouette of a cluster sharply distinct in value from the others
-NEARLY_SOLID = 0.7  # a larger k this close to SOLID is the runner-up rather than a smaller one
-STRUCTURE = 0.08  # above chance by this much: the pixels form regions (see _above_chance)
-SLAB = 1 << 22  # pixels compared with their neighbours at a time
+PARSIMONY = 0.1  # see suggest_k's rule
 FIT_ROWS = 1 << 16  # distinct values fitted exactly up to this many, else pixels drawn
 SILHOUETTE_BLOCK = 1 << 22  # distances held at once by the silhouette (32 MiB)
 DEFAULT_MAX_K = 12
@@ -60,21 +53,14 @@ class KSuggestion:
     recommended : int
         The suggested number of clusters.
     reason : str
-        Why, in plain words.
-    coherence : tuple of float
-        Per tried k, the least solid cluster's share of same-cluster neighbours: of the
-        pairs of neighbouring pixels that involve one of its pixels, the share whose other
-        pixel is in the same cluster (1: solid regions; low: scattered specks or thin rims).
-    candidates : tuple of int
-        The best two numbers of clusters, the recommended one first (one when only one
-        k was tried).
+        One sentence saying why.
 
     Examples
     --------
-    >>> img = np.repeat(np.repeat(np.array([[10, 120, 240]], np.uint8), 30, axis=0), 10, axis=1)
+    >>> img = np.repeat(np.array([[10, 120, 240]], np.uint8), 30, axis=0)
     >>> s = suggest_k(img, range(1, 4))
-    >>> s.k, s.recommended, s.silhouette[2], s.candidates
-    ((1, 2, 3), 3, 1.0, (3, 2))
+    >>> s.k, s.recommended, s.silhouette[2]
+    ((1, 2, 3), 3, 1.0)
     """
 
     k: tuple[int, ...]
@@ -83,8 +69,6 @@ class KSuggestion:
     bic: tuple[float, ...]
     recommended: int
     reason: str
-    coherence: tuple[float, ...] = ()
-    candidates: tuple[int, ...] = ()
 
     def to_dict(self) -> dict:
         """Return the scores as a JSON-friendly dict.
@@ -176,19 +160,6 @@ def _silhouettes(
 ) -> list[float]:
     """Mean silhouette (Rousseeuw 1987) of a sample under each labelling (NaN: one cluster).
 
-    See :func:`_silhouette_points`.
-    """
-    return [
-        math.nan if points is None else float(points.mean())
-        for points in _silhouette_points(feats, labelings, check)
-    ]
-
-
-def _silhouette_points(
-    feats: np.ndarray, labelings: list[np.ndarray], check: Callable[[], object] | None = None
-) -> list[np.ndarray | None]:
-    """Silhouette of each point of a sample under each labelling (None: one cluster).
-
     The sample's distances are computed block by block and shared by every labelling; the
     labellings are taken in groups whose one-hot matrices hold at most ``SILHOUETTE_BLOCK``
     entries, so memory is bounded whatever the sample size and the range of k. ``check()``
@@ -197,7 +168,7 @@ def _silhouette_points(
     x = feats.astype(np.float64)
     s = len(x)
     coded = [np.unique(labels, return_inverse=True)[1].reshape(-1) for labels in labelings]
-    scores: list[np.ndarray | None] = [None] * len(coded)
+    scores = [math.nan] * len(coded)
     todo = [i for i, own in enumerate(coded) if own.max() > 0]
     while todo:
         group, width = [], 0
@@ -216,30 +187,20 @@ def _silhouette_points(
         sizes = member.sum(axis=0)
         mean_to /= sizes
         for i, lo, hi in zip(group, offsets[:-1], offsets[1:], strict=True):
-            scores[i] = _point_silhouettes(mean_to[:, lo:hi], sizes[lo:hi], coded[i])
+            scores[i] = _silhouette_score(mean_to[:, lo:hi], sizes[lo:hi], coded[i])
     return scores
 
 
-def _point_silhouettes(mean_to: np.ndarray, sizes: np.ndarray, own: np.ndarray) -> np.ndarray:
-    """Silhouette of each point from its mean distance to each cluster (``(s, k)``)."""
+def _silhouette_score(mean_to: np.ndarray, sizes: np.ndarray, own: np.ndarray) -> float:
+    """Mean silhouette from each point's mean distance to each cluster (``(s, k)``)."""
     points = np.arange(len(own))
     own_size = sizes[own]
     a = mean_to[points, own] * own_size / np.maximum(own_size - 1, 1)
     others = mean_to.copy()
     others[points, own] = np.inf
     b = others.min(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        score = np.where(own_size > 1, (b - a) / np.maximum(a, b), 0.0)
-    return np.nan_to_num(score)
-
-
-def _cluster_silhouettes(points: np.ndarray | None, labels: np.ndarray, k: int) -> np.ndarray:
-    """Mean silhouette of each cluster's points in the sample (NaN: none drawn)."""
-    if points is None:
-        return np.full(k, math.nan)
-    counts = np.bincount(labels, minlength=k)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.bincount(labels, points, minlength=k) / counts
+    score = np.where(own_size > 1, (b - a) / np.maximum(a, b), 0.0)
+    return float(np.nan_to_num(score).mean())
 
 
 class _Fitter:
@@ -319,127 +280,6 @@ def _distinct_up_to(feats: np.ndarray, cap: int) -> int:
     return min(n_distinct, cap)
 
 
-def _coherence(
-    labels: np.ndarray, k: int, check: Callable[[], object]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per cluster, its share of same-cluster face neighbours and its share of the pixels.
-
-    ``labels`` is spatial, 1..k (0: not clustered, left out of every pair); ``SLAB`` pixels
-    at a time, ``check()`` after each. A cluster with no neighbour pairs gets NaN.
-    """
-    same = np.zeros(k + 1)
-    total = np.zeros(k + 1)
-    rows = max(1, SLAB // max(1, math.prod(labels.shape[1:])))
-    for start in range(0, labels.shape[0], rows):
-        slab = labels[start : start + rows + 1]  # one row more: the pairs across the slab's end
-        own = slab[:rows]
-        pairs = [(slab[:-1], slab[1:])]
-        for axis in range(1, labels.ndim):
-            lo = [slice(None)] * labels.ndim
-            hi = [slice(None)] * labels.ndim
-            lo[axis], hi[axis] = slice(None, -1), slice(1, None)
-            pairs.append((own[tuple(lo)], own[tuple(hi)]))
-        for a, b in pairs:
-            a, b = a.reshape(-1), b.reshape(-1)
-            both = (a > 0) & (b > 0)
-            total += np.bincount(a[both], minlength=k + 1) + np.bincount(b[both], minlength=k + 1)
-            same += 2 * np.bincount(a[both & (a == b)], minlength=k + 1)
-        check()
-    sizes = np.bincount(labels.reshape(-1), minlength=k + 1)[1:].astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return same[1:] / total[1:], sizes / sizes.sum()
-
-
-def _above_chance(coherence: np.ndarray, share: np.ndarray) -> float:
-    """Return how far the least solid cluster is above chance.
-
-    0 when its pixels sit at random (its neighbours are then in it as often as its share
-    of the image), 1 when solid.
-    """
-    if len(share) < 2:
-        return math.nan
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return float(np.nanmin((coherence - share) / (1 - share)))
-
-
-def _percent(x: float) -> str:
-    return f"{100 * x:.0f} %"
-
-
-def _choose(
-    ks: list[int],
-    smallest: list[float],
-    broken: list[float],
-    above_chance: list[float],
-    silhouettes: list[float],
-) -> tuple[int, int | None, str]:
-    """Return the indices in ``ks`` of the recommended and the runner-up k, and the reason.
-
-    ``smallest``: the least solid cluster's coherence per k; ``broken``: the least solid
-    coherence among the clusters that are neither solid nor sharply distinct in value (NaN:
-    none). See :func:`suggest_k` for the rule.
-    """
-    structured = any(c >= STRUCTURE for c in above_chance if not math.isnan(c))
-    if not structured:
-        finite = [i for i, s in enumerate(silhouettes) if not math.isnan(s)]
-        if not finite:
-            return 0, None, f"k = {ks[0]}: the only number of clusters that could be scored"
-        ranked = sorted(finite, key=lambda i: (-silhouettes[i], ks[i]))
-        best = ranked[0]
-        return (
-            best,
-            ranked[1] if len(ranked) > 1 else None,
-            f"k = {ks[best]}: the pixels do not form regions in the image (neighbouring pixels "
-            "are no more alike than distant ones), so k is chosen where the clusters are best "
-            f"separated by value: with {ks[best]} clusters each pixel is, on average, closest "
-            f"to its own cluster by the widest margin (silhouette {silhouettes[best]:.2f}).",
-        )
-    holds = [math.isnan(c) for c in broken]
-    if not holds[0]:
-        best = int(np.nanargmax(smallest))
-        return (
-            best,
-            _neighbour(best, smallest),
-            f"k = {ks[best]}: even with {ks[0]} clusters some cluster is mostly scattered "
-            f"pixels rather than regions (only {_percent(broken[0])} of its neighbouring "
-            "pixels are in it), which happens on noisy images: denoise the image before "
-            f"clustering. {ks[best]} clusters hold together best.",
-        )
-    best = next((i - 1 for i, ok in enumerate(holds) if not ok), len(ks) - 1)
-    if smallest[best] >= SOLID:
-        regions = (
-            f"each one forms solid regions in the image (at least {_percent(smallest[best])} "
-            "of the neighbouring pixels of each are in it)"
-        )
-    else:
-        regions = (
-            "each one forms solid regions in the image or, where it is thin (lines, "
-            "outlines), is sharply distinct in value from the others"
-        )
-    if best == len(ks) - 1:
-        return (
-            best,
-            best - 1 if best > 0 else None,
-            f"k = {ks[best]}: with every number of clusters tried, up to {ks[best]}, "
-            f"{regions}; the image may hold more classes: try a larger range.",
-        )
-    after = best + 1
-    runner = after if broken[after] >= NEARLY_SOLID or best == 0 else best - 1
-    return (
-        best,
-        runner,
-        f"k = {ks[best]}: with {ks[best]} clusters {regions}; with {ks[after]}, one cluster "
-        "would be mostly scattered specks or thin rims along the edges of others (only "
-        f"{_percent(broken[after])} of its neighbouring pixels are in it).",
-    )
-
-
-def _neighbour(best: int, smallest: list[float]) -> int | None:
-    """Return the adjacent tried k whose clusters are more solid (None: only one k)."""
-    around = [i for i in (best - 1, best + 1) if 0 <= i < len(smallest)]
-    return max(around, key=lambda i: smallest[i]) if around else None
-
-
 def suggest_k(
     image,
     k_range=None,
@@ -451,36 +291,25 @@ def suggest_k(
     standardize: bool = False,
     sample_size: int = 2000,
     progress: ProgressCallback | None = None,
-    **options,
 ) -> KSuggestion:
     """Score each number of clusters in ``k_range`` and recommend one.
 
-    The image's features are made exactly as :func:`segment` makes them with the same
-    options (colour space, standardisation, spacing, spatial weight and any filtering), and
-    each k is clustered with the engine of :func:`segment` (one feature: the globally
-    optimal 1-D method; else k-means++ and Lloyd, each k warm-started from the previous
-    one), on the distinct values with their pixel counts when there are at most
-    ``FIT_ROWS`` (65,536) of them, else on that many pixels drawn with ``seed`` in
-    proportion to their counts. Every pixel is then labelled and scored: the inertia; the
-    BIC of the Gaussian mixture matching the partition (cluster weights, centres as means,
-    one shared spherical variance); the **coherence** of each cluster, the share of its
-    pixels' neighbours (along each axis) that are in the same cluster; and the mean
-    silhouette on a reproducible sample of ``sample_size`` pixels.
+    For each k the image is clustered with the engine of :func:`segment` (one-channel data
+    with the globally optimal 1-D method; else k-means++ and Lloyd, each k warm-started
+    from the previous one), on the image's distinct values with their pixel counts when
+    there are at most ``FIT_ROWS`` (65,536) of them, else on that many pixels drawn with
+    ``seed`` in proportion to their counts. Three scores are reported: the inertia of
+    those centres over every pixel; the mean silhouette on a reproducible sample of
+    ``sample_size`` pixels (drawn with ``seed``); and the BIC of the Gaussian mixture
+    matching the partition of every pixel (cluster weights, centres as means, one shared
+    spherical variance).
 
-    **Rule.** A class of a real image forms regions: most neighbours of its pixels belong
-    to it. A cluster that only splits noise, or collects the blurred or compressed rims
-    between two regions, is made of scattered specks or thin lines instead. The
-    recommended k is the largest of the first run of tried k whose every cluster keeps at
-    least ``SOLID`` (80 %) of its pixels' neighbours (the k just before the first one that
-    breaks into specks). If even the smallest k tried breaks up (a noisy image), the k
-    whose clusters hold together best. If the pixels form no regions at all (no cluster's
-    coherence is ``STRUCTURE`` above what random placement would give, e.g. a list of
-    values), the k with the highest silhouette. The runner-up is the next k when its
-    least solid cluster still keeps ``NEARLY_SOLID`` (70 %) of its neighbours, else the
-    previous k. An image with a single value recommends 1. With ``spatial_weight`` > 0 the
-    clusters are compact by construction, so the rule leans to larger k: read the curves.
-    Classes thinner than about three pixels (one-pixel lines) count as regions only when
-    they are sharply distinct in value (mean silhouette of their pixels >= ``SEPARATED``).
+    **Rule:** the recommended k is the smallest whose BIC is within ``PARSIMONY`` (10 %) of
+    the span of the BIC values from the lowest one. With truly separate classes the BIC
+    drops steeply up to their number and is flat after it, so this is the number of
+    classes; on photographs, whose colours are no Gaussian mixture, the BIC keeps falling
+    slowly with k, and the rule stops where more clusters stop paying much. An image with
+    a single value recommends 1.
 
     Parameters
     ----------
@@ -496,7 +325,7 @@ def suggest_k(
     channel_axis : "auto", "rgb", None or int
         As for :func:`segment`.
     mask : array_like, optional
-        As for :func:`segment`; only pairs of clustered pixels count as neighbours.
+        As for :func:`segment`.
     standardize : bool
         As for :func:`segment`.
     sample_size : int
@@ -506,52 +335,41 @@ def suggest_k(
         ``progress("suggest k", done, total)`` with ``done`` the index of the k being
         scored and ``total = len(k_range)``, called repeatedly during each k; an exception
         raised in it stops the work and propagates.
-    **options
-        Any other option of :func:`segment` (``spacing``, ``spatial_weight``, ...), so that
-        the features scored are those the segmentation will cluster; the options of the
-        clustering itself (``n_init``, ``max_iter``, ...) are checked and do not change
-        the scores.
 
     Returns
     -------
     KSuggestion
-        Scores per k, the recommended k, the best two and why.
+        Scores per k, the recommended k and why.
 
     Raises
     ------
     ValueError
         When the image, an option or ``k_range`` is not allowed (k must be at most the
         number of distinct feature vectors).
-    TypeError
-        When a keyword is not an option of :func:`segment`.
 
     Examples
     --------
-    >>> img = np.zeros((40, 60), np.uint8)
-    >>> img[:, 20:40], img[:, 40:] = 120, 240
+    >>> img = np.repeat(np.array([[10, 120, 240]], np.uint8), 30, axis=0)
     >>> img = img + np.random.default_rng(0).integers(0, 3, img.shape).astype(np.uint8)
-    >>> s = suggest_k(img, range(1, 6))
-    >>> s.recommended, s.candidates
-    (3, (3, 2))
+    >>> suggest_k(img, range(1, 6)).recommended
+    3
     """
-    if "n_clusters" in options:
-        raise TypeError("suggest_k takes k_range, not n_clusters")
+    prepared = prepare_image(image, channel_axis, mask)
+    n_channels = prepared.values.shape[1]
+    color_space = color_spaces.check(color_space, n_channels).name
+    standardize = check_flag("standardize", standardize)
     if isinstance(sample_size, bool) or not isinstance(sample_size, Integral) or sample_size < 2:
         raise ValueError(f"sample_size={sample_size!r} is not allowed: use an integer >= 2")
-    checked = make_options(
-        2,
-        color_space=color_space,
-        channel_axis=channel_axis,
+    spacing = (1.0,) * len(prepared.table.spatial_shape)
+    rows, _ = fitting.pixel_rows(
+        [(prepared.values, prepared.table.spatial_shape, prepared.included)],
+        color_space,
+        0.0,
+        spacing,
         standardize=standardize,
-        seed=seed,
-        **options,
     )
-    prepared = prepare_image(image, checked.channel_axis, mask)
-    checked = checked.for_image(prepared.layout)
-    rows, _ = fitting.prepared_rows([prepared], checked)
-    feats = materialise(rows.features) if isinstance(rows.features, GridRows) else rows.features
+    feats = rows.features
     weights = np.ones(len(feats)) if rows.weights is None else rows.weights.astype(np.float64)
-    spatial_shape = prepared.layout.spatial_shape
 
     @functools.cache
     def count_distinct(cap: int) -> int:
@@ -559,14 +377,7 @@ def suggest_k(
 
     if not (feats != feats[0]).any():
         return KSuggestion(
-            (1,),
-            (0.0,),
-            (math.nan,),
-            (math.nan,),
-            1,
-            "the image has a single value: one cluster",
-            (1.0,),
-            (1,),
+            (1,), (0.0,), (math.nan,), (math.nan,), 1, "the image has a single value: one cluster"
         )
     if k_range is None:
         k_range = range(2, count_distinct(DEFAULT_MAX_K) + 1)
@@ -576,7 +387,7 @@ def suggest_k(
     floor = 1e-12 * float(np.var(feats[sample].astype(np.float64), axis=0).mean() or 1.0)
     fitter = _Fitter(feats, weights, rng, ks[-1])
     columns = np.ascontiguousarray(feats).T
-    inertias, bics, sample_labels, coherences, above_chance = [], [], [], [], []
+    inertias, bics, sample_labels = [], [], []
     for index, k in enumerate(ks):
 
         def check(index=index) -> None:
@@ -592,28 +403,16 @@ def suggest_k(
         inertias.append(inertia)
         bics.append(float(_bic(inertia, counts, feats.shape[1], floor)))
         sample_labels.append(labels[sample])
-        pixel_labels = labels if rows.histogram is None else rows.histogram.take(labels)
-        spatial = spread_labels(prepared, pixel_labels + 1).reshape(spatial_shape)
-        coherence, share = _coherence(spatial, k, check)
-        coherences.append(coherence)
-        above_chance.append(_above_chance(coherence, share))
-    points = _silhouette_points(feats[sample], sample_labels, check)  # the last k's check
+    silhouettes = _silhouettes(feats[sample], sample_labels, check)  # the last k's check
     report(progress, SUGGEST_K, len(ks), len(ks))
-    silhouettes = [math.nan if p is None else float(p.mean()) for p in points]
-    smallest, broken = [], []
-    for k, coherence, p, labels in zip(ks, coherences, points, sample_labels, strict=True):
-        coherence = np.nan_to_num(coherence, nan=0.0)  # no clustered neighbours: no region
-        weak = coherence[(coherence < SOLID) & ~(_cluster_silhouettes(p, labels, k) >= SEPARATED)]
-        smallest.append(float(coherence.min()) if k > 1 else 1.0)
-        broken.append(float(weak.min()) if len(weak) and k > 1 else math.nan)
-    best, runner, reason = _choose(ks, smallest, broken, above_chance, silhouettes)
+    bic = np.array(bics)
+    lowest = int(np.argmin(bic))
+    best = int(np.flatnonzero(bic - bic[lowest] <= PARSIMONY * (bic.max() - bic[lowest]))[0])
+    reason = (
+        f"k={ks[best]} is the smallest k whose BIC ({bics[best]:.6g}) is within "
+        f"{PARSIMONY:.0%} of the BIC range from the lowest (k={ks[lowest]})"
+        + ("" if math.isnan(silhouettes[best]) else f"; its silhouette is {silhouettes[best]:.3f}")
+    )
     return KSuggestion(
-        tuple(ks),
-        tuple(inertias),
-        tuple(silhouettes),
-        tuple(bics),
-        ks[best],
-        reason,
-        tuple(smallest),
-        (ks[best],) if runner is None else (ks[best], ks[runner]),
+        tuple(ks), tuple(inertias), tuple(silhouettes), tuple(bics), ks[best], reason
     )

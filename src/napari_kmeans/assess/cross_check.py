@@ -22,7 +22,7 @@ from ..features import pixels as ft
 from ..options import check_callable
 from ..outputs.segmentation import Segmentation
 from ..progress import CROSS_CHECK, ProgressCallback, report
-from .agreement import adjusted_rand_index_of_table, match_clusters
+from .agreement import adjusted_rand_index_of_table
 
 # Pixels featurised or compared per block.
 BLOCK_PIXELS = 1 << 16
@@ -276,8 +276,10 @@ def cross_check(
             rows, ours, cv_labels, seg.centers, cv_centers, k, progress, total
         )
         del cv_labels  # the memory map must close before the folder goes
+    from scipy.optimize import linear_sum_assignment  # not at import: it takes a while
+
     distance = np.linalg.norm(seg.centers[:, None, :] - cv_centers[None, :, :], axis=2)
-    match = match_clusters(distance)
+    _, match = linear_sum_assignment(distance)
     return CrossCheck(
         adjusted_rand_index=adjusted_rand_index_of_table(table),
         inertia_ratio=our_inertia / opencv_inertia if opencv_inertia > 0 else 1.0,

@@ -7,21 +7,26 @@ JSON summary, and running a batch with per-file errors under a progress bar.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
-from .. import load_image, segment
+from .. import fit, load_image, read_image, segment
 from ..api import Segmentation
 from ..assess.cross_check import CrossCheck
 from ..features.pixels import resolve_channel_axis
+from ..features.prepare import is_dask_array
+from ..io.axes import AxesImage, channel_axis_for
 from ..io.images import encode_params, save_image
 from ..io.output_guard import OutputConflict, check_outputs, real_path
 from ..io.safe_files import Staged, write_bytes, write_text
@@ -392,7 +397,7 @@ def _distinguishing_names(paths: list[Path]) -> list[str]:
 
 
 def segment_file(path: Path, args: argparse.Namespace, mask: np.ndarray | None):
-    """Load one image and segment it with the options of ``args``.
+    """Load one image with its axes and segment it with the options of ``args``.
 
     Parameters
     ----------
@@ -405,18 +410,97 @@ def segment_file(path: Path, args: argparse.Namespace, mask: np.ndarray | None):
 
     Returns
     -------
-    image : numpy.ndarray
-        The loaded image.
+    image : AxesImage
+        The loaded image and its axes.
     seg : Segmentation
         Its segmentation.
+    labels_axes : str
+        One letter per axis of ``seg.labels``.
     """
-    image = load_image(path, max_pixels=args.max_pixels)
-    return image, _segment(image, args, mask)
+    image = read_image(path, max_pixels=args.max_pixels)
+    return (image, *segment_axes_image(image, args, mask))
 
 
-def _segment(image, args: argparse.Namespace, mask: np.ndarray | None) -> Segmentation:
-    mask = None if mask is None else mask_for(mask, image, args.channel_axis)
-    return segment(image, mask=mask, **option_values(vars(args)))
+def segment_axes_image(
+    image: AxesImage, args: argparse.Namespace, mask: np.ndarray | None
+) -> tuple[Segmentation, str]:
+    """Segment an image (in memory or lazy) as its axes say, with the options of ``args``.
+
+    The channel axis is the file's (``--channel-axis`` must agree with it); the spacing
+    is the file's pixel sizes unless ``--spacing`` is given. Time points (``T``) are
+    clustered together, so a label means the same class in every frame, but with
+    ``--spatial-weight`` the coordinates are each frame's own: one model is fitted on
+    every frame and labels each frame.
+
+    Parameters
+    ----------
+    image : AxesImage
+        The image and its axes.
+    args : argparse.Namespace
+        The parsed ``segment`` command line.
+    mask : numpy.ndarray or None
+        The ``--mask``, from :func:`load_mask`.
+
+    Returns
+    -------
+    seg : Segmentation
+        The segmentation.
+    labels_axes : str
+        One letter per axis of ``seg.labels``.
+
+    Raises
+    ------
+    ValueError
+        When ``--channel-axis`` contradicts the file's axes, or an option does not fit.
+    """
+    channel_axis = channel_axis_for(image, args.channel_axis, name="--channel-axis")
+    if channel_axis == "rgb" and args.channel_axis == "auto":
+        channel_axis = "auto"  # the same reading, and a saved model keeps "auto" for 'apply'
+    axis = resolve_channel_axis(image.data, channel_axis)
+    kept = [i for i in range(image.data.ndim) if i != axis]
+    labels_axes = "".join(image.axes[i] for i in kept)
+    if not {"Y", "X"} <= set(labels_axes):  # the file named no axes: "auto" found colours
+        labels_axes = "Q" * (len(kept) - 2) + "YX"
+    time_index = labels_axes.find("T") if args.spatial_weight > 0 else -1
+    spacing = args.spacing or tuple(
+        image.scale[i]
+        for i, letter in zip(kept, labels_axes, strict=True)
+        if letter != "T" or time_index < 0
+    )
+    options = {**option_values(vars(args)), "channel_axis": channel_axis, "spacing": spacing}
+    data = image.data
+    if time_index < 0:
+        spread = None if mask is None else mask_for(mask, data, channel_axis)
+        return segment(data, mask=spread, **options), labels_axes
+    return _segment_frames(data, kept[time_index], mask, options), labels_axes
+
+
+def _segment_frames(data, time_axis: int, mask, options: dict) -> Segmentation:
+    """One model fitted on every frame along ``time_axis``, labelling each frame."""
+    started = time.perf_counter()
+    xp: Any = np
+    if is_dask_array(data):
+        import dask.array as xp
+    frames = [xp.take(data, t, axis=time_axis) for t in range(data.shape[time_axis])]
+    channel_axis = options["channel_axis"]
+    if isinstance(channel_axis, int) and channel_axis > time_axis:
+        options = {**options, "channel_axis": channel_axis - 1}
+    masks = [None if mask is None else mask_for(mask, f, options["channel_axis"]) for f in frames]
+    model = fit(frames, mask=masks, **options)
+    parts = [model.predict(f, mask=m) for f, m in zip(frames, masks, strict=True)]
+    labels_time = time_axis - (isinstance(channel_axis, int) and channel_axis < time_axis)
+    return Segmentation(
+        labels=xp.stack([p.labels for p in parts], axis=labels_time),
+        palette=model.palette,
+        recolored=xp.stack([p.recolored for p in parts], axis=time_axis),
+        centers=model.centers,
+        counts=sum(p.counts for p in parts),
+        inertia=sum(p.inertia for p in parts),
+        n_iter=model.n_iter,
+        params={**model.params, "frames": len(parts)},
+        seconds=time.perf_counter() - started,
+        model=model,
+    )
 
 
 def segment_lazily(
@@ -426,11 +510,13 @@ def segment_lazily(
     outputs: Staged,
     labels_path: Path | None = None,
 ) -> Segmentation:
-    """Segment a TIFF or Zarr image chunk by chunk with dask.
+    """Segment a TIFF or Zarr image chunk by chunk with dask, as its axes say.
 
-    Labels go to a Zarr store (``labels_path``, default ``<prefix>_labels.zarr``), written
-    chunk by chunk, and the summary to ``<prefix>_clusters.json``, both staged in
-    ``outputs``; no recolored image.
+    Labels go to an OME-Zarr labels image (``labels_path``, default
+    ``<prefix>_labels.zarr``; :func:`napari_kmeans.lazy.store.write_ome_zarr_labels`),
+    written chunk by chunk with its axes and pixel sizes and a pyramid for large images,
+    and the summary to ``<prefix>_clusters.json``, both staged in ``outputs``; no
+    recolored image.
 
     Parameters
     ----------
@@ -455,18 +541,42 @@ def segment_lazily(
     ValueError
         With ``--cross-check``, which needs the whole image in memory.
     """
-    from ..lazy.store import open_lazy, write_labels_zarr  # dask is imported only for these
+    try:  # dask, zarr and tifffile are imported only for these
+        from ..lazy.store import open_lazy_image, write_ome_zarr_labels
+    except ImportError as error:
+        raise ValueError(
+            f"Zarr inputs and .zarr outputs need dask, zarr and tifffile ({error}): "
+            'pip install "napari-kmeans[all]"'
+        ) from None
 
     if args.cross_check:
         raise ValueError("--cross-check needs the whole image in memory: not for Zarr in or out")
     labels_path = labels_path or lazy_labels_path(job)
-    image = open_lazy(job.image, channel_axis=args.channel_axis)
-    seg = _segment(image, args, mask)
-    write_labels_zarr(
-        seg.labels, outputs.path(labels_path), progress=False if args.no_progress else None
+    image = open_lazy_image(job.image, channel_axis=args.channel_axis)
+    seg, labels_axes = segment_axes_image(image, args, mask)
+    described = _labels_axes(image, labels_axes)
+    write_ome_zarr_labels(
+        seg.labels,
+        outputs.path(labels_path),
+        axes=labels_axes,
+        scale=described.scale,
+        units=described.units,
+        progress=False if args.no_progress else None,
     )
-    _write_summary(job, seg, outputs, {"labels": labels_path})
+    _write_summary(job, seg, outputs, {"labels": labels_path}, _axes_record(image, labels_axes))
     return seg
+
+
+def _axes_record(image: AxesImage, labels_axes: str) -> dict:
+    """Record the input's axes and pixel sizes and the labels' axes for the summary."""
+    return {
+        "axes": {
+            "input": image.axes,
+            "labels": labels_axes,
+            "scale": list(image.scale),
+            "units": list(image.units),
+        }
+    }
 
 
 def lazy_labels_path(job: Job) -> Path:
@@ -549,10 +659,13 @@ def write_outputs(
     check: CrossCheck | None,
     outputs: Staged,
     model: Path | None = None,
+    axes: tuple[AxesImage, str] | None = None,
 ) -> dict:
     """Stage labels, recolored image and JSON summary of one job.
 
-    Nothing appears at the destinations until ``outputs`` is committed.
+    Nothing appears at the destinations until ``outputs`` is committed. Labels of more
+    than two axes (and recoloured stacks) are TIFFs that carry their axes and pixel sizes
+    (ImageJ hyperstacks where ImageJ can hold the axes) when tifffile is installed.
 
     Parameters
     ----------
@@ -566,6 +679,9 @@ def write_outputs(
         Where the files are staged.
     model : pathlib.Path, optional
         The model file the labels come from (recorded in the JSON), None for a fit.
+    axes : tuple of (AxesImage, str), optional
+        The input with its axes and the axes of the labels, written into stacks and the
+        JSON.
 
     Returns
     -------
@@ -574,12 +690,22 @@ def write_outputs(
     """
     prefix = str(job.prefix)
     labels_path = Path(prefix + ("_labels.png" if seg.labels.ndim == 2 else "_labels.tif"))
+    image = None if axes is None else axes[0]
     if seg.labels.ndim == 2:
         save_image(outputs.path(labels_path), seg.labels)
     else:
-        _save_tiff_pages(outputs.path(labels_path), seg.labels, colour=False)
-    recolored_path = _save_recolored(prefix + "_recolored", job.image.suffix, seg, outputs)
-    extra = {"cross_check": check.to_dict()} if check is not None else {}
+        _save_tiff_pages(
+            outputs.path(labels_path),
+            seg.labels,
+            colour=False,
+            axes=None if axes is None else _labels_axes(*axes),
+        )
+    recolored_path = _save_recolored(
+        prefix + "_recolored", job.image.suffix, seg, outputs, None if image is None else image
+    )
+    extra: dict[str, object] = {"cross_check": check.to_dict()} if check is not None else {}
+    if axes is not None:
+        extra.update(_axes_record(*axes))
     if model is not None:
         extra["model"] = str(real_path(model))
     return _write_summary(
@@ -605,12 +731,15 @@ def _write_summary(
     return record
 
 
-def _save_recolored(stem: str, extension: str, seg: Segmentation, outputs: Staged) -> Path:
+def _save_recolored(
+    stem: str, extension: str, seg: Segmentation, outputs: Staged, image: AxesImage | None
+) -> Path:
     """Keep the input's format when it holds the dtype and channels, else PNG, else TIFF."""
     recolored = seg.recolored
     if not _is_single_page(recolored):
         path = Path(stem + ".tif")
-        _save_tiff_pages(outputs.path(path), recolored, colour=recolored.shape[-1] in (3, 4))
+        colour = recolored.shape[-1] in (3, 4) and (image is None or image.axes.endswith("S"))
+        _save_tiff_pages(outputs.path(path), recolored, colour=colour, axes=image)
         return path
     for candidate in dict.fromkeys([extension, ".png"]):
         path = Path(stem + candidate)
@@ -629,14 +758,45 @@ def _is_single_page(array: np.ndarray) -> bool:
     return array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (3, 4))
 
 
-def _save_tiff_pages(path: Path, array: np.ndarray, colour: bool) -> None:
+def _labels_axes(image: AxesImage, labels_axes: str) -> AxesImage:
+    """Describe the labels' axes and pixel sizes, as an AxesImage without data."""
+    kept = [i for i, a in enumerate(image.axes) if a not in "CS"]
+    if len(kept) != len(labels_axes):  # "auto" found colours in an unnamed array
+        kept = list(range(len(labels_axes)))
+        return AxesImage(_Shape(len(kept)), labels_axes, (1.0,) * len(kept), (None,) * len(kept))
+    scale = tuple(image.scale[i] for i in kept)
+    units = tuple(image.units[i] for i in kept)
+    return AxesImage(_Shape(len(kept)), labels_axes, scale, units)
+
+
+class _Shape:
+    """Stands for data of ``ndim`` dimensions where only the axes are described."""
+
+    def __init__(self, ndim: int):
+        self.shape = (0,) * ndim
+
+
+def _save_tiff_pages(
+    path: Path, array: np.ndarray, colour: bool, axes: AxesImage | None = None
+) -> None:
     """Write a multi-page TIFF, one page per index of the leading axes.
 
-    ``colour``: the last axis holds RGB(A) (as ``load_image`` returns colour stacks),
-    written in OpenCV's BGR(A) order.
+    ``colour``: the last axis holds RGB(A) (as ``load_image`` returns colour stacks).
+    With ``axes`` and tifffile installed, the file keeps the axes and pixel sizes (an
+    ImageJ hyperstack when ImageJ can hold them, else tifffile's own description);
+    else OpenCV writes flat pages.
     """
+    if axes is not None and len(axes.axes) == array.ndim:
+        try:
+            import tifffile
+        except ImportError:
+            pass
+        else:
+            write_bytes(path, _tiff_with_axes(tifffile, array, axes, colour))
+            return
     page_shape = array.shape[-3:] if colour else array.shape[-2:]
-    pages = array.astype(array.dtype.newbyteorder("="), copy=False).reshape(-1, *page_shape)
+    stack = array.astype(array.dtype.newbyteorder("="), copy=False).reshape(-1, *page_shape)
+    pages = list(stack)
     if colour:
         code = cv2.COLOR_RGB2BGR if page_shape[-1] == 3 else cv2.COLOR_RGBA2BGRA
         pages = [cv2.cvtColor(page, code) for page in pages]
@@ -646,6 +806,35 @@ def _save_tiff_pages(path: Path, array: np.ndarray, colour: bool) -> None:
     if not ok:
         raise ValueError(f"cannot save image '{path}': OpenCV could not encode it as TIFF")
     write_bytes(path, encoded.tobytes())
+
+
+def _tiff_with_axes(tifffile, array: np.ndarray, axes: AxesImage, colour: bool) -> bytes:
+    """Encode ``array`` with its axes: ImageJ when the axes are in ImageJ's TZCYX(S) order."""
+    letters = axes.axes
+    sizes = dict(zip(letters, zip(axes.scale, axes.units, strict=True), strict=True))
+    order = "TZCYXS"
+    imagej = (
+        all(a in order for a in letters)
+        and [order.index(a) for a in letters] == sorted(order.index(a) for a in letters)
+        and array.dtype in (np.uint8, np.uint16, np.float32)
+        and (not letters.endswith("S") or array.dtype == np.uint8)
+    )
+    kwargs: dict = {"photometric": "rgb" if colour else "minisblack"}
+    x_size, x_unit = sizes.get("X", (1.0, None))
+    y_size, _ = sizes.get("Y", (1.0, None))
+    if imagej:
+        metadata: dict = {"axes": letters}
+        if x_unit is not None:
+            metadata["unit"] = "um" if x_unit == "micrometer" else x_unit
+            kwargs["resolution"] = (1.0 / x_size, 1.0 / y_size)
+        if "Z" in sizes and sizes["Z"][0] != 1.0:
+            metadata["spacing"] = sizes["Z"][0]
+        kwargs.update(imagej=True, metadata=metadata)
+    else:
+        kwargs.update(metadata={"axes": letters}, compression="zlib")
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, np.ascontiguousarray(array), **kwargs)
+    return buffer.getvalue()
 
 
 def _reason(error: Exception, path: Path) -> str:

@@ -16,8 +16,6 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
-
 from .. import __version__, load_image
 from ..assess.cross_check import cross_check
 from ..io.images import DEFAULT_MAX_PIXELS, MAX_PIXELS_VARIABLE, ImageLoadError
@@ -76,48 +74,6 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not np.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is not allowed: it must be a finite number >= 0")
-    return value
-
-
-def _channel_axis(text: str) -> str | int | None:
-    words = {"auto": "auto", "rgb": "rgb", "none": None}
-    if text.lower() in words:
-        return words[text.lower()]
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not allowed: use 'auto', 'rgb', 'none' or an axis index"
-        ) from None
-
-
-def _n_init(text: str) -> str | int:
-    return "auto" if text.lower() == "auto" else _int_at_least(1)(text)
-
-
-def _seed(text: str) -> int | None:
-    return None if text.lower() == "none" else _int_at_least(0)(text)
-
-
-def _spacing(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a comma-separated list of numbers"
-        ) from None
-    if not all(np.isfinite(v) and v > 0 for v in values):
-        raise argparse.ArgumentTypeError(f"{text!r} is not allowed: every value must be > 0")
-    return values
-
-
 # ---------------------------------------------------------------------------------------------
 # Parser
 
@@ -144,15 +100,21 @@ beside it and renamed when complete; an image's files appear together or not at 
 error, a full disk or Ctrl-C (exit 130) leaves no partial output. Inputs must be regular
 files; images larger than --max-pixels are refused from their header, before decoding.
 
-A multi-page TIFF is segmented as one stack (all pages clustered together, so a label means
-the same colour on every page); its labels and recolored image are written as multi-page
-TIFFs, <name>_labels.tif and <name>_recolored.tif, one page per input page.
+Images are read with their axes: an ImageJ hyperstack or OME-TIFF (with tifffile) and an
+OME-Zarr image give their channel axis (C), stack axes (Z, T) and pixel sizes, so
+zcyx.tif gives (Z, Y, X) labels. --channel-axis must agree with the file's axes, --spacing
+replaces its pixel sizes. The stack is clustered as one (a label means the same colour on
+every page and time point); with --spatial-weight each time point keeps its own
+coordinates. Pixels are read as stored: JPEG EXIF orientation is not applied, as in napari.
+Stacks are written as TIFFs that keep their axes and pixel sizes, <name>_labels.tif and
+<name>_recolored.tif.
 
 Large images are read lazily and segmented chunk by chunk with dask: a Zarr store
-(IMAGE.zarr) always, a TIFF when --out ends in .zarr. Their labels go to a Zarr store written
-chunk by chunk (--out's path, else <name>_labels.zarr) and the summary to <name>_clusters.json
-beside it (result.zarr -> result_clusters.json); no recolored image is written. A .zarr --out
-takes exactly one IMAGE.
+(IMAGE.zarr) always, a TIFF when --out ends in .zarr. Their labels go to an OME-Zarr labels
+image (OME-NGFF 0.4: axes, pixel sizes, and levels halving Y and X until both are below
+1024 pixels) written chunk by chunk (--out's path, else <name>_labels.zarr), and the summary
+to <name>_clusters.json beside it (result.zarr -> result_clusters.json); no recolored image
+is written. A .zarr --out takes exactly one IMAGE.
 
 A file that cannot be read or segmented is reported as "error: <path>: <reason>" and the
 others are still processed. Exit status: 0 all written, 1 some input failed, 2 usage error,
@@ -182,7 +144,8 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
         nargs="+",
         type=Path,
         metavar="IMAGE",
-        help="image files: PNG, JPEG, TIFF (multi-page too), BMP, WebP, ...",
+        help="image files: PNG, JPEG, TIFF (ImageJ/OME hyperstacks too), BMP, WebP, ..., "
+        "or Zarr / OME-Zarr folders",
     )
     _add_option_arguments(parser)
     parser.add_argument(
@@ -227,10 +190,10 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
 _CLI_DEFAULTS = {"seed": 0}
 
 
-def _argument_type(option: Option) -> Callable[[str], object]:
+def _argument_type(option: Option, to_value: Callable[[str], object]) -> Callable[[str], object]:
     def parse(text: str):
         try:
-            return option.check(option.name, option.parse(text))
+            return option.check(option.name, to_value(text))
         except ValueError as error:
             # name the value as it was typed: "'1,0' is not allowed: ..."
             head, allowed, rest = str(error).partition(" is not allowed: ")
@@ -247,12 +210,15 @@ def _add_option_arguments(parser: argparse.ArgumentParser) -> None:
         if option.flag is None:
             continue
         flags = ("-k", option.flag) if option.name == "n_clusters" else (option.flag,)
-        if option.parse is None:
-            parser.add_argument(*flags, action="store_true", help=option.plain_doc)
+        if option.parse is None:  # a switch; --no-... too when the default is not False
+            action = "store_true" if option.default is False else argparse.BooleanOptionalAction
+            parser.add_argument(
+                *flags, action=action, default=option.default, help=option.plain_doc
+            )
             continue
         parser.add_argument(
             *flags,
-            type=_argument_type(option),
+            type=_argument_type(option, option.parse),
             default=_CLI_DEFAULTS.get(option.name, option.default),
             metavar=option.metavar,
             help=option.plain_doc,
@@ -441,6 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Examples
     --------
     >>> import tempfile
+    >>> import numpy as np
     >>> from napari_kmeans import save_image
     >>> folder = Path(tempfile.mkdtemp())
     >>> save_image(folder / "a.png", np.array([[0, 9, 200]], np.uint8))
@@ -489,6 +456,7 @@ def run_segment(args: argparse.Namespace) -> int:
     Examples
     --------
     >>> import tempfile
+    >>> import numpy as np
     >>> from napari_kmeans import save_image
     >>> folder = Path(tempfile.mkdtemp())
     >>> save_image(folder / "a.png", np.array([[0, 9, 200]], np.uint8))
@@ -530,9 +498,16 @@ def run_segment(args: argparse.Namespace) -> int:
             if lazy_labels(job) is not None:
                 seg = segment_lazily(job, args, mask, outputs, lazy_labels(job))
             else:
-                image, seg = segment_file(job.image, args, mask)
-                check = cross_check(image, seg, seed=args.seed or 0) if args.cross_check else None
-                write_outputs(job, seg, check, outputs)
+                image, seg, labels_axes = segment_file(job.image, args, mask)
+                check = None
+                if args.cross_check:
+                    if "frames" in seg.params:
+                        raise ValueError(
+                            "--cross-check compares one image: with --spatial-weight, each "
+                            "time point (T) of this file is an image of its own"
+                        )
+                    check = cross_check(image.data, seg, seed=args.seed or 0)
+                write_outputs(job, seg, check, outputs, axes=(image, labels_axes))
             if args.save_model is not None:
                 save_model(seg.model, outputs.path(args.save_model))
 
@@ -560,6 +535,7 @@ def run_apply(args: argparse.Namespace) -> int:
     Examples
     --------
     >>> import tempfile
+    >>> import numpy as np
     >>> import napari_kmeans as nk
     >>> folder = Path(tempfile.mkdtemp())
     >>> image = np.array([[0, 9, 200]], np.uint8)

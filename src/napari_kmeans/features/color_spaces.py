@@ -305,7 +305,7 @@ def check(name, n_channels: int) -> ColorSpace:
     space = get(name)
     if not space.accepts(n_channels):
         allowed = tuple(s.name for s in choices(n_channels))
-        counts = " or ".join(str(c) for c in space.channels)
+        counts = " or ".join(str(c) for c in space.channels or ())
         needs = "an RGB image (3 channels)" if space.channels == (3,) else f"{counts} channels"
         raise ValueError(
             f"color_space={name!r} needs {needs}, this image has {n_channels}: use one of {allowed}"

@@ -7,6 +7,7 @@ Everything here is a pure function of arrays; ``api.segment`` strings them toget
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from numbers import Integral, Real
 
@@ -36,7 +37,8 @@ class PixelTable:
 
     Examples
     --------
-    >>> t = pixel_table(np.arange(8, dtype=np.uint8).reshape(2, 1, 4), "auto")
+    >>> image = np.arange(8, dtype=np.uint8).reshape(2, 1, 4)
+    >>> t = channel_layout(image.shape, "auto").table(image)
     >>> t.values.tolist(), t.alpha.tolist(), t.spatial_shape, t.channel_axis
     ([[0, 1, 2], [4, 5, 6]], [3, 7], (2, 1), 2)
     """
@@ -148,7 +150,8 @@ def channel_layout(shape: tuple[int, ...], channel_axis) -> ChannelLayout:
     """Resolve a ``channel_axis`` argument for an image of ``shape``.
 
     ``"auto"`` treats a last axis of length 3 or 4 as RGB(A) when the image has at least three
-    dimensions, as napari guesses, and is ``None`` otherwise. ``"rgb"`` says the last axis is
+    dimensions, as napari guesses, and is ``None`` otherwise; a last axis that could as well
+    be channels as slices is refused (:func:`check_unambiguous`). ``"rgb"`` says the last axis is
     RGB or RGBA (napari's ``rgb=True``). With either, a fourth channel is alpha: kept, never
     clustered. An int names a channel axis whose channels are all data (no alpha), as in
     multichannel microscopy; ``None`` means every element is one value.
@@ -183,6 +186,7 @@ def channel_layout(shape: tuple[int, ...], channel_axis) -> ChannelLayout:
     ndim = len(shape)
     channel_axis = check_channel_axis(channel_axis)
     if channel_axis == "auto":
+        check_unambiguous(shape)
         channel_axis = "rgb" if ndim >= 3 and shape[-1] in (3, 4) else None
     if channel_axis is None:
         return ChannelLayout(None, 1, False, shape)
@@ -200,6 +204,41 @@ def channel_layout(shape: tuple[int, ...], channel_axis) -> ChannelLayout:
         )
     axis = channel_axis % ndim
     return ChannelLayout(axis, shape[axis], False, shape[:axis] + shape[axis + 1 :])
+
+
+def check_unambiguous(shape: tuple[int, ...]) -> None:
+    """Refuse a shape whose small last axis ``channel_axis="auto"`` cannot read for sure.
+
+    A last axis of 2 or of 5 to 8, shorter than every other axis of an image of three or
+    more dimensions, may hold channels (two fluorescence channels: ``(512, 512, 2)``) as well
+    as slices of a volume: guessing either silently gives wrong labels, so the caller must
+    say which.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The image's shape.
+
+    Raises
+    ------
+    ValueError
+        Naming ``channel_axis`` and both ways to read the shape.
+
+    Examples
+    --------
+    >>> check_unambiguous((512, 512, 3))
+    >>> check_unambiguous((512, 512, 2))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: channel_axis='auto' cannot tell whether the last axis of shape (512, 512, 2) ...
+    """
+    last = shape[-1] if shape else 0
+    if len(shape) >= 3 and (last == 2 or 5 <= last <= 8) and last < min(shape[:-1]):
+        raise ValueError(
+            f"channel_axis='auto' cannot tell whether the last axis of shape {shape} holds "
+            f"{last} channels or {last} slices: pass channel_axis=-1 (channels, standardised) "
+            "or channel_axis=None (one volume)"
+        )
 
 
 def resolve_channel_axis(image, channel_axis) -> int | None:
@@ -225,32 +264,6 @@ def resolve_channel_axis(image, channel_axis) -> int | None:
     True
     """
     return channel_layout(image.shape, channel_axis).axis
-
-
-def pixel_table(image: np.ndarray, channel_axis) -> PixelTable:
-    """Split ``image`` into per-pixel channel rows (alpha apart) and its spatial shape.
-
-    See :func:`channel_layout` for ``channel_axis`` and the alpha rule.
-
-    Parameters
-    ----------
-    image : numpy.ndarray
-        The image.
-    channel_axis : "auto", "rgb", None or int
-        As in :func:`napari_kmeans.segment` (see :func:`channel_layout`).
-
-    Returns
-    -------
-    PixelTable
-        Colour rows, alpha apart, and the spatial shape.
-
-    Examples
-    --------
-    >>> t = pixel_table(np.zeros((2, 3, 4), np.uint8), "auto")
-    >>> t.values.shape, t.alpha.shape, t.spatial_shape
-    ((6, 3), (6,), (2, 3))
-    """
-    return channel_layout(image.shape, channel_axis).table(image)
 
 
 def feature_dtype(dtype: np.dtype) -> np.dtype:
@@ -350,8 +363,8 @@ def check_spatial_weight(spatial_weight) -> float:
     if (
         isinstance(spatial_weight, bool)
         or not isinstance(spatial_weight, Real)
-        or not np.isfinite(spatial_weight)
-        or spatial_weight < 0
+        or not math.isfinite(spatial_weight)
+        or float(spatial_weight) < 0
     ):
         raise ValueError(
             f"spatial_weight={spatial_weight!r} is not allowed: it must be a finite number >= 0"
@@ -388,7 +401,8 @@ def check_spacing(spacing, spatial_ndim: int) -> tuple[float, ...]:
         return (1.0,) * spatial_ndim
     values = tuple(np.atleast_1d(np.asarray(spacing, dtype=object)).tolist())
     ok = len(values) == spatial_ndim and all(
-        isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) and v > 0 for v in values
+        isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v) and float(v) > 0
+        for v in values
     )
     if not ok:
         raise ValueError(

@@ -1,7 +1,8 @@
 """An image file's bytes → an RGB(A) array: OpenCV for most, tifffile where OpenCV errs.
 
 :func:`decode_image` picks the decoder from the content: TIFF page by page group (stacked
-straight into one array), JPEG with EXIF orientation applied, anything else as stored. TIFFs
+straight into one array), JPEG as stored (EXIF orientation not applied), anything else as
+stored. TIFFs
 OpenCV misreads (8-bit unassociated alpha, separate colour planes) go through ``tifffile``.
 Every decoded array is checked (pixel type, channels) and turned from OpenCV's BGR(A) into
 RGB(A) in place.
@@ -27,6 +28,9 @@ from .headers import JPEG_MAGIC, TIFF_MAGICS, TiffPage, tiff_pages
 
 __all__ = ["ImageLoadError", "decode_image", "swap_red_blue_in_place"]
 
+# JPEG has no alpha: grey stays 2-D, depth is kept, EXIF orientation is not applied (napari's
+# reader does not apply it either, so masks drawn there land on the same pixels)
+_JPEG_AS_STORED = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_IGNORE_ORIENTATION
 _PIXEL_TYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
 _SWAP_BLOCK_BYTES = 4 * 2**20  # the red/blue swap holds one channel of this many bytes
 _PAGE_GROUP_BYTES = 64 * 2**20  # TIFF pages decoded together while stacking
@@ -78,9 +82,9 @@ def decode_image(data: bytes, path: str | os.PathLike[str]) -> np.ndarray:
     buffer = np.frombuffer(data, np.uint8)
     try:
         if data[:4] in TIFF_MAGICS:
-            image = _decode_tiff(buffer, data, path)
+            image = _decode_tiff(buffer, data, Path(path))
         elif data[:3] == JPEG_MAGIC:
-            image = cv2.imdecode(buffer, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
+            image = cv2.imdecode(buffer, _JPEG_AS_STORED)
         else:
             image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
     except cv2.error as error:
@@ -96,7 +100,7 @@ def decode_image(data: bytes, path: str | os.PathLike[str]) -> np.ndarray:
             f"cannot load image '{path}': OpenCV cannot decode it (not an image, an "
             "unsupported variant of the format, or truncated or corrupt data)"
         )
-    return image if data[:4] in TIFF_MAGICS else swap_red_blue_in_place(_checked(image, path))
+    return image if data[:4] in TIFF_MAGICS else swap_red_blue_in_place(_checked(image, Path(path)))
 
 
 def _decode_tiff(buffer: np.ndarray, data: bytes, path: Path) -> np.ndarray | None:

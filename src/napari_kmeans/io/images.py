@@ -10,15 +10,18 @@ Decisions worth knowing:
 - Pixel types kept as stored: ``uint8``, ``uint16`` and ``float32``. Anything else (for
   instance an ``int32`` or ``float64`` TIFF) raises :class:`ImageLoadError` rather than being
   converted behind the user's back.
-- JPEG EXIF orientation is applied, as photo viewers do. OpenCV only rotates when it is *not*
-  asked for ``IMREAD_UNCHANGED``; JPEG has no alpha channel, so JPEGs are decoded with
-  ``IMREAD_ANYCOLOR | IMREAD_ANYDEPTH`` (grey stays 2-D, depth is kept, OpenCV rotates) and
-  every other format with ``IMREAD_UNCHANGED`` (alpha and depth kept).
+- Pixels are read as stored: JPEG EXIF orientation is *not* applied, as napari's own reader
+  (and tifffile, scikit-image) do not apply it, so a mask drawn on an image in napari lands
+  on the same pixels given to the command line. JPEGs are decoded with ``IMREAD_ANYCOLOR |
+  IMREAD_ANYDEPTH | IMREAD_IGNORE_ORIENTATION`` (grey stays 2-D, depth is kept) and every
+  other format with ``IMREAD_UNCHANGED`` (alpha and depth kept).
 - Grey + alpha PNGs come back as RGBA with the grey value in R, G and B (OpenCV's own
   choice, kept because the rest of the package understands RGB(A) only). TIFFs with two samples
   per pixel are refused: OpenCV would silently drop the second sample and reduce to 8 bits.
-- Multi-page TIFFs are read whole, as a ``(pages, height, width[, channels])`` stack,
-  decoded a group of pages at a time straight into it.
+- Multi-page TIFFs are read whole, decoded a group of pages at a time straight into one
+  stack, shaped by the file's axes (ImageJ hyperstacks, OME-TIFF: ``(Z, C, Y, X)``...) as
+  :func:`napari_kmeans.io.axes.read_image` describes; a plain multi-page TIFF is a
+  ``(pages, height, width[, channels])`` stack.
 - TIFFs OpenCV misreads go through ``tifffile`` (an optional dependency; without it they are
   refused, never misread): 8-bit RGBA with unassociated alpha, which OpenCV returns with the
   colours multiplied by alpha (PIL, tifffile and GIMP write it), and separate colour planes.
@@ -48,6 +51,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
+from .axes import AxesImage, file_axes, is_zarr_store, read_zarr
 from .decode import ImageLoadError, decode_image, swap_red_blue_in_place
 from .headers import FileView, header_pixels
 from .safe_files import open_regular_file, write_bytes
@@ -59,6 +63,7 @@ __all__ = [
     "ImageLoadError",
     "load_image",
     "pixel_budget",
+    "read_image",
     "save_image",
 ]
 
@@ -152,7 +157,9 @@ def pixel_budget(max_pixels: int | None = None) -> int:
         try:
             max_pixels = int(text)
         except ValueError:
-            max_pixels = text  # reported below
+            raise ValueError(
+                f"{name}={text!r} is not allowed: it must be an integer >= 1"
+            ) from None
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, Integral) or max_pixels < 1:
         raise ValueError(f"{name}={max_pixels!r} is not allowed: it must be an integer >= 1")
     return int(max_pixels)
@@ -181,15 +188,18 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -
     -------
     numpy.ndarray
         ``(height, width)`` for grey, ``(height, width, 3)`` RGB or ``(height, width, 4)``
-        RGBA, of dtype ``uint8``, ``uint16`` or ``float32``. A multi-page TIFF gives a stack
-        ``(pages, height, width[, channels])``; a single-page one gives the page itself.
+        RGBA, of dtype ``uint8``, ``uint16`` or ``float32``. A multi-page TIFF gives the
+        shape its axes say (an ImageJ ZCYX hyperstack ``(Z, C, height, width)``), else a
+        stack ``(pages, height, width[, channels])``; a single-page one gives the page
+        itself. :func:`napari_kmeans.read_image` gives the axes and pixel sizes too.
 
     Raises
     ------
     ImageLoadError
         If the path is missing, a directory or not a regular file, the file is empty,
         truncated or not an image, larger than the pixel budget, or holds a pixel type or
-        layout listed as unsupported in the module notes.
+        layout listed as unsupported in the module notes; an ImageJ or OME multi-page TIFF
+        without tifffile installed (its axes cannot be read).
     ValueError
         If ``max_pixels`` is not an integer >= 1.
 
@@ -198,6 +208,85 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -
     >>> image = load_image("sample_data/astronaut.png")  # doctest: +SKIP
     >>> image.shape, image.dtype  # doctest: +SKIP
     ((512, 512, 3), dtype('uint8'))
+    """
+    return read_image(path, max_pixels=max_pixels).data
+
+
+def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> AxesImage:
+    """Read an image file with its axes and pixel sizes (in memory).
+
+    TIFF pixels are decoded as :func:`napari_kmeans.load_image` decodes them and shaped by
+    the file's series (tifffile); a Zarr array or OME-Zarr image is read at full resolution
+    after its shape is checked against the pixel budget.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An image file (see :data:`napari_kmeans.io.images.SUPPORTED_EXTENSIONS`), or a
+        Zarr array or OME-Zarr image folder.
+    max_pixels : int or None
+        The pixel budget, as for :func:`napari_kmeans.load_image`.
+
+    Returns
+    -------
+    AxesImage
+        The pixels with their axes, scale and units.
+
+    Raises
+    ------
+    ImageLoadError
+        As :func:`napari_kmeans.load_image`; also when the file's axes need ``tifffile`` or
+        ``zarr`` and they are not installed, or its pages do not fill its series.
+
+    Examples
+    --------
+    >>> import tempfile, tifffile
+    >>> path = tempfile.mkdtemp() + "/zcyx.tif"
+    >>> tifffile.imwrite(path, np.zeros((5, 2, 8, 8), np.uint16), imagej=True,
+    ...                  metadata={"axes": "ZCYX", "spacing": 2.0, "unit": "um"},
+    ...                  resolution=(4.0, 4.0))
+    >>> image = read_image(path)
+    >>> image.axes, image.data.shape, image.scale, image.channel_axis
+    ('ZCYX', (5, 2, 8, 8), (2.0, 1.0, 0.25, 0.25), 1)
+    >>> from napari_kmeans import segment
+    >>> seg = segment(image.data, 1, channel_axis=image.channel_axis, spacing=image.spacing())
+    >>> seg.labels.shape, image.labels_axes
+    ((5, 8, 8), 'ZYX')
+    """
+    path = Path(path)
+    if is_zarr_store(path):
+        return read_zarr(path, pixel_budget(max_pixels))
+    data = read_image_file(path, max_pixels)
+    return file_axes(data, decode_image(data, path), path)
+
+
+def read_image_file(path: str | os.PathLike[str], max_pixels: int | None = None) -> bytes:
+    """Return the bytes of an image file, checked as :func:`load_image` promises.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    max_pixels : int or None
+        The pixel budget, see :func:`pixel_budget`.
+
+    Returns
+    -------
+    bytes
+        The whole file, not empty.
+
+    Raises
+    ------
+    ImageLoadError
+        If the path is missing, a directory or not a regular file, the file is empty, or
+        its header claims more pixels than the budget.
+
+    Examples
+    --------
+    >>> read_image_file("no_such_image.png")
+    Traceback (most recent call last):
+    ...
+    napari_kmeans.io.decode.ImageLoadError: cannot load image 'no_such_image.png': no such file
     """
     budget = pixel_budget(max_pixels)
     path = Path(path)
@@ -222,7 +311,7 @@ def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -
     if not data:
         raise ImageLoadError(f"cannot load image '{path}': the file is empty")
 
-    return decode_image(data, path)
+    return data
 
 
 def encode_params(extension: str) -> list[int]:

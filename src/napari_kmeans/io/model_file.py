@@ -74,7 +74,7 @@ def model_to_dict(model: KMeansModel) -> dict:
     recipe["spacing"] = list(model.recipe.spacing)
     recipe["scale"] = None if model.recipe.scale is None else list(model.recipe.scale)
     merged = {}
-    if model.source_centers is not None:  # a merged model (KMeansModel.merge)
+    if model.source_centers is not None and model.source_labels is not None:  # merged
         merged = {
             "source_centers": model.source_centers.tolist(),
             "source_labels": model.source_labels.tolist(),
@@ -348,7 +348,7 @@ def _member(container: dict, field: str, kind: type):
     return value
 
 
-_JSON_NAMES = {dict: "object", list: "array", str: "string"}
+_JSON_NAMES: dict[type, str] = {dict: "object", list: "array", str: "string"}
 
 
 def _raw(container, field: str, index: int | None):

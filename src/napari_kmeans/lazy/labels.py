@@ -23,6 +23,7 @@ from functools import partial
 import dask
 import dask.array as da
 import numpy as np
+from dask.delayed import Delayed
 
 from ..engine.distances import label_sums
 from ..features import pixels as ft
@@ -399,7 +400,7 @@ def block_stats(block, mask_block, offset, *, model, layout: ChunkLayout):
     return counts, label_sums(values, labels, None, k)[0], inertia, 0
 
 
-def image_statistics(image, mask, layout: ChunkLayout, model) -> list[dask.delayed]:
+def image_statistics(image, mask, layout: ChunkLayout, model) -> list[Delayed]:
     """Return the delayed :func:`block_stats` of every chunk.
 
     Parameters

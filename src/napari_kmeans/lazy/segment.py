@@ -31,6 +31,7 @@ import time
 import dask
 import dask.array as da
 import numpy as np
+from dask.delayed import Delayed
 
 from ..engine.histogram import histogram
 from ..features.prepare import check_finite_pixels, check_poolable, count_non_finite
@@ -136,7 +137,7 @@ def _pooled_histogram(sources: list[_Source], options: Options):
         0.0,
         options.spacing,
         counts,
-        standardize=options.standardize,
+        standardize=options.standardize is True,  # decided by for_image
     )
     return rows, recipe, int(counts.sum())
 
@@ -153,7 +154,7 @@ def _sample_ranks(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
     return chosen
 
 
-def _block_size(source: _Source, mask, index) -> int | dask.delayed:
+def _block_size(source: _Source, mask, index) -> int | Delayed:
     if mask is None:
         chunks = source.layout.spatial_chunks
         return int(np.prod([c[i] for c, i in zip(chunks, index, strict=True)]))
@@ -252,7 +253,7 @@ def _fit(images: list[da.Array], options: Options, masks: list):
         parts = _sample(sources, sample_size, o.rng, o.progress)
         check_finite_pixels(sum(count_non_finite(p[0]) for p in parts))
         rows, recipe = fitting.pixel_rows(
-            parts, o.color_space, o.spatial_weight, o.spacing, standardize=o.standardize
+            parts, o.color_space, o.spatial_weight, o.spacing, standardize=o.standardize is True
         )
         model = fitting.fit_rows(rows, recipe, o, n_channels, dtype)[0]
         fitted = len(rows.values)

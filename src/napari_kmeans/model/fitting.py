@@ -16,7 +16,7 @@ import numpy as np
 from ..engine import TooFewDistinctRows, kmeans
 from ..engine.blocks import take_blocks
 from ..engine.distances import label_sums, nearest, summarise
-from ..engine.grid_rows import GridRows
+from ..engine.grid_rows import GridRows, materialise
 from ..engine.histogram import Histogram, histogram
 from ..engine.optimal1d import optimal_kmeans_1d
 from ..features import color_spaces
@@ -61,7 +61,7 @@ def pixel_rows(
     parts: Sequence[tuple[np.ndarray, tuple[int, ...], np.ndarray | None]],
     color_space: str,
     spatial_weight: float,
-    spacing: tuple[float, ...],
+    spacing: tuple[float, ...] | None,
     weights: np.ndarray | None = None,
     standardize: bool = False,
 ) -> tuple[PixelRows, FeatureRecipe]:
@@ -81,8 +81,8 @@ def pixel_rows(
         A name of the colour-space registry.
     spatial_weight : float
         Weight of the coordinates (0: colour only).
-    spacing : tuple of float
-        Pixel/voxel size per spatial axis.
+    spacing : tuple of float or None
+        Pixel/voxel size per spatial axis (None: all 1).
     weights : numpy.ndarray, optional
         ``(m,)`` count of each value row (one part only).
     standardize : bool
@@ -104,6 +104,7 @@ def pixel_rows(
     ([[0.0, 0.0], [10.0, 10.0]], 10.0)
     """
     values = np.concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
+    spacing = (1.0,) * len(parts[0][1]) if spacing is None else spacing
     dtype = ft.feature_dtype(values.dtype)
     if compressible(values.dtype, color_space, spatial_weight):
         hist = histogram(values, weights)
@@ -131,8 +132,8 @@ def pixel_rows(
     coordinates = (spacing, spatial_weight, recipe.value_range)
     if len(parts) == 1:
         _, shape, pixels = parts[0]
-        feats = ft.spatial_rows(colour, shape, *coordinates, pixels, dtype, summary)
-        return PixelRows(values, weights, feats, None), recipe
+        grid = ft.spatial_rows(colour, shape, *coordinates, pixels, dtype, summary)
+        return PixelRows(values, weights, grid, None), recipe
     n_colour = colour.shape[1]
     feats = np.empty((len(values), n_colour + len(spacing)), dtype=dtype)
     feats[:, :n_colour] = colour
@@ -178,11 +179,13 @@ def prepared_rows(
         options.color_space,
         options.spatial_weight,
         options.spacing,
-        standardize=options.standardize,
+        standardize=options.standardize is True,  # decided by for_image
     )
 
 
-def _too_many_clusters(n_clusters: int, n_distinct: int, what: str) -> ValueError:
+def _too_many_clusters(n_clusters: int, n_distinct: int | None, what: str) -> ValueError:
+    if n_distinct is None:
+        return ValueError(f"n_clusters={n_clusters} is more than the distinct {what} of this image")
     return ValueError(
         f"n_clusters={n_clusters} is more than the {n_distinct} distinct {what} of this image: "
         f"use at most {n_distinct}"
@@ -239,6 +242,7 @@ def fit_rows(
         raise _too_many_clusters(n_clusters, n_rows, what)
     summed = None  # the value sums, when clustering gave them
     if method == "optimal":
+        feats = materialise(feats)  # one value per row: never grid rows
         distinct, inverse = np.unique(feats[:, 0], return_inverse=True)
         inverse = inverse.reshape(-1)
         if n_clusters > len(distinct):

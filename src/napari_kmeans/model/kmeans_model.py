@@ -205,7 +205,7 @@ class KMeansModel:
     ) -> tuple[np.ndarray, np.ndarray, float]:
         """Labels (1..k) of feature rows, weighted pixels per cluster and inertia."""
         columns = np.ascontiguousarray(feats).T  # row-major, as the kernels read them
-        if self.source_centers is None:
+        if self.source_centers is None or self.source_labels is None:
             labels = nearest(columns, self.centers)
         else:
             nearest_source = nearest(columns, self.source_centers)

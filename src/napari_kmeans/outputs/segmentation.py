@@ -71,9 +71,9 @@ class Segmentation:
     counts: np.ndarray
     inertia: float
     n_iter: int
+    model: KMeansModel = field(repr=False)
     params: dict = field(default_factory=dict)
     seconds: float = 0.0
-    model: KMeansModel | None = field(default=None, repr=False)
     fit_inertia: float | None = None
 
     @property

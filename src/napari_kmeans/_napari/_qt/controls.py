@@ -18,8 +18,9 @@ from magicgui.widgets import (
     SpinBox,
 )
 from napari.layers import Image, Labels, Shapes
-from qtpy.QtCore import QSettings, Qt
-from qtpy.QtWidgets import QSizePolicy, QToolButton, QVBoxLayout, QWidget
+from qtpy.QtCore import QSettings
+from qtpy.QtWidgets import QVBoxLayout, QWidget
+from superqt import QCollapsible
 
 from ...features import color_spaces
 from ...options import OPTIONS
@@ -62,9 +63,11 @@ def option_control(name: str, **settings):
     option = OPTIONS[name]
     control = option.control
     kind = getattr(magicgui.widgets, control.widget)
-    value = settings.pop("value", option.default)
+    # a control may start from its own value where the API's default is not one it shows
+    shown = {**control.settings, **settings}
+    value = shown.pop("value", option.default)
     label = {"text": control.label} if kind is CheckBox else {"label": control.label}
-    return kind(value=value, tooltip=option.plain_doc, **label, **control.settings, **settings)
+    return kind(value=value, tooltip=option.plain_doc, **label, **shown)
 
 
 def settings() -> QSettings:
@@ -206,18 +209,16 @@ class Controls(QWidget):
                 self.tol,
             ]
         )
-        self.advanced_button = QToolButton()
-        self.advanced_button.setText("Advanced options")
-        self.advanced_button.setCheckable(True)
-        self.advanced_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.advanced_button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.advanced_button.toggled.connect(self.set_advanced_shown)
+        self.advanced_fold = QCollapsible("Advanced options")
+        self.advanced_fold.setDuration(0)  # a fold, not an animation: the dock's size follows
+        self.advanced_fold.addWidget(self.advanced.native)
+        self.advanced_fold.toggleButton().setToolTip(
+            "Show or hide the options most runs leave as they are"
+        )
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.main.native)
-        layout.addWidget(self.advanced_button)
-        layout.addWidget(self.advanced.native)
-        self.set_advanced_shown(False)
+        layout.addWidget(self.advanced_fold)
         self.restore()
         for name in REMEMBERED:
             getattr(self, name).changed.connect(slot(self.remember))
@@ -249,12 +250,6 @@ class Controls(QWidget):
             return []
         shape = layers[0].data.shape
         return [(f"axis {axis} (size {size})", axis) for axis, size in enumerate(shape)]
-
-    def set_advanced_shown(self, shown: bool) -> None:
-        self.advanced_button.setArrowType(
-            Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow
-        )
-        self.advanced.native.setVisible(shown)
 
     def reset_choices(self, *_args) -> None:
         """Refresh the layer lists (napari calls this when layers change)."""
