@@ -33,6 +33,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
+from ..engine.blocks import BLOCK_ROWS, map_blocks
 from . import label_kernels
 
 REGULARIZERS = ("majority", "potts")
@@ -331,7 +332,15 @@ def regularize_labels(
     deltas = offsets @ strides
     if name == "majority":
         out = np.empty_like(flat)
-        label_kernels.majority_pass(flat, out, shape, offsets, deltas, weights, 1.0)
+        k = int(flat.max()) if flat.size else 0
+        width = max(grid.shape[-1], 1)
+
+        def vote(rows: slice) -> int:
+            return label_kernels.majority_pass(
+                flat, out, shape, offsets, deltas, weights, 1.0, k, rows.start, rows.stop
+            )
+
+        map_blocks(vote, flat.size // width, max(1, BLOCK_ROWS // width))
         return out.reshape(grid.shape)
     out = flat.copy()
     parity = np.zeros(grid.ndim, np.int64) if origin is None else np.asarray(origin) % 2

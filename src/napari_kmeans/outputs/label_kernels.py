@@ -67,27 +67,25 @@ def _reach(offsets, ndim):
     return reach
 
 
-@numba.njit(parallel=True, **_JIT)
-def majority_pass(labels, out, shape, offsets, deltas, weights, self_weight) -> int:
-    """One synchronous weighted majority vote: ``out[p]`` from ``labels`` around ``p``.
+@numba.njit(**_JIT)
+def majority_pass(
+    labels, out, shape, offsets, deltas, weights, self_weight, k, first_row, stop_row
+) -> int:
+    """One synchronous weighted majority vote of rows ``first_row:stop_row`` into ``out``.
 
-    A pixel keeps its label when it ties for the most votes, else takes the lowest label
-    of the most voted. Rows are voted in parallel (each reads ``labels`` only). Returns how
-    many pixels changed.
+    ``out[p]`` comes from ``labels`` around ``p`` (labels up to ``k``): a pixel keeps its
+    label when it ties for the most votes, else takes the lowest label of the most voted.
+    Row ranges only read ``labels``, so they can run at once. Returns how many pixels
+    changed.
     """
     ndim = len(shape)
-    if labels.size == 0:
-        return 0
     width = shape[ndim - 1]
-    k = 0
-    for p in range(labels.size):
-        k = max(k, labels[p])
     reach = _reach(offsets, ndim)
     row_strides = _strides(shape[:-1]) if ndim > 1 else np.ones(0, np.int64)
     changed = 0
-    for row in numba.prange(labels.size // width):
-        votes = np.zeros(k + 1)
-        coords = np.zeros(ndim, np.int64)
+    votes = np.zeros(k + 1)
+    coords = np.zeros(ndim, np.int64)
+    for row in range(first_row, stop_row):
         for axis in range(ndim - 1):
             coords[axis] = (row // row_strides[axis]) % shape[axis]
         row_inside = _row_inside(coords, reach, shape)
