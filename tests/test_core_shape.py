@@ -142,6 +142,7 @@ def test_unknown_keyword_is_a_type_error_naming_it():
         ({"color_space": "hsv"}, "color_space='hsv'"),
         ({"channel_axis": "first"}, "channel_axis='first'"),
         ({"spatial_weight": -1}, "spatial_weight=-1"),
+        ({"spatial_weight": 1e300}, r"spatial_weight=1e\+300 .* from 0 to 1e\+06"),
         ({"seed": -1}, "seed=-1"),
         ({"max_iter": 0}, "max_iter=0"),
         ({"progress": 3}, "progress=3"),

@@ -195,9 +195,9 @@ def test_batched_scan_is_the_brute_force_nearest_with_sums_in_row_order(
     for rows in (grid, np.ascontiguousarray(X)):
         labels = np.full(n, -1, dtype=np.int32)
         sums, weight, sqnorm = np.zeros((n_clusters, d)), np.zeros(n_clusters), np.zeros(n_clusters)
-        changed, total = kernels.scan_block(
-            kernel_rows(rows), start, stop, w, centres, labels, sums, weight, sqnorm
-        )
+        totals = kernels.ClusterSums(sums, weight, sqnorm, np.zeros(n_clusters))
+        source = kernel_rows(rows)
+        changed, total = kernels.scan_block(source, start, stop, w, centres, labels, totals)
         part = X[start:stop]
         sq = np.zeros((len(part), n_clusters))
         for j in range(d):  # each term added in feature order, as the contract says

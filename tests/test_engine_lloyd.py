@@ -155,18 +155,24 @@ def test_more_centres_than_kept_in_neighbour_lists():
     assert_nearest_and_means(X, None, res)
 
 
-def test_results_do_not_depend_on_the_number_of_threads(monkeypatch):
+@pytest.mark.slow
+@pytest.mark.parametrize("n_clusters", [6, 12])
+def test_results_do_not_depend_on_the_number_of_threads(n_clusters):
     rng = np.random.default_rng(6)
     X = rng.normal(size=(300_000, 3)).astype(np.float32)
     w = rng.integers(1, 4, len(X)).astype(float)
-    many = kmeans(X, 6, sample_weight=w, seed=1)
-    monkeypatch.setattr(blocks, "_pool", None)
-    monkeypatch.setattr(blocks.os, "cpu_count", lambda: 1)
-    one = kmeans(X, 6, sample_weight=w, seed=1)
-    np.testing.assert_array_equal(many.labels, one.labels)
-    np.testing.assert_array_equal(many.centers, one.centers)
-    assert many.inertia == one.inertia
-    blocks._pool = None  # do not leave a one-thread pool behind
+    results = []
+    previous = blocks.set_num_threads(1)
+    try:
+        for threads in (1, 2, 3):
+            blocks.set_num_threads(threads)
+            results.append(kmeans(X, n_clusters, sample_weight=w, seed=1))
+    finally:
+        blocks.set_num_threads(previous)
+    for other in results[1:]:
+        np.testing.assert_array_equal(results[0].labels, other.labels)
+        np.testing.assert_array_equal(results[0].centers, other.centers)
+        assert results[0].inertia == other.inertia
 
 
 def exact_integer_sums(X, w, labels, k):

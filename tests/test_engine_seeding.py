@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from napari_kmeans.engine import distances, kernels
+from napari_kmeans.engine import blocks, distances, kernels
 from napari_kmeans.engine.seeding import TooFewDistinctRows, greedy_kmeans_plusplus, seeding_draws
 
 
@@ -28,7 +28,7 @@ def block_sum(terms, block_rows):
     return total
 
 
-def oracle_seeding(X, k, weights, rng, start=None, block_rows=distances.BLOCK_ROWS):
+def oracle_seeding(X, k, weights, rng, start=None, block_rows=blocks.BLOCK_ROWS):
     """Plain greedy k-means++: every distance computed, the same draws as the engine.
 
     Returns None where too few rows carry weight for ``k`` centres.
@@ -88,7 +88,7 @@ def seeding_cases(draw):
     return X, k, weights, draw(st.integers(0, 2**32 - 1))
 
 
-def assert_same_as_oracle(X, k, weights, seed, start=None, block_rows=distances.BLOCK_ROWS):
+def assert_same_as_oracle(X, k, weights, seed, start=None, block_rows=blocks.BLOCK_ROWS):
     oracle_rng = np.random.default_rng(seed)
     expected = oracle_seeding(X, k, weights, oracle_rng, start, block_rows)
     rng = np.random.default_rng(seed)
@@ -125,7 +125,7 @@ def test_seeding_continues_exactly_from_given_centres(case, m):
 
 def test_seeding_over_many_blocks_on_threads(monkeypatch):
     # small blocks: shrink and potentials run on several threads, block sums in block order
-    monkeypatch.setattr(distances, "BLOCK_ROWS", 97)
+    monkeypatch.setattr(blocks, "BLOCK_ROWS", 97)
     rng = np.random.default_rng(5)
     X = (rng.normal(size=(2000, 3)) * 40).round().astype(np.float32)
     weights = rng.integers(1, 50, 2000).astype(np.float64)

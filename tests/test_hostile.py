@@ -262,3 +262,20 @@ def test_a_saved_model_loads_whole_and_labels_as_before(tmp_path):
         model.save(tmp_path / "m.json")
         loaded = load_model(tmp_path / "m.json")
         np.testing.assert_array_equal(loaded.predict(image).labels, model.predict(image).labels)
+
+
+def test_a_model_of_more_clusters_than_labels_hold_is_refused_before_its_rows_are_read(tmp_path):
+    k = 65536  # one more than a 16-bit label image holds
+    width = len(SEED_MODEL["centers"][0])
+    document = {
+        **SEED_MODEL,
+        "centers": [[0.0] * width] * k,
+        "palette": [[0.0] * len(SEED_MODEL["palette"][0])] * k,
+        "counts": [1] * k,
+        "params": {**SEED_MODEL["params"], "n_clusters": k},
+    }
+    file = _write_model(tmp_path, document)
+    with pytest.raises(ModelFileError) as raised:
+        load_model(file)
+    assert str(file) in str(raised.value) and "field 'centers'" in str(raised.value)
+    assert "65536 clusters" in str(raised.value) and "at most 65535" in str(raised.value)

@@ -772,3 +772,52 @@ def test_opencv_own_pixel_limit_is_explained(tmp_path):
     path = _write(tmp_path / "big.bmp", b"BM" + struct.pack("<IHHI", 54, 0, 0, 54) + info)
     with pytest.raises(ImageLoadError, match="OPENCV_IO_MAX_IMAGE_PIXELS"):
         load_image(path, max_pixels=2 * 10**9)
+
+
+# ---------------------------------------------------------------- TIFFs of many pages
+
+
+def _grey_tiff_of_pages(n_pages: int, height: int, width: int) -> bytes:
+    """An uncompressed 8-bit TIFF whose page ``i`` is filled with ``i % 256``, written here."""
+    entries = 9
+    ifd_size = 2 + 12 * entries + 4
+    page_size = ifd_size + height * width
+    parts = [struct.pack("<2sHI", b"II", 42, 8)]
+    for index in range(n_pages):
+        ifd = 8 + index * page_size
+        following = ifd + page_size if index + 1 < n_pages else 0
+        tags = [
+            (256, 4, width), (257, 4, height), (258, 3, 8), (259, 3, 1), (262, 3, 1),
+            (273, 4, ifd + ifd_size), (277, 3, 1), (278, 4, height), (279, 4, height * width),
+        ]  # fmt: skip
+        parts.append(struct.pack("<H", entries))
+        parts += [struct.pack("<HHII", tag, kind, 1, value) for tag, kind, value in tags]
+        parts.append(struct.pack("<I", following))
+        parts.append(bytes([index % 256]) * (height * width))
+    return b"".join(parts)
+
+
+@pytest.mark.slow
+def test_every_page_of_a_tiff_of_more_than_100000_pages_is_read(tmp_path):
+    from napari_kmeans.io.headers import header_pixels
+
+    n_pages = 100_001
+    data = _grey_tiff_of_pages(n_pages, 1, 2)
+    assert header_pixels(data) == 2 * n_pages
+    stack = load_image(_write(tmp_path / "pages.tif", data))
+    expected = (np.arange(n_pages) % 256).astype(np.uint8)
+    np.testing.assert_array_equal(stack, np.broadcast_to(expected[:, None, None], (n_pages, 1, 2)))
+    with pytest.raises(ImageLoadError, match="200,002 pixels, more than the budget of 200,001"):
+        load_image(tmp_path / "pages.tif", max_pixels=2 * n_pages - 1)
+
+
+@pytest.mark.slow
+def test_decoding_time_grows_linearly_with_the_pages(tmp_path):
+    # 60,000 pages: libtiff's walk of the page chain from its start made this ~90 s here
+    n_pages = 60_000
+    path = _write(tmp_path / "pages.tif", _grey_tiff_of_pages(n_pages, 4, 4))
+    started = time.perf_counter()
+    stack = load_image(path)
+    assert time.perf_counter() - started < 30
+    assert stack.shape == (n_pages, 4, 4)
+    np.testing.assert_array_equal(stack[:, 0, 0], np.arange(n_pages) % 256)

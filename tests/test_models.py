@@ -66,9 +66,9 @@ def test_fitting_several_images_pools_their_pixels():
     rng = np.random.default_rng(2)
     a, _ = colour_image(rng, (20, 20), COLOURS[:2])
     b, _ = colour_image(rng, (10, 30), COLOURS[2:])
-    model = nk.fit([a, b], 4, seed=0)
+    model = nk.fit([a, b], 4, seed=0, smooth=None)
     stacked = np.concatenate([a.reshape(-1, 3), b.reshape(-1, 3)])[None]
-    pooled = nk.fit(stacked, 4, seed=0)
+    pooled = nk.fit(stacked, 4, seed=0, smooth=None)
     np.testing.assert_allclose(model.centers, pooled.centers)
     assert model.counts.tolist() == pooled.counts.tolist()
     assert model.params["fitted_images"] == 2 and model.params["fitted_pixels"] == 700

@@ -170,7 +170,7 @@ def test_gray_colour_space_uses_luma_and_optimal_finds_the_1d_optimum():
 
 def test_optimal_matches_brute_force_on_a_tiny_image():
     img = np.array([[0, 1, 5, 6], [6, 20, 21, 40]], np.uint16)
-    seg = nk.segment(img, n_clusters=3, method="optimal")
+    seg = nk.segment(img, n_clusters=3, method="optimal", smooth=None)
     values = img.ravel().astype(float)
     best = min(
         sum(
@@ -314,7 +314,14 @@ def test_spatial_segment_equals_kmeans_on_the_written_out_features_at_a_fixed_po
     img[:150] //= 3  # some structure
     mask = rng.random(img.shape[:2]) < 0.8 if masked else None
     seg = nk.segment(
-        img, n_clusters=8, seed=0, color_space="rgb", spatial_weight=0.5, mask=mask, tol=0.0
+        img,
+        n_clusters=8,
+        seed=0,
+        color_space="rgb",
+        spatial_weight=0.5,
+        mask=mask,
+        tol=0.0,
+        smooth=None,
     )
 
     pixels = None if mask is None else np.flatnonzero(mask)

@@ -15,7 +15,7 @@ Examples
 from .api import Segmentation, fit, segment
 from .assess.choose_k import KSuggestion, suggest_k
 from .assess.cross_check import CrossCheck, cross_check
-from .engine import KMeansResult, kmeans
+from .engine import KMeansResult, get_num_threads, kmeans, set_num_threads, warm_up
 from .io.axes import AxesImage
 from .io.images import ImageLoadError, load_image, read_image, save_image
 from .io.model_file import ModelFileError, load_model
@@ -55,6 +55,7 @@ __all__ = [
     "__version__",
     "cross_check",
     "fit",
+    "get_num_threads",
     "kmeans",
     "load_image",
     "load_model",
@@ -63,5 +64,7 @@ __all__ = [
     "save_image",
     "segment",
     "segment_layer",
+    "set_num_threads",
     "suggest_k",
+    "warm_up",
 ]

@@ -12,7 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from .engine.lloyd import IterationCallback
+from .features.filtering import Filters, filtered_rows
 from .features.prepare import PreparedImage, check_poolable, is_dask_array, prepare_image
+from .features.smooth import resolve
 from .model import fitting
 from .model.kmeans_model import KMeansModel
 from .options import METHODS, Options, documented, make_options, option_values
@@ -34,6 +36,8 @@ def segment(
     spatial_weight: float = 0.0,
     spacing: Sequence[float] | None = None,
     standardize: bool | str = "auto",
+    smooth: float | str | tuple | None = "auto",
+    texture: bool | float = False,
     seed: int | np.random.Generator | None = None,
     n_init: int | str = "auto",
     max_iter: int = 300,
@@ -92,6 +96,9 @@ def segment(
     >>> noisy = np.array([[10, 10, 10, 10], [10, 200, 10, 10], [10, 10, 10, 10]], np.uint8)
     >>> segment(noisy, 2, seed=0, min_size=2).labels.tolist()
     [[1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]]
+    >>> noisy = np.array([[0, 90, 0, 0, 200, 200, 0, 200]] * 4, np.uint8)
+    >>> segment(noisy, 2, smooth="median", seed=0).params["smoothing"]
+    {'kind': 'median', 'size': 1.0}
     """
     opts = make_options(**option_values(locals()))
     if is_dask_array(image):
@@ -114,14 +121,37 @@ def _fit(images: Sequence[PreparedImage], options: Options):
     first = images[0]
     check_poolable([(p.image.dtype, p.values.shape[1]) for p in images])
     o = options.for_image(first.layout)
-    rows, recipe = fitting.prepared_rows(images, o)
+    # "auto" reads the first image's noise; every image then goes through the same filter
+    smoothing = resolve(o.smooth, first.image, first.layout.axis, o.spacing)
+    filters = Filters(smoothing, o.texture, o.spacing)
+    filtered = [filtered_rows(filters, p.image, p.layout, p.included) for p in images]
+    smoothed = smoothing is not None
+    rows, recipe = fitting.pixel_rows(
+        [
+            (values if smoothed else p.values, p.layout.spatial_shape, p.included)
+            for p, (values, _) in zip(images, filtered, strict=True)
+        ],
+        o.color_space,
+        o.spatial_weight,
+        o.spacing,
+        standardize=o.standardize is True,  # decided by for_image
+        smooth=smoothing,
+        texture=o.texture,
+        textures=[texture for _, texture in filtered] if o.texture is not None else None,
+        originals=_concatenated([p.values for p in images]) if smoothed else None,
+    )
     model, row_labels = fitting.fit_rows(
         rows, recipe, o, first.layout.n_channels, first.image.dtype
     )
     params = o.params(
         first.layout, first.image.dtype, len(images), sum(len(p.values) for p in images)
     )
+    params["smoothing"] = None if smoothing is None else smoothing.to_dict()
     return dataclasses.replace(model, params=params, cleanup=o.cleanup), row_labels, rows
+
+
+def _concatenated(arrays: list[np.ndarray]) -> np.ndarray:
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
 
 
 @documented
@@ -135,6 +165,8 @@ def fit(
     spatial_weight: float = 0.0,
     spacing: Sequence[float] | None = None,
     standardize: bool | str = "auto",
+    smooth: float | str | tuple | None = "auto",
+    texture: bool | float = False,
     seed: int | np.random.Generator | None = None,
     n_init: int | str = "auto",
     max_iter: int = 300,

@@ -34,6 +34,8 @@ from .engine import make_rng
 from .engine.lloyd import IterationCallback
 from .features import color_spaces
 from .features import pixels as ft
+from .features import smooth as sm
+from .features import texture as tx
 from .outputs.cleanup import Cleanup, check_min_size, check_regularize
 from .progress import ProgressCallback
 from .versions import library_versions
@@ -387,6 +389,42 @@ _TABLE = (
         Control("CheckBox", "standardise channels", {"value": False}),
     ),
     Option(
+        "smooth",
+        "auto",
+        'None, number, "auto", "median" or tuple',
+        "Denoising before clustering, per channel along the spatial axes. None or 0: off; "
+        "a number σ (or ``('gaussian', σ)``): a Gaussian of σ in the units of ``spacing``; "
+        "``'median'`` (3×3 in 2-D) or ``('median', r)`` (the box within r spacing units): a "
+        "median, for salt-and-pepper noise and JPEG blocks; ``'auto'``: each channel's noise "
+        "is estimated from neighbouring pixels' differences and the Gaussian chosen that "
+        "brings it to a tenth of the signal's spread (none on clean images). Only the "
+        "features are smoothed: ``palette``, ``recolored`` and the features table are means "
+        "of the original pixels. Integer images are smoothed in their own dtype (rounded). "
+        "The filter applied is kept in the model's recipe and recorded in "
+        "``params['smoothing']`` (on the command line: auto, none, a number, median or "
+        "median:R).",
+        lambda name, value: sm.check_smooth(value),
+        "--smooth",
+        sm.parse_smooth,
+        "{auto,none,SIGMA,median,median:R}",
+    ),
+    Option(
+        "texture",
+        False,
+        "bool or float",
+        "False: off; True or a largest scale S in pixels (True: 8): add texture features of "
+        "the grey (luma) image, each weighing as much as a colour feature: the smoothed "
+        "intensity and local energies of difference-of-Gaussian, Hessian and gradient "
+        "responses at scales 1, 2, 4, ... up to S, and the structure tensor's anisotropy. "
+        "For regions that differ by texture rather than colour; every pixel is then its own "
+        "row (slower, more memory). On the command line: --texture on, or --texture S.",
+        lambda name, value: tx.check_texture(value),
+        "--texture",
+        tx.parse_texture,
+        "S",
+        Control("CheckBox", "texture features"),
+    ),
+    Option(
         "seed",
         None,
         "None, int or numpy.random.Generator",
@@ -588,6 +626,8 @@ class Options:
     spatial_weight: float
     spacing: tuple[float, ...] | None
     standardize: bool | str
+    smooth: sm.Smoothing | str | None
+    texture: float | None
     seed: int | str
     n_init: int | str
     max_iter: int
@@ -632,12 +672,13 @@ class Options:
         """
         space = color_spaces.check(self.color_space, layout.n_channels)
         spacing = ft.check_spacing(self.spacing, len(layout.spatial_shape))
-        one_feature = space.n_features(layout.n_channels) == 1
+        one_feature = space.n_features(layout.n_channels) == 1 and self.texture is None
         if self.method == "optimal" and (not one_feature or self.spatial_weight > 0):
             raise ValueError(
                 "method='optimal' needs exactly one feature: a one-channel image or "
-                f"color_space='gray', and spatial_weight=0 (got {layout.n_channels} channels, "
-                f"color_space={self.color_space!r}, spatial_weight={self.spatial_weight})"
+                "color_space='gray', no texture and spatial_weight=0 (got "
+                f"{layout.n_channels} channels, color_space={self.color_space!r}, "
+                f"texture={self.texture}, spatial_weight={self.spatial_weight})"
             )
         standardize = self.standardize
         if standardize == "auto":
@@ -679,6 +720,7 @@ class Options:
         space = color_spaces.get(self.color_space)
         spacing = self.spacing or (1.0,) * len(layout.spatial_shape)
         coordinates = [f"axis {i}" for i in range(len(spacing))] if self.spatial_weight else []
+        texture = [] if self.texture is None else tx.feature_names(self.texture, len(spacing))
         recorded = {
             name: getattr(self, name)
             for name in OPTIONS
@@ -686,9 +728,10 @@ class Options:
         }
         return {
             **recorded,
+            "smooth": sm.smooth_json(self.smooth),
             "spacing": list(spacing),
             "n_channels": layout.n_channels,
-            "features": [*space.feature_names(layout.n_channels), *coordinates],
+            "features": [*space.feature_names(layout.n_channels), *texture, *coordinates],
             "fitted_dtype": str(fitted_dtype),
             "fitted_images": fitted_images,
             "fitted_pixels": int(fitted_pixels),
@@ -792,7 +835,8 @@ def segment_options(params: dict) -> dict:
     >>> seg = nk.segment(np.array([[0, 9, 200]], np.uint8), 2, seed=4)
     >>> sorted(segment_options(seg.params))  # doctest: +NORMALIZE_WHITESPACE
     ['channel_axis', 'color_space', 'max_iter', 'method', 'min_size', 'n_clusters', 'n_init',
-     'regularize', 'seed', 'spacing', 'spatial_weight', 'standardize', 'tol']
+     'regularize', 'seed', 'smooth', 'spacing', 'spatial_weight', 'standardize', 'texture',
+     'tol']
     """
     return {
         name: value

@@ -1,9 +1,10 @@
 """Progress of long stages, and how a caller stops them.
 
-Every long stage (seeding, Lloyd, the exact 1-D optimum, labelling, the cross-check,
-``suggest_k``) calls ``progress(stage, done, total)`` now and then, with ``0 <= done <= total``.
-The caller stops the work by raising any exception in it; the exception propagates unchanged,
-so a GUI raises its own "cancelled" exception and catches it where it started the work.
+Every long stage (getting the compiled engine ready, seeding, Lloyd, the exact 1-D optimum,
+labelling, the cross-check, ``suggest_k``) calls ``progress(stage, done, total)`` now and
+then, with ``0 <= done <= total``. The caller stops the work by raising any exception in it;
+the exception propagates unchanged, so a GUI raises its own "cancelled" exception and catches
+it where it started the work.
 
 Examples
 --------
@@ -21,6 +22,7 @@ from collections.abc import Callable
 ProgressCallback = Callable[[str, int, int], object]
 
 # Stage names, in the order a segmentation goes through them.
+PREPARING = "preparing the engine (first use)"  # compiling or loading the kernels
 READING = "reading"  # the dask path's passes over the chunks to fit (histogram, sample)
 SEEDING = "seeding"
 LLOYD = "lloyd"

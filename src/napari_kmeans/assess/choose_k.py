@@ -19,6 +19,7 @@ from numbers import Integral
 import numpy as np
 
 from ..engine import kmeans, make_rng
+from ..engine.blocks import ASSIGN_ROWS, SILHOUETTE_BLOCK
 from ..engine.distances import nearest, own_sqdist
 from ..engine.optimal1d import optimal_kmeans_1d
 from ..engine.seeding import greedy_kmeans_plusplus
@@ -30,9 +31,7 @@ from ..progress import SUGGEST_K, ProgressCallback, report
 
 PARSIMONY = 0.1  # see suggest_k's rule
 FIT_ROWS = 1 << 16  # distinct values fitted exactly up to this many, else pixels drawn
-SILHOUETTE_BLOCK = 1 << 22  # distances held at once by the silhouette (32 MiB)
 DEFAULT_MAX_K = 12
-ASSIGN_ROWS = 1 << 19  # rows labelled between two looks at the progress callback
 FIT_TOL = 1e-4  # scikit-learn's default: enough to compare k, ten times faster to reach
 
 

@@ -1,7 +1,8 @@
 """Independent cross-check of a segmentation with OpenCV's ``cv2.kmeans``.
 
 The features are those the segmentation's model clustered, made by its own recipe (colour
-space, spatial scaling fixed at fitting time), written block by block to a temporary file.
+space, smoothing, texture, spatial scaling fixed at fitting time), written block by block to
+a temporary file; each block is read with the overlap the recipe's filters reach.
 ``cv2.kmeans`` cannot be interrupted, so it runs in a child process (a script run by path,
 so the caller's main module is never re-imported, unlike ``multiprocessing``'s spawn) that
 is killed as soon as ``progress`` raises. The comparison then reads the files back block by
@@ -18,14 +19,14 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..engine.blocks import BLOCK_ROWS
 from ..features import pixels as ft
 from ..options import check_callable
 from ..outputs.segmentation import Segmentation
 from ..progress import CROSS_CHECK, ProgressCallback, report
 from .agreement import adjusted_rand_index_of_table
 
-# Pixels featurised or compared per block.
-BLOCK_PIXELS = 1 << 16
+BLOCK_PIXELS = BLOCK_ROWS  # pixels featurised or compared per block
 # Seconds between two progress reports while cv2.kmeans runs.
 POLL_SECONDS = 0.1
 
@@ -152,7 +153,7 @@ def _write_features(image, seg: Segmentation, layout, rows: _RowFile, progress, 
     ours, sums, squares, shift, written = [], 0.0, 0.0, None, 0
     for index, cut, first_pixel in _slabs(layout):
         block_labels = np.asarray(seg.labels[(cut,)]).reshape(-1)
-        values = layout.table(np.asarray(image[index])).values
+        values, texture = _slab_values(image, seg, layout, index, cut)
         pixels = np.arange(first_pixel, first_pixel + len(block_labels))
         if masked:
             included = np.flatnonzero(block_labels)
@@ -161,9 +162,11 @@ def _write_features(image, seg: Segmentation, layout, rows: _RowFile, progress, 
                 pixels[included],
                 block_labels[included],
             )
+            texture = None if texture is None else texture[included]
+        feats = recipe.features(values, layout.spatial_shape, pixels, texture)
+        feats = feats.astype(np.float32)
         if seg.model.cleanup.active:  # compare k-means with k-means: labels before clean-up
             block_labels = seg.model.label(values, layout.spatial_shape, pixels)
-        feats = recipe.features(values, layout.spatial_shape, pixels).astype(np.float32)
         rows.append(feats)
         if len(feats):
             shift = feats[0].astype(np.float64) if shift is None else shift
@@ -175,6 +178,31 @@ def _write_features(image, seg: Segmentation, layout, rows: _RowFile, progress, 
         report(progress, CROSS_CHECK, written, total)
     labels = np.concatenate(ours)
     return labels, sums, squares, written
+
+
+def _slab_values(image, seg: Segmentation, layout, index, cut: slice):
+    """Return a slab's values the features are made from (filtered) and raw texture.
+
+    With the recipe's filters the slab is read with their reach along the cut axis (the other
+    axes are whole), filtered, and cropped back: the same values as the image filtered whole.
+    """
+    filters = seg.model.recipe.filters
+    if not filters.active:
+        return layout.table(np.asarray(image[index])).values, None
+    reach = filters.reach()[0]
+    start, stop = max(cut.start - reach, 0), min(cut.stop + reach, layout.spatial_shape[0])
+    wide = slice(start, stop)
+    spatial_axis = len(index) - 1
+    block = np.asarray(image[index[:spatial_axis] + (wide,)])
+    mask = np.asarray(seg.labels[(wide,)]) != 0 if seg.params["masked"] else None
+    smoothed, texture = filters.apply(block, layout, mask)
+    core = slice(cut.start - start, cut.stop - start)
+    kept = index[:spatial_axis] + (core,)
+    values = layout.table(smoothed[kept]).values
+    if texture is not None:
+        shape = (stop - start, *layout.spatial_shape[1:])
+        texture = texture.reshape(*shape, -1)[core].reshape(-1, texture.shape[-1])
+    return values, texture
 
 
 def _sum_of_squares(feats: np.ndarray, centers: np.ndarray) -> float:

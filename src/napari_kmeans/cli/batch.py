@@ -7,19 +7,25 @@ JSON summary, and running a batch with per-file errors under a progress bar.
 from __future__ import annotations
 
 import argparse
+import errno
 import io
 import json
+import os
 import sys
 import time
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import cv2
 import numpy as np
 from tqdm import tqdm
+
+if TYPE_CHECKING:  # dask is imported only for lazy inputs
+    import dask.array as da
 
 from .. import fit, load_image, read_image, segment
 from ..api import Segmentation
@@ -27,12 +33,23 @@ from ..assess.cross_check import CrossCheck
 from ..features.pixels import resolve_channel_axis
 from ..features.prepare import is_dask_array
 from ..io.axes import AxesImage, channel_axis_for
+from ..io.folder_lock import FolderInUse, folder_lock
 from ..io.images import encode_params, save_image
 from ..io.output_guard import OutputConflict, check_outputs, real_path
 from ..io.safe_files import Staged, write_bytes, write_text
 from ..options import option_values
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM received: stops the run as Ctrl-C does (temporary files removed, exit 143).
+
+    Examples
+    --------
+    >>> isinstance(Terminated(), KeyboardInterrupt)
+    True
+    """
 
 
 class UsageError(Exception):
@@ -129,11 +146,13 @@ def guard_outputs(
     inputs: list[tuple[Path, str]],
     save_model: Path | None,
     overwrite: bool,
+    out_dir: Path | None = None,
 ) -> None:
     """Refuse the run (UsageError naming the path) before any work if its outputs are unsafe.
 
-    Unsafe: an output would replace or hold an input, two outputs collide, or, without
-    ``overwrite``, a file that the run certainly writes exists already.
+    Unsafe: an output would replace or hold an input, two outputs collide, a folder (or,
+    for Zarr labels, anything but a labels store of this tool) stands where an output goes,
+    or, without ``overwrite``, a file that the run certainly writes exists already.
 
     Parameters
     ----------
@@ -148,6 +167,8 @@ def guard_outputs(
         The ``--save-model`` file.
     overwrite : bool
         Whether existing outputs may be replaced.
+    out_dir : pathlib.Path, optional
+        The ``--out`` folder, created by the run (``--save-model`` may go there).
 
     Raises
     ------
@@ -165,11 +186,13 @@ def guard_outputs(
     """
     outputs: list[tuple[Path, str]] = []
     certain: list[Path] = []
+    stores: list[Path] = []
     for job in jobs:
         labels = lazy_labels(job)
         if labels is not None:
             files = [labels, summary_path(job)]
             certain += files
+            stores.append(labels)
         else:
             files = output_candidates(job)
             certain.append(summary_path(job))
@@ -177,12 +200,13 @@ def guard_outputs(
                 certain.append(files[0])  # labels of a non-TIFF input: always PNG
         outputs += [(file, f"an output of {job.image}") for file in files]
     if save_model is not None:
-        if not real_path(save_model).parent.is_dir():
+        folder = real_path(save_model).parent
+        if not folder.is_dir() and (out_dir is None or folder != real_path(out_dir)):
             raise UsageError(f"--save-model {save_model}: its folder does not exist")
         outputs.append((save_model, "--save-model"))
         certain.append(save_model)
     try:
-        check_outputs(outputs, inputs, existing_checked=certain, overwrite=overwrite)
+        check_outputs(outputs, inputs, existing_checked=certain, stores=stores, overwrite=overwrite)
     except OutputConflict as error:
         raise UsageError(str(error)) from None
 
@@ -235,10 +259,72 @@ def prepare_out_dir(out: Path | None) -> Path | None:
     if out is None:
         return None
     try:
+        os.stat(out)
+    except FileNotFoundError:
+        pass
+    except OSError as error:
+        reason = "a symbolic-link loop" if error.errno == errno.ELOOP else error.strerror
+        raise UsageError(f"--out {out}: cannot use it as a folder: {reason}") from None
+    if os.path.lexists(out) and not out.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a folder")
+    try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UsageError(f"--out {out}: cannot create the folder: {error.strerror}") from None
     return out
+
+
+@contextmanager
+def folders_held(folders: Sequence[Path], out: Path | None = None) -> Iterator[None]:
+    """Hold the lock of every output folder for the run (UsageError when one is in use).
+
+    Two runs writing into one folder could mix their files: the second is refused, before
+    any work, while the first runs (:mod:`napari_kmeans.io.folder_lock`). Taking the lock
+    also proves the folder writable.
+
+    Parameters
+    ----------
+    folders : sequence of pathlib.Path
+        The folders the run writes into (missing ones are skipped: nothing goes there).
+    out : pathlib.Path, optional
+        The ``--out`` folder, named as such in messages.
+
+    Yields
+    ------
+    None
+        While every lock is held.
+
+    Raises
+    ------
+    UsageError
+        When a folder is in use by another run or cannot be written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> with folders_held([folder]):
+    ...     sorted(path.name for path in folder.iterdir())
+    ['.napari-kmeans.lock']
+    """
+    with ExitStack() as stack:
+        for folder in sorted({real_path(folder): folder for folder in folders}.values()):
+            if not folder.is_dir():  # beside a missing input: that input fails by itself
+                continue
+            name = f"--out {out}" if out is not None and folder == out else str(folder)
+            try:
+                stack.enter_context(folder_lock(folder))
+            except FolderInUse as error:
+                holder = "" if error.pid is None else f" (process {error.pid})"
+                raise UsageError(
+                    f"{name}: another napari-kmeans run{holder} is writing in this folder; "
+                    "wait for it to end, or write elsewhere with --out"
+                ) from None
+            except OSError as error:
+                raise UsageError(
+                    f"{name}: cannot write in this folder: {error.strerror or error}"
+                ) from None
+        yield
 
 
 def load_mask(path: Path, max_pixels: int | None = None) -> np.ndarray:
@@ -362,7 +448,8 @@ def plan_outputs(images: Sequence[Path], out_dir: Path | None) -> list[Job]:
                 names[index] = name
     keys = [(real_path(f), n.casefold()) for f, n in zip(folders, names, strict=True)]
     if len(set(keys)) < len(keys):
-        clashes = sorted({str(unique[i]) for i, key in enumerate(keys) if keys.count(key) > 1})
+        times = Counter(keys)
+        clashes = sorted({str(unique[i]) for i, key in enumerate(keys) if times[key] > 1})
         raise UsageError(
             f"outputs of {', '.join(clashes)} would overwrite one another even after adding "
             "their folder names: rename them or run them with different --out folders"
@@ -552,11 +639,11 @@ def segment_lazily(
     if args.cross_check:
         raise ValueError("--cross-check needs the whole image in memory: not for Zarr in or out")
     labels_path = labels_path or lazy_labels_path(job)
-    image = open_lazy_image(job.image, channel_axis=args.channel_axis)
+    image = open_lazy_image(job.image, channel_axis=args.channel_axis, max_pixels=args.max_pixels)
     seg, labels_axes = segment_axes_image(image, args, mask)
     described = _labels_axes(image, labels_axes)
     write_ome_zarr_labels(
-        seg.labels,
+        cast("da.Array", seg.labels),  # a lazy image gives lazy labels
         outputs.path(labels_path),
         axes=labels_axes,
         scale=described.scale,
@@ -727,6 +814,9 @@ def _write_summary(
         **(extra or {}),
     }
     text = json.dumps(record, indent=2, ensure_ascii=False) + "\n"
+    if any("\ud800" <= c <= "\udfff" for c in text):
+        # a file name that is not UTF-8: escaped (os.fsencode of the value gives its bytes)
+        text = json.dumps(record, indent=2) + "\n"
     write_text(outputs.path(path), text)
     return record
 
@@ -845,6 +935,8 @@ def _reason(error: Exception, path: Path) -> str:
     if isinstance(error, FileExistsError):
         existing = error.filename2 or error.filename  # os.link names the destination second
         return f"{existing} exists: nothing of this image was written (use --overwrite)"
+    if isinstance(error, (IsADirectoryError, NotADirectoryError)) and error.filename:
+        return f"{error.filename}: {error.strerror}: nothing of this image was written"
     text = str(error).removeprefix(f"cannot load image '{path}': ")
     if isinstance(error, (ValueError, OSError)) and text:
         return text

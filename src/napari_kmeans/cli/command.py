@@ -12,23 +12,32 @@ Examples
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+
+from tqdm import tqdm
 
 from .. import __version__, load_image
 from ..assess.cross_check import cross_check
-from ..io.images import DEFAULT_MAX_PIXELS, MAX_PIXELS_VARIABLE, ImageLoadError
-from ..io.model_file import ModelFileError, load_model, save_model
+from ..engine.compiled import report_first_use_to
+from ..io.images import DEFAULT_MAX_PIXELS, MAX_PIXELS_VARIABLE, ImageLoadError, pixel_budget
+from ..io.model_file import MAX_CLUSTERS, ModelFileError, load_model, save_model
 from ..io.output_guard import real_path
 from ..io.safe_files import Staged
 from ..options import OPTIONS, Option
 from .batch import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
     EXIT_USAGE,
     Job,
+    Terminated,
     UsageError,
+    folders_held,
     guard_outputs,
     is_zarr,
     lazy_labels_path,
@@ -94,11 +103,14 @@ same name get the distinguishing part of their folder prepended (a/img.png, b/im
 a_img_*, b_img_*), so no output overwrites another.
 
 Nothing is lost: before any work the command refuses (exit 2, naming the path) an output that
-would replace or contain an input (IMAGE, --mask, --model), two outputs at one path, and any
-existing file unless --overwrite is given. Each file is written under a temporary name
-beside it and renamed when complete; an image's files appear together or not at all, so an
-error, a full disk or Ctrl-C (exit 130) leaves no partial output. Inputs must be regular
-files; images larger than --max-pixels are refused from their header, before decoding.
+would replace or contain an input (IMAGE, --mask, --model), two outputs at one path, a
+folder where an output file goes, and any existing file unless --overwrite is given;
+--overwrite replaces only files, and Zarr labels stores written by this command. Each file
+is written under a temporary name beside it and renamed when complete; an image's files
+appear together or not at all, so an error, a full disk, Ctrl-C (exit 130) or SIGTERM (exit
+143) leaves no partial output. One run at a time writes into a folder: a second run on a
+folder in use is refused. Inputs must be regular files; images larger than --max-pixels are
+refused from their header (Zarr and lazily read TIFF: their shape), before decoding.
 
 Images are read with their axes: an ImageJ hyperstack or OME-TIFF (with tifffile) and an
 OME-Zarr image give their channel axis (C), stack axes (Z, T) and pixel sizes, so
@@ -118,7 +130,7 @@ is written. A .zarr --out takes exactly one IMAGE.
 
 A file that cannot be read or segmented is reported as "error: <path>: <reason>" and the
 others are still processed. Exit status: 0 all written, 1 some input failed, 2 usage error,
-130 interrupted.
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 """
 
 _SEGMENT_EXAMPLES = """\
@@ -190,15 +202,25 @@ def _add_segment_command(commands: argparse._SubParsersAction) -> None:
 _CLI_DEFAULTS = {"seed": 0}
 
 
+# What the command's files hold, beyond the options' own checks: labels are 16-bit images.
+_CLI_MAXIMA = {"n_clusters": (MAX_CLUSTERS, "labels are written as 16-bit images")}
+
+
 def _argument_type(option: Option, to_value: Callable[[str], object]) -> Callable[[str], object]:
     def parse(text: str):
         try:
-            return option.check(option.name, to_value(text))
+            value = option.check(option.name, to_value(text))
         except ValueError as error:
             # name the value as it was typed: "'1,0' is not allowed: ..."
             head, allowed, rest = str(error).partition(" is not allowed: ")
             message = f"{text!r}{allowed}{rest}" if allowed else str(error)
             raise argparse.ArgumentTypeError(message) from None
+        maximum, why = _CLI_MAXIMA.get(option.name, (None, ""))
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(
+                f"{text} is not allowed: it must be at most {maximum:g} ({why})"
+            )
+        return value
 
     parse.__name__ = option.name  # argparse names the type in its messages
     return parse
@@ -234,8 +256,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace output files (and a .zarr --out) that already exist; without it the "
-        "command refuses, before any work, to write over any existing file",
+        help="replace output files (and a .zarr --out labels store written by this command) "
+        "that already exist; without it the command refuses, before any work, to write over "
+        "any existing file; folders and other stores are never replaced",
     )
     parser.add_argument(
         "--max-pixels",
@@ -305,8 +328,8 @@ the same colour in every output file. Writes the same files as 'segment' (<name>
 A model file that is missing, corrupt or from a newer version is a usage error (exit 2). An
 IMAGE that does not fit the model (other channels, dtype or colour space) is reported as
 "error: <path>: <reason>" and the others are still processed. Outputs are guarded and
-written as for 'segment' (--overwrite, no partial files). Exit status: 0 all written,
-1 some input failed, 2 usage error, 130 interrupted.
+written as for 'segment' (--overwrite, no partial files, one run per folder). Exit status:
+0 all written, 1 some input failed, 2 usage error, 130 interrupted, 143 terminated.
 """
 
 
@@ -402,7 +425,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success, 1 if an input failed, 2 for a usage error, 130 when interrupted.
+        0 on success, 1 if an input failed, 2 for a usage error, 130 when interrupted
+        (Ctrl-C), 143 when terminated (SIGTERM).
 
     Examples
     --------
@@ -421,14 +445,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # --help, --version (0) and usage errors (2)
         return 0 if exit_.code is None else int(exit_.code)
+    if not getattr(args, "no_progress", True) and sys.stderr.isatty():
+        report_first_use_to(lambda stage: tqdm.write(f"{stage} ...", file=sys.stderr))
     try:
-        return args.run(args)
+        with _sigterm_as_interrupt(args.run in (run_segment, run_apply)):
+            return args.run(args)
     except UsageError as error:
         print(f"{PROG} {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except Terminated:
+        print(f"{PROG}: terminated (SIGTERM)", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        report_first_use_to(None)
+
+
+@contextmanager
+def _sigterm_as_interrupt(wanted: bool) -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` in the block: a run writing files stops as on Ctrl-C.
+
+    Not for the GUI, whose Qt event loop would only meet the exception in some callback.
+    """
+    if not wanted or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -464,11 +516,17 @@ def run_segment(args: argparse.Namespace) -> int:
     >>> run_segment(build_parser().parse_args(line))
     0
     """
+    _check_budget(args)
     zarr_out = is_zarr(args.out)
     if zarr_out and len({real_path(image) for image in args.images}) != 1:
         raise UsageError(
             f"--out {args.out}: a .zarr output holds the labels of one IMAGE; "
             "give a folder for several"
+        )
+    if zarr_out and not (is_zarr(args.images[0]) or _is_tiff(args.images[0])):
+        raise UsageError(
+            f"--out {args.out}: a .zarr output holds labels read chunk by chunk from a TIFF "
+            f"or Zarr IMAGE; {args.images[0]} is neither: give a folder"
         )
     if args.save_model is not None and len({real_path(image) for image in args.images}) != 1:
         raise UsageError(
@@ -489,9 +547,13 @@ def run_segment(args: argparse.Namespace) -> int:
             return args.out
         return lazy_labels_path(job) if is_zarr(job.image) else None
 
-    guard_outputs(jobs, lazy_labels, _inputs(jobs, args), args.save_model, args.overwrite)
-    mask = None if args.mask is None else load_mask(args.mask, args.max_pixels)
-    prepare_out_dir(args.out.parent if zarr_out else args.out)
+    out_dir = args.out.parent if zarr_out else args.out
+    inputs = _inputs(jobs, args)
+    guard_outputs(jobs, lazy_labels, inputs, args.save_model, args.overwrite, out_dir)
+    prepare_out_dir(out_dir)
+    folders = [job.prefix.parent for job in jobs] + (
+        [] if args.save_model is None else [args.save_model.parent]
+    )
 
     def process(job: Job) -> None:
         with Staged(overwrite=args.overwrite) as outputs:
@@ -511,7 +573,9 @@ def run_segment(args: argparse.Namespace) -> int:
             if args.save_model is not None:
                 save_model(seg.model, outputs.path(args.save_model))
 
-    return run_jobs("segment", jobs, process, args.no_progress)
+    with folders_held(folders, out_dir):
+        mask = None if args.mask is None else load_mask(args.mask, args.max_pixels)
+        return run_jobs("segment", jobs, process, args.no_progress)
 
 
 def run_apply(args: argparse.Namespace) -> int:
@@ -545,13 +609,13 @@ def run_apply(args: argparse.Namespace) -> int:
     >>> run_apply(build_parser().parse_args(line))
     0
     """
+    _check_budget(args)
     try:
         model = load_model(args.model)
     except ModelFileError as error:  # missing, unreadable, corrupt or newer; names the file
         raise UsageError(f"--model: {error}") from None
     jobs = plan_outputs(args.images, args.out)
     guard_outputs(jobs, lambda job: None, _inputs(jobs, args), None, args.overwrite)
-    mask = None if args.mask is None else load_mask(args.mask, args.max_pixels)
     prepare_out_dir(args.out)
     channel_axis = model.channel_axis
 
@@ -565,7 +629,21 @@ def run_apply(args: argparse.Namespace) -> int:
         with Staged(overwrite=args.overwrite) as outputs:
             write_outputs(job, seg, None, outputs, model=args.model)
 
-    return run_jobs("apply", jobs, process, args.no_progress)
+    with folders_held([job.prefix.parent for job in jobs], args.out):
+        mask = None if args.mask is None else load_mask(args.mask, args.max_pixels)
+        return run_jobs("apply", jobs, process, args.no_progress)
+
+
+def _check_budget(args: argparse.Namespace) -> None:
+    """Refuse a bad pixel budget (option or environment variable) once, before any work."""
+    try:
+        pixel_budget(args.max_pixels)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def _is_tiff(path: Path) -> bool:
+    return path.suffix.lower() in (".tif", ".tiff")
 
 
 def _inputs(jobs: list[Job], args: argparse.Namespace) -> list[tuple[Path, str]]:

@@ -11,18 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 import numpy as np
 
-from . import kernels
-from .blocks import BLOCK_ROWS, map_blocks
+from ..progress import ProgressCallback
+from .blocks import map_blocks
+from .compiled import kernels, prepare
 from .grid_rows import GridRows, kernel_rows, take
-
-T = TypeVar("T")
-
-# Blocks run between two calls of a caller's check (progress / cancel) in ``run_blocks``.
-CHECK_EVERY = 8
 
 
 def as_rows(columns: np.ndarray | GridRows) -> np.ndarray | GridRows:
@@ -113,16 +108,18 @@ def summarise(rows: np.ndarray | GridRows, sample_weight: np.ndarray | None) -> 
     shift = take(rows, [0])[0].astype(np.float64) if n else np.zeros(d)
     shift[~np.isfinite(shift)] = 0.0
 
-    def block(start: int, stop: int):
+    def block(part: slice):
         low, high = np.full(d, np.inf), np.full(d, -np.inf)
         sums, squares = np.zeros(d), np.zeros(d)
-        non_finite = kernels.summary_block(source, start, stop, w, shift, low, high, sums, squares)
+        non_finite = kernels.summary_block(
+            source, part.start, part.stop, w, shift, low, high, sums, squares
+        )
         return low, high, sums, squares, non_finite
 
     low, high = np.full(d, np.inf), np.full(d, -np.inf)
     sums, squares = np.zeros(d), np.zeros(d)
     non_finite = 0
-    for part in run_blocks(block, n):
+    for part in map_blocks(block, n):
         np.minimum(low, part[0], out=low)
         np.maximum(high, part[1], out=high)
         sums += part[2]
@@ -172,47 +169,11 @@ def rounding_slack(rows: np.ndarray | GridRows, centers: np.ndarray) -> float:
     return 1e-12 * magnitude
 
 
-def run_blocks(
-    func: Callable[[int, int], T], n_rows: int, check: Callable[[], object] | None = None
-) -> list[T]:
-    """Return ``[func(start, stop) for each block of rows]`` in order, on the block threads.
-
-    With ``check``, it is called before every ``CHECK_EVERY`` blocks, so an exception raised
-    in it (cancel) stops the work within a few blocks.
-
-    Parameters
-    ----------
-    func : callable
-        ``func(start, stop)`` for a block of rows.
-    n_rows : int
-        Number of rows.
-    check : callable, optional
-        Called without arguments between groups of blocks; raise in it to stop.
-
-    Returns
-    -------
-    list
-        The results of ``func``, one per block, in block order.
-
-    Examples
-    --------
-    >>> run_blocks(lambda start, stop: stop - start, 5)
-    [5]
-    """
-    step = n_rows if check is None else CHECK_EVERY * BLOCK_ROWS
-    results = []
-    for first in range(0, n_rows, max(step, 1)):
-        if check is not None:
-            check()
-        size = min(step, n_rows - first)
-        results += map_blocks(
-            lambda s, first=first: func(first + s.start, first + s.stop), size, BLOCK_ROWS
-        )
-    return results
-
-
 def nearest_with_sqdist(
-    rows: np.ndarray, centers: np.ndarray, check: Callable[[], object] | None = None
+    rows: np.ndarray,
+    centers: np.ndarray,
+    check: Callable[[], object] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return the nearest centre (lowest index on ties) of every row and the squared distance.
 
@@ -224,6 +185,8 @@ def nearest_with_sqdist(
         ``(k, d)`` centres.
     check : callable, optional
         Called without arguments between groups of blocks; raise in it to stop.
+    progress : callable, optional
+        ``progress(stage, done, total)``, told while the kernels get ready (first use).
 
     Returns
     -------
@@ -238,22 +201,48 @@ def nearest_with_sqdist(
     >>> labels.tolist(), sqdist.tolist()
     ([0, 1], [1.0, 1.0])
     """
+    prepare(progress, "nearest", rows)
     centers = np.ascontiguousarray(centers, dtype=np.float64)
     slack = rounding_slack(rows, centers)
-    unlimited = np.full(len(centers), np.inf)
-    order, low_gaps, count, _ = kernels.centre_geometry(centers, slack, unlimited)
+    geometry = unlimited_geometry(centers, slack)
     n = rows.shape[0]
     labels = np.empty(n, dtype=np.int32)
     best_sq = np.empty(n)
     source = kernel_rows(rows)
-    run_blocks(
-        lambda start, stop: kernels.nearest_block(
-            source, start, stop, centers, order, low_gaps, count, unlimited, slack, labels, best_sq
+    map_blocks(
+        lambda part: kernels.nearest_block(
+            source, part.start, part.stop, centers, geometry, slack, labels, best_sq
         ),
         n,
-        check,
+        check=check,
     )
     return labels, best_sq
+
+
+def unlimited_geometry(centers: np.ndarray, slack: float):
+    """Return the kernels' ``Geometry`` of ``centers`` listing every other centre.
+
+    Parameters
+    ----------
+    centers : numpy.ndarray
+        ``(k, d)`` float64 centres.
+    slack : float
+        Absolute rounding margin (:func:`rounding_slack`).
+
+    Returns
+    -------
+    kernels.Geometry
+        Neighbour lists, nearest first, with every limit inf.
+
+    Examples
+    --------
+    >>> geometry = unlimited_geometry(np.array([[0.0], [3.0], [1.0]]), 0.0)
+    >>> geometry.order[:, :2].tolist(), geometry.n_listed.tolist()
+    ([[2, 1], [2, 0], [0, 1]], [2, 2, 2])
+    """
+    unlimited = np.full(len(centers), np.inf)
+    order, low_gaps, count, half_gaps = kernels.centre_geometry(centers, slack, unlimited)
+    return kernels.Geometry(order, low_gaps, count, unlimited, half_gaps)
 
 
 def nearest(columns: np.ndarray, centers: np.ndarray) -> np.ndarray:
@@ -308,8 +297,8 @@ def own_sqdist(
     labels = np.ascontiguousarray(labels, dtype=np.int32)
     out = np.empty(rows.shape[0])
     source = kernel_rows(rows)
-    run_blocks(
-        lambda start, stop: kernels.own_sqdist_block(source, start, stop, labels, centers, out),
+    map_blocks(
+        lambda part: kernels.own_sqdist_block(source, part.start, part.stop, labels, centers, out),
         rows.shape[0],
     )
     return out
@@ -371,8 +360,8 @@ def exact_inertia(
     centers = np.ascontiguousarray(centers, dtype=np.float64)
     labels = np.ascontiguousarray(labels, dtype=np.int32)
     source = kernel_rows(rows)
-    parts = run_blocks(
-        lambda start, stop: kernels.inertia_block(source, start, stop, w, labels, centers),
+    parts = map_blocks(
+        lambda part: kernels.inertia_block(source, part.start, part.stop, w, labels, centers),
         rows.shape[0],
     )
     return float(sum(parts))
@@ -383,8 +372,8 @@ def label_sums(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return each cluster's weighted sum of rows and its total weight, in float64.
 
-    Block by block, without a copy of the rows or an index-sized temporary (NumPy's
-    ``bincount`` makes one of the labels as int64).
+    Block by block, with no copy of the rows or index-sized temporary beyond one block
+    (NumPy's ``bincount`` makes one of the labels as int64).
 
     Parameters
     ----------
@@ -411,18 +400,32 @@ def label_sums(
     >>> sums.tolist(), weights.tolist()
     ([[2.0], [10.0]], [1.0, 2.0])
     """
-    source = kernel_rows(rows)
     w = weights_or_empty(sample_weight)
-    labels = np.ascontiguousarray(labels)
     d = rows.shape[1]
+    plain = None if isinstance(rows, GridRows) else rows
+    source = kernel_rows(rows) if plain is None else None
+    if plain is None:
+        labels = np.ascontiguousarray(labels, dtype=np.intp)
 
-    def block(start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+    def block(part: slice) -> tuple[np.ndarray, np.ndarray]:
         sums, weights = np.zeros((k, d)), np.zeros(k)
-        kernels.label_sums_block(source, start, stop, w, labels, sums, weights)
+        if plain is None:
+            kernels.label_sums_block(source, part.start, part.stop, w, labels, sums, weights)
+        else:  # one compiled variant for every dtype: the block as float64 (same numbers)
+            values = np.ascontiguousarray(plain[part], dtype=np.float64)
+            kernels.label_sums_block(
+                kernel_rows(values),
+                0,
+                len(values),
+                w[part] if len(w) else w,
+                np.ascontiguousarray(labels[part], dtype=np.intp),
+                sums,
+                weights,
+            )
         return sums, weights
 
     sums, weights = np.zeros((k, d)), np.zeros(k)
-    for block_sums, block_weights in run_blocks(block, rows.shape[0]):
+    for block_sums, block_weights in map_blocks(block, rows.shape[0]):
         sums += block_sums
         weights += block_weights
     return sums, weights
@@ -462,8 +465,8 @@ def sums_exact(rows: np.ndarray | GridRows, sample_weight: np.ndarray | None) ->
     """
     source = kernel_rows(rows)
     w = weights_or_empty(sample_weight)
-    parts = run_blocks(
-        lambda start, stop: kernels.integers_block(source, start, stop, w), rows.shape[0]
+    parts = map_blocks(
+        lambda part: kernels.integers_block(source, part.start, part.stop, w), rows.shape[0]
     )
     if not all(integral for integral, _, _ in parts):
         return False

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import kernels
 from .blocks import map_blocks
+from .compiled import kernels
 
 __all__ = ["GridRows", "kernel_rows", "materialise", "take"]
 

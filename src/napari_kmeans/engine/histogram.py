@@ -8,6 +8,7 @@ the same Lloyd iterations as on every pixel; a lookup table then gives every pix
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import overload
 
 import cv2
 import numpy as np
@@ -155,7 +156,21 @@ def _present(table: np.ndarray) -> np.ndarray:
     return both[table[both] != 0]
 
 
-def histogram(rows: np.ndarray, weights: np.ndarray | None = None) -> Histogram:
+@overload
+def histogram(
+    rows: np.ndarray, weights: np.ndarray | None = None, max_distinct: None = None
+) -> Histogram: ...
+
+
+@overload
+def histogram(
+    rows: np.ndarray, weights: np.ndarray | None, max_distinct: int | None
+) -> Histogram | None: ...
+
+
+def histogram(
+    rows: np.ndarray, weights: np.ndarray | None = None, max_distinct: int | None = None
+) -> Histogram | None:
     """Return the distinct rows and counts of an integer ``(n, c)`` array.
 
     Small value spaces (up to 24 bits per row, e.g. 8-bit RGB or 16-bit grey) are counted
@@ -169,11 +184,15 @@ def histogram(rows: np.ndarray, weights: np.ndarray | None = None) -> Histogram:
         ``(n, c)`` integer rows.
     weights : numpy.ndarray, optional
         ``(n,)`` integer count of each row; None: 1 each.
+    max_distinct : int, optional
+        Give up (return None) when there are more distinct rows: in a direct table this is
+        known from the counts, before the distinct rows are listed.
 
     Returns
     -------
-    Histogram
-        Distinct rows, their counts and the way back to every row.
+    Histogram or None
+        Distinct rows, their counts and the way back to every row; None beyond
+        ``max_distinct``.
 
     Raises
     ------
@@ -185,6 +204,8 @@ def histogram(rows: np.ndarray, weights: np.ndarray | None = None) -> Histogram:
     >>> h = histogram(np.array([[7], [7], [2]], np.uint16), weights=np.array([1, 2, 5]))
     >>> h.values.ravel().tolist(), h.counts.tolist()
     ([2, 7], [5, 3])
+    >>> histogram(np.array([[7], [7], [2]], np.uint16), max_distinct=1) is None
+    True
     """
     if rows.dtype.kind not in "ui":
         raise TypeError(f"histogram needs integers, not {rows.dtype}")
@@ -193,6 +214,8 @@ def histogram(rows: np.ndarray, weights: np.ndarray | None = None) -> Histogram:
     table_pays = len(rows) >= (1 << total_bits) // 4
     if total_bits <= _MAX_TABLE_BITS and table_pays and weights is None:
         table = _table_counts(rows, total_bits)
+        if max_distinct is not None and np.count_nonzero(table) > max_distinct:
+            return None
         present = _present(table)
         values = _unpack(present, rows.dtype, n_channels)
         return Histogram(values, table[present].astype(np.int64), rows, 1 << total_bits)
@@ -201,6 +224,8 @@ def histogram(rows: np.ndarray, weights: np.ndarray | None = None) -> Histogram:
         values = _unpack(distinct, rows.dtype, n_channels)
     else:
         values, index, counts = np.unique(rows, axis=0, return_inverse=True, return_counts=True)
+    if max_distinct is not None and len(values) > max_distinct:
+        return None
     index = index.reshape(-1)
     if weights is not None:
         counts = np.bincount(index, weights, minlength=len(values))

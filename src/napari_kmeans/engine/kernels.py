@@ -36,11 +36,16 @@ Pruning (exact)
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numba
 import numpy as np
 
 __all__ = [
     "EPS",
+    "Bounds",
+    "ClusterSums",
+    "Geometry",
     "assign_block",
     "candidates_reach",
     "centre_geometry",
@@ -73,6 +78,48 @@ _SHIFTS_PER_MEMBER = 8
 _JIT = {"nogil": True, "cache": True}
 
 
+class Geometry(NamedTuple):
+    """Read by the kernels: the centres' neighbour lists and how far a search may reach.
+
+    ``order, low_gaps, count, half_gaps`` as ``centre_geometry`` returns them (``count``
+    as ``n_listed``); ``limit[a]`` the reach they were made for (inf: every centre listed).
+    """
+
+    order: np.ndarray
+    low_gaps: np.ndarray
+    n_listed: np.ndarray
+    limit: np.ndarray
+    half_gaps: np.ndarray
+
+
+class Bounds(NamedTuple):
+    """Read and written by the kernels, one entry per row: its centre and Hamerly's bounds.
+
+    ``labels`` the centre, ``upper`` at least the distance to it, ``second`` the
+    second-nearest centre and ``lower`` at most the distance to it, ``rest`` at most the
+    distance to any other centre.
+    """
+
+    labels: np.ndarray
+    upper: np.ndarray
+    second: np.ndarray
+    lower: np.ndarray
+    rest: np.ndarray
+
+
+class ClusterSums(NamedTuple):
+    """Added to by the kernels: a block's per-cluster sums.
+
+    Weighted rows ``sums (k, d)``, weights, weighted squared norms, and ``reach`` the
+    largest upper bound of the cluster's rows.
+    """
+
+    sums: np.ndarray
+    weight: np.ndarray
+    sqnorm: np.ndarray
+    reach: np.ndarray
+
+
 @numba.njit(inline="always", **_JIT)
 def _sq(X, i, centers, c):
     """Squared float64 distance from row ``i`` of ``X`` to ``centers[c]``."""
@@ -103,66 +150,37 @@ def _centre_gaps(centers, slack):
 
 
 @numba.njit(inline="always", **_JIT)
-def _geometry(centers, slack, limit, ranking):
-    """``centre_geometry`` starting each centre's sort from its row of ``ranking``.
+def _before(key, member, other_key, other_member):
+    """Whether ``(key, member)`` sorts before ``(other_key, other_member)``."""
+    return key < other_key or (key == other_key and member < other_member)
 
-    ``ranking[a, :k-1]`` lists the other centres in any order, ideally nearest first as
-    the centres stood a little while ago: an insertion sort then has little to move. A row
-    that would take long (more than ``_SHIFTS_PER_MEMBER`` moves per member) is sorted by a
-    merge sort instead. Either way a list holds its centres by gap, equal gaps by index.
-    ``ranking`` is rewritten: each row's listed centres, in their new order, then the others.
+
+@numba.njit(**_JIT)
+def _merge_sort(keys, members, m, spare_keys, spare_members):
+    """Sort ``keys[:m]`` and ``members[:m]`` together by key, equal keys by member.
+
+    Bottom-up merges through the spare arrays: O(m log m) for lists far from sorted.
     """
-    k = centers.shape[0]
-    count = np.zeros(k, np.int64)
-    if k > LISTED_UP_TO:
-        return np.empty((k, 0), np.int64), np.empty((k, 0)), count, np.zeros(k)
-    gaps = _centre_gaps(centers, slack)
-    order = np.empty((k, k), np.int64)
-    low_gaps = np.empty((k, k))
-    half_gaps = np.empty(k)
-    keys = np.empty(k)
-    members = np.empty(k, np.int64)
-    others = np.empty(k, np.int64)
-    for a in range(k):
-        m, r = 0, 0
-        nearest = np.inf
-        for t in range(k - 1):
-            b = ranking[a, t]
-            g = gaps[a, b]
-            nearest = min(nearest, g)
-            if g <= limit[a]:
-                keys[m], members[m] = g, b
-                m += 1
-            else:
-                others[r] = b
-                r += 1
-        half_gaps[a] = nearest / 2
-        budget = _SHIFTS_PER_MEMBER * m
-        for t in range(1, m):
-            g, b = keys[t], members[t]
-            u = t
-            while u > 0 and (keys[u - 1] > g or (keys[u - 1] == g and members[u - 1] > b)):
-                keys[u], members[u] = keys[u - 1], members[u - 1]
-                u -= 1
-            keys[u], members[u] = g, b
-            budget -= t - u
-            if budget < 0:
-                break
-        if budget < 0:  # far from the ranking: a stable sort of the members in index order
-            m = 0
-            for b in range(k):
-                if b != a and gaps[a, b] <= limit[a]:
-                    keys[m], members[m] = gaps[a, b], b
-                    m += 1
-            by_gap = np.argsort(keys[:m], kind="mergesort")
-            keys[:m], members[:m] = keys[:m][by_gap], members[:m][by_gap]
+    width = 1
+    src_k, src_m, dst_k, dst_m = keys, members, spare_keys, spare_members
+    in_spare = False
+    while width < m:
+        for lo in range(0, m, 2 * width):
+            mid, hi = min(lo + width, m), min(lo + 2 * width, m)
+            i, j = lo, mid
+            for t in range(lo, hi):
+                if j >= hi or (i < mid and not _before(src_k[j], src_m[j], src_k[i], src_m[i])):
+                    dst_k[t], dst_m[t] = src_k[i], src_m[i]
+                    i += 1
+                else:
+                    dst_k[t], dst_m[t] = src_k[j], src_m[j]
+                    j += 1
+        src_k, src_m, dst_k, dst_m = dst_k, dst_m, src_k, src_m
+        in_spare = not in_spare
+        width *= 2
+    if in_spare:  # element by element: a slice copy compiles shape checks and messages
         for t in range(m):
-            order[a, t] = ranking[a, t] = members[t]
-            low_gaps[a, t] = keys[t]
-        for t in range(r):
-            ranking[a, m + t] = others[t]
-        count[a] = m
-    return order, low_gaps, count, half_gaps
+            keys[t], members[t] = src_k[t], src_m[t]
 
 
 @numba.njit(inline="always", **_JIT)
@@ -244,7 +262,6 @@ def _row_buffer(rows):
     return np.empty((1, values.shape[1] + len(grid)))
 
 
-@numba.njit(**_JIT)
 def centre_geometry(centers, slack, limit):
     """Each centre's neighbours within ``limit[a]``, nearest first, and half its nearest gap.
 
@@ -256,28 +273,72 @@ def centre_geometry(centers, slack, limit):
     the lists are empty and the half gaps 0. With every limit inf, ``order`` is a ranking
     for ``centre_geometry_from``.
     """
-    k = centers.shape[0]
-    # no (k, k) ranking above LISTED_UP_TO centres: _geometry keeps no lists there
-    listed = k if k <= LISTED_UP_TO else 0
-    ranking = np.empty((k, listed), np.int64)
-    for a in range(listed):
-        for b in range(a):
-            ranking[a, b] = b
-        for b in range(a + 1, k):
-            ranking[a, b - 1] = b
-    return _geometry(centers, slack, limit, ranking)
+    k = len(centers)
+    listed = k if k <= LISTED_UP_TO else 0  # no (k, k) ranking where no lists are kept
+    others = np.arange(1, k, dtype=np.int64)[None, :] if listed else np.empty((0, 0), np.int64)
+    # row a: the other centres in index order, a start as good as any for the sort
+    ranking = np.empty((listed, listed), np.int64)
+    if listed:
+        ranking[:, : k - 1] = others - (others <= np.arange(k)[:, None])
+    return centre_geometry_from(centers, slack, limit, ranking)
 
 
 @numba.njit(**_JIT)
 def centre_geometry_from(centers, slack, limit, ranking):
-    """``centre_geometry`` of centres that moved a little since ``ranking`` was made.
+    """``centre_geometry`` starting each centre's sort from its row of ``ranking``.
 
-    ``ranking`` (``(k, k)``, a ``centre_geometry`` order with every limit inf, or one this
-    function rewrote) holds each centre's others nearest first as they stood: sorting from
-    that order costs about one pass when few neighbours changed places. The result is the
-    same as ``centre_geometry``'s; ``ranking`` is rewritten for the next call.
+    ``ranking[a, :k-1]`` lists the other centres in any order, ideally nearest first as
+    the centres stood a little while ago (a ``centre_geometry`` order with every limit inf,
+    or one this function rewrote): an insertion sort then has little to move. A row that
+    would take long (more than ``_SHIFTS_PER_MEMBER`` moves per member) is sorted by a
+    merge sort instead. Either way a list holds its centres by gap, equal gaps by index.
+    ``ranking`` is rewritten: each row's listed centres, in their new order, then the others.
     """
-    return _geometry(centers, slack, limit, ranking)
+    k = centers.shape[0]
+    count = np.zeros(k, np.int64)
+    if k > LISTED_UP_TO:
+        return np.empty((k, 0), np.int64), np.empty((k, 0)), count, np.zeros(k)
+    gaps = _centre_gaps(centers, slack)
+    order = np.empty((k, k), np.int64)
+    low_gaps = np.empty((k, k))
+    half_gaps = np.empty(k)
+    keys, spare_keys = np.empty(k), np.empty(k)
+    members, spare_members = np.empty(k, np.int64), np.empty(k, np.int64)
+    others = np.empty(k, np.int64)
+    for a in range(k):
+        m, r = 0, 0
+        nearest = np.inf
+        for t in range(k - 1):
+            b = ranking[a, t]
+            g = gaps[a, b]
+            nearest = min(nearest, g)
+            if g <= limit[a]:
+                keys[m], members[m] = g, b
+                m += 1
+            else:
+                others[r] = b
+                r += 1
+        half_gaps[a] = nearest / 2
+        budget = _SHIFTS_PER_MEMBER * m
+        for t in range(1, m):
+            g, b = keys[t], members[t]
+            u = t
+            while u > 0 and _before(g, b, keys[u - 1], members[u - 1]):
+                keys[u], members[u] = keys[u - 1], members[u - 1]
+                u -= 1
+            keys[u], members[u] = g, b
+            budget -= t - u
+            if budget < 0:
+                break
+        if budget < 0:  # far from the ranking: a merge sort
+            _merge_sort(keys, members, m, spare_keys, spare_members)
+        for t in range(m):
+            order[a, t] = ranking[a, t] = members[t]
+            low_gaps[a, t] = keys[t]
+        for t in range(r):
+            ranking[a, m + t] = others[t]
+        count[a] = m
+    return order, low_gaps, count, half_gaps
 
 
 @numba.njit(inline="always", **_JIT)
@@ -349,13 +410,14 @@ def _nearest_batch(xt, centers, acc, best, best2):
 
 
 @numba.njit(inline="always", **_JIT)
-def _search(X, i, centers, a, da2, order, low_gaps, count, limit, slack):
+def _search(X, i, centers, a, da2, geometry, slack):
     """Nearest centre of row ``i`` starting from centre ``a`` (squared distance ``da2``).
 
     Returns the nearest centre (lowest index on ties), its squared distance, the second
     nearest centre, a lower bound on the distance to it, and a lower bound on the distance
     to every other centre.
     """
+    order, low_gaps, count, limit, _ = geometry
     da = np.sqrt(da2) * (1 + EPS) + slack
     if centers.shape[0] <= SCAN_ALL_UP_TO or order.shape[1] == 0 or 2 * da > limit[a]:
         # Few centres, or beyond a's neighbour list: look at every centre. The second
@@ -399,8 +461,9 @@ def _weight(w, i):
 
 
 @numba.njit(inline="always", **_JIT)
-def _accumulate(row, r, wi, label, sums, weight, sqnorm):
+def _accumulate(row, r, wi, label, totals):
     """Add the loaded ``row[r]`` (weight ``wi``) to cluster ``label``'s sums."""
+    sums, weight, sqnorm, _ = totals
     q = 0.0
     for j in range(row.shape[1]):
         x = row[r, j]
@@ -411,34 +474,33 @@ def _accumulate(row, r, wi, label, sums, weight, sqnorm):
 
 
 @numba.njit(**_JIT)
-def nearest_block(
-    rows, start, stop, centers, order, low_gaps, count, limit, slack, labels, best_sq
-):
+def nearest_block(rows, start, stop, centers, geometry, slack, labels, best_sq):
     """Nearest centre of rows ``start:stop`` into ``labels``, its squared distance in ``best_sq``.
 
-    Each search starts from the previous row's centre: neighbouring rows are alike.
+    Reads ``rows``, ``centers``, ``geometry``; writes ``labels[start:stop]`` and
+    ``best_sq[start:stop]``. Each search starts from the previous row's centre: neighbouring
+    rows are alike.
     """
     row = _row_buffer(rows)
     guess = 0
     for i in range(start, stop):
         _load(rows, i, row)
         d2 = _sq(row, 0, centers, guess)
-        best, best2, _, _, _ = _search(
-            row, 0, centers, guess, d2, order, low_gaps, count, limit, slack
-        )
+        best, best2, _, _, _ = _search(row, 0, centers, guess, d2, geometry, slack)
         labels[i] = best
         best_sq[i] = best2
         guess = best
 
 
 @numba.njit(**_JIT)
-def scan_block(rows, start, stop, w, centers, labels, sums, weight, sqnorm):
+def scan_block(rows, start, stop, w, centers, labels, totals):
     """Nearest centre of rows ``start:stop`` by a scan of every centre, and per-cluster sums.
 
     Lloyd without bounds (few centres): ``BATCH_ROWS`` rows at a time, loaded by
     ``_load_batch`` and scanned by ``_nearest_batch``; then, row by row in order, the sums
-    of ``assign_block`` but the largest upper bound (no bounds). Returns the number of rows whose
-    label changed, and the weighted sum of the squared distances to the new labels (as
+    of ``assign_block`` but the largest upper bound (no bounds). Writes ``labels[start:stop]``,
+    adds to ``totals`` (a ``ClusterSums``, ``reach`` untouched). Returns the number of rows
+    whose label changed, and the weighted sum of the squared distances to the new labels (as
     ``inertia_block`` adds them).
     """
     values, _, grid, _, _ = rows
@@ -458,44 +520,43 @@ def scan_block(rows, start, stop, w, centers, labels, sums, weight, sqnorm):
                 labels[i] = best[t]
                 changed += 1
             total += best2[t] if len(w) == 0 else w[i] * best2[t]
-            _accumulate(batch, t, _weight(w, i), best[t], sums, weight, sqnorm)
+            _accumulate(batch, t, _weight(w, i), best[t], totals)
     return changed, total
 
 
 @numba.njit(**_JIT)
-def assign_block(
-    rows, start, stop, w, centers, order, low_gaps, count, limit, slack,
-    labels, upper, second, lower, rest, sums, weight, sqnorm, reach,
-):  # fmt: skip
+def assign_block(rows, start, stop, w, centers, geometry, slack, bounds, totals):
     """Nearest centre and the bounds of rows ``start:stop``, and their per-cluster sums.
 
-    The weighted sums of the rows, of their weights and of their squared norms, and the
-    largest upper bound, are added to the block's arrays ``sums, weight, sqnorm, reach``.
+    Reads ``rows``, ``w``, ``centers``, ``geometry``; writes rows ``start:stop`` of
+    ``bounds`` (a ``Bounds``); adds the rows to ``totals`` (a ``ClusterSums``).
     """
+    labels, upper, second, lower, rest = bounds
+    reach = totals.reach
     row = _row_buffer(rows)
     guess = 0
     for i in range(start, stop):
         _load(rows, i, row)
         d2 = _sq(row, 0, centers, guess)
-        best, best2, near, low, far = _search(
-            row, 0, centers, guess, d2, order, low_gaps, count, limit, slack
-        )
+        best, best2, near, low, far = _search(row, 0, centers, guess, d2, geometry, slack)
         labels[i] = best
         second[i] = near
         lower[i] = low
         rest[i] = far
         upper[i] = np.sqrt(best2) * (1 + EPS) + slack
         guess = best
-        _accumulate(row, 0, _weight(w, i), best, sums, weight, sqnorm)
+        _accumulate(row, 0, _weight(w, i), best, totals)
         reach[best] = max(reach[best], upper[i])
 
 
 @numba.njit(**_JIT)
 def update_block(
-    rows, start, stop, w, centers, order, low_gaps, count, limit, half_gaps, shift, slack,
-    labels, upper, second, lower, rest, sums, weight, sqnorm, reach, changes_only,
-):  # fmt: skip
+    rows, start, stop, w, centers, geometry, shift, slack, bounds, totals, changes_only
+):
     """Re-label rows ``start:stop`` after the centres moved by ``shift``; sums as in assign.
+
+    Reads ``rows``, ``w``, ``centers``, ``geometry``, ``shift``; reads and writes rows
+    ``start:stop`` of ``bounds`` (a ``Bounds``); adds to ``totals`` (a ``ClusterSums``).
 
     ``shift`` holds the widened norms of the moves. Rows their bounds settle are skipped.
     With ``changes_only`` the sums get only the changes: each row that changed centre is
@@ -511,6 +572,9 @@ def update_block(
 
     Returns the number of rows that changed centre.
     """
+    order, _, count, limit, half_gaps = geometry
+    labels, upper, second, lower, rest = bounds
+    reach = totals.reach
     top, top_centre, runner_up = 0.0, -1, 0.0
     for c in range(len(shift)):
         if shift[c] > top:
@@ -538,15 +602,13 @@ def update_block(
             da2 = _sq(row, 0, centers, a)
             u = np.sqrt(da2) * (1 + EPS) + slack
             if u > bound:
-                best, best2, near, low, far = _search(
-                    row, 0, centers, a, da2, order, low_gaps, count, limit, slack
-                )
+                best, best2, near, low, far = _search(row, 0, centers, a, da2, geometry, slack)
                 second[i] = near
                 u = np.sqrt(best2) * (1 + EPS) + slack
                 if best != a:
                     if changes_only:
-                        _accumulate(row, 0, -_weight(w, i), a, sums, weight, sqnorm)
-                        _accumulate(row, 0, _weight(w, i), best, sums, weight, sqnorm)
+                        _accumulate(row, 0, -_weight(w, i), a, totals)
+                        _accumulate(row, 0, _weight(w, i), best, totals)
                     labels[i] = best
                     a = best
                     changed += 1
@@ -556,7 +618,7 @@ def update_block(
         if not changes_only:
             if not loaded:
                 _load(rows, i, row)
-            _accumulate(row, 0, _weight(w, i), a, sums, weight, sqnorm)
+            _accumulate(row, 0, _weight(w, i), a, totals)
         reach[a] = max(reach[a], u)
     return changed
 

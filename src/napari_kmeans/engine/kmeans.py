@@ -7,15 +7,17 @@ runs Lloyd's iterations (``lloyd``) from each start, keeping the run of lowest i
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
 
 from ..progress import ProgressCallback
+from .compiled import prepare
 from .distances import RowSummary, as_rows, summarise
 from .grid_rows import GridRows, materialise
-from .init import SAMPLE_ABOVE, SAMPLE_SIZE, check_init, count_runs, start
+from .init import check_init, count_runs, sample_size, start
 from .lloyd import IterationCallback, run_lloyd
 
 __all__ = ["SEEDING_BUDGET", "KMeansResult", "check_iteration_options", "kmeans", "make_rng"]
@@ -211,7 +213,7 @@ def _binary_exponent(peak: float, init: np.ndarray | None) -> int:
 
 def _check_seeding_work(n: int, d: int, n_clusters: int) -> None:
     """Refuse, before any work, a k-means++ seeding larger than ``SEEDING_BUDGET``."""
-    rows = n if n <= SAMPLE_ABOVE else min(SAMPLE_SIZE, n // 16)
+    rows = sample_size(n) if n_clusters <= sample_size(n) else n  # see init.start
     work = rows * d * n_clusters * (2 + int(math.log(n_clusters)))
     if work > SEEDING_BUDGET:
         raise ValueError(
@@ -258,7 +260,7 @@ def kmeans(
     n_init : int or "auto"
         Number of runs, the lowest inertia is kept; it must be 1 (or "auto") with an
         explicit ``init``. ``"auto"`` (default) tries three k-means++ starts: three whole runs
-        on up to 131,072 rows; on more, three starts converged on a sample, of which only the
+        on up to 32,768 rows; on more, three starts converged on a sample, of which only the
         best continues on every row (scikit-learn's ``"auto"`` makes one run).
     max_iter : int
         Lloyd iterations per restart, >= 1.
@@ -293,9 +295,9 @@ def kmeans(
 
     Notes
     -----
-    On more than 131,072 rows, k-means++ and the first iterations run on a sample of a
-    sixteenth of the rows (at most 65,536) before Lloyd continues on every row (the result
-    is still a Lloyd iteration on all rows).
+    On more than 32,768 rows, k-means++ and the first iterations run on a sample of a
+    sixteenth of the rows (at least 8,192, at most 65,536) before Lloyd continues on every
+    row (the result is still a Lloyd iteration on all rows).
 
     Examples
     --------
@@ -333,6 +335,7 @@ def kmeans(
         summary = summarise(as_rows(columns), w)  # variances in the scaled unit
     if explicit is not None:
         explicit = np.ldexp(explicit, -exponent)
+    prepare(progress, "kmeans", as_rows(columns), n_clusters)
     tol_abs = _tolerance(summary, tol)
 
     def in_caller_units(inertia: float) -> float:
@@ -362,6 +365,8 @@ def kmeans(
         run = run_lloyd(columns, w, centers, max_iter, tol_abs, on_iteration, progress)
         if best is None or run.inertia < best.inertia:
             best = run
+    if explicit is not None and (best.weights == 0).any():
+        _warn_empty(best.weights, materialise(X))
     return KMeansResult(
         centers=np.ldexp(best.centers, exponent),
         labels=best.labels,
@@ -370,3 +375,15 @@ def kmeans(
         sums=None if exponent else best.sums,
         weights=best.weights,
     )
+
+
+def _warn_empty(weights: np.ndarray, X: np.ndarray) -> None:
+    """Say why clusters of an explicit start hold no rows (k-means++ refuses up front)."""
+    k, n_empty = len(weights), int((weights == 0).sum())
+    n_distinct = len(np.unique(X, axis=0))
+    reason = (
+        f"init has {k} starting centres but only {n_distinct} distinct rows"
+        if n_distinct < k
+        else "no row is nearest to their starting centre"
+    )
+    warnings.warn(f"{n_empty} of {k} clusters are empty: {reason}", UserWarning, stacklevel=3)

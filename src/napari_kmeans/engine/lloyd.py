@@ -22,14 +22,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..progress import LLOYD, ProgressCallback, report
-from . import kernels
+from .blocks import map_blocks
+from .compiled import kernels
 from .distances import (
     as_rows,
     exact_inertia,
     own_sqdist,
     rounding_slack,
-    run_blocks,
     sums_exact,
+    unlimited_geometry,
     weights_or_empty,
 )
 from .grid_rows import GridRows, kernel_rows, take
@@ -99,18 +100,18 @@ class _Assignment:
         return self._inertia
 
     def _collect(self, kernel, k: int, changes: bool = False) -> list:
-        """Run ``kernel(start, stop, sums)`` on every block; return its results, in order.
+        """Run ``kernel(start, stop, totals)`` on every block; return its results, in order.
 
-        The blocks' sums are added in block order (deterministic), to the last sums when
-        they are ``changes`` only.
+        ``totals`` is the block's own ``kernels.ClusterSums``. The blocks' sums are added in
+        block order (deterministic), to the last sums when they are ``changes`` only.
         """
         d = self.rows.shape[1]
 
-        def block(start: int, stop: int):
-            sums = np.zeros((k, d)), np.zeros(k), np.zeros(k), np.zeros(k)
-            return sums, kernel(start, stop, sums)
+        def block(part: slice):
+            sums = kernels.ClusterSums(np.zeros((k, d)), np.zeros(k), np.zeros(k), np.zeros(k))
+            return sums, kernel(part.start, part.stop, sums)
 
-        parts = run_blocks(block, self.rows.shape[0], self.check)
+        parts = map_blocks(block, self.rows.shape[0], check=self.check)
         if not changes:
             self.sums, self.weight, self.sqnorm = np.zeros((k, d)), np.zeros(k), np.zeros(k)
         self.reach = np.zeros(k)  # largest upper bound of the rows of each cluster
@@ -137,8 +138,8 @@ class _Assignment:
         """Re-label the rows for ``centers`` (moved by ``shift``); return how many changed."""
         source, w, labels = self.source, self.w, self.labels
         parts = self._collect(
-            lambda start, stop, sums: kernels.scan_block(
-                source, start, stop, w, centers, labels, *sums[:3]
+            lambda start, stop, totals: kernels.scan_block(
+                source, start, stop, w, centers, labels, totals
             ),
             len(centers),
         )
@@ -161,19 +162,15 @@ class _BoundedAssignment(_Assignment):
         self.rest = np.empty(n)  # distance to any other centre, at least
         # Sums updated by the rows that changed cluster alone, where that is exact.
         self.changes_only = sums_exact(rows, w if len(w) else None)
-        unlimited = np.full(k, np.inf)
-        order, low_gaps, count, _ = kernels.centre_geometry(centers, slack, unlimited)
-        self.ranking = order  # every other centre, nearest first: where later sorts start
+        geometry = unlimited_geometry(centers, slack)
+        self.ranking = geometry.order  # every other centre, nearest first: later sorts' start
+        self.bounds = kernels.Bounds(self.labels, self.upper, self.second, self.lower, self.rest)
         self._collect(
-            lambda start, stop, sums: kernels.assign_block(
-                source, start, stop, w, centers, order, low_gaps, count, unlimited, slack,
-                *self._bounds(), *sums,
+            lambda start, stop, totals: kernels.assign_block(
+                source, start, stop, w, centers, geometry, slack, self.bounds, totals
             ),
             k,
-        )  # fmt: skip
-
-    def _bounds(self):
-        return self.labels, self.upper, self.second, self.lower, self.rest
+        )
 
     def update(self, centers: np.ndarray, shift: np.ndarray | None) -> int:
         """Re-label the rows after the centres moved by ``shift``; return how many changed."""
@@ -184,15 +181,26 @@ class _BoundedAssignment(_Assignment):
         order, low_gaps, count, half_gaps = kernels.centre_geometry_from(
             centers, slack, limit, self.ranking
         )
+        geometry = kernels.Geometry(order, low_gaps, count, limit, half_gaps)
         changes_only = self.changes_only
-        return sum(self._collect(
-            lambda start, stop, sums: kernels.update_block(
-                source, start, stop, w, centers, order, low_gaps, count, limit, half_gaps,
-                widened, slack, *self._bounds(), *sums, changes_only,
+        parts = self._collect(
+            lambda start, stop, totals: kernels.update_block(
+                source,
+                start,
+                stop,
+                w,
+                centers,
+                geometry,
+                widened,
+                slack,
+                self.bounds,
+                totals,
+                changes_only,
             ),
             k,
             changes_only,
-        ))  # fmt: skip
+        )
+        return sum(parts)
 
     def exact_inertia(self, centers: np.ndarray) -> float:
         """Exact inertia of the labels about ``centers``, from every row's distance."""

@@ -25,10 +25,10 @@ from __future__ import annotations
 import functools
 import time
 
-import numba
 import numpy as np
 
 from ..progress import OPTIMAL, ProgressCallback, report
+from .compiled import kernels_1d, prepare
 
 __all__ = ["MAX_EVALUATIONS", "MIN_SPLITS", "SPLITS_PER_VALUE", "optimal_kmeans_1d"]
 
@@ -40,83 +40,6 @@ MAX_EVALUATIONS = 1 << 34
 _BUDGET = 1 << 21  # cost evaluations between two looks at the progress callback (~5 ms)
 _REPORT_EVERY = 0.05  # seconds between two progress reports
 _STACK = 128  # the divide and conquer is at most log2(n) + 1 < 64 intervals deep
-_NO_CROSS, _CROSS_HERE, _CROSS_CARRIED = 0, 1, 2
-
-
-@numba.njit(cache=True, nogil=True)
-def _first_layer(W, S, Q, a, cost, width):  # pragma: no cover - compiled
-    """Cost of the single runs ``a..a + t`` for ``t < width``."""
-    for t in range(width):
-        j = a + t
-        w = W[j + 1] - W[a]
-        s = S[j + 1] - S[a]
-        c = Q[j + 1] - Q[a] - s * s / w
-        cost[t] = c if c > 0.0 else 0.0
-
-
-@numba.njit(cache=True, nogil=True)
-def _layer(
-    W, S, Q, prev, cur, prev_cross, cur_cross, split, base, cross, stack, state, budget
-):  # pragma: no cover - compiled
-    """Advance one layer by about ``budget`` evaluations; return True when it is complete.
-
-    Layer arrays are offset by ``base`` (the first end position of this layer): ``cur[t]``
-    is the best cost of the values up to ``base + t`` in this layer's number of runs,
-    ``prev[t]`` that of one run less up to ``base - 1 + t``. The last run starts at
-    ``split[t]`` (when ``split`` is not empty); ``cur_cross[t]`` is where the best path
-    crossed the middle layer (``cross``: this layer starts the crossing run, or carries it
-    on from ``prev_cross``). ``stack`` holds intervals ``(t_lo, t_hi, i_lo, i_hi)`` of end
-    offsets with their allowed starts, ``state[0]`` its height.
-    """
-    work = 0
-    sp = state[0]
-    keep = len(split) > 0
-    while sp > 0 and work < budget:
-        sp -= 1
-        lo_t = stack[sp, 0]
-        hi_t = stack[sp, 1]
-        lo = stack[sp, 2]
-        hi = stack[sp, 3]
-        mid = (lo_t + hi_t) // 2
-        j = base + mid
-        top = min(j, hi)
-        best = np.inf
-        arg = lo
-        w1 = W[j + 1]
-        s1 = S[j + 1]
-        q1 = Q[j + 1]
-        for i in range(lo, top + 1):
-            w = w1 - W[i]
-            s = s1 - S[i]
-            c = q1 - Q[i] - s * s / w
-            if c < 0.0:
-                c = 0.0
-            v = prev[i - base] + c  # the runs before: values up to i - 1 = (base - 1) + (i - base)
-            if v < best:
-                best = v
-                arg = i
-        work += top - lo + 1
-        cur[mid] = best
-        if keep:
-            split[mid] = arg
-        if cross == _CROSS_HERE:
-            cur_cross[mid] = arg
-        elif cross == _CROSS_CARRIED:
-            cur_cross[mid] = prev_cross[arg - base]
-        if mid + 1 <= hi_t:
-            stack[sp, 0] = mid + 1
-            stack[sp, 1] = hi_t
-            stack[sp, 2] = arg
-            stack[sp, 3] = hi
-            sp += 1
-        if mid - 1 >= lo_t:
-            stack[sp, 0] = lo_t
-            stack[sp, 1] = mid - 1
-            stack[sp, 2] = lo
-            stack[sp, 3] = arg
-            sp += 1
-    state[0] = sp
-    return sp == 0
 
 
 def _prefix_sums(values: np.ndarray, weights: np.ndarray):
@@ -182,16 +105,20 @@ class _Solver:
         if not keep and len(self.cross[0]) < self.n:
             self.cross = [np.empty(self.n, dtype=np.int64) for _ in range(2)]
         prev_cross, cur_cross = (cross[:width] for cross in self.cross)
-        _first_layer(self.W, self.S, self.Q, a, prev, width)
+        kernels_1d.first_layer(self.W, self.S, self.Q, a, prev, width)
         for m in range(2, k + 1):
             base = a + m - 1
             first = width - 1 if m == k else 0  # the last layer ends at b - 1 only
             self.stack[0] = (first, width - 1, base, base + width - 1)
             self.state[0] = 1
             cross = (
-                _NO_CROSS if keep or m <= half else _CROSS_HERE if m == half + 1 else _CROSS_CARRIED
+                kernels_1d.NO_CROSS
+                if keep or m <= half
+                else kernels_1d.CROSS_HERE
+                if m == half + 1
+                else kernels_1d.CROSS_CARRIED
             )
-            while not _layer(
+            while not kernels_1d.layer(
                 self.W,
                 self.S,
                 self.Q,
@@ -276,6 +203,7 @@ def optimal_kmeans_1d(
             f"take about {evaluations:.1e} cost evaluations (at most {MAX_EVALUATIONS:.1e}, "
             "minutes of work); use fewer clusters"
         )
+    prepare(progress, "optimal", values)
     solver = _Solver(values, w, progress)
     solver.total = n_clusters - 1 if kept else _layers_in_all(n_clusters)
     report(progress, OPTIMAL, 0, solver.total)

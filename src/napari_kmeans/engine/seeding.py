@@ -7,8 +7,9 @@ import math
 import numpy as np
 
 from ..progress import SEEDING, ProgressCallback, report
-from . import kernels
-from .distances import as_rows, rounding_slack, run_blocks, weights_or_empty
+from .blocks import map_blocks
+from .compiled import kernels
+from .distances import as_rows, rounding_slack, weights_or_empty
 
 
 class TooFewDistinctRows(ValueError):
@@ -152,12 +153,12 @@ def greedy_kmeans_plusplus(
 
     def add(point: np.ndarray) -> None:
         nonlocal chosen
-        run_blocks(
-            lambda start, stop: kernels.shrink_block(
-                rows, start, stop, w, point, chosen, closest, owner, mass
+        map_blocks(
+            lambda part: kernels.shrink_block(
+                rows, part.start, part.stop, w, point, chosen, closest, owner, mass
             ),
             n,
-            checked,
+            check=checked,
         )
         centers[chosen] = point
         chosen += 1
@@ -174,12 +175,12 @@ def greedy_kmeans_plusplus(
         picked, draws = _draw(cumulative, draws[:n_trials]), draws[n_trials:]
         candidates = rows[picked].astype(np.float64)
         reach = kernels.candidates_reach(candidates, centers[:chosen], slack)
-        parts = run_blocks(
-            lambda start, stop, candidates=candidates, reach=reach: kernels.potentials_block(
-                rows, start, stop, w, closest, owner, mass, candidates, reach
+        parts = map_blocks(
+            lambda part, candidates=candidates, reach=reach: kernels.potentials_block(
+                rows, part.start, part.stop, w, closest, owner, mass, candidates, reach
             ),
             n,
-            checked,
+            check=checked,
         )
         add(candidates[int(np.argmin(np.sum(parts, axis=0)))])
     check()

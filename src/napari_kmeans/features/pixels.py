@@ -105,6 +105,7 @@ class ChannelLayout:
 
 
 CHANNEL_AXIS_WORDS = ("auto", "rgb")
+MAX_SPATIAL_WEIGHT = 1e6
 
 
 def check_channel_axis(channel_axis) -> str | int | None:
@@ -358,16 +359,19 @@ def check_spatial_weight(spatial_weight) -> float:
     >>> check_spatial_weight(-1)
     Traceback (most recent call last):
     ...
-    ValueError: spatial_weight=-1 is not allowed: it must be a finite number >= 0
+    ValueError: spatial_weight=-1 is not allowed: it must be a finite number from 0 to 1e+06
     """
+    # beyond 1e6 a pixel's position counts a million times its colour: nothing changes but
+    # the coordinate features' overflow, long before 1e300
     if (
         isinstance(spatial_weight, bool)
         or not isinstance(spatial_weight, Real)
         or not math.isfinite(spatial_weight)
-        or float(spatial_weight) < 0
+        or not 0 <= float(spatial_weight) <= MAX_SPATIAL_WEIGHT
     ):
         raise ValueError(
-            f"spatial_weight={spatial_weight!r} is not allowed: it must be a finite number >= 0"
+            f"spatial_weight={spatial_weight!r} is not allowed: it must be a finite number "
+            f"from 0 to {MAX_SPATIAL_WEIGHT:g}"
         )
     return float(spatial_weight)
 

@@ -237,5 +237,7 @@ def prepare_image(image, channel_axis, mask) -> PreparedImage:
     table = layout.table(image)
     included = ft.mask_rows(mask, table.spatial_shape)
     values = table.values if included is None else table.values[included]
+    if values.dtype == np.float16:  # numba has no float16: its values are float32 exactly
+        values = values.astype(np.float32)
     check_finite_pixels(count_non_finite(values))
     return PreparedImage(image, layout, table, included, values)

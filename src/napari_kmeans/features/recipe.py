@@ -9,14 +9,16 @@ import numpy as np
 from ..engine.blocks import map_blocks
 from . import color_spaces
 from . import pixels as ft
+from .filtering import Filters
+from .smooth import Smoothing
 
-# Pixels labelled per block when every pixel is its own row (progress and memory step).
 
-
-def compressible(dtype: np.dtype, color_space: str, spatial_weight: float) -> bool:
+def compressible(
+    dtype: np.dtype, color_space: str, spatial_weight: float, texture: float | None = None
+) -> bool:
     """Tell whether pixels can be clustered (and labelled) through their distinct values.
 
-    Exact for integer images whose features depend on the pixel value alone.
+    Exact for integer images whose features depend on the (smoothed) pixel value alone.
 
     Parameters
     ----------
@@ -26,11 +28,14 @@ def compressible(dtype: np.dtype, color_space: str, spatial_weight: float) -> bo
         A name of the colour-space registry.
     spatial_weight : float
         The spatial weight (coordinates make every pixel distinct).
+    texture : float or None
+        The largest texture scale (texture features make every pixel distinct), or None.
 
     Returns
     -------
     bool
-        True for integer images, no spatial features and a histogram-friendly space.
+        True for integer images, no spatial or texture features and a histogram-friendly
+        space.
 
     Examples
     --------
@@ -38,7 +43,8 @@ def compressible(dtype: np.dtype, color_space: str, spatial_weight: float) -> bo
     (True, False)
     """
     space = color_spaces.get(color_space)
-    return np.dtype(dtype).kind in "ui" and spatial_weight == 0 and space.histogram
+    plain = spatial_weight == 0 and texture is None
+    return np.dtype(dtype).kind in "ui" and plain and space.histogram
 
 
 @dataclass(frozen=True)
@@ -47,7 +53,9 @@ class FeatureRecipe:
 
     ``value_range`` scales the coordinates (see ``features.coordinate_features``) and
     ``scale`` (``standardize=True``) divides each colour feature by its spread; both are
-    measured at fitting time, so that every later image is featurised the same way.
+    measured at fitting time, so that every later image is featurised the same way. The
+    colour features are made from the image after ``smooth`` (see :attr:`filters`); texture
+    columns, divided by ``texture_scale``, come between them and the coordinates.
 
     Attributes
     ----------
@@ -63,6 +71,12 @@ class FeatureRecipe:
         The feature dtype: float32 or float64.
     scale : tuple of float or None
         Divisor of each colour feature (``standardize=True``), None: none.
+    smooth : Smoothing or None
+        The denoising filter applied before the colour features, None: none.
+    texture : float or None
+        Largest texture scale in pixels, None: no texture features.
+    texture_scale : tuple of float or None
+        Divisor of each raw texture column (set with ``texture``).
 
     Examples
     --------
@@ -77,6 +91,14 @@ class FeatureRecipe:
     value_range: float
     dtype: np.dtype  # the feature dtype: float32 or float64
     scale: tuple[float, ...] | None = None  # divisor of each colour feature, None: none
+    smooth: Smoothing | None = None
+    texture: float | None = None
+    texture_scale: tuple[float, ...] | None = None  # divisor of each raw texture column
+
+    @property
+    def filters(self) -> Filters:
+        """The neighbourhood filters this recipe applies to an image before its rows."""
+        return Filters(self.smooth, self.texture, tuple(self.spacing))
 
     def color(self, values: np.ndarray) -> np.ndarray:
         """Return the colour feature rows of pixel ``values`` (divided by any ``scale``).
@@ -101,9 +123,13 @@ class FeatureRecipe:
         return divided(feats, self.scale, values)
 
     def features(
-        self, values: np.ndarray, spatial_shape: tuple[int, ...], pixels: np.ndarray | None
+        self,
+        values: np.ndarray,
+        spatial_shape: tuple[int, ...],
+        pixels: np.ndarray | None,
+        texture: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Return the feature rows of pixel ``values``: colour, then coordinates if weighted.
+        """Return the feature rows of pixel ``values``: colour, texture, coordinates.
 
         Parameters
         ----------
@@ -113,6 +139,9 @@ class FeatureRecipe:
             Spatial shape of the image the pixels come from.
         pixels : numpy.ndarray or None
             Flat indices of the pixels in that image; None: all, in order.
+        texture : numpy.ndarray, optional
+            ``(m, t)`` raw texture columns of the pixels (:class:`Filters`), needed when the
+            recipe has ``texture``.
 
         Returns
         -------
@@ -126,12 +155,22 @@ class FeatureRecipe:
         [[6.0, 10.0]]
         """
         feats = self.color(values)
-        if self.spatial_weight == 0:
-            return feats
-        coords = ft.coordinate_features(
-            spatial_shape, self.spacing, self.spatial_weight, self.value_range, pixels, self.dtype
-        )
-        return np.concatenate([feats, coords], axis=1)
+        parts = [feats]
+        if self.texture is not None:
+            divisors = np.asarray(self.texture_scale, dtype=self.dtype)
+            parts.append(texture.astype(self.dtype) / divisors)
+        if self.spatial_weight > 0:
+            parts.append(
+                ft.coordinate_features(
+                    spatial_shape,
+                    self.spacing,
+                    self.spatial_weight,
+                    self.value_range,
+                    pixels,
+                    self.dtype,
+                )
+            )
+        return feats if len(parts) == 1 else np.concatenate(parts, axis=1)
 
 
 def divided(feats: np.ndarray, scale: tuple[float, ...] | None, values: np.ndarray):
@@ -183,3 +222,35 @@ def spread(feats: np.ndarray, weights: np.ndarray | None) -> tuple[float, ...]:
     variance = np.maximum(sum(p[2] for p in parts) / total - mean * mean, 0.0)
     deviation = np.sqrt(variance)
     return tuple(float(d) if d > 0 else 1.0 for d in deviation)
+
+
+def texture_divisors(
+    colour: np.ndarray, texture: np.ndarray, weights: np.ndarray | None
+) -> tuple[float, ...]:
+    """Return the divisor of each raw texture column: its spread over the colour features'.
+
+    Divided by these, every texture column spreads as much as a typical (root mean square)
+    colour feature, so that neither group drowns the other's columns.
+
+    Parameters
+    ----------
+    colour : numpy.ndarray
+        ``(m, d)`` colour features of the fitted pixels (after any ``scale``).
+    texture : numpy.ndarray
+        ``(m, t)`` raw texture columns of the same pixels.
+    weights : numpy.ndarray or None
+        ``(m,)`` weight of each row; None: 1 each.
+
+    Returns
+    -------
+    tuple of float
+        ``t`` positive divisors.
+
+    Examples
+    --------
+    >>> colour = np.array([[0.0], [10.0]])
+    >>> texture_divisors(colour, np.array([[0.0, 1.0], [2.0, 1.0]]), None)
+    (0.2, 0.2)
+    """
+    typical = float(np.sqrt(np.mean(np.square(spread(colour, weights)))))
+    return tuple(s / typical for s in spread(texture, weights))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 from pathlib import Path
 
 import cv2
@@ -34,6 +35,7 @@ _JPEG_AS_STORED = cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH | cv2.IMREAD_IGNORE_
 _PIXEL_TYPES = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.float32))
 _SWAP_BLOCK_BYTES = 4 * 2**20  # the red/blue swap holds one channel of this many bytes
 _PAGE_GROUP_BYTES = 64 * 2**20  # TIFF pages decoded together while stacking
+_PAGE_GROUP_PAGES = 64  # and at most so many
 
 
 class ImageLoadError(ValueError):
@@ -115,8 +117,27 @@ def _decode_tiff(buffer: np.ndarray, data: bytes, path: Path) -> np.ndarray | No
     if any(_opencv_misreads(page) for page in pages):
         return _decode_tiff_with_tifffile(data, path, len(pages))
 
+    if len(pages) == 1 or not pages[0].offset:
+        ok, decoded = cv2.imdecodemulti(buffer, cv2.IMREAD_UNCHANGED, None, (0, 1))
+        return swap_red_blue_in_place(_checked(decoded[0], path)) if ok and decoded else None
+    # OpenCV's libtiff walks the chain of pages from the first at every call, and checks
+    # each page against all before it: quadratic. A copy of the file whose header points
+    # at the group's first page, and whose chain ends after its last, is read in linear time.
+    chained = bytearray(data)
+    view = np.frombuffer(chained, np.uint8)
+    order = "<" if data[:2] == b"II" else ">"
+    pointer = order + ("Q" if data[2:4] in (b"+\x00", b"\x00+") else "I")
+    first_at = 8 if pointer[-1] == "Q" else 4
+
     def decode(start: int, stop: int) -> list[np.ndarray]:
-        ok, decoded = cv2.imdecodemulti(buffer, cv2.IMREAD_UNCHANGED, None, (start, stop))
+        last = pages[stop - 1].next_at
+        (following,) = struct.unpack_from(pointer, chained, last)
+        struct.pack_into(pointer, chained, first_at, pages[start].offset)
+        struct.pack_into(pointer, chained, last, 0)
+        try:
+            ok, decoded = cv2.imdecodemulti(view, cv2.IMREAD_UNCHANGED)
+        finally:
+            struct.pack_into(pointer, chained, last, following)
         return [swap_red_blue_in_place(_checked(page, path)) for page in decoded] if ok else []
 
     return _stack_pages(decode, len(pages), path)
@@ -170,16 +191,16 @@ def _stack_pages(decode, n_pages: int, path: Path) -> np.ndarray | None:
     """Stack decoded pages into one array, a few at a time (no second copy of the stack).
 
     ``decode(start, stop)`` returns the pages ``start`` to ``stop - 1`` (fewer when some
-    cannot be decoded). Pages come in groups of ``_PAGE_GROUP_BYTES`` or an eighth of the
-    stack, whichever is larger: OpenCV needs about twice a group while decoding it, and
-    walks the chain of pages from the start at every call, so there are at most 8 calls.
+    cannot be decoded). Pages come in groups of ``_PAGE_GROUP_BYTES``, at most
+    ``_PAGE_GROUP_PAGES`` pages: OpenCV needs about twice a group while decoding it, and
+    its time grows with the square of the pages of one call.
     """
     first = decode(0, 1)
     if not first or n_pages == 1:
         return first[0] if first else None
     stack = np.empty((n_pages, *first[0].shape), first[0].dtype)
     stack[0] = first[0]
-    group = max(1, _PAGE_GROUP_BYTES // stack[0].nbytes, -(-n_pages // 8))
+    group = max(1, min(_PAGE_GROUP_PAGES, _PAGE_GROUP_BYTES // stack[0].nbytes))
     del first
     for start in range(1, n_pages, group):
         stop = min(n_pages, start + group)

@@ -25,7 +25,6 @@ __all__ = ["TIFF_MAGICS", "FileView", "TiffPage", "header_pixels", "tiff_pages"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
 TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic TIFF and BigTIFF
-_MAX_TIFF_PAGES = 100_000
 _PNM_HEADER_BYTES = 1024  # magic, comments, width and height fit in this
 # JPEG start-of-frame markers: C0-CF except DHT (C4), JPG (C8) and DAC (CC)
 _JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
@@ -44,6 +43,9 @@ _TYPES = {1: "B", 3: "H", 4: "I", 16: "Q"}
 
 class TiffPage(dict):
     """The tags of one TIFF page that matter here, each a tuple of ints (absent: missing).
+
+    ``offset`` is where the page's directory starts in the file, ``next_at`` where it
+    stores the offset of the next page (0 for a page not read from a file).
 
     Examples
     --------
@@ -75,6 +77,9 @@ class TiffPage(dict):
         """
         values = self.get(name) or (default,)
         return values[0]
+
+    offset: int = 0
+    next_at: int = 0
 
 
 class FileView:
@@ -118,13 +123,16 @@ def _unpack(code: str, data, offset: int) -> tuple:
     return struct.unpack(code, data[offset : offset + struct.calcsize(code)])
 
 
-def header_pixels(data) -> int | None:
+def header_pixels(data, limit: int | None = None) -> int | None:
     r"""Return the pixels the image in ``data`` decodes to (all pages), or None if not known.
 
     Parameters
     ----------
     data : bytes or FileView
         The file's content; only the header is read (a TIFF's pages wherever they are).
+    limit : int, optional
+        Stop reading a TIFF's pages once their pixels exceed ``limit`` (each page counts
+        at least one): the count returned is then more than ``limit``, not the total.
 
     Returns
     -------
@@ -145,8 +153,8 @@ def header_pixels(data) -> int | None:
         if head[:3] == JPEG_MAGIC:
             return _jpeg_pixels(data)
         if head[:4] in TIFF_MAGICS:
-            pages = tiff_pages(data)
-            return sum(p.first("width", 0) * p.first("height", 0) for p in pages) or None
+            pages = tiff_pages(data, limit)
+            return sum(_page_pixels(page) for page in pages) or None
         if head[:2] == b"BM":
             width, height = _unpack("<ii", data, 18)
             return abs(width) * abs(height)
@@ -210,17 +218,24 @@ def _jpeg_pixels(data) -> int | None:
     return None
 
 
-def tiff_pages(data) -> list[TiffPage]:
+def _page_pixels(page: TiffPage) -> int:
+    return page.first("width", 0) * page.first("height", 0)
+
+
+def tiff_pages(data, limit: int | None = None) -> list[TiffPage]:
     r"""List the pages of a classic TIFF or BigTIFF, with the tags of ``_TAGS``.
 
-    Reading stops at the end of the chain of pages, at a loop, or where the data is
-    truncated (the pages read so far are returned). ``data`` is bytes or a
+    Reading stops at the end of the chain of pages, at a loop, where the data is
+    truncated (the pages read so far are returned), or once the pages hold more than
+    ``limit`` pixels (each page counts at least one). ``data`` is bytes or a
     :class:`FileView` (one read per page, and one per tag whose values lie elsewhere).
 
     Parameters
     ----------
     data : bytes or FileView
         The file's bytes, from its first byte.
+    limit : int, optional
+        The most pixels worth reading pages for; None: every page.
 
     Returns
     -------
@@ -238,9 +253,10 @@ def tiff_pages(data) -> list[TiffPage]:
     offset_code, count_code, entry_size = ("Q", "Q", 20) if big else ("I", "H", 12)
     pages: list[TiffPage] = []
     seen: set[int] = set()
+    pixels = 0
     try:
         (offset,) = _unpack(order + offset_code, data, 8 if big else 4)
-        while offset and offset not in seen and len(pages) < _MAX_TIFF_PAGES:
+        while offset and offset not in seen and (limit is None or pixels <= limit):
             seen.add(offset)
             (n_entries,) = _unpack(order + count_code, data, offset)
             start = offset + struct.calcsize(count_code)
@@ -252,7 +268,9 @@ def tiff_pages(data) -> list[TiffPage]:
                 if tag in _TAGS and kind in _TYPES:
                     entry = ifd[entry_size * index : entry_size * (index + 1)]
                     page[_TAGS[tag]] = _tag_values(data, entry, order, big, kind)
+            page.offset, page.next_at = offset, start + entry_size * n_entries
             pages.append(page)
+            pixels += max(1, _page_pixels(page))
             (offset,) = _unpack(order + offset_code, ifd, entry_size * n_entries)
     except (struct.error, OverflowError):  # truncated, or offsets past any file
         pass

@@ -61,6 +61,7 @@ __all__ = [
     "MAX_PIXELS_VARIABLE",
     "SUPPORTED_EXTENSIONS",
     "ImageLoadError",
+    "check_budget",
     "load_image",
     "pixel_budget",
     "read_image",
@@ -163,6 +164,42 @@ def pixel_budget(max_pixels: int | None = None) -> int:
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, Integral) or max_pixels < 1:
         raise ValueError(f"{name}={max_pixels!r} is not allowed: it must be an integer >= 1")
     return int(max_pixels)
+
+
+def check_budget(path, pixels: int | None, max_pixels: int | None, source: str) -> None:
+    """Refuse an image of more ``pixels`` than the budget, naming what said so.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The image, for the message.
+    pixels : int or None
+        Its pixels (None: not known, accepted).
+    max_pixels : int or None
+        The budget, as for :func:`pixel_budget`.
+    source : str
+        What gave ``pixels``: "its header", "its shape".
+
+    Raises
+    ------
+    ImageLoadError
+        When ``pixels`` exceeds the budget.
+
+    Examples
+    --------
+    >>> check_budget("big.zarr", 2**40, 1000, "its shape")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    napari_kmeans.io.decode.ImageLoadError: cannot load image 'big.zarr': its shape says ...
+    """
+    budget = pixel_budget(max_pixels)
+    if pixels is not None and pixels > budget:
+        raise ImageLoadError(
+            f"cannot load image '{path}': {source} says {pixels:,} pixels, more than the "
+            f"budget of {budget:,}; if there is memory for it, raise the budget with "
+            "load_image(..., max_pixels=N), the command's --max-pixels N or the environment "
+            f"variable {MAX_PIXELS_VARIABLE}=N"
+        )
 
 
 def load_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> np.ndarray:
@@ -293,14 +330,8 @@ def read_image_file(path: str | os.PathLike[str], max_pixels: int | None = None)
     try:
         with open_regular_file(path) as file:
             size = os.fstat(file.fileno()).st_size
-            pixels = header_pixels(FileView(file.fileno(), size))  # reads the header only
-            if pixels is not None and pixels > budget:
-                raise ImageLoadError(
-                    f"cannot load image '{path}': its header says {pixels:,} pixels, more "
-                    f"than the budget of {budget:,}; if there is memory for it, raise the "
-                    "budget with load_image(..., max_pixels=N), the command's --max-pixels N "
-                    f"or the environment variable {MAX_PIXELS_VARIABLE}=N"
-                )
+            pixels = header_pixels(FileView(file.fileno(), size), budget)  # the header only
+            check_budget(path, pixels, budget, "its header")
             data = file.read()
     except FileNotFoundError:
         raise ImageLoadError(f"cannot load image '{path}': no such file") from None

@@ -22,6 +22,9 @@ import numpy as np
 from ..features import color_spaces
 from ..features import pixels as ft
 from ..features.recipe import FeatureRecipe
+from ..features.smooth import smoothing_from_dict
+from ..features.texture import check_texture
+from ..features.texture import feature_names as texture_names
 from ..model.kmeans_model import KMeansModel
 from ..outputs.cleanup import Cleanup, check_min_size, check_regularize
 from ..versions import library_versions
@@ -31,6 +34,8 @@ MODEL_FORMAT = "napari-kmeans-model"
 # 2 adds "cleanup" (label clean-up); a model without one is still written as version 1, so
 # that older readers load it, and refuse (rather than ignore) one with a clean-up.
 MODEL_VERSION = 2
+#: The most clusters a model file (and a label image of the command, 16-bit) holds.
+MAX_CLUSTERS = 2**16 - 1
 
 
 class ModelFileError(ValueError):
@@ -73,6 +78,9 @@ def model_to_dict(model: KMeansModel) -> dict:
     recipe["dtype"] = str(model.recipe.dtype)
     recipe["spacing"] = list(model.recipe.spacing)
     recipe["scale"] = None if model.recipe.scale is None else list(model.recipe.scale)
+    recipe["smooth"] = None if model.recipe.smooth is None else model.recipe.smooth.to_dict()
+    texture_scale = model.recipe.texture_scale
+    recipe["texture_scale"] = None if texture_scale is None else list(texture_scale)
     merged = {}
     if model.source_centers is not None and model.source_labels is not None:  # merged
         merged = {
@@ -228,12 +236,30 @@ def _model_from_dict(data: dict) -> KMeansModel:
         scale = tuple(
             _number(divisors, f"recipe.scale[{i}]", index=i, positive=True) for i in range(n_colour)
         )
+    smooth, texture, texture_scale = _filters(recipe_data, len(spacing))
     recipe = FeatureRecipe(
-        color_space, spatial_weight, spacing, value_range, np.dtype(feature_dtype), scale
+        color_space,
+        spatial_weight,
+        spacing,
+        value_range,
+        np.dtype(feature_dtype),
+        scale,
+        smooth,
+        texture,
+        texture_scale,
     )
     _check_layout(params, n_channels, len(spacing))
 
-    n_features = space.n_features(n_channels) + (len(spacing) if spatial_weight > 0 else 0)
+    n_features = (
+        space.n_features(n_channels)
+        + len(texture_scale or ())
+        + (len(spacing) if spatial_weight > 0 else 0)
+    )
+    if len(_member(data, "centers", list)) > MAX_CLUSTERS:  # before reading a row
+        raise _FieldError(
+            "centers",
+            f"holds {len(data['centers'])} clusters: a model holds at most {MAX_CLUSTERS}",
+        )
     centers = _matrix(data, "centers", None, n_features)
     k = len(centers)
     # squared distances between features and centres must stay finite in the feature dtype
@@ -283,6 +309,32 @@ def _cleanup(data: dict) -> Cleanup:
         )
     except ValueError as error:
         raise _FieldError("cleanup", f"is not usable: {error}") from None
+
+
+def _filters(recipe_data: dict, spatial_ndim: int):
+    """Read the recipe's smoothing and texture (absent from files written before them)."""
+    try:
+        smooth = smoothing_from_dict(recipe_data.get("smooth"))
+    except ValueError as error:
+        raise _FieldError("recipe.smooth", str(error)) from None
+    if smooth is not None and smooth.size is None:
+        raise _FieldError("recipe.smooth", "needs a size")
+    if recipe_data.get("texture") is None:
+        return smooth, None, None
+    texture = _number(recipe_data, "recipe.texture", positive=True)
+    try:
+        check_texture(texture)
+    except ValueError as error:
+        raise _FieldError("recipe.texture", str(error)) from None
+    divisors = _member(recipe_data, "recipe.texture_scale", list)
+    n_texture = len(texture_names(texture, spatial_ndim))
+    if len(divisors) != n_texture:
+        raise _FieldError("recipe.texture_scale", f"must hold {n_texture} numbers")
+    texture_scale = tuple(
+        _number(divisors, f"recipe.texture_scale[{i}]", index=i, positive=True)
+        for i in range(n_texture)
+    )
+    return smooth, texture, texture_scale
 
 
 def _merged_sources(data: dict, k: int, n_features: int, limit: float) -> dict:

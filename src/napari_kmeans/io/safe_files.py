@@ -2,9 +2,9 @@
 
 Every output (image, JSON, model, Zarr store) is first written under a hidden temporary name
 beside its destination (``.<stem>.<token>.partial<suffix>``, same folder, so the final rename
-never crosses file systems) and renamed into place only when complete. An error or Ctrl-C
-while writing removes the temporary file and leaves the destination as it was; several files
-staged together in :class:`Staged` appear together or not at all.
+never crosses file systems) and renamed into place only when complete. An error, Ctrl-C or
+SIGTERM while writing removes the temporary file and leaves the destination as it was;
+several files staged together in :class:`Staged` appear together or not at all.
 
 Examples
 --------
@@ -207,22 +207,26 @@ class Staged:
         '.labels....partial.tif'
         """
         destination = Path(destination)
-        token = secrets.token_hex(4)
-        temporary = destination.with_name(
-            f".{destination.stem}.{token}.partial{destination.suffix}"
-        )
+        temporary = _sibling(destination, "partial")
         self._staged.append((temporary, destination))
         return temporary
 
     def commit(self) -> None:
-        """Rename every staged output into place (Ctrl-C is held off while renaming).
+        """Rename every staged output into place, all or none (Ctrl-C and SIGTERM held off).
 
-        Temporary paths that were never written (a writer that refused) are skipped.
+        Every destination is checked before the first rename; an existing one is moved
+        aside and deleted only once every output is in place, so a rename that fails
+        halfway puts back what was there. Temporary paths that were never written (a
+        writer that refused) are skipped.
 
         Raises
         ------
         FileExistsError
             With ``overwrite=False``, when a destination exists (nothing is published).
+        IsADirectoryError
+            When a folder stands where a file goes (nothing is published).
+        NotADirectoryError
+            When something other than a folder stands where a folder goes.
 
         Examples
         --------
@@ -236,12 +240,19 @@ class Staged:
         """
         written = [(tmp, dest) for tmp, dest in self._staged if os.path.lexists(tmp)]
         with _interrupts_deferred():
-            if not self.overwrite:
-                for _, destination in written:
-                    if os.path.lexists(destination):
-                        raise FileExistsError(errno.EEXIST, "File exists", str(destination))
             for temporary, destination in written:
-                _publish(temporary, destination, self.overwrite)
+                _check_destination(temporary, destination, self.overwrite)
+            published: list[tuple[Path, Path | None]] = []  # destination, what it replaced
+            try:
+                for temporary, destination in written:
+                    published.append((destination, _publish(temporary, destination)))
+            except BaseException:
+                for destination, replaced in reversed(published):
+                    _unpublish(destination, replaced)
+                raise
+            for _, replaced in published:
+                if replaced is not None:
+                    _remove(replaced)
             self._staged.clear()
 
     def discard(self) -> None:
@@ -356,31 +367,87 @@ def write_text(path: str | os.PathLike[str], text: str, *, overwrite: bool = Tru
     write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
 
 
-def _publish(temporary: Path, destination: Path, overwrite: bool) -> None:
-    if not temporary.is_dir():
-        if overwrite:
-            os.replace(temporary, destination)
-            return
-        try:  # a hard link fails if the destination appeared meanwhile: never clobbers
+def _sibling(destination: Path, kind: str) -> Path:
+    """Return a fresh hidden name beside ``destination``: ``.<stem>.<token>.<kind><suffix>``.
+
+    The stem is shortened so that the name stays within 255 bytes, the usual limit of a
+    file name, whenever the destination's own name does.
+    """
+    token, suffix = secrets.token_hex(4), destination.suffix
+    stem = destination.stem
+    spare = 255 - len(os.fsencode(f"..{token}.{kind}{suffix}"))
+    while len(os.fsencode(stem)) > spare:
+        stem = stem[:-1]
+    return destination.with_name(f".{stem}.{token}.{kind}{suffix}")
+
+
+def _check_destination(temporary: Path, destination: Path, overwrite: bool) -> None:
+    if not os.path.lexists(destination):
+        return
+    if not overwrite:
+        raise FileExistsError(errno.EEXIST, "File exists", str(destination))
+    folder = destination.is_dir() and not destination.is_symlink()
+    if folder and not temporary.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "a folder stands where a file goes", str(destination))
+    if temporary.is_dir() and not folder:
+        raise NotADirectoryError(
+            errno.ENOTDIR, "something other than a folder stands where one goes", str(destination)
+        )
+
+
+def _publish(temporary: Path, destination: Path) -> Path | None:
+    """Rename ``temporary`` to ``destination``; return where the old one was moved, if any.
+
+    A destination that appeared since it was checked is never clobbered: the hard link
+    (files) or the rename (folders) of a new destination fails if it exists.
+    """
+    if not os.path.lexists(destination):
+        if temporary.is_dir():
+            os.rename(temporary, destination)
+            return None
+        try:
             os.link(temporary, destination)
         except FileExistsError:
             raise
         except OSError:  # file systems without hard links
             if os.path.lexists(destination):
                 raise FileExistsError(errno.EEXIST, "File exists", str(destination)) from None
-            os.replace(temporary, destination)
-            return
+            os.rename(temporary, destination)
+            return None
         os.unlink(temporary)
+        return None
+    replaced = _sibling(destination, "replaced")
+    if temporary.is_dir():
+        os.rename(destination, replaced)
+        try:
+            os.rename(temporary, destination)
+        except BaseException:
+            os.rename(replaced, destination)
+            raise
+        return replaced
+    try:  # a second name for the old file: the destination is never missing
+        os.link(destination, replaced, follow_symlinks=False)
+    except OSError:  # file systems without hard links
+        os.rename(destination, replaced)
+    try:
+        os.replace(temporary, destination)
+    except BaseException:
+        if os.path.lexists(destination):
+            os.unlink(replaced)
+        else:
+            os.rename(replaced, destination)
+        raise
+    return replaced
+
+
+def _unpublish(destination: Path, replaced: Path | None) -> None:
+    """Undo :func:`_publish`: remove the new output and put back what it replaced."""
+    if replaced is not None and not replaced.is_dir():
+        os.replace(replaced, destination)
         return
-    if not os.path.lexists(destination):
-        os.rename(temporary, destination)  # fails rather than merge if one appeared meanwhile
-        return
-    if not overwrite:
-        raise FileExistsError(errno.EEXIST, "File exists", str(destination))
-    old = destination.with_name(f".{destination.stem}.{secrets.token_hex(4)}.replaced")
-    os.rename(destination, old)
-    os.rename(temporary, destination)
-    _remove(old)
+    _remove(destination)
+    if replaced is not None:
+        os.rename(replaced, destination)
 
 
 def _remove(path: Path) -> None:
@@ -395,15 +462,20 @@ def _remove(path: Path) -> None:
 
 @contextmanager
 def _interrupts_deferred() -> Iterator[None]:
-    """Hold SIGINT until the block ends (main thread only), then act on it."""
+    """Hold SIGINT and SIGTERM until the block ends (main thread only), then deliver them."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     received: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {
+        signum: signal.signal(signum, lambda signum, frame: received.append(signum))
+        for signum in held
+    }
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
-    if received and callable(previous):
-        previous(signal.SIGINT, None)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    for pending in dict.fromkeys(received):
+        signal.raise_signal(pending)  # whatever the restored handler does with it

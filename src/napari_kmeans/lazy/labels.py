@@ -32,6 +32,7 @@ from ..outputs.cleanup import Cleanup, clean_labels, halo
 from ..outputs.recolor import recolor
 from ..outputs.segmentation import Segmentation
 from ..progress import ProgressCallback, report
+from .overlap import overlapped, with_overlap
 
 
 @dataclasses.dataclass(frozen=True)
@@ -330,15 +331,75 @@ def _squeeze(mask_block, layout: ChunkLayout):
     return np.take(mask_block, 0, axis=layout.axis)
 
 
-def _block_labels(block, mask_block=None, *, model, layout: ChunkLayout, block_id=None):
+def block_inputs(block, mask_block, layout: ChunkLayout, chunked, index):
+    """Return a chunk's spatial shape, its pixels' values, feature values, texture, indices.
+
+    With ``chunked`` (:class:`~napari_kmeans.lazy.overlap.ChunkFilters`) the block is read
+    with its overlap: it is filtered and its core kept; otherwise the feature values are the
+    values.
+
+    Parameters
+    ----------
+    block : numpy.ndarray
+        The chunk (with its overlap when ``chunked`` is given).
+    mask_block : numpy.ndarray or None
+        The same pixels of the mask (spatial axes only).
+    layout : ChunkLayout
+        The image's layout.
+    chunked : ChunkFilters or None
+        The recipe's filters for overlapped chunks.
+    index : tuple of int
+        The chunk's index on the spatial grid.
+
+    Returns
+    -------
+    block_shape : tuple of int
+        Spatial shape of the chunk's own pixels.
+    values : numpy.ndarray
+        ``(m, C)`` original values of the included pixels.
+    feature_values : numpy.ndarray
+        ``(m, C)`` their filtered values (``values`` when nothing filters).
+    texture : numpy.ndarray or None
+        ``(m, t)`` raw texture columns, or None.
+    included : numpy.ndarray or None
+        Flat indices of the included pixels in the chunk; None for all.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> layout = chunk_layout(da.zeros((2, 2), np.uint8, chunks=1), "auto")
+    >>> shape, values, feats, texture, included = block_inputs(
+    ...     np.array([[3, 4]]), None, layout, None, (0, 0)
+    ... )
+    >>> shape, feats is values, texture, included
+    ((1, 2), True, None, None)
+    """
+    if chunked is None:
+        values, included = block_rows(block, mask_block, layout)
+        return layout.block_shape(block), values, values, None, included
+    core, core_mask, smoothed, texture = chunked.split(block, mask_block, index)
+    values, included = block_rows(core, core_mask, layout)
+    feature_values = values
+    if smoothed is not block:
+        feature_values = block_rows(smoothed, core_mask, layout)[0]
+    if texture is not None and included is not None:
+        texture = texture[included]
+    return layout.block_shape(core), values, feature_values, texture, included
+
+
+def _block_labels(
+    block, mask_block=None, *, model, layout: ChunkLayout, chunked=None, block_id=None
+):
     mask_block = _squeeze(mask_block, layout)
-    block_shape = layout.block_shape(block)
-    values, included = block_rows(block, mask_block, layout)
+    index = block_id  # of the labels: spatial
+    block_shape, _, values, texture, included = block_inputs(
+        block, mask_block, layout, chunked, index
+    )
     pixels = None
     if model.recipe.spatial_weight > 0:
-        offset = layout.offset(block_id)
+        offset = layout.offset(index)
         pixels = global_pixels(included, block_shape, offset, layout.spatial_shape)
-    labels = model.label(values, layout.spatial_shape, pixels)
+    labels = model.assign(values, layout.spatial_shape, pixels, None, texture)[0]
     if included is None:
         return labels.reshape(block_shape)
     flat = np.zeros(int(np.prod(block_shape)), dtype=model.label_dtype)
@@ -346,7 +407,7 @@ def _block_labels(block, mask_block=None, *, model, layout: ChunkLayout, block_i
     return flat.reshape(block_shape)
 
 
-def block_stats(block, mask_block, offset, *, model, layout: ChunkLayout):
+def block_stats(block, mask_block, offset, *, model, layout: ChunkLayout, chunked=None, index=()):
     """Return a chunk's per-cluster pixel counts and value sums, inertia and non-finite pixels.
 
     Parameters
@@ -361,6 +422,10 @@ def block_stats(block, mask_block, offset, *, model, layout: ChunkLayout):
         The model labelling the pixels.
     layout : ChunkLayout
         The image's layout (:func:`chunk_layout`).
+    chunked : ChunkFilters, optional
+        The recipe's filters, the block then read with its overlap.
+    index : tuple of int
+        The chunk's index on the spatial grid (with ``chunked``).
 
     Returns
     -------
@@ -386,8 +451,9 @@ def block_stats(block, mask_block, offset, *, model, layout: ChunkLayout):
     >>> counts.tolist(), sums.tolist(), inertia, n_bad
     ([1, 1], [[0.0], [250.0]], 2050.0, 0)
     """
-    block_shape = layout.block_shape(block)
-    values, included = block_rows(block, mask_block, layout)
+    block_shape, values, feature_values, texture, included = block_inputs(
+        block, mask_block, layout, chunked, index
+    )
     k = model.n_clusters
     bad = count_non_finite(values)
     if bad:
@@ -395,12 +461,14 @@ def block_stats(block, mask_block, offset, *, model, layout: ChunkLayout):
     pixels = None
     if model.recipe.spatial_weight > 0:
         pixels = global_pixels(included, block_shape, offset, layout.spatial_shape)
-    labels, counts, inertia = model.assign(values, layout.spatial_shape, pixels)
+    labels, counts, inertia = model.assign(
+        feature_values, layout.spatial_shape, pixels, None, texture
+    )
     labels = labels.astype(np.intp) - 1
     return counts, label_sums(values, labels, None, k)[0], inertia, 0
 
 
-def image_statistics(image, mask, layout: ChunkLayout, model) -> list[Delayed]:
+def image_statistics(image, mask, layout: ChunkLayout, model, chunked=None) -> list[Delayed]:
     """Return the delayed :func:`block_stats` of every chunk.
 
     Parameters
@@ -413,6 +481,8 @@ def image_statistics(image, mask, layout: ChunkLayout, model) -> list[Delayed]:
         The image's layout (:func:`chunk_layout`).
     model : KMeansModel
         The model labelling the pixels.
+    chunked : ChunkFilters, optional
+        The recipe's filters; ``image`` and ``mask`` are then the overlapped arrays.
 
     Returns
     -------
@@ -431,9 +501,9 @@ def image_statistics(image, mask, layout: ChunkLayout, model) -> list[Delayed]:
     [2, 2]
     """
     blocks, masks = block_grids(image, mask, layout)
-    stats = partial(block_stats, model=model, layout=layout)
+    stats = partial(block_stats, model=model, layout=layout, chunked=chunked)
     return [
-        dask.delayed(stats)(blocks[index], masks[index], layout.offset(index))
+        dask.delayed(stats)(blocks[index], masks[index], layout.offset(index), index=index)
         for index in np.ndindex(blocks.shape)
     ]
 
@@ -705,7 +775,16 @@ def cleaned_statistics(model, image: da.Array, layout: ChunkLayout, labels: da.A
 
 
 def lazy_segmentation(
-    model, image: da.Array, layout: ChunkLayout, mask, counts, inertia, params: dict, started
+    model,
+    image: da.Array,
+    layout: ChunkLayout,
+    mask,
+    counts,
+    inertia,
+    params: dict,
+    started,
+    chunked=None,
+    chunks=None,
 ) -> Segmentation:
     """Build the :class:`Segmentation` of a dask image: lazy labels and recoloured image.
 
@@ -727,6 +806,11 @@ def lazy_segmentation(
         The parameters to record.
     started : float
         ``time.perf_counter()`` when the work began, for ``seconds``.
+    chunked : ChunkFilters, optional
+        The recipe's filters (``image`` and ``mask`` re-chunked for their reach).
+    chunks : tuple, optional
+        The chunks to give ``recolored`` (and ``labels`` on the spatial axes), when the
+        image was re-chunked for the filters.
 
     Returns
     -------
@@ -746,10 +830,13 @@ def lazy_segmentation(
     >>> seg.recolored.compute().tolist()
     [[5, 5], [205, 205]]
     """
-    mask_nd = None if mask is None else _with_channel_axis(mask, layout)
+    source, source_mask = image, mask
+    if chunked is not None:
+        source, source_mask = overlapped(chunked, image, mask)
+    mask_nd = None if source_mask is None else _with_channel_axis(source_mask, layout)
     labels = da.map_blocks(
-        partial(_block_labels, model=model, layout=layout),
-        image,
+        partial(_block_labels, model=model, layout=layout, chunked=chunked),
+        source,
         *([] if mask_nd is None else [mask_nd]),
         drop_axis=[] if layout.axis is None else [layout.axis],
         chunks=layout.spatial_chunks,
@@ -769,6 +856,12 @@ def lazy_segmentation(
         meta=np.empty((0,) * image.ndim, image.dtype),
         token="napari-kmeans-recolored",
     )
+    if chunks is not None and chunks != image.chunks:
+        recolored = recolored.rechunk(chunks)
+        spatial = (
+            chunks if layout.axis is None else chunks[: layout.axis] + chunks[layout.axis + 1 :]
+        )
+        labels = labels.rechunk(spatial)
     return Segmentation(
         labels=labels,
         palette=palette,
@@ -820,9 +913,18 @@ def lazy_predict(model, image: da.Array, mask) -> Segmentation:
     layout = chunk_layout(image, model.channel_axis)
     model.check_fits(layout.channels, image.dtype)
     mask = lazy_mask(mask, layout)
-    stats = image_statistics(image, mask, layout, model)
+    chunks, chunked = image.chunks, None
+    filters = model.recipe.filters
+    if filters.active:
+        image, mask, chunked = with_overlap(image, mask, layout, filters)
+        layout = chunked.layout
+        stats = image_statistics(*overlapped(chunked, image, mask), layout, model, chunked)
+    else:
+        stats = image_statistics(image, mask, layout, model)
     k = model.n_clusters
     counts = da.from_delayed(dask.delayed(_total_counts)(*stats), (k,), np.int64)
     inertia = da.from_delayed(dask.delayed(_total_inertia)(*stats), (), np.float64)
     params = model.params_for(image, masked=mask is not None)
-    return lazy_segmentation(model, image, layout, mask, counts, inertia, params, started)
+    return lazy_segmentation(
+        model, image, layout, mask, counts, inertia, params, started, chunked, chunks
+    )

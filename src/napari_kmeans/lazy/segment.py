@@ -34,17 +34,19 @@ import numpy as np
 from dask.delayed import Delayed
 
 from ..engine.histogram import histogram
+from ..features.filtering import Filters
 from ..features.prepare import check_finite_pixels, check_poolable, count_non_finite
 from ..features.recipe import compressible
+from ..features.smooth import resolve
 from ..model import fitting
-from ..model.kmeans_model import KMeansModel
+from ..model.kmeans_model import KMeansModel, dark_to_bright
 from ..options import Options
 from ..outputs.segmentation import Segmentation
 from ..progress import LABELLING, READING
 from .labels import (
     ChunkLayout,
     block_grids,
-    block_rows,
+    block_inputs,
     check_finite,
     check_lazy_cleanup,
     chunk_layout,
@@ -54,14 +56,16 @@ from .labels import (
     lazy_mask,
     lazy_segmentation,
 )
+from .overlap import ChunkFilters, overlapped, with_overlap
 
 __all__ = ["dask_segmentation", "fit_dask"]
 
 _MERGE_FAN_IN = 8
 
 
-def _block_histogram(block, mask_block, layout: ChunkLayout):
-    values, _ = block_rows(block, mask_block, layout)
+def _block_histogram(block, mask_block, layout: ChunkLayout, chunked, index):
+    """Distinct (filtered) values of a chunk's included pixels, with their counts."""
+    values = block_inputs(block, mask_block, layout, chunked, index)[2]
     if len(values) == 0:
         return values, np.zeros(0, np.int64)
     counted = histogram(values)
@@ -81,12 +85,15 @@ def _merge_histograms(parts):
     return merged.values, summed.astype(np.int64)
 
 
-def _block_sample(block, mask_block, ranks, offset, layout: ChunkLayout):
-    """Values and global flat indices of the chunk's included pixels of the given ranks."""
-    values, included = block_rows(block, mask_block, layout)
+def _block_sample(block, mask_block, ranks, offset, layout: ChunkLayout, chunked, index):
+    """Return global flat indices, values, filtered values, texture of ranked pixels."""
+    block_shape, values, feature_values, texture, included = block_inputs(
+        block, mask_block, layout, chunked, index
+    )
     chosen = ranks if included is None else included[ranks]
-    block_shape = layout.block_shape(block)
-    return values[ranks], global_pixels(chosen, block_shape, offset, layout.spatial_shape)
+    pixels = global_pixels(chosen, block_shape, offset, layout.spatial_shape)
+    texture = None if texture is None else texture[ranks]
+    return pixels, values[ranks], feature_values[ranks], texture
 
 
 # --------------------------------------------------------------------------- fitting
@@ -107,24 +114,39 @@ def _no_pixel_left() -> ValueError:
 
 @dataclasses.dataclass(frozen=True)
 class _Source:
-    """One dask image to fit on: the array, its chunk layout and its lazy mask (or None)."""
+    """One dask image to fit on: the array, its chunk layout and its lazy mask (or None).
+
+    With the recipe's filters (``chunked``), the image and mask are re-chunked for their
+    reach and :meth:`grid` gives the chunks with their overlap.
+    """
 
     image: da.Array
     layout: ChunkLayout
     mask: da.Array | None
+    chunked: ChunkFilters | None = None
 
     def grid(self):
         """Delayed chunks of the image and of the mask, with their spatial indices."""
-        blocks, masks = block_grids(self.image, self.mask, self.layout)
+        image, mask = self.image, self.mask
+        if self.chunked is not None:
+            image, mask = overlapped(self.chunked, image, mask)
+        blocks, masks = block_grids(image, mask, self.layout)
         return [(blocks[i], masks[i], i) for i in np.ndindex(blocks.shape)]
+
+    def filtered(self, filters: Filters) -> _Source:
+        """Return this source re-chunked for ``filters`` (itself when nothing filters)."""
+        if not filters.active:
+            return self
+        image, mask, chunked = with_overlap(self.image, self.mask, self.layout, filters)
+        return _Source(image, chunked.layout, mask, chunked)
 
 
 def _pooled_histogram(sources: list[_Source], options: Options):
     """Distinct values of every included pixel of every image with their counts."""
     parts = [
-        dask.delayed(_block_histogram)(block, mask, source.layout)
+        dask.delayed(_block_histogram)(block, mask, source.layout, source.chunked, index)
         for source in sources
-        for block, mask, _ in source.grid()
+        for block, mask, index in source.grid()
     ]
     ((distinct, counts),) = compute(
         [_tree_reduce(parts, _merge_histograms)], options.progress, READING
@@ -138,6 +160,7 @@ def _pooled_histogram(sources: list[_Source], options: Options):
         options.spacing,
         counts,
         standardize=options.standardize is True,  # decided by for_image
+        smooth=sources[0].chunked.filters.smooth if sources[0].chunked else None,
     )
     return rows, recipe, int(counts.sum())
 
@@ -154,25 +177,26 @@ def _sample_ranks(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
     return chosen
 
 
-def _block_size(source: _Source, mask, index) -> int | Delayed:
-    if mask is None:
+def _block_size(source: _Source, index) -> int | Delayed:
+    if source.mask is None:
         chunks = source.layout.spatial_chunks
         return int(np.prod([c[i] for c, i in zip(chunks, index, strict=True)]))
-    return dask.delayed(np.count_nonzero)(mask)
+    return dask.delayed(np.count_nonzero)(source.mask.blocks[index])
 
 
 def _sample(sources: list[_Source], sample_size: int, rng, progress):
     """Draw a random sample of the included pixels of all images, drawn as one population.
 
-    Returns one ``(values, spatial_shape, flat indices)`` part per image (pixels in image
-    order), as ``fitting.pixel_rows`` takes them.
+    Returns one ``(feature values, spatial_shape, flat indices)`` part per image (pixels in
+    image order), as ``fitting.pixel_rows`` takes them, the original values of all sampled
+    pixels and the texture columns of each part (None without texture).
     """
     grid = [
         (s, block, mask, index)
         for s, source in enumerate(sources)
         for block, mask, index in source.grid()
     ]
-    sizes = [_block_size(sources[s], mask, index) for s, _, mask, index in grid]
+    sizes = [_block_size(sources[s], index) for s, _, _, index in grid]
     lazy = [i for i, size in enumerate(sizes) if not isinstance(size, int)]
     if lazy:
         counted = compute([sizes[i] for i in lazy], progress, READING)
@@ -192,25 +216,35 @@ def _sample(sources: list[_Source], sample_size: int, rng, progress):
             ranks[cuts[b] : cuts[b + 1]] - starts[b],
             sources[grid[b][0]].layout.offset(grid[b][3]),
             sources[grid[b][0]].layout,
+            sources[grid[b][0]].chunked,
+            grid[b][3],
         )
         for b in chosen
     ]
     sampled = compute(tasks, progress, READING)
-    parts = []
+    parts, originals, textures = [], [], []
     for s, source in enumerate(sources):
         mine = [taken for b, taken in zip(chosen, sampled, strict=True) if grid[b][0] == s]
         if not mine:
             continue
-        values = np.concatenate([t[0] for t in mine])
-        pixels = np.concatenate([t[1] for t in mine])
+        pixels = np.concatenate([t[0] for t in mine])
         order = np.argsort(pixels, kind="stable")
-        parts.append((values[order], source.layout.spatial_shape, pixels[order]))
-    return parts
+        values, features = (np.concatenate([t[i] for t in mine])[order] for i in (1, 2))
+        parts.append((features, source.layout.spatial_shape, pixels[order]))
+        originals.append(values)
+        if mine[0][3] is not None:
+            textures.append(np.concatenate([t[3] for t in mine])[order])
+    return parts, np.concatenate(originals), textures or None
 
 
 def _all_pixel_statistics(sources: list[_Source], model: KMeansModel, progress) -> KMeansModel:
     """Compute counts, palette and inertia of ``model`` over every included pixel (one pass)."""
-    tasks = [t for s in sources for t in image_statistics(s.image, s.mask, s.layout, model)]
+    tasks = []
+    for s in sources:
+        image, mask = (
+            (s.image, s.mask) if s.chunked is None else overlapped(s.chunked, s.image, s.mask)
+        )
+        tasks += image_statistics(image, mask, s.layout, model, s.chunked)
     stats = compute(tasks, progress, LABELLING)
     check_finite(stats)
     counts = np.sum([s[0] for s in stats], axis=0)
@@ -246,26 +280,54 @@ def _fit(images: list[da.Array], options: Options, masks: list):
     o = options.for_image(sources[0].layout.channels)
     dtype = images[0].dtype
     n_channels = sources[0].layout.channels.n_channels
-    if compressible(dtype, o.color_space, o.spatial_weight):
+    # "auto" reads the first image's noise (the same lines as in memory)
+    smoothing = resolve(o.smooth, images[0], sources[0].layout.axis, o.spacing)
+    filters = Filters(smoothing, o.texture, o.spacing)
+    sources = [source.filtered(filters) for source in sources]
+    if compressible(dtype, o.color_space, o.spatial_weight, o.texture):
         rows, recipe, fitted = _pooled_histogram(sources, o)
         model = fitting.fit_rows(rows, recipe, o, n_channels, dtype)[0]
+        if smoothing is not None:  # the palette is of the original pixels
+            model = _ranked(_all_pixel_statistics(sources, model, o.progress))
     else:
-        parts = _sample(sources, sample_size, o.rng, o.progress)
-        check_finite_pixels(sum(count_non_finite(p[0]) for p in parts))
+        parts, originals, textures = _sample(sources, sample_size, o.rng, o.progress)
+        check_finite_pixels(count_non_finite(originals))
         rows, recipe = fitting.pixel_rows(
-            parts, o.color_space, o.spatial_weight, o.spacing, standardize=o.standardize is True
+            parts,
+            o.color_space,
+            o.spatial_weight,
+            o.spacing,
+            standardize=o.standardize is True,  # decided by for_image
+            smooth=smoothing,
+            texture=o.texture,
+            textures=textures,
+            originals=originals if smoothing is not None else None,
         )
         model = fitting.fit_rows(rows, recipe, o, n_channels, dtype)[0]
         fitted = len(rows.values)
         model = _all_pixel_statistics(sources, model, o.progress)
+        if filters.active:
+            model = _ranked(model)
     params = {
         **o.params(sources[0].layout.channels, dtype, len(images), fitted),
         "masked": any(s.mask is not None for s in sources),
         **({"image_shape": list(images[0].shape)} if len(images) == 1 else {}),
         "image_dtype": str(dtype),
         "sample_size": sample_size,
+        "smoothing": None if smoothing is None else smoothing.to_dict(),
     }
     return dataclasses.replace(model, params=params, cleanup=o.cleanup), sources
+
+
+def _ranked(model: KMeansModel) -> KMeansModel:
+    """Order the model's clusters darkest first by their palette over every pixel."""
+    order = np.argsort(dark_to_bright(model.palette, model.counts, model.centers))
+    return dataclasses.replace(
+        model,
+        centers=model.centers[order],
+        palette=model.palette[order],
+        counts=model.counts[order],
+    )
 
 
 def fit_dask(images: list[da.Array], options: Options, masks: list) -> KMeansModel:
@@ -333,13 +395,15 @@ def dask_segmentation(image: da.Array, options: Options, mask) -> Segmentation:
     model, (source,) = _fit([image], options, [mask])
     return lazy_segmentation(
         model,
-        image,
+        source.image,
         source.layout,
         source.mask,
         model.counts,
         model.inertia,
         model.params,
         started,
+        source.chunked,
+        image.chunks,
     )
 
 

@@ -8,6 +8,7 @@ local scheduler or an active ``dask.distributed`` client.
 from __future__ import annotations
 
 import errno
+import math
 import sys
 from functools import partial
 from pathlib import Path
@@ -21,7 +22,8 @@ from tqdm import tqdm
 
 from ..features import pixels as ft
 from ..io.axes import AxesImage, channel_axis_for, tiff_series_axes, zarr_axes
-from ..io.images import ImageLoadError
+from ..io.images import ImageLoadError, check_budget
+from ..io.output_guard import LABELS_STORE_ATTRIBUTE
 from ..io.safe_files import check_regular_file, staged
 
 __all__ = ["open_lazy", "open_lazy_image", "write_labels_zarr", "write_ome_zarr_labels"]
@@ -29,7 +31,7 @@ __all__ = ["open_lazy", "open_lazy_image", "write_labels_zarr", "write_ome_zarr_
 CHUNK_BYTES = 32 * 2**20  # chunks of lazily opened files: big enough to amortise, small to hold
 
 
-def open_lazy(path, *, channel_axis="auto") -> da.Array:
+def open_lazy(path, *, channel_axis="auto", max_pixels: int | None = None) -> da.Array:
     """Open a TIFF (through ``tifffile``'s Zarr view) or a Zarr array as a dask array.
 
     The array of :func:`open_lazy_image`, shaped by the file's axes (samples last).
@@ -41,6 +43,9 @@ def open_lazy(path, *, channel_axis="auto") -> da.Array:
     channel_axis : "auto", "rgb", None or int
         The axis kept in one chunk, as for :func:`napari_kmeans.segment`, checked against
         the file's axes.
+    max_pixels : int or None
+        The pixel budget of :func:`napari_kmeans.load_image` (every axis but the channel
+        axis counts), checked from the shape before anything is read.
 
     Returns
     -------
@@ -50,7 +55,10 @@ def open_lazy(path, *, channel_axis="auto") -> da.Array:
     Raises
     ------
     ImageLoadError
-        Naming the path, when it is missing or not a TIFF/Zarr array.
+        Naming the path, when it is missing, not a TIFF/Zarr array, or larger than the
+        pixel budget.
+    ValueError
+        When ``max_pixels`` (or the environment variable) is not an integer >= 1.
 
     Examples
     --------
@@ -60,10 +68,10 @@ def open_lazy(path, *, channel_axis="auto") -> da.Array:
     >>> int(open_lazy(path).sum().compute())
     168
     """
-    return open_lazy_image(path, channel_axis=channel_axis).data
+    return open_lazy_image(path, channel_axis=channel_axis, max_pixels=max_pixels).data
 
 
-def open_lazy_image(path, *, channel_axis="auto") -> AxesImage:
+def open_lazy_image(path, *, channel_axis="auto", max_pixels: int | None = None) -> AxesImage:
     """Open a TIFF or a Zarr array / OME-Zarr image lazily, with its axes and pixel sizes.
 
     Nothing is read but the metadata. The axes are those :func:`napari_kmeans.read_image`
@@ -78,6 +86,8 @@ def open_lazy_image(path, *, channel_axis="auto") -> AxesImage:
     channel_axis : "auto", "rgb", None or int
         Checked against the file's axes (:func:`napari_kmeans.io.axes.channel_axis_for`);
         only decides which axis stays in one chunk.
+    max_pixels : int or None
+        As for :func:`open_lazy`.
 
     Returns
     -------
@@ -119,6 +129,8 @@ def open_lazy_image(path, *, channel_axis="auto") -> AxesImage:
     described = AxesImage(SimpleNamespace(shape=shape), axes, scale, units)
     wanted_axis = channel_axis_for(described, channel_axis)
     axis = ft.resolve_channel_axis(SimpleNamespace(ndim=len(shape), shape=shape), wanted_axis)
+    spatial = [side for index, side in enumerate(shape) if index != axis]
+    check_budget(path, math.prod(spatial), max_pixels, "its shape")
     data = da.from_zarr(stored)
     if view is not None:  # the TIFF series in the axes' order, samples last
         order, shape = view
@@ -241,6 +253,7 @@ def write_labels_zarr(
             dtype=labels.dtype,
             fill_value=0,
         )
+        target.attrs.update(LABELS_STORE_ATTRIBUTE)  # --overwrite replaces only such stores
         _compute_into(labels, target, progress)
 
 
@@ -516,6 +529,7 @@ def write_ome_zarr_labels(
             {
                 **ngff_multiscales(axes, scale, units, len(shapes), Path(path).stem),
                 "image-label": {"version": "0.4"},
+                **LABELS_STORE_ATTRIBUTE,  # --overwrite replaces only such stores
             }
         )
     return shapes

@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..engine.blocks import LABEL_BLOCK_ROWS
 from ..engine.distances import label_sums, nearest, own_sqdist
 from ..engine.histogram import histogram
 from ..features import color_spaces
 from ..features import pixels as ft
+from ..features.filtering import filtered_rows
 from ..features.prepare import PreparedImage, is_dask_array, prepare_image
 from ..features.recipe import FeatureRecipe, compressible
 from ..options import check_callable
@@ -28,9 +30,6 @@ from ..outputs.cleanup import Cleanup, PixelFeatures, clean_labels
 from ..outputs.recolor import recolor, spread_labels
 from ..outputs.segmentation import Segmentation
 from ..progress import LABELLING, ProgressCallback, report
-
-# Pixels labelled per block when every pixel is its own row (progress and memory step).
-LABEL_BLOCK_ROWS = 1 << 18
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,13 +139,16 @@ class KMeansModel:
         spatial_shape: tuple[int, ...],
         pixels: np.ndarray | None,
         progress: ProgressCallback | None = None,
+        texture: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, float]:
         """Return the labels (1..k) of pixel ``values``, pixels per cluster and their inertia.
 
         ``pixels`` are the flat indices of the rows in an image of ``spatial_shape`` (None:
         all of them, in order). Integer values without spatial features are labelled through
         their distinct values; other pixels in blocks of ``LABEL_BLOCK_ROWS``, reporting
-        progress (stage ``LABELLING``) after each: raise in ``progress`` to stop.
+        progress (stage ``LABELLING``) after each: raise in ``progress`` to stop. With a
+        recipe that filters (``smooth``, ``texture``), ``values`` are the filtered values and
+        ``texture`` the raw texture columns (see ``features.filtering.filtered_rows``).
 
         Parameters
         ----------
@@ -158,6 +160,8 @@ class KMeansModel:
             Flat indices of the rows in that image; None: all of them, in order.
         progress : callable, optional
             ``progress(stage, done, total)``; raise in it to stop.
+        texture : numpy.ndarray, optional
+            ``(n, t)`` raw texture columns, when the recipe has texture features.
 
         Returns
         -------
@@ -179,7 +183,7 @@ class KMeansModel:
         n = len(values)
         report(progress, LABELLING, 0, n)
         recipe = self.recipe
-        if compressible(values.dtype, recipe.color_space, recipe.spatial_weight):
+        if compressible(values.dtype, recipe.color_space, recipe.spatial_weight, recipe.texture):
             hist = histogram(values)
             labels, counts, inertia = self._nearest(
                 recipe.features(hist.values, (), None), hist.counts
@@ -193,7 +197,8 @@ class KMeansModel:
         for start in range(0, n, LABEL_BLOCK_ROWS):
             rows = slice(start, min(start + LABEL_BLOCK_ROWS, n))
             where = np.arange(rows.start, rows.stop) if pixels is None else pixels[rows]
-            feats = recipe.features(values[rows], spatial_shape, where)
+            block_texture = None if texture is None else texture[rows]
+            feats = recipe.features(values[rows], spatial_shape, where, block_texture)
             labels[rows], block_counts, block_inertia = self._nearest(feats, None)
             counts += block_counts
             inertia += block_inertia
@@ -257,8 +262,15 @@ class KMeansModel:
         started = time.perf_counter()
         prepared = prepare_image(image, self.channel_axis, mask)
         self.check_fits(prepared.layout, prepared.image.dtype)
+        values, texture = filtered_rows(
+            self.recipe.filters, prepared.image, prepared.layout, prepared.included
+        )
         labels, counts, inertia = self.assign(
-            prepared.values, prepared.layout.spatial_shape, prepared.included, progress
+            prepared.values if values is None else values,
+            prepared.layout.spatial_shape,
+            prepared.included,
+            progress,
+            texture,
         )
         return self.segmentation(
             prepared, spread_labels(prepared, labels), counts, inertia, started
@@ -339,6 +351,12 @@ class KMeansModel:
         params = self.params_for(image, masked=prepared.included is not None)
         fit_inertia, palette = inertia, self.palette
         if self.cleanup.active:
+            if self.recipe.smooth is not None or self.recipe.texture is not None:
+                raise ValueError(
+                    f"regularize={self.cleanup.regularize!r} and min_size="
+                    f"{self.cleanup.min_size!r} do not yet combine with smooth= or texture=: "
+                    "pass smooth=None (and no texture) with a clean-up"
+                )
             spatial_shape = prepared.table.spatial_shape
             potts = self.cleanup.regularize is not None and self.cleanup.regularize[0] == "potts"
             data = None

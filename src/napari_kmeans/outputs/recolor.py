@@ -40,8 +40,11 @@ def spread_labels(prepared: PreparedImage, pixel_labels: np.ndarray) -> np.ndarr
 
 def _cast_like(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     if dtype.kind in "ui":
-        info = np.iinfo(dtype)
-        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+        # the largest float64 that fits: (u)int64's maximum rounds up to 2**64 (2**63)
+        info, ceiling = np.iinfo(dtype), np.float64(np.iinfo(dtype).max)
+        if int(ceiling) > info.max:
+            ceiling = np.nextafter(ceiling, 0)
+        return np.clip(np.rint(values), info.min, ceiling).astype(dtype)
     return values.astype(dtype)
 
 

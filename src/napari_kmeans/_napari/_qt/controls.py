@@ -23,6 +23,7 @@ from qtpy.QtWidgets import QVBoxLayout, QWidget
 from superqt import QCollapsible
 
 from ...features import color_spaces
+from ...features.texture import DEFAULT_LARGEST
 from ...options import OPTIONS
 from ...outputs.cleanup import check_regularize
 from ..inputs import METADATA_KEY, is_output
@@ -31,6 +32,12 @@ from ..segmentation import DEFAULT_SEED
 from .tasks import slot
 
 METHODS = {"k-means++": "kmeans++", "optimal 1-D (exact)": "optimal"}
+DENOISE = {
+    "auto (from the image's noise)": "auto",
+    "off": "off",
+    "Gaussian": "gaussian",
+    "median": "median",
+}
 LABEL_COLOR_NAMES = dict(zip(("distinct colours", "cluster colours"), LABEL_COLORS, strict=True))
 # label clean-up choices: the value is what segment's ``regularize`` gets (Potts: with beta)
 CLEAN_UP = {
@@ -46,7 +53,11 @@ REMEMBERED = (
     "color_space",
     "label_colors",
     "cross_check",
+    "denoise",
+    "denoise_size",
     "spatial_weight",
+    "texture",
+    "texture_scale",
     "standardize",
     "clean_up",
     "potts_beta",
@@ -114,6 +125,24 @@ class Controls(QWidget):
             nullable=True,
             tooltip="Labels (non-zero = included) or Shapes layer; empty for the whole image",
         )
+        self.denoise = ComboBox(
+            label="denoise",
+            choices=list(DENOISE.items()),
+            value="auto" if DEFAULTS["smooth"] == "auto" else "off",
+            tooltip="Smooth the image before clustering, so that noise does not scatter "
+            "pixels among clusters (cluster colours stay means of the original pixels). "
+            "auto: chosen from the image's noise (none on clean images); Gaussian: of the "
+            "size below; median: for salt-and-pepper noise and JPEG blocks",
+        )
+        self.denoise_size = FloatSpinBox(
+            label="denoise size",
+            value=1.0,
+            min=0.1,
+            max=50.0,
+            step=0.5,
+            tooltip="Gaussian sigma, or median radius (1: a 3x3 median), in the layer's "
+            "units (its scale)",
+        )
         self.label_colors = ComboBox(
             label="label colours",
             choices=list(LABEL_COLOR_NAMES.items()),
@@ -165,6 +194,14 @@ class Controls(QWidget):
         self.min_size = option_control("min_size", value=0)
         self.spatial_weight = option_control("spatial_weight")
         self.standardize = option_control("standardize")
+        self.texture = option_control("texture")
+        self.texture_scale = SpinBox(
+            label="texture scale",
+            value=int(DEFAULT_LARGEST),
+            min=2,
+            max=512,
+            tooltip="Largest texture scale in pixels: about the size of the texture's pattern",
+        )
         self.seed = option_control("seed", value=DEFAULT_SEED)
         self.restarts = SpinBox(
             label="restarts (0 = auto)",
@@ -189,6 +226,8 @@ class Controls(QWidget):
                 self.method,
                 self.color_space,
                 self.mask,
+                self.denoise,
+                self.denoise_size,
                 self.label_colors,
                 self.background,
                 self.current_slice,
@@ -203,6 +242,8 @@ class Controls(QWidget):
             widgets=[
                 self.spatial_weight,
                 self.standardize,
+                self.texture,
+                self.texture_scale,
                 self.seed,
                 self.restarts,
                 self.max_iter,
@@ -223,7 +264,14 @@ class Controls(QWidget):
         for name in REMEMBERED:
             getattr(self, name).changed.connect(slot(self.remember))
         self.clean_up.changed.connect(slot(self.update_choices))
-        for control in (self.images, self.channel_axis, self.color_space, self.spatial_weight):
+        for control in (
+            self.images,
+            self.channel_axis,
+            self.color_space,
+            self.spatial_weight,
+            self.denoise,
+            self.texture,
+        ):
             control.changed.connect(slot(self.update_choices))
 
     # --- choices that follow the viewer's layers and the chosen input -----------------------
@@ -276,7 +324,9 @@ class Controls(QWidget):
             n_features = space.n_features(3)  # RGBA: alpha is no feature
         else:
             n_features = 2 if len(layers) > 1 or axis is not None else 1
-        exact = n_features == 1 and self.spatial_weight.value == 0
+        self.denoise_size.visible = self.denoise.value in ("gaussian", "median")
+        self.texture_scale.visible = self.texture.value
+        exact = n_features == 1 and self.spatial_weight.value == 0 and not self.texture.value
         methods = METHODS if exact else {"k-means++": "kmeans++"}
         if self.method.choices != tuple(methods.values()):
             self.method.choices = list(methods.items())
@@ -308,6 +358,8 @@ class Controls(QWidget):
             "standardize": self.standardize.value,
             "regularize": self._regularize(),
             "min_size": self.min_size.value or None,
+            "smooth": self.smooth_option(),
+            "texture": float(self.texture_scale.value) if self.texture.value else False,
             "seed": self.seed.value,
             "n_init": self.restarts.value or "auto",
             "max_iter": self.max_iter.value,
@@ -317,6 +369,13 @@ class Controls(QWidget):
     def _regularize(self):
         choice = CLEAN_UP.get(self.clean_up.value)
         return ("potts", self.potts_beta.value) if choice == "potts" else choice
+
+    def smooth_option(self):
+        """Return the ``smooth=`` value the denoise controls stand for."""
+        choice = self.denoise.value
+        if choice in ("auto", "off"):
+            return None if choice == "off" else "auto"
+        return (choice, self.denoise_size.value)
 
     def input_options(self) -> dict:
         """Return the layers, mask, channel axis and slice of a run."""

@@ -24,6 +24,7 @@ from qtpy.QtWidgets import (
 )
 
 from ...assess.choose_k import suggest_k
+from ...engine.compiled import start_warm_up
 from .. import merge, outputs
 from .. import segmentation as sg
 from ..inputs import METADATA_KEY
@@ -101,6 +102,7 @@ class KMeansWidget(QWidget):
         if hasattr(napari_viewer, "events") and hasattr(napari_viewer.events, "theme"):
             napari_viewer.events.theme.connect(slot(self._follow_theme))
         self.reset_choices()
+        start_warm_up()  # compile the engine while the user picks a layer
 
     # --- napari and Qt hooks ----------------------------------------------------------------
 
