@@ -47,6 +47,7 @@ def test_clean_up_controls_give_the_api_result(
     # visible without unfolding the advanced options
     assert controls.clean_up.native.isVisibleTo(widget)
     assert controls.min_size.native.isVisibleTo(widget)
+    controls.denoise.value = "off"  # the clean-up does not yet combine with smoothing
     controls.clean_up.value = choice
     assert controls.potts_beta.native.isVisibleTo(widget) == (
         regularize is not None and regularize[0] == "potts"
@@ -57,7 +58,13 @@ def test_clean_up_controls_give_the_api_result(
     assert worker is not None
     qtbot.waitUntil(lambda: not widget.tasks.running, timeout=60_000)
     expected = nk.segment(
-        data, 2, seed=3, regularize=regularize, min_size=min_size or None, channel_axis=None
+        data,
+        2,
+        seed=3,
+        regularize=regularize,
+        min_size=min_size or None,
+        channel_axis=None,
+        smooth=None,
     )
     labels = viewer.layers["square k-means labels"]
     np.testing.assert_array_equal(labels.data, expected.labels)
