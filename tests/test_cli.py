@@ -22,6 +22,7 @@ import pytest
 
 import napari_kmeans as nk
 from napari_kmeans.cli.command import main
+from napari_kmeans.io.model_file import MODEL_VERSION
 
 SEGMENT_OPTIONS = (
     "-k",
@@ -725,7 +726,7 @@ def test_bad_model_file_is_a_usage_error_naming_it(tmp_path, capsys, problem):
     if problem == "newer":
         assert run(capsys, image, "-k", "3", "--save-model", model_path)[0] == 0
         saved = json.loads(model_path.read_text(encoding="utf-8"))
-        saved["version"] += 1
+        saved["version"] = MODEL_VERSION + 1
         model_path.write_text(json.dumps(saved), encoding="utf-8")
         (tmp_path / "img_labels.png").unlink()
     code, out = apply(capsys, model_path, image)

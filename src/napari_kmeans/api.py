@@ -40,6 +40,8 @@ def segment(
     n_init: int | str = "auto",
     max_iter: int = 300,
     tol: float = 1e-5,
+    regularize=None,
+    min_size: int | float | None = None,
     callback: IterationCallback | None = None,
     progress: ProgressCallback | None = None,
     sample_size: int = 1_000_000,
@@ -64,6 +66,9 @@ def segment(
     -------
     Segmentation
         Labels, palette, recoloured image, centres, counts, inertia, params and the model.
+        After a clean-up (``regularize``, ``min_size``), counts, palette, recoloured image
+        and inertia are those of the cleaned labels; ``fit_inertia`` is the k-means
+        objective of the fit.
 
     Raises
     ------
@@ -86,6 +91,9 @@ def segment(
     [[1, 1, 2], [1, 2, 2]]
     >>> seg.palette.ravel().tolist()
     [11.0, 205.0]
+    >>> noisy = np.array([[10, 10, 10, 10], [10, 200, 10, 10], [10, 10, 10, 10]], np.uint8)
+    >>> segment(noisy, 2, seed=0, min_size=2).labels.tolist()
+    [[1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]]
     >>> noisy = np.array([[0, 90, 0, 0, 200, 200, 0, 200]] * 4, np.uint8)
     >>> segment(noisy, 2, smooth="median", seed=0).params["smoothing"]
     {'kind': 'median', 'size': 1.0}
@@ -119,7 +127,7 @@ def _fit(images: Sequence[PreparedImage], options: Options):
         first.layout, first.image.dtype, len(images), sum(len(p.values) for p in images)
     )
     params["smoothing"] = None if recipe.smooth is None else recipe.smooth.to_dict()
-    return dataclasses.replace(model, params=params), row_labels, rows
+    return dataclasses.replace(model, params=params, cleanup=o.cleanup), row_labels, rows
 
 
 @documented
@@ -139,6 +147,8 @@ def fit(
     n_init: int | str = "auto",
     max_iter: int = 300,
     tol: float = 1e-5,
+    regularize=None,
+    min_size: int | float | None = None,
     callback: IterationCallback | None = None,
     progress: ProgressCallback | None = None,
     sample_size: int = 1_000_000,

@@ -36,6 +36,7 @@ from .features import color_spaces
 from .features import pixels as ft
 from .features import smooth as sm
 from .features import texture as tx
+from .outputs.cleanup import Cleanup, check_min_size, check_regularize
 from .progress import ProgressCallback
 from .versions import library_versions
 
@@ -210,6 +211,27 @@ def _float_text(text: str) -> float:
         return float(text)
     except ValueError:
         raise ValueError(f"{text!r} is not a number") from None
+
+
+def _regularize_text(text: str):
+    """Parse ``--regularize``: none, majority, majority:R, potts or potts:BETA."""
+    name, _, strength = text.lower().partition(":")
+    if not strength:
+        return None if name == "none" else name
+    try:
+        return (name, int(strength) if name == "majority" else float(strength))
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not allowed: use none, majority, majority:R (R an integer >= 1), "
+            "potts or potts:BETA (BETA a number > 0)"
+        ) from None
+
+
+def _min_size_text(text: str):
+    """Parse ``--min-size``: an integer of pixels, a decimal physical volume, or none."""
+    if text.lower() == "none":
+        return None
+    return _integer_text(text) if text.strip().lstrip("+-").isdigit() else _float_text(text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -449,6 +471,44 @@ _TABLE = (
         "TOL",
     ),
     Option(
+        "regularize",
+        None,
+        'None, "majority", "potts" or tuple',
+        "Clean the labels after clustering by their neighbourhood, inside the mask only "
+        '(n-D, deterministic). ``"majority"`` or ``("majority", radius)``: each pixel takes '
+        "the weighted majority label of a box of ``radius`` pixels along the finest axis "
+        "(default 1: 3×3, 3×3×3...; as far physically along coarser axes), neighbours "
+        "weighted by the finest spacing over their physical distance (one pass). "
+        '``"potts"`` or ``("potts", beta)``: iterated conditional modes on a Potts energy, '
+        "the squared feature distance to the label's centre divided by the model's mean "
+        "squared distance per fitted pixel (inertia / fitted pixels), plus ``beta`` "
+        "(default 1) times the weights of the 3^n neighbours with another label: beta = 1 "
+        "makes one disagreeing face neighbour cost as much as an average pixel's own "
+        "distance. None: the nearest centre's label. See "
+        ":mod:`napari_kmeans.outputs.cleanup`; on the command line none, majority, "
+        "majority:R, potts or potts:BETA.",
+        lambda name, value: check_regularize(value),
+        "--regularize",
+        _regularize_text,
+        "{none,majority[:R],potts[:BETA]}",
+    ),
+    Option(
+        "min_size",
+        None,
+        "None, int or float",
+        "Connected components (face neighbours) smaller than this join the label of the "
+        "most pixels on their outer boundary, repeatedly, after ``regularize``: an int "
+        "counts pixels, a float is a physical volume (area in 2-D) in the units of "
+        "``spacing``. A component with no larger neighbour (alone in its mask) is kept. "
+        "Not for dask arrays (nor Zarr on the command line): a component can span any "
+        "number of chunks. None: keep every component.",
+        lambda name, value: check_min_size(value),
+        "--min-size",
+        _min_size_text,
+        "{N,VOLUME,none}",
+        Control("SpinBox", "min object size (px)", {"min": 0, "max": 10**9}),
+    ),
+    Option(
         "callback",
         None,
         "callable, optional",
@@ -576,6 +636,13 @@ class Options:
     progress: ProgressCallback | None
     sample_size: int
     rng: np.random.Generator
+    regularize: tuple[str, float] | None = None
+    min_size: int | float | None = None
+
+    @property
+    def cleanup(self) -> Cleanup:
+        """The label clean-up these options ask for (part of a model's recipe)."""
+        return Cleanup(self.regularize, self.min_size)
 
     def for_image(self, layout: ft.ChannelLayout) -> Options:
         """Check these options against an image's channel layout; fill in the spacing.
@@ -668,6 +735,7 @@ class Options:
             "fitted_dtype": str(fitted_dtype),
             "fitted_images": fitted_images,
             "fitted_pixels": int(fitted_pixels),
+            **self.cleanup.to_params(),
             "versions": library_versions(),
         }
 
@@ -766,8 +834,9 @@ def segment_options(params: dict) -> dict:
     >>> import napari_kmeans as nk
     >>> seg = nk.segment(np.array([[0, 9, 200]], np.uint8), 2, seed=4)
     >>> sorted(segment_options(seg.params))  # doctest: +NORMALIZE_WHITESPACE
-    ['channel_axis', 'color_space', 'max_iter', 'method', 'n_clusters', 'n_init', 'seed',
-     'smooth', 'spacing', 'spatial_weight', 'standardize', 'texture', 'tol']
+    ['channel_axis', 'color_space', 'max_iter', 'method', 'min_size', 'n_clusters', 'n_init',
+     'regularize', 'seed', 'smooth', 'spacing', 'spatial_weight', 'standardize', 'texture',
+     'tol']
     """
     return {
         name: value

@@ -165,6 +165,8 @@ def _write_features(image, seg: Segmentation, layout, rows: _RowFile, progress, 
             texture = None if texture is None else texture[included]
         feats = recipe.features(values, layout.spatial_shape, pixels, texture)
         feats = feats.astype(np.float32)
+        if seg.model.cleanup.active:  # compare k-means with k-means: labels before clean-up
+            block_labels = seg.model.label(values, layout.spatial_shape, pixels)
         rows.append(feats)
         if len(feats):
             shift = feats[0].astype(np.float64) if shift is None else shift
@@ -233,7 +235,9 @@ def cross_check(
 
     ``cv2.kmeans`` (k-means++ centres, one attempt) runs on every clustered pixel of
     ``image``, featurised by the model's own recipe, whatever path made ``seg`` (in memory,
-    dask, a sample fit, spatial weight, mask). OpenCV stops when no centre moves more than
+    dask, a sample fit, spatial weight, mask). After a label clean-up (``regularize``,
+    ``min_size``) our side is the nearest-centre labels the clean-up started from: both
+    sides are plain k-means on the same features. OpenCV stops when no centre moves more than
     ``sqrt(tol × mean feature variance)``, the counterpart of our ``tol``, or after
     ``max_iter`` iterations.
 

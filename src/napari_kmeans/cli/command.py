@@ -533,6 +533,11 @@ def run_segment(args: argparse.Namespace) -> int:
             f"--save-model {args.save_model}: a model is fitted on one IMAGE; "
             "save it from one and label the others with 'napari-kmeans apply'"
         )
+    if args.min_size is not None and (zarr_out or any(is_zarr(i) for i in args.images)):
+        raise UsageError(
+            f"--min-size {args.min_size}: components can span any number of chunks, so Zarr "
+            "inputs and a .zarr --out (segmented chunk by chunk) cannot use it"
+        )
     jobs = plan_outputs(args.images, args.out.parent if zarr_out else args.out)
     if zarr_out:
         jobs = [Job(jobs[0].image, args.out.with_suffix(""))]

@@ -26,11 +26,14 @@ from ..features.smooth import smoothing_from_dict
 from ..features.texture import check_texture
 from ..features.texture import feature_names as texture_names
 from ..model.kmeans_model import KMeansModel
+from ..outputs.cleanup import Cleanup, check_min_size, check_regularize
 from ..versions import library_versions
 from .safe_files import read_regular_file, write_text
 
 MODEL_FORMAT = "napari-kmeans-model"
-MODEL_VERSION = 1
+# 2 adds "cleanup" (label clean-up); a model without one is still written as version 1, so
+# that older readers load it, and refuse (rather than ignore) one with a clean-up.
+MODEL_VERSION = 2
 #: The most clusters a model file (and a label image of the command, 16-bit) holds.
 MAX_CLUSTERS = 2**16 - 1
 
@@ -86,7 +89,7 @@ def model_to_dict(model: KMeansModel) -> dict:
         }
     return {
         "format": MODEL_FORMAT,
-        "version": MODEL_VERSION,
+        "version": MODEL_VERSION if model.cleanup.active else 1,
         "recipe": recipe,
         "centers": model.centers.tolist(),
         "palette": model.palette.tolist(),
@@ -95,6 +98,7 @@ def model_to_dict(model: KMeansModel) -> dict:
         "n_iter": model.n_iter,
         "params": model.params,
         **merged,
+        **({"cleanup": model.cleanup.to_params()} if model.cleanup.active else {}),
     }
 
 
@@ -290,7 +294,21 @@ def _model_from_dict(data: dict) -> KMeansModel:
         np.dtype(params["fitted_dtype"]),
         dict(params),
         **_merged_sources(data, k, n_features, limit),
+        cleanup=_cleanup(data),
     )
+
+
+def _cleanup(data: dict) -> Cleanup:
+    """Read the label clean-up (files written before it existed have none)."""
+    if data.get("cleanup") is None:
+        return Cleanup()
+    cleanup = _member(data, "cleanup", dict)
+    try:
+        return Cleanup(
+            check_regularize(cleanup.get("regularize")), check_min_size(cleanup.get("min_size"))
+        )
+    except ValueError as error:
+        raise _FieldError("cleanup", f"is not usable: {error}") from None
 
 
 def _filters(recipe_data: dict, spatial_ndim: int):

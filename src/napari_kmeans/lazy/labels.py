@@ -28,6 +28,7 @@ from dask.delayed import Delayed
 from ..engine.distances import label_sums
 from ..features import pixels as ft
 from ..features.prepare import check_finite_pixels, check_image_type, count_non_finite
+from ..outputs.cleanup import Cleanup, clean_labels, halo
 from ..outputs.recolor import recolor
 from ..outputs.segmentation import Segmentation
 from ..progress import ProgressCallback, report
@@ -592,6 +593,184 @@ def _block_recolored(block, labels_block, *, palette, layout: ChunkLayout, maske
     return recolor(block, table, labels_block.ravel(), palette, masked)
 
 
+# --------------------------------------------------------------------------- clean-up
+
+
+def check_lazy_cleanup(cleanup: Cleanup) -> None:
+    """Refuse what a dask array cannot be cleaned with: ``min_size`` (components span chunks).
+
+    Parameters
+    ----------
+    cleanup : Cleanup
+        The model's clean-up.
+
+    Raises
+    ------
+    ValueError
+        When ``min_size`` is set.
+
+    Examples
+    --------
+    >>> check_lazy_cleanup(Cleanup(("majority", 1)))
+    >>> check_lazy_cleanup(Cleanup(min_size=20))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: min_size=20 is not available for dask arrays: ...
+    """
+    if cleanup.min_size is not None:
+        raise ValueError(
+            f"min_size={cleanup.min_size!r} is not available for dask arrays: a connected "
+            "component can span any number of chunks, so no chunk can tell its size. Segment "
+            "a NumPy array (np.asarray(image)) or drop min_size (regularize works on dask)"
+        )
+
+
+def _block_values(block, grid: np.ndarray, offset, *, model, layout: ChunkLayout):
+    """Return the included pixels' values of a chunk, their grid indices and features."""
+    flat = grid.reshape(-1)
+    values = layout.channels.table(block).values
+    included = None if flat.all() else np.flatnonzero(flat)
+    if included is not None:
+        values = values[included]
+    pixels = None
+    if model.recipe.spatial_weight > 0:
+        pixels = global_pixels(included, grid.shape, offset, layout.spatial_shape)
+    data = model.pixel_features(values, layout.spatial_shape, pixels, included, flat.size)
+    return values, included, data
+
+
+def _block_cleaned(image_block, labels_block, *, model, layout, chunks, depth, block_id=None):
+    # with boundary="none" a chunk is extended by ``depth`` except at the image's edges
+    origin = tuple(
+        sum(c[:i]) - (d if i > 0 else 0)
+        for c, i, d in zip(chunks, block_id[: len(chunks)], depth, strict=True)
+    )
+    grid = labels_block[..., 0]
+    block = (
+        image_block[..., 0] if layout.axis is None else np.moveaxis(image_block, -1, layout.axis)
+    )
+    _, _, data = _block_values(block, grid, origin, model=model, layout=layout)
+    cleaned = clean_labels(grid, model.cleanup, model.recipe.spacing, data, origin)
+    return cleaned[..., None]
+
+
+def cleaned_labels(model, image: da.Array, layout: ChunkLayout, labels: da.Array) -> da.Array:
+    """Return the model's clean-up of lazy labels, chunk by chunk with enough overlap.
+
+    Each chunk is extended by :func:`~napari_kmeans.outputs.cleanup.halo` pixels
+    (``dask.array.map_overlap``, no padding at the image's edges), so the result equals
+    the in-memory one; axes of one chunk get no overlap, thinner chunks are merged first.
+
+    Parameters
+    ----------
+    model : KMeansModel
+        The model (its ``cleanup`` has no ``min_size``).
+    image : dask.array.Array
+        The image.
+    layout : ChunkLayout
+        The image's layout (:func:`chunk_layout`).
+    labels : dask.array.Array
+        Nearest-centre labels, chunked like the image's spatial axes.
+
+    Returns
+    -------
+    dask.array.Array
+        The cleaned labels, chunked like ``labels``.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import napari_kmeans as nk
+    >>> img = np.array([[0, 0, 0, 0], [0, 200, 0, 0], [0, 0, 0, 0]], np.uint8)
+    >>> model = nk.fit(img, 2, seed=0, regularize="majority")
+    >>> model.predict(da.from_array(img, chunks=2)).labels.compute().tolist()
+    [[1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]]
+    """
+    check_lazy_cleanup(model.cleanup)
+    reach = halo(model.cleanup.regularize, model.recipe.spacing)
+    # an axis the halo spans whole is one chunk (no overlap); others get chunks >= the halo
+    whole = [d >= sum(c) for d, c in zip(reach, layout.spatial_chunks, strict=True)]
+    chunks = tuple(
+        (sum(c),) if w else da.overlap.ensure_minimum_chunksize(d, c) if d else c
+        for d, c, w in zip(reach, layout.spatial_chunks, whole, strict=True)
+    )
+    depth = tuple(0 if len(c) == 1 else d for d, c in zip(reach, chunks, strict=True))
+    ndim = len(chunks)
+    channels_last = image[..., None] if layout.axis is None else da.moveaxis(image, layout.axis, -1)
+    channels_last = channels_last.rechunk((*chunks, -1))
+    cleaned = da.map_overlap(
+        partial(_block_cleaned, model=model, layout=layout, chunks=chunks, depth=depth),
+        channels_last,
+        labels[..., None].rechunk((*chunks, 1)),
+        depth={**dict(enumerate(depth)), ndim: 0},
+        boundary="none",
+        dtype=labels.dtype,
+        meta=np.empty((0,) * (ndim + 1), labels.dtype),
+    )
+    return cleaned[..., 0].rechunk(layout.spatial_chunks)
+
+
+def _block_label_stats(block, labels_block, offset, *, model, layout: ChunkLayout):
+    values, included, data = _block_values(block, labels_block, offset, model=model, layout=layout)
+    bad = count_non_finite(values)
+    if bad:
+        return None, None, 0.0, bad
+    flat = labels_block.reshape(-1)
+    labels = flat if included is None else flat[included]
+    counts, sums, inertia = model.statistics(values, labels, data, flat)
+    return counts, sums, inertia, 0
+
+
+def cleaned_statistics(model, image: da.Array, layout: ChunkLayout, labels: da.Array):
+    """Compute pixels per label, palette and inertia of cleaned lazy labels (one pass).
+
+    Parameters
+    ----------
+    model : KMeansModel
+        The model.
+    image : dask.array.Array
+        The image.
+    layout : ChunkLayout
+        The image's layout (:func:`chunk_layout`).
+    labels : dask.array.Array
+        The cleaned labels, chunked like the image's spatial axes.
+
+    Returns
+    -------
+    counts : numpy.ndarray
+        ``(k,)`` int64.
+    palette : numpy.ndarray
+        ``(k, C)`` mean value per label (the model's palette for an empty label).
+    inertia : float
+        Sum of squared feature distances to each pixel's label's centre.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import napari_kmeans as nk
+    >>> img = da.from_array(np.array([[0, 10, 200, 210]], np.uint8), chunks=2)
+    >>> model = nk.fit(img, 2, seed=0)
+    >>> layout = chunk_layout(img, "auto")
+    >>> labels = da.from_array(np.array([[1, 1, 1, 2]], np.uint8), chunks=2)
+    >>> counts, palette, inertia = cleaned_statistics(model, img, layout, labels)
+    >>> counts.tolist(), palette.ravel().tolist(), inertia
+    ([3, 1], [70.0, 210.0], 38100.0)
+    """
+    blocks = layout.spatial(image.to_delayed())
+    label_blocks = labels.to_delayed()
+    stats = partial(_block_label_stats, model=model, layout=layout)
+    tasks = [
+        dask.delayed(stats)(blocks[index], label_blocks[index], layout.offset(index))
+        for index in np.ndindex(blocks.shape)
+    ]
+    results = dask.compute(*tasks)
+    check_finite(results)
+    counts = np.sum([r[0] for r in results], axis=0).astype(np.int64)
+    sums = np.sum([r[1] for r in results], axis=0)
+    inertia = float(sum(r[2] for r in results))
+    return counts, model.means(counts, sums), inertia
+
+
 # --------------------------------------------------------------------------- whole image
 
 
@@ -636,7 +815,9 @@ def lazy_segmentation(
     Returns
     -------
     Segmentation
-        Lazy ``labels`` and ``recolored``; the rest as given or from the model.
+        Lazy ``labels`` and ``recolored``; the rest as given or from the model. With the
+        model's clean-up, labels are cleaned with overlap between chunks and ``counts``,
+        ``palette`` and ``inertia`` are computed at once over the cleaned labels.
 
     Examples
     --------
@@ -663,8 +844,12 @@ def lazy_segmentation(
         meta=np.empty((0,) * len(layout.spatial_shape), model.label_dtype),
         token="napari-kmeans-labels",
     )
+    palette, fit_inertia = model.palette, inertia
+    if model.cleanup.active:
+        labels = cleaned_labels(model, image, layout, labels)
+        counts, palette, inertia = cleaned_statistics(model, image, layout, labels)
     recolored = da.map_blocks(
-        partial(_block_recolored, palette=model.palette, layout=layout, masked=mask is not None),
+        partial(_block_recolored, palette=palette, layout=layout, masked=mask is not None),
         image,
         _with_channel_axis(labels, layout),
         dtype=image.dtype,
@@ -679,7 +864,7 @@ def lazy_segmentation(
         labels = labels.rechunk(spatial)
     return Segmentation(
         labels=labels,
-        palette=model.palette,
+        palette=palette,
         recolored=recolored,
         centers=model.centers,
         counts=counts,
@@ -688,6 +873,7 @@ def lazy_segmentation(
         params=params,
         seconds=time.perf_counter() - started,
         model=model,
+        fit_inertia=fit_inertia,
     )
 
 
@@ -723,6 +909,7 @@ def lazy_predict(model, image: da.Array, mask) -> Segmentation:
     ([[1, 1], [2, 2]], [2, 2])
     """
     started = time.perf_counter()
+    check_lazy_cleanup(model.cleanup)
     layout = chunk_layout(image, model.channel_axis)
     model.check_fits(layout.channels, image.dtype)
     mask = lazy_mask(mask, layout)

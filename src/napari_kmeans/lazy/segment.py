@@ -48,6 +48,7 @@ from .labels import (
     block_grids,
     block_inputs,
     check_finite,
+    check_lazy_cleanup,
     chunk_layout,
     compute,
     global_pixels,
@@ -315,7 +316,7 @@ def _fit(images: list[da.Array], options: Options, masks: list):
         "sample_size": sample_size,
         "smoothing": None if smoothing is None else smoothing.to_dict(),
     }
-    return dataclasses.replace(model, params=params), sources
+    return dataclasses.replace(model, params=params, cleanup=o.cleanup), sources
 
 
 def _ranked(model: KMeansModel) -> KMeansModel:
@@ -390,6 +391,7 @@ def dask_segmentation(image: da.Array, options: Options, mask) -> Segmentation:
     [[1, 1, 2, 2]]
     """
     started = time.perf_counter()
+    check_lazy_cleanup(options.cleanup)
     model, (source,) = _fit([image], options, [mask])
     return lazy_segmentation(
         model,

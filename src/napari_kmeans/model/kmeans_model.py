@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..engine.blocks import LABEL_BLOCK_ROWS
-from ..engine.distances import nearest, own_sqdist
+from ..engine.distances import label_sums, nearest, own_sqdist
 from ..engine.histogram import histogram
 from ..features import color_spaces
 from ..features import pixels as ft
@@ -25,6 +25,8 @@ from ..features.filtering import filtered_rows
 from ..features.prepare import PreparedImage, is_dask_array, prepare_image
 from ..features.recipe import FeatureRecipe, compressible
 from ..options import check_callable
+from ..outputs import label_kernels
+from ..outputs.cleanup import Cleanup, PixelFeatures, clean_labels
 from ..outputs.recolor import recolor, spread_labels
 from ..outputs.segmentation import Segmentation
 from ..progress import LABELLING, ProgressCallback, report
@@ -65,6 +67,10 @@ class KMeansModel:
         model labels a pixel by its nearest fitted centre, then that centre's label.
     source_labels : numpy.ndarray or None
         ``(m,)`` label (1..k) of each fitted centre of a merged model, None otherwise.
+    cleanup : Cleanup
+        What ``predict`` does to the labels after the nearest centre (regularisation,
+        small components); part of the recipe, as ``regularize`` and ``min_size`` in
+        ``params``. ``counts``, ``palette`` and ``inertia`` stay those of the fit.
 
     Examples
     --------
@@ -87,6 +93,7 @@ class KMeansModel:
     # a merged model labels a pixel by its nearest FITTED centre, then that centre's label
     source_centers: np.ndarray | None = None  # (m, d) the fitted centres, m >= k
     source_labels: np.ndarray | None = None  # (m,) label (1..k) of each fitted centre
+    cleanup: Cleanup = field(default_factory=Cleanup)
 
     @property
     def n_clusters(self) -> int:
@@ -342,11 +349,42 @@ class KMeansModel:
         """
         image = prepared.image
         params = self.params_for(image, masked=prepared.included is not None)
+        fit_inertia, palette = inertia, self.palette
+        if self.cleanup.active:
+            if self.recipe.smooth is not None or self.recipe.texture is not None:
+                raise ValueError(
+                    f"regularize={self.cleanup.regularize!r} and min_size="
+                    f"{self.cleanup.min_size!r} do not yet combine with smooth= or texture=: "
+                    "pass smooth=None (and no texture) with a clean-up"
+                )
+            spatial_shape = prepared.table.spatial_shape
+            potts = self.cleanup.regularize is not None and self.cleanup.regularize[0] == "potts"
+            data = None
+            if potts:
+                data = self.pixel_features(
+                    prepared.values,
+                    spatial_shape,
+                    prepared.included,
+                    prepared.included,
+                    len(flat_labels),
+                )
+            grid = clean_labels(
+                flat_labels.reshape(spatial_shape), self.cleanup, self.recipe.spacing, data
+            )
+            cleaned = grid.reshape(-1)
+            included = prepared.included
+            labels = cleaned if included is None else cleaned[included]
+            # labels of included pixels are >= 1: no wrap-around in their own dtype
+            sums, totals = label_sums(prepared.values, labels - 1, None, self.n_clusters)
+            counts = totals.astype(np.int64)
+            palette = self.means(counts, sums)
+            inertia += self.moved_inertia(prepared, flat_labels, cleaned)
+            flat_labels = cleaned
         return Segmentation(
             labels=flat_labels.reshape(prepared.table.spatial_shape),
-            palette=self.palette,
+            palette=palette,
             recolored=recolor(
-                image, prepared.table, flat_labels, self.palette, prepared.included is not None
+                image, prepared.table, flat_labels, palette, prepared.included is not None
             ),
             centers=self.centers,
             counts=counts,
@@ -355,7 +393,179 @@ class KMeansModel:
             params=params,
             seconds=time.perf_counter() - started,
             model=self,
+            fit_inertia=fit_inertia,
         )
+
+    def pixel_features(
+        self,
+        values: np.ndarray,
+        spatial_shape: tuple[int, ...],
+        pixels: np.ndarray | None,
+        included: np.ndarray | None,
+        grid_size: int,
+    ) -> PixelFeatures:
+        """Return the features of a grid's pixels, as the label clean-up reads them.
+
+        Parameters
+        ----------
+        values : numpy.ndarray
+            ``(n, C)`` channel values of the included pixels.
+        spatial_shape : tuple of int
+            Spatial shape of the image the pixels come from (for coordinates).
+        pixels : numpy.ndarray or None
+            Flat indices of the rows in that image; None: all of them, in order.
+        included : numpy.ndarray or None
+            Flat indices of the rows in the grid being cleaned (None: all, in order).
+        grid_size : int
+            Pixels of that grid.
+
+        Returns
+        -------
+        PixelFeatures
+            Distinct-value features when exact, else one row per pixel.
+
+        Examples
+        --------
+        >>> import napari_kmeans as nk
+        >>> model = nk.fit(np.array([[0, 10, 200, 210]], np.uint8), n_clusters=2, seed=0)
+        >>> data = model.pixel_features(np.array([[3], [3], [250]], np.uint8), (3,), None, None, 3)
+        >>> data.feats.ravel().tolist(), data.rows.tolist()
+        ([3.0, 250.0], [0, 0, 1])
+        """
+        recipe = self.recipe
+        if compressible(values.dtype, recipe.color_space, recipe.spatial_weight):
+            hist = histogram(values)
+            feats = recipe.features(hist.values, (), None)
+            rows = hist.take(np.arange(len(hist.values), dtype=np.intp))
+        else:
+            feats = recipe.features(values, spatial_shape, pixels)
+            rows = np.arange(len(values), dtype=np.intp)
+        if included is not None:
+            grid_rows = np.zeros(grid_size, np.intp)
+            grid_rows[included] = rows
+            rows = grid_rows
+        if self.source_centers is None:
+            centers, center_labels = self.centers, np.arange(1, self.n_clusters + 1)
+        else:
+            centers, center_labels = self.source_centers, self.source_labels
+        fitted = float(np.sum(self.counts))
+        return PixelFeatures(
+            feats,
+            rows,
+            np.ascontiguousarray(centers, dtype=np.float64),
+            np.asarray(center_labels, dtype=np.int64),
+            self.inertia / fitted if fitted > 0 else 1.0,
+        )
+
+    def statistics(
+        self, values: np.ndarray, labels: np.ndarray, data: PixelFeatures, grid: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, float]:
+        """Return pixels per label, value sums per label and the inertia of given labels.
+
+        Parameters
+        ----------
+        values : numpy.ndarray
+            ``(n, C)`` channel values of the included pixels.
+        labels : numpy.ndarray
+            ``(n,)`` their labels (1..k).
+        data : PixelFeatures
+            The pixels' features (:meth:`pixel_features`).
+        grid : numpy.ndarray
+            Labels of the whole grid, flat (0 outside the mask).
+
+        Returns
+        -------
+        counts : numpy.ndarray
+            ``(k,)`` int64.
+        sums : numpy.ndarray
+            ``(k, C)`` float64 sums of the values.
+        inertia : float
+            Sum of squared feature distances to each pixel's centre.
+
+        Examples
+        --------
+        >>> import napari_kmeans as nk
+        >>> model = nk.fit(np.array([[0, 10, 200, 210]], np.uint8), n_clusters=2, seed=0)
+        >>> values = np.array([[3], [250]], np.uint8)
+        >>> data = model.pixel_features(values, (2,), None, None, 2)
+        >>> counts, sums, inertia = model.statistics(values, np.array([1, 1]), data,
+        ...                                          np.array([1, 1]))
+        >>> counts.tolist(), sums.ravel().tolist(), inertia
+        ([2, 0], [253.0, 0.0], 60029.0)
+        """
+        sums, totals = label_sums(values, labels.astype(np.intp) - 1, None, self.n_clusters)
+        inertia = label_kernels.label_inertia(
+            data.feats, data.rows, np.ascontiguousarray(grid), self.centers
+        )
+        return totals.astype(np.int64), sums, float(inertia)
+
+    def moved_inertia(
+        self, prepared: PreparedImage, before: np.ndarray, after: np.ndarray
+    ) -> float:
+        """Return how much the inertia grows when the labels ``before`` become ``after``.
+
+        Only the pixels whose label changed are featurised (a clean-up moves few).
+
+        Parameters
+        ----------
+        prepared : PreparedImage
+            The labelled image.
+        before, after : numpy.ndarray
+            Labels of every pixel, flat (0 outside the mask, in both).
+
+        Returns
+        -------
+        float
+            Sum over the moved pixels of their squared feature distance to the new centre
+            minus that to the old one.
+
+        Examples
+        --------
+        >>> import napari_kmeans as nk
+        >>> from napari_kmeans.features.prepare import prepare_image
+        >>> model = nk.fit(np.array([[0, 10, 200, 210]], np.uint8), n_clusters=2, seed=0)
+        >>> prepared = prepare_image(np.array([[0, 250]], np.uint8), "auto", None)
+        >>> model.moved_inertia(prepared, np.array([1, 2]), np.array([1, 1]))
+        58000.0
+        """
+        moved = np.flatnonzero(before != after)
+        if not len(moved):
+            return 0.0
+        included = prepared.included
+        rows = moved if included is None else np.searchsorted(included, moved)
+        spatial_shape = prepared.table.spatial_shape
+        feats = self.recipe.features(prepared.values[rows], spatial_shape, moved)
+        columns = np.ascontiguousarray(feats).T
+        new = own_sqdist(columns, after[moved].astype(np.intp) - 1, self.centers)
+        old = own_sqdist(columns, before[moved].astype(np.intp) - 1, self.centers)
+        return float(new.sum() - old.sum())
+
+    def means(self, counts: np.ndarray, sums: np.ndarray) -> np.ndarray:
+        """Mean value of each label from its count and sums; this model's palette if empty.
+
+        Parameters
+        ----------
+        counts : numpy.ndarray
+            ``(k,)`` pixels per label.
+        sums : numpy.ndarray
+            ``(k, C)`` sums of their values.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(k, C)`` float64.
+
+        Examples
+        --------
+        >>> import napari_kmeans as nk
+        >>> model = nk.fit(np.array([[0, 10, 200, 210]], np.uint8), n_clusters=2, seed=0)
+        >>> model.means(np.array([2, 0]), np.array([[4.0], [0.0]])).ravel().tolist()
+        [2.0, 205.0]
+        """
+        palette = self.palette.astype(np.float64).copy()
+        filled = counts > 0
+        palette[filled] = sums[filled] / counts[filled, None]
+        return palette
 
     def check_fits(self, layout: ft.ChannelLayout, dtype) -> None:
         """Raise ValueError when an image of this layout and dtype cannot use the model.
@@ -490,6 +700,7 @@ class KMeansModel:
             params=params,
             source_centers=fitted,
             source_labels=relabel[fitted_labels],
+            cleanup=self.cleanup,
         )
         return merged, relabel
 

@@ -36,7 +36,9 @@ class Segmentation:
     counts : numpy.ndarray
         ``(k,)`` pixels per cluster.
     inertia : float
-        Sum over pixels of the squared feature distance to their centre (float64). For
+        Sum over pixels of the squared feature distance to the centre of their final label
+        (float64): after a clean-up (``regularize``, ``min_size``) ``labels``, ``counts``,
+        ``palette``, ``recolored`` and ``inertia`` all describe the cleaned labels. For
         ``KMeansModel.predict`` on a dask array, ``counts`` and ``inertia`` are lazy dask
         arrays like ``labels`` and ``recolored``: nothing is computed until asked.
     n_iter : int
@@ -47,6 +49,10 @@ class Segmentation:
         Wall time of :func:`segment` or :meth:`KMeansModel.predict`.
     model : KMeansModel
         The fitted :class:`~napari_kmeans.model.kmeans_model.KMeansModel`, to apply to other images.
+    fit_inertia : float or None
+        The inertia of the nearest-centre labels before any clean-up (what k-means
+        minimised; the fit's for :func:`segment`): ``inertia`` minus the clean-up's cost.
+        Equal to ``inertia`` without a clean-up.
 
     Examples
     --------
@@ -68,6 +74,7 @@ class Segmentation:
     model: KMeansModel = field(repr=False)
     params: dict = field(default_factory=dict)
     seconds: float = 0.0
+    fit_inertia: float | None = None
 
     @property
     def n_clusters(self) -> int:
@@ -96,6 +103,7 @@ class Segmentation:
             "centers": self.centers.tolist(),
             "counts": np.asarray(self.counts).tolist(),  # computes lazy (dask) counts
             "inertia": float(self.inertia),
+            "fit_inertia": None if self.fit_inertia is None else float(self.fit_inertia),
             "n_iter": self.n_iter,
             "seconds": self.seconds,
         }

@@ -25,6 +25,7 @@ from superqt import QCollapsible
 from ...features import color_spaces
 from ...features.texture import DEFAULT_LARGEST
 from ...options import OPTIONS
+from ...outputs.cleanup import check_regularize
 from ..inputs import METADATA_KEY, is_output
 from ..outputs import LABEL_COLORS, LABELS, PREVIEW
 from ..segmentation import DEFAULT_SEED
@@ -38,6 +39,13 @@ DENOISE = {
     "median": "median",
 }
 LABEL_COLOR_NAMES = dict(zip(("distinct colours", "cluster colours"), LABEL_COLORS, strict=True))
+# label clean-up choices: the value is what segment's ``regularize`` gets (Potts: with beta)
+CLEAN_UP = {
+    "off": None,
+    "majority vote 3×3": "majority",
+    "majority vote 5×5": ("majority", 2),
+    "Potts smoothing (β)": "potts",
+}
 DEFAULTS = {name: option.default for name, option in OPTIONS.items()}
 REMEMBERED = (
     "n_clusters",
@@ -51,6 +59,9 @@ REMEMBERED = (
     "texture",
     "texture_scale",
     "standardize",
+    "clean_up",
+    "potts_beta",
+    "min_size",
     "seed",
     "restarts",
     "max_iter",
@@ -160,6 +171,27 @@ class Controls(QWidget):
             "inertia ratio, centre gap). Can take far longer than the segmentation; Cancel "
             "abandons it",
         )
+        default_clean_up = check_regularize(DEFAULTS["regularize"])
+        self.clean_up = ComboBox(
+            label="clean up labels",
+            choices=list(CLEAN_UP),
+            value=next(
+                name
+                for name, choice in CLEAN_UP.items()
+                if check_regularize(choice) == default_clean_up
+            ),
+            tooltip="After clustering, inside the mask: " + OPTIONS["regularize"].plain_doc,
+        )
+        self.potts_beta = FloatSpinBox(
+            label="Potts β",
+            value=1.0,
+            min=0.05,
+            max=50.0,
+            step=0.25,
+            tooltip="Weight of one disagreeing neighbour, against the average pixel's "
+            "squared colour distance to its cluster centre",
+        )
+        self.min_size = option_control("min_size", value=0)
         self.spatial_weight = option_control("spatial_weight")
         self.standardize = option_control("standardize")
         self.texture = option_control("texture")
@@ -200,6 +232,9 @@ class Controls(QWidget):
                 self.background,
                 self.current_slice,
                 self.live,
+                self.clean_up,
+                self.potts_beta,
+                self.min_size,
                 self.cross_check,
             ]
         )
@@ -228,6 +263,7 @@ class Controls(QWidget):
         self.restore()
         for name in REMEMBERED:
             getattr(self, name).changed.connect(slot(self.remember))
+        self.clean_up.changed.connect(slot(self.update_choices))
         for control in (
             self.images,
             self.channel_axis,
@@ -299,6 +335,7 @@ class Controls(QWidget):
         self.live_allowed = spatial_ndim == 2
         self.current_slice.visible = self.slice_allowed
         self.live.visible = self.live_allowed
+        self.potts_beta.visible = CLEAN_UP.get(self.clean_up.value) == "potts"
 
     # --- what a run gets --------------------------------------------------------------------
 
@@ -319,6 +356,8 @@ class Controls(QWidget):
             "color_space": self.color_space.value if rgb else "rgb",
             "spatial_weight": self.spatial_weight.value,
             "standardize": self.standardize.value,
+            "regularize": self._regularize(),
+            "min_size": self.min_size.value or None,
             "smooth": self.smooth_option(),
             "texture": float(self.texture_scale.value) if self.texture.value else False,
             "seed": self.seed.value,
@@ -326,6 +365,10 @@ class Controls(QWidget):
             "max_iter": self.max_iter.value,
             "tol": tol,
         }
+
+    def _regularize(self):
+        choice = CLEAN_UP.get(self.clean_up.value)
+        return ("potts", self.potts_beta.value) if choice == "potts" else choice
 
     def smooth_option(self):
         """Return the ``smooth=`` value the denoise controls stand for."""
