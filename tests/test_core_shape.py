@@ -295,7 +295,7 @@ def test_napari_rgba_layer_gives_the_labels_and_palette_of_segment():
 
     rgb, rgba = _rgba(5)
     job = prepare(None, napari_layers.Image(rgba, rgb=True), n_clusters=4, seed=0)
-    seg, _ = job.run()
+    seg = job.run().seg
     ref = nk.segment(rgba, 4, seed=0)
     np.testing.assert_array_equal(seg.labels, ref.labels)
     assert seg.palette.shape == (4, 3)

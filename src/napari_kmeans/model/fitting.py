@@ -255,7 +255,7 @@ def prepared_rows(
     >>> from napari_kmeans.features.prepare import prepare_image
     >>> from napari_kmeans.options import make_options
     >>> p = prepare_image(np.array([[0, 5], [5, 9]], np.uint8), "auto", None)
-    >>> rows, _ = prepared_rows([p], make_options(2).for_image(p.layout))
+    >>> rows, _ = prepared_rows([p], make_options(2, smooth=None).for_image(p.layout))
     >>> rows.features.ravel().tolist(), rows.weights.tolist()
     ([0.0, 5.0, 9.0], [1, 2, 1])
     """
