@@ -776,7 +776,7 @@ def test_standardise_channels_checkbox(qtbot, make_napari_viewer):
     qtbot.waitUntil(lambda: not widget.tasks.running, timeout=60_000)
     stacked = np.stack([small, large], -1)
     assert widget.suggestion == nk.suggest_k(stacked, channel_axis=2, standardize=True, seed=0)
-    assert widget.suggestion != nk.suggest_k(stacked, channel_axis=2, seed=0)
+    assert widget.suggestion != nk.suggest_k(stacked, channel_axis=2, standardize=False, seed=0)
 
 
 # --- merges and applied models follow through Save, Apply and Copy Python ----------------------

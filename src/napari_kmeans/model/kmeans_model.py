@@ -25,7 +25,6 @@ from ..features.filtering import filtered_rows
 from ..features.prepare import PreparedImage, is_dask_array, prepare_image
 from ..features.recipe import FeatureRecipe, compressible
 from ..options import check_callable
-from ..outputs import label_kernels
 from ..outputs.cleanup import Cleanup, PixelFeatures, clean_labels
 from ..outputs.recolor import recolor, spread_labels
 from ..outputs.segmentation import Segmentation
@@ -493,6 +492,8 @@ class KMeansModel:
         >>> counts.tolist(), sums.ravel().tolist(), inertia
         ([2, 0], [253.0, 0.0], 60029.0)
         """
+        from ..outputs import label_kernels  # numba loads on first use, not at import
+
         sums, totals = label_sums(values, labels.astype(np.intp) - 1, None, self.n_clusters)
         inertia = label_kernels.label_inertia(
             data.feats, data.rows, np.ascontiguousarray(grid), self.centers

@@ -34,7 +34,6 @@ from numbers import Integral, Real
 import numpy as np
 
 from ..engine.blocks import BLOCK_ROWS, map_blocks
-from . import label_kernels
 
 REGULARIZERS = ("majority", "potts")
 # What a bare name means: a 3x3(x3...) vote, and a Potts weight of one average data term.
@@ -323,6 +322,8 @@ def regularize_labels(
     >>> regularize_labels(grid, ("majority", 1), (1.0, 1.0))[1, 1]
     np.uint8(1)
     """
+    from . import label_kernels  # numba loads on first use, not at import
+
     shape = np.asarray(grid.shape, np.int64)
     name, strength = regularize
     radius = int(strength) if name == "majority" else 1
@@ -393,6 +394,8 @@ def small_components(grid: np.ndarray, min_size: int | float, spacing) -> np.nda
     >>> small_components(grid, 2, (1.0, 1.0)).tolist()
     [[1, 1, 1, 1, 3, 3]]
     """
+    from . import label_kernels  # numba loads on first use, not at import
+
     shape = np.asarray(grid.shape, np.int64)
     flat = np.ascontiguousarray(grid).reshape(-1).copy()
     voxel = float(np.prod(spacing)) if isinstance(min_size, float) else 1.0
